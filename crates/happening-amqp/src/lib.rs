@@ -1,0 +1,1 @@
+//! happening-amqp: not yet implemented (see the issue tracker).

@@ -1,0 +1,151 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventId, OrgId, SeatNo};
+
+/// How waiting bookings are promoted when seats free up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitlistPolicy {
+    /// The head is promoted when all its seats fit; promotion stops at the first that
+    /// doesn't. Newcomers never pass anyone waiting.
+    #[default]
+    Fifo,
+    /// Every waiting booking that fits is promoted, in queue order; a newcomer that fits
+    /// is confirmed even while larger requests wait.
+    FirstFit,
+    /// The head takes the free seats up to its request and leaves the queue (the seed's
+    /// per-seat behaviour). Newcomers never pass anyone waiting.
+    Partial,
+}
+
+impl WaitlistPolicy {
+    /// Whether a newcomer must queue behind anyone already waiting.
+    pub fn newcomers_queue_behind(self) -> bool {
+        !matches!(self, WaitlistPolicy::FirstFit)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitlistPolicy::Fifo => "fifo",
+            WaitlistPolicy::FirstFit => "first_fit",
+            WaitlistPolicy::Partial => "partial",
+        }
+    }
+}
+
+impl std::str::FromStr for WaitlistPolicy {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "fifo" => Ok(Self::Fifo),
+            "first_fit" => Ok(Self::FirstFit),
+            "partial" => Ok(Self::Partial),
+            _ => Err(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Upcoming,
+    Cancelled,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Upcoming => "upcoming",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// An event: `capacity` seats numbered `1..=capacity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub event_date: DateTime<Utc>,
+    pub capacity: u32,
+    pub status: EventStatus,
+    pub policy: WaitlistPolicy,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An event with its live counts, as the SeatStore sees them (the source of truth).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub event: Event,
+    /// Seats of confirmed bookings.
+    pub booked: u32,
+    /// Seats under live holds.
+    pub held: u32,
+    /// Bookings waiting.
+    pub waiting: u32,
+}
+
+impl EventView {
+    /// `capacity - booked - held`: the seats a new booking could get right now.
+    pub fn available(&self) -> u32 {
+        self.event.capacity - self.booked - self.held
+    }
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub org_id: OrgId,
+    pub name: String,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub event_date: DateTime<Utc>,
+    pub capacity: u32,
+    pub policy: WaitlistPolicy,
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EventPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub category: Option<Option<String>>,
+    pub event_date: Option<DateTime<Utc>>,
+    pub capacity: Option<u32>,
+    pub policy: Option<WaitlistPolicy>,
+}
+
+impl EventPatch {
+    /// Whether anything besides the capacity changes.
+    pub fn touches_details(&self) -> bool {
+        self.name.is_some()
+            || self.description.is_some()
+            || self.category.is_some()
+            || self.event_date.is_some()
+            || self.policy.is_some()
+    }
+}
+
+/// Which seats are taken by bookings and which are held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatMap {
+    pub total: u32,
+    /// Seats of confirmed bookings, ascending.
+    pub taken: Vec<SeatNo>,
+    /// Seats under live holds, ascending.
+    pub held: Vec<SeatNo>,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events of these organizations.
+    pub org_ids: Vec<OrgId>,
+    pub limit: u32,
+    pub offset: u32,
+}

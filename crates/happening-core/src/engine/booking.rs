@@ -1,0 +1,243 @@
+//! Book, cancel, cancel seats, idempotent replays.
+
+use crate::domain::*;
+use crate::error::{Conflict, Error, Result};
+use crate::ids::{BookingId, EventId, HoldId, SeatNo, UserId};
+use crate::ports::{StoreError, Take, TakeRequest, WaitEntry};
+
+use super::validate::{self, Fingerprint};
+use super::Engine;
+
+/// A request to book seats of an event for a user.
+#[derive(Debug, Clone, Default)]
+pub struct BookRequest {
+    pub event_id: EventId,
+    pub user_id: UserId,
+    /// How many seats; defaults to the number of `seat_numbers`, or 1.
+    pub seats: Option<u32>,
+    /// Seats wanted by number; if any is taken the lowest free seats are given instead
+    /// (or, with `strict_seats`, a conflict naming the taken ones).
+    pub seat_numbers: Option<Vec<SeatNo>>,
+    /// Book the seats of this hold (only its owner may).
+    pub hold_id: Option<HoldId>,
+    /// Take what is free (at least one seat) instead of waiting for all.
+    pub accept_partial: bool,
+    pub strict_seats: bool,
+    /// Repeating a request with the same key returns the first result; never books twice.
+    pub idempotency_key: Option<String>,
+}
+
+impl BookRequest {
+    fn fingerprint(&self) -> u64 {
+        let mut f = Fingerprint::new("book");
+        f.bytes(self.event_id.0.as_bytes()).u32(self.seats.unwrap_or(0));
+        for &s in self.seat_numbers.iter().flatten() {
+            f.u32(s);
+        }
+        f.bytes(self.hold_id.map(|h| *h.0.as_bytes()).unwrap_or_default().as_slice());
+        f.u32(self.accept_partial as u32).u32(self.strict_seats as u32);
+        f.finish()
+    }
+}
+
+impl Engine {
+    /// Books seats: confirmed if they are free (and, under `fifo` and `partial`, nobody
+    /// waits), else waiting at the back of the event's waitlist.
+    pub async fn book(&self, req: BookRequest) -> Result<Booking> {
+        let key = self.key(req.user_id, req.idempotency_key.as_deref(), req.fingerprint())?;
+        if let Some(b) = self.replay(key.as_ref()).await? {
+            return Ok(b);
+        }
+        let view = self.store.event(req.event_id).await?;
+        if view.event.status == EventStatus::Cancelled {
+            return Err(Error::conflict(Conflict::EventCancelled));
+        }
+        if let Some(hold) = req.hold_id {
+            return self.book_hold(&req, hold, key).await;
+        }
+        let (seats, wanted) = validate::seats(req.seats, req.seat_numbers.as_deref(), view.event.capacity, &self.limits)?;
+        let policy = view.event.policy;
+        let min = if req.accept_partial { 1 } else { seats };
+        let take = TakeRequest { want: seats, min, behind_queue: policy.newcomers_queue_behind() };
+        let mut new = NewBooking {
+            id: BookingId::new(),
+            event_id: req.event_id,
+            user_id: req.user_id,
+            seats_requested: seats,
+            seats,
+            seat_numbers: wanted,
+            strict_seats: req.strict_seats,
+            idempotency: key,
+        };
+        if let Take::Taken(n) = self.take(req.event_id, take).await? {
+            new.seats = n;
+            if n < seats {
+                new.seat_numbers.clear();
+            }
+            match self.store.confirm(&new, self.clock.now()).await {
+                Ok(b) => return Ok(b),
+                Err(e) => {
+                    self.give(req.event_id, n).await?;
+                    match e {
+                        // The counter let us through but the store has fewer seats: it
+                        // drifted. The store is right: queue like any short request.
+                        StoreError::Short { .. } => {}
+                        StoreError::IdempotencyKeyTaken(rec) => return self.replay_record(rec, new.idempotency.as_ref()).await,
+                        e => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        self.enqueue(new, policy).await
+    }
+
+    async fn enqueue(&self, new: NewBooking, policy: WaitlistPolicy) -> Result<Booking> {
+        let b = match self.store.enqueue(&new, self.clock.now()).await {
+            Ok(b) => b,
+            Err(StoreError::IdempotencyKeyTaken(rec)) => return self.replay_record(rec, new.idempotency.as_ref()).await,
+            Err(e) => return Err(e.into()),
+        };
+        let entry = WaitEntry { booking: b.id, seats: b.seats_requested, seq: b.queue_seq.expect("waiting booking has a seq") };
+        self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await?;
+        // Seats may have been freed between our short answer and the push, by someone who
+        // then found the queue empty: promote now so that nobody waits for free seats.
+        self.promote(b.event_id, policy).await?;
+        self.booking(b.id).await
+    }
+
+    async fn book_hold(&self, req: &BookRequest, hold_id: HoldId, key: Option<IdempotencyKey>) -> Result<Booking> {
+        let hold = self.store.hold(hold_id).await?;
+        if hold.user_id != req.user_id {
+            return Err(Error::Forbidden("only the hold's owner may book it"));
+        }
+        if hold.event_id != req.event_id {
+            return Err(Error::invalid("hold_id", "belongs to another event"));
+        }
+        let n = hold.seat_numbers.len() as u32;
+        if req.seats.is_some_and(|s| s != n) {
+            return Err(Error::invalid("seats", format!("the hold has {n} seats")));
+        }
+        if let Some(list) = &req.seat_numbers {
+            let mut sorted = list.clone();
+            sorted.sort_unstable();
+            if sorted != hold.seat_numbers {
+                return Err(Error::invalid("seat_numbers", "differ from the hold's seats"));
+            }
+        }
+        let new = NewBooking {
+            id: BookingId::new(),
+            event_id: req.event_id,
+            user_id: req.user_id,
+            seats_requested: n,
+            seats: n,
+            seat_numbers: hold.seat_numbers.clone(),
+            strict_seats: true,
+            idempotency: key,
+        };
+        match self.store.convert_hold(hold_id, &new, self.clock.now()).await {
+            Ok(b) => Ok(b),
+            Err(StoreError::IdempotencyKeyTaken(rec)) => self.replay_record(rec, new.idempotency.as_ref()).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Cancels a booking, confirmed or waiting; its seats go to the waitlist.
+    pub async fn cancel(&self, id: BookingId, user: UserId, idempotency_key: Option<&str>) -> Result<Booking> {
+        let mut f = Fingerprint::new("cancel");
+        f.bytes(id.0.as_bytes());
+        let key = self.key(user, idempotency_key, f.finish())?;
+        if let Some(b) = self.replay(key.as_ref()).await? {
+            return Ok(b);
+        }
+        let b = self.store.booking(id).await?;
+        let removed = b.status == BookingStatus::Waiting && self.with_admission(b.event_id, || self.admission.remove(b.event_id, id)).await?;
+        let c = match self.store.cancel(id, key.as_ref(), self.clock.now()).await {
+            Ok(c) => c,
+            Err(e) => {
+                if removed {
+                    let entry = WaitEntry { booking: id, seats: b.seats_requested, seq: b.queue_seq.expect("waiting") };
+                    self.admission.push(b.event_id, entry).await?;
+                }
+                return match e {
+                    StoreError::IdempotencyKeyTaken(rec) => self.replay_record(rec, key.as_ref()).await,
+                    e => Err(e.into()),
+                };
+            }
+        };
+        self.after_free(b.event_id, c.freed.len() as u32).await?;
+        Ok(c.booking)
+    }
+
+    /// Cancels some seats of a confirmed booking; the booking is cancelled when none is left.
+    pub async fn cancel_seats(&self, id: BookingId, user: UserId, seats: &[SeatNo], idempotency_key: Option<&str>) -> Result<Booking> {
+        let seats = validate::seats_to_cancel(seats, &self.limits)?;
+        let mut f = Fingerprint::new("cancel_seats");
+        f.bytes(id.0.as_bytes());
+        for &s in &seats {
+            f.u32(s);
+        }
+        let key = self.key(user, idempotency_key, f.finish())?;
+        if let Some(b) = self.replay(key.as_ref()).await? {
+            return Ok(b);
+        }
+        let c = match self.store.cancel_seats(id, &seats, key.as_ref(), self.clock.now()).await {
+            Ok(c) => c,
+            Err(StoreError::IdempotencyKeyTaken(rec)) => return self.replay_record(rec, key.as_ref()).await,
+            Err(e) => return Err(e.into()),
+        };
+        self.after_free(c.booking.event_id, c.freed.len() as u32).await?;
+        Ok(c.booking)
+    }
+
+    /// After the store freed `n` seats of `event` (or a waiting booking left): give them
+    /// back to the counter and promote.
+    pub(super) async fn after_free(&self, event: EventId, n: u32) -> Result<()> {
+        if n > 0 {
+            self.give(event, n).await?;
+        }
+        let policy = self.store.event(event).await?.event.policy;
+        self.promote(event, policy).await?;
+        Ok(())
+    }
+
+    /// A booking, with its live waitlist position if waiting.
+    pub async fn booking(&self, id: BookingId) -> Result<Booking> {
+        let mut b = self.store.booking(id).await?;
+        if b.status == BookingStatus::Waiting {
+            b.waiting_number = self.admission.position(b.event_id, id).await.ok().flatten();
+        }
+        Ok(b)
+    }
+
+    /// A user's bookings, newest first.
+    pub async fn user_bookings(&self, user: UserId, limit: u32) -> Result<Vec<Booking>> {
+        Ok(self.store.user_bookings(user, self.page(limit)).await?)
+    }
+
+    /// A booking's history, oldest first.
+    pub async fn history(&self, id: BookingId) -> Result<Vec<HistoryEntry>> {
+        Ok(self.store.history(id).await?)
+    }
+
+    fn key(&self, user: UserId, key: Option<&str>, fingerprint: u64) -> Result<Option<IdempotencyKey>> {
+        let Some(key) = key else { return Ok(None) };
+        validate::idempotency_key(key, &self.limits)?;
+        Ok(Some(IdempotencyKey { user_id: user, key: key.to_string(), fingerprint }))
+    }
+
+    /// The result of an earlier request with the same key, if there was one.
+    async fn replay(&self, key: Option<&IdempotencyKey>) -> Result<Option<Booking>> {
+        let Some(key) = key else { return Ok(None) };
+        match self.store.idempotency(key.user_id, &key.key).await? {
+            Some(rec) => self.replay_record(rec, Some(key)).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn replay_record(&self, rec: IdempotencyRecord, key: Option<&IdempotencyKey>) -> Result<Booking> {
+        if key.is_some_and(|k| k.fingerprint != rec.fingerprint) {
+            return Err(Error::IdempotencyMismatch);
+        }
+        self.booking(rec.booking_id).await
+    }
+}

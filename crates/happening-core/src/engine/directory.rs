@@ -1,0 +1,132 @@
+//! Users, organizations, members and invites, with the role rules: an orgAdmin manages the
+//! organization, its members and invites; an organizer manages events; a user books. To
+//! someone outside an organization it does not exist (`NotFound`), so tenants cannot probe
+//! each other's ids.
+
+use chrono::Duration;
+
+use crate::domain::*;
+use crate::effects;
+use crate::error::{Entity, Error, Result};
+use crate::ids::{OrgId, UserId};
+
+use super::validate;
+use super::Engine;
+
+impl Engine {
+    /// The caller's role in `org`, which must be at least `needed`. Non-members get
+    /// `NotFound(Organization)`, members with too small a role `Forbidden`.
+    pub async fn authorize(&self, user: UserId, org: OrgId, needed: Role) -> Result<Role> {
+        match self.store.role(org, user).await? {
+            None => Err(Error::NotFound(Entity::Organization)),
+            Some(role) if role >= needed => Ok(role),
+            Some(_) => Err(Error::Forbidden(match needed {
+                Role::OrgAdmin => "needs the orgAdmin role",
+                Role::Organizer => "needs the organizer role",
+                Role::User => "needs membership",
+            })),
+        }
+    }
+
+    /// Creates or refreshes the user of an identity-provider subject.
+    pub async fn upsert_user(&self, subject: &str, email: Option<&str>, name: Option<&str>) -> Result<User> {
+        let subject = validate::text("sub", subject, 255)?;
+        let email = validate::optional_text("email", email, 320)?;
+        if email.as_deref().is_some_and(|e| !e.contains('@')) {
+            return Err(Error::invalid("email", "is not an email address"));
+        }
+        let name = validate::optional_text("name", name, self.limits.name_bytes_max)?;
+        Ok(self.store.upsert_user(&subject, email.as_deref(), name.as_deref(), self.clock.now()).await?)
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        Ok(self.store.user(id).await?)
+    }
+
+    pub async fn user_by_subject(&self, subject: &str) -> Result<User> {
+        Ok(self.store.user_by_subject(subject).await?)
+    }
+
+    /// Creates an organization with the caller as its orgAdmin.
+    pub async fn create_org(&self, caller: UserId, name: &str) -> Result<Organization> {
+        let org = Organization { id: OrgId::new(), name: validate::text("name", name, self.limits.name_bytes_max)?, created_at: self.clock.now() };
+        Ok(self.store.create_org(&org, caller).await?)
+    }
+
+    /// The caller's organizations with their role in each.
+    pub async fn orgs_of(&self, caller: UserId) -> Result<Vec<(Organization, Role)>> {
+        Ok(self.store.user_orgs(caller).await?)
+    }
+
+    pub async fn org(&self, caller: UserId, org: OrgId) -> Result<(Organization, Role)> {
+        let role = self.authorize(caller, org, Role::User).await?;
+        Ok((self.store.org(org).await?, role))
+    }
+
+    pub async fn members(&self, caller: UserId, org: OrgId) -> Result<Vec<Membership>> {
+        self.authorize(caller, org, Role::User).await?;
+        Ok(self.store.members(org).await?)
+    }
+
+    pub async fn add_member(&self, caller: UserId, org: OrgId, user: UserId, role: Role) -> Result<Membership> {
+        self.authorize(caller, org, Role::OrgAdmin).await?;
+        let m = Membership { org_id: org, user_id: user, role, created_at: self.clock.now() };
+        Ok(self.store.add_member(&m).await?)
+    }
+
+    pub async fn set_role(&self, caller: UserId, org: OrgId, user: UserId, role: Role) -> Result<Membership> {
+        self.authorize(caller, org, Role::OrgAdmin).await?;
+        Ok(self.store.set_role(org, user, role).await?)
+    }
+
+    /// Removes a member: an orgAdmin may remove anyone, anyone may leave.
+    pub async fn remove_member(&self, caller: UserId, org: OrgId, user: UserId) -> Result<()> {
+        let needed = if caller == user { Role::User } else { Role::OrgAdmin };
+        self.authorize(caller, org, needed).await?;
+        Ok(self.store.remove_member(org, user).await?)
+    }
+
+    /// Invites `email` to `org` with `role`; the token is what the invitee redeems. A user
+    /// who already has an account with that email is notified.
+    pub async fn invite(&self, caller: UserId, org: OrgId, email: &str, role: Role, ttl_hours: u32) -> Result<Invite> {
+        self.authorize(caller, org, Role::OrgAdmin).await?;
+        let email = validate::text("email", email, 320)?;
+        if !email.contains('@') {
+            return Err(Error::invalid("email", "is not an email address"));
+        }
+        if ttl_hours == 0 || ttl_hours > 24 * 30 {
+            return Err(Error::invalid("ttl_hours", "must be between 1 and 720"));
+        }
+        let now = self.clock.now();
+        let invite = Invite {
+            token: format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+            org_id: org,
+            email: email.clone(),
+            role,
+            invited_by: caller,
+            status: InviteStatus::Pending,
+            expires_at: now + Duration::hours(ttl_hours as i64),
+            created_at: now,
+        };
+        let notify = self.store.user_by_email(&email).await?.map(|u| effects::invited(u.id, org, now));
+        Ok(self.store.create_invite(&invite, notify.as_ref()).await?)
+    }
+
+    /// An invite, to whoever has its token.
+    pub async fn invite_by_token(&self, token: &str) -> Result<Invite> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(Error::NotFound(Entity::Invite));
+        }
+        Ok(self.store.invite(token).await?)
+    }
+
+    /// Accepts an invite: the caller's email must be the invited one.
+    pub async fn accept_invite(&self, caller: UserId, token: &str) -> Result<Membership> {
+        let invite = self.invite_by_token(token).await?;
+        let user = self.store.user(caller).await?;
+        if !user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&invite.email)) {
+            return Err(Error::Forbidden("the invite is for another email address"));
+        }
+        Ok(self.store.accept_invite(token, caller, self.clock.now()).await?)
+    }
+}

@@ -1,0 +1,116 @@
+//! Events: create, read, update (capacity per the rules), cancel, delete.
+
+use crate::domain::*;
+use crate::error::{Conflict, Error, Result};
+use crate::ids::EventId;
+use crate::ports::{Take, TakeRequest};
+
+use super::validate;
+use super::Engine;
+
+impl Engine {
+    pub async fn create_event(&self, new: NewEvent) -> Result<EventView> {
+        let l = &self.limits;
+        let now = self.clock.now();
+        let event = Event {
+            id: EventId::new(),
+            org_id: new.org_id,
+            name: validate::text("name", &new.name, l.name_bytes_max)?,
+            description: validate::optional_text("description", new.description.as_deref(), l.description_bytes_max)?,
+            category: validate::optional_text("category", new.category.as_deref(), l.category_bytes_max)?,
+            event_date: new.event_date,
+            capacity: validate::capacity(new.capacity, l)?,
+            status: EventStatus::Upcoming,
+            policy: new.policy,
+            created_at: now,
+            updated_at: now,
+        };
+        let view = self.store.insert_event(&event).await?;
+        self.admission.set_free(event.id, event.capacity).await?;
+        Ok(view)
+    }
+
+    pub async fn event(&self, id: EventId) -> Result<EventView> {
+        Ok(self.store.event(id).await?)
+    }
+
+    /// Events of the given organizations, latest `event_date` first.
+    pub async fn list_events(&self, mut filter: EventFilter) -> Result<Vec<EventView>> {
+        filter.limit = self.page(filter.limit);
+        Ok(self.store.list_events(&filter).await?)
+    }
+
+    /// Changes an event. A larger capacity adds seats and promotes; a smaller one must keep
+    /// every booked and held seat (409 otherwise). Every live booking is notified.
+    pub async fn update_event(&self, id: EventId, patch: EventPatch) -> Result<EventView> {
+        let l = &self.limits;
+        let patch = EventPatch {
+            name: patch.name.as_deref().map(|n| validate::text("name", n, l.name_bytes_max)).transpose()?,
+            description: patch
+                .description
+                .map(|d| validate::optional_text("description", d.as_deref(), l.description_bytes_max))
+                .transpose()?,
+            category: patch.category.map(|c| validate::optional_text("category", c.as_deref(), l.category_bytes_max)).transpose()?,
+            capacity: patch.capacity.map(|c| validate::capacity(c, l)).transpose()?,
+            ..patch
+        };
+        let before = self.store.event(id).await?;
+        if before.event.status == EventStatus::Cancelled {
+            return Err(Error::conflict(Conflict::EventCancelled));
+        }
+        let old = before.event.capacity;
+        let new = patch.capacity.unwrap_or(old);
+        // Shrinking: take the removed seats off the counter first, so that no booking in
+        // flight can be admitted to them.
+        if new < old {
+            let cut = old - new;
+            if let Take::Short { free, .. } = self.take(id, TakeRequest { want: cut, min: cut, behind_queue: false }).await? {
+                return Err(Error::Capacity { available: free });
+            }
+        }
+        let view = match self.store.update_event(id, &patch, self.clock.now()).await {
+            Ok(v) => v,
+            Err(e) => {
+                if new < old {
+                    self.give(id, old - new).await?;
+                }
+                return Err(e.into());
+            }
+        };
+        if new > old {
+            self.give(id, new - old).await?;
+        }
+        if new > old || patch.policy.is_some() {
+            self.promote(id, view.event.policy).await?;
+            return self.event(id).await;
+        }
+        Ok(view)
+    }
+
+    /// Cancels the event: every booking cancelled and notified, the waitlist emptied.
+    pub async fn cancel_event(&self, id: EventId) -> Result<Vec<Booking>> {
+        let cancelled = self.store.cancel_event(id, self.clock.now()).await?;
+        self.admission.forget(id).await?;
+        Ok(cancelled)
+    }
+
+    /// Removes the event and everything of it.
+    pub async fn delete_event(&self, id: EventId) -> Result<()> {
+        self.store.delete_event(id).await?;
+        self.admission.forget(id).await?;
+        Ok(())
+    }
+
+    pub async fn seat_map(&self, id: EventId) -> Result<SeatMap> {
+        Ok(self.store.seat_map(id).await?)
+    }
+
+    /// The waiting bookings of an event in order, each with its 1-based `waiting_number`.
+    pub async fn waitlist(&self, id: EventId, limit: u32) -> Result<Vec<Booking>> {
+        let mut list = self.store.waiting(id, self.page(limit)).await?;
+        for (i, b) in list.iter_mut().enumerate() {
+            b.waiting_number = Some(i as u32 + 1);
+        }
+        Ok(list)
+    }
+}

@@ -1,0 +1,95 @@
+//! Holds: seats kept aside for a while, then released, expired or booked.
+
+use chrono::Duration;
+
+use crate::domain::{EventStatus, Hold, NewHold};
+use crate::error::{Conflict, Error, Result};
+use crate::ids::{EventId, HoldId, SeatNo, UserId};
+use crate::ports::{StoreError, Take, TakeRequest};
+
+use super::validate;
+use super::Engine;
+
+#[derive(Debug, Clone, Default)]
+pub struct HoldRequest {
+    pub event_id: EventId,
+    pub user_id: UserId,
+    /// How many of the lowest free seats (or the number of `seat_numbers`).
+    pub seats: Option<u32>,
+    /// Exactly these seats; any taken is a conflict naming it.
+    pub seat_numbers: Option<Vec<SeatNo>>,
+    pub ttl_ms: u64,
+}
+
+impl Engine {
+    /// Holds seats for `ttl_ms`. Held seats are not free; the hold expires by itself
+    /// (see [`Engine::expire_holds`]), is released, or becomes a booking.
+    pub async fn hold(&self, req: HoldRequest) -> Result<Hold> {
+        let l = &self.limits;
+        if req.ttl_ms < l.hold_ttl_ms_min || req.ttl_ms > l.hold_ttl_ms_max {
+            return Err(Error::invalid("ttl", format!("must be between {} and {} ms", l.hold_ttl_ms_min, l.hold_ttl_ms_max)));
+        }
+        let view = self.store.event(req.event_id).await?;
+        if view.event.status == EventStatus::Cancelled {
+            return Err(Error::conflict(Conflict::EventCancelled));
+        }
+        let (seats, wanted) = validate::seats(req.seats, req.seat_numbers.as_deref(), view.event.capacity, l)?;
+        let behind_queue = view.event.policy.newcomers_queue_behind();
+        match self.take(req.event_id, TakeRequest { want: seats, min: seats, behind_queue }).await? {
+            Take::Taken(_) => {}
+            Take::Short { free, queued } => return Err(Error::Capacity { available: if queued { 0 } else { free } }),
+        }
+        let now = self.clock.now();
+        let new = NewHold {
+            id: HoldId::new(),
+            event_id: req.event_id,
+            user_id: req.user_id,
+            seats,
+            seat_numbers: wanted,
+            expires_at: now + Duration::milliseconds(req.ttl_ms as i64),
+        };
+        match self.store.create_hold(&new, now).await {
+            Ok(h) => Ok(h),
+            Err(e) => {
+                self.give(req.event_id, seats).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn get_hold(&self, id: HoldId) -> Result<Hold> {
+        Ok(self.store.hold(id).await?)
+    }
+
+    /// Releases a hold before it expires (only its owner may).
+    pub async fn release_hold(&self, id: HoldId, user: UserId) -> Result<Hold> {
+        let hold = self.store.hold(id).await?;
+        if hold.user_id != user {
+            return Err(Error::Forbidden("only the hold's owner may release it"));
+        }
+        let hold = self.store.release_hold(id).await?;
+        self.after_free(hold.event_id, hold.seat_numbers.len() as u32).await?;
+        Ok(hold)
+    }
+
+    /// Expires every hold due by the clock, frees its seats and promotes. The server calls
+    /// this on a timer; tests call it after moving a manual clock. Returns how many expired.
+    pub async fn expire_holds(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let expired = match self.store.expire_holds(self.clock.now(), self.limits.page_size_max).await {
+                Ok(v) => v,
+                Err(StoreError::NotFound(_)) => break,
+                Err(e) => return Err(e.into()),
+            };
+            if expired.is_empty() {
+                break;
+            }
+            total += expired.len();
+            for h in &expired {
+                self.after_free(h.event_id, h.seat_numbers.len() as u32).await?;
+            }
+        }
+        Ok(total)
+    }
+}

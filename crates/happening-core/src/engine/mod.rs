@@ -1,0 +1,104 @@
+//! The engine: the booking rules, composed over the ports.
+//!
+//! Every operation follows one order so that the counter stays conservative (never above
+//! the store's free seats): take from the counter, then write the store; free in the
+//! store, then give back to the counter. The store re-checks capacity itself, so a stale or
+//! drifted counter can make the engine queue or retry, never oversell.
+
+mod booking;
+mod directory;
+mod events;
+mod holds;
+mod promotion;
+mod relay;
+mod validate;
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{BackendError, Conflict, Error};
+use crate::limits::Limits;
+use crate::memory::{MemoryAdmission, MemoryStore};
+use crate::ports::{Admission, AdmissionError, Store, StoreError};
+
+pub use booking::BookRequest;
+pub use holds::HoldRequest;
+pub use promotion::Reconciled;
+
+/// The booking engine. Cheap to clone: every clone shares the same stores.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    admission: Arc<dyn Admission>,
+    clock: Arc<dyn Clock>,
+    limits: Arc<Limits>,
+}
+
+impl Engine {
+    /// An engine over the given stores, on the wall clock, with default limits.
+    pub fn new(store: Arc<dyn Store>, admission: Arc<dyn Admission>) -> Self {
+        Self { store, admission, clock: Arc::new(SystemClock), limits: Arc::new(Limits::default()) }
+    }
+
+    /// An engine with in-memory stores: no setup, nothing persisted.
+    pub fn in_memory() -> Self {
+        Self::new(Arc::new(MemoryStore::new()), Arc::new(MemoryAdmission::new()))
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn admission(&self) -> &Arc<dyn Admission> {
+        &self.admission
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Clamps a requested page size to the limit (0 means the limit).
+    fn page(&self, limit: u32) -> u32 {
+        if limit == 0 {
+            self.limits.page_size_max
+        } else {
+            limit.min(self.limits.page_size_max)
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Error::NotFound(what),
+            StoreError::Conflict { reason, seats } => Error::Conflict { reason, seats },
+            StoreError::Short { free } => Error::Capacity { available: free },
+            StoreError::NotWaiting(_) => Error::conflict(Conflict::BookingNotConfirmed),
+            StoreError::IdempotencyKeyTaken(_) => Error::IdempotencyMismatch,
+            StoreError::Backend(b) => Error::Backend(b),
+        }
+    }
+}
+
+impl From<AdmissionError> for Error {
+    fn from(e: AdmissionError) -> Self {
+        match e {
+            AdmissionError::Missing => Error::Backend(BackendError::msg("admission state missing for event")),
+            AdmissionError::Backend(b) => Error::Backend(b),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Counter access with self-repair, waitlist promotion, and reconciliation of the counter
+//! and waitlist against the store.
+
+use std::future::Future;
+
+use crate::domain::{BookingStatus, WaitlistPolicy};
+use crate::error::Result;
+use crate::ids::EventId;
+use crate::ports::{AdmissionError, StoreError, Take, TakeRequest, WaitEntry};
+
+use super::Engine;
+
+/// What reconciling one event found and repaired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub event_id: EventId,
+    /// Counter before (`None`: missing) and after.
+    pub free_before: Option<u32>,
+    pub free_after: u32,
+    /// Whether the waitlist differed from the store's waiting bookings.
+    pub waitlist_repaired: bool,
+    pub waiting: u32,
+}
+
+impl Reconciled {
+    pub fn drifted(&self) -> bool {
+        self.free_before != Some(self.free_after) || self.waitlist_repaired
+    }
+}
+
+impl Engine {
+    /// Runs an admission call; if the event's counter is missing (cold start, flushed
+    /// Redis), rebuilds it from the store and runs the call once more.
+    pub(super) async fn with_admission<T, F, Fut>(&self, event: EventId, call: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, AdmissionError>>,
+    {
+        match call().await {
+            Err(AdmissionError::Missing) => {
+                self.reconcile_event(event).await?;
+                Ok(call().await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    pub(super) async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take> {
+        self.with_admission(event, || self.admission.take(event, req)).await
+    }
+
+    pub(super) async fn give(&self, event: EventId, n: u32) -> Result<()> {
+        match self.admission.give(event, n).await {
+            // A missing counter is rebuilt from the store, which already counts these seats.
+            Err(AdmissionError::Missing) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Promotes waiting bookings of `event` that fit, per `policy`, up to the pass limit.
+    /// Returns how many were promoted.
+    pub(super) async fn promote(&self, event: EventId, policy: WaitlistPolicy) -> Result<u32> {
+        let mut promoted = 0;
+        while promoted < self.limits.promotions_per_pass_max {
+            let Some(p) = self.with_admission(event, || self.admission.pop_fitting(event, policy)).await? else { break };
+            match self.store.promote(p.entry.booking, p.seats, self.clock.now()).await {
+                Ok(_) => promoted += 1,
+                // Cancelled (or promoted by another engine) after it was queued: its seats
+                // go back, and the next one gets its chance.
+                Err(StoreError::NotWaiting(_)) | Err(StoreError::NotFound(_)) => self.give(event, p.seats).await?,
+                Err(e) => {
+                    // Put things back as they were; a drifted counter (`Short`) is repaired.
+                    self.give(event, p.seats).await?;
+                    self.admission.push(event, p.entry).await?;
+                    if let StoreError::Short { .. } = e {
+                        self.reconcile_event(event).await?;
+                        continue;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(promoted)
+    }
+
+    /// Rebuilds the counter and waitlist of `event` from the store (the source of truth):
+    /// free = capacity - booked - held, the waitlist = waiting bookings in `queue_seq`
+    /// order. Run on a missing counter, by `reconcile`, and after a crash.
+    ///
+    /// Operations in flight on other engines while this runs can leave the counter off by
+    /// their seats; the store's own checks keep that from overselling, and the next
+    /// reconcile settles it.
+    pub async fn reconcile_event(&self, event: EventId) -> Result<Reconciled> {
+        let view = self.store.event(event).await?;
+        let waiting = self.store.waiting(event, u32::MAX).await?;
+        let entries: Vec<WaitEntry> = waiting
+            .iter()
+            .filter(|b| b.status == BookingStatus::Waiting)
+            .map(|b| WaitEntry { booking: b.id, seats: b.seats_requested, seq: b.queue_seq.expect("waiting booking has a seq") })
+            .collect();
+        let free_before = match self.admission.free(event).await {
+            Ok(n) => Some(n),
+            Err(AdmissionError::Missing) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let queued = match free_before {
+            Some(_) => self.admission.list(event, u32::MAX).await?,
+            None => Vec::new(),
+        };
+        let free_after = view.available();
+        self.admission.set_free(event, free_after).await?;
+        let waitlist_repaired = queued != entries;
+        if waitlist_repaired {
+            self.admission.replace(event, entries.clone()).await?;
+        }
+        Ok(Reconciled { event_id: event, free_before, free_after, waitlist_repaired, waiting: entries.len() as u32 })
+    }
+}

@@ -1,0 +1,35 @@
+//! The outbox relay: hands pending notifications to a Notifier, then marks them sent.
+
+use crate::domain::Notification;
+use crate::error::{BackendError, Error, Result};
+use crate::ids::{NotificationId, UserId};
+use crate::ports::{Notifier, NotifierError};
+
+use super::Engine;
+
+impl Engine {
+    /// Relays up to `batch` pending notifications. Returns how many were delivered. A failed
+    /// delivery leaves them pending for the next call (at-least-once).
+    pub async fn relay(&self, notifier: &dyn Notifier, batch: u32) -> Result<usize> {
+        let pending = self.store.pending_notifications(batch).await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        notifier.deliver(&pending).await.map_err(|e| match e {
+            NotifierError::Backend(b) => Error::Backend(b),
+            NotifierError::Rejected(why) => Error::Backend(BackendError::msg(why)),
+        })?;
+        let ids: Vec<NotificationId> = pending.iter().map(|n| n.id).collect();
+        self.store.mark_sent(&ids).await?;
+        Ok(ids.len())
+    }
+
+    /// A user's notifications, newest first.
+    pub async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>> {
+        Ok(self.store.notifications(user, self.page(limit)).await?)
+    }
+
+    pub async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<()> {
+        Ok(self.store.mark_read(user, id).await?)
+    }
+}

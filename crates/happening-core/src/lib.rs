@@ -1,0 +1,43 @@
+//! # happening-core
+//!
+//! The booking engine of Happening: seats of events with limited capacity, booked,
+//! waitlisted, promoted, held and cancelled under concurrency without overselling.
+//!
+//! This crate is pure: it does no I/O and depends on no runtime. Storage sits behind the
+//! [`ports`]; the in-memory implementations in [`memory`] are the default, and the adapter
+//! crates put the same ports on PostgreSQL, Redis and RabbitMQ. Every backend passes one
+//! conformance suite ([`testkit`], feature `testkit`).
+//!
+//! ```
+//! use happening_core::{Engine, BookRequest, domain::{NewEvent, WaitlistPolicy}, ids::*};
+//! # futures_lite_block_on(async {
+//! let engine = Engine::in_memory();
+//! let event = engine.create_event(NewEvent {
+//!     org_id: OrgId::new(), name: "Concert".into(), description: None, category: None,
+//!     event_date: chrono::Utc::now(), capacity: 2, policy: WaitlistPolicy::Fifo,
+//! }).await.unwrap();
+//! let b = engine.book(BookRequest { event_id: event.event.id, user_id: UserId::new(),
+//!     seats: Some(2), ..Default::default() }).await.unwrap();
+//! assert_eq!(b.seat_numbers, vec![1, 2]);
+//! # });
+//! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+pub mod clock;
+pub mod domain;
+pub mod effects;
+pub mod engine;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod memory;
+pub mod ports;
+pub mod seats;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use engine::{BookRequest, Engine, HoldRequest, Reconciled};
+pub use error::{Error, Result};
+pub use limits::Limits;

@@ -1,0 +1,42 @@
+//! Limits on every size and count the engine accepts. Every input is checked against these
+//! before anything changes, so a request can never grow memory or work without bound.
+
+/// The engine's limits. `Limits::default()` is what the server runs with.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most seats one booking or hold may ask for (the seeds' schema allowed 50).
+    pub seats_per_booking_max: u32,
+    /// Largest event (seats). One bit per seat in memory, so 1,000,000 seats cost 125 KiB.
+    pub capacity_max: u32,
+    /// Shortest and longest hold.
+    pub hold_ttl_ms_min: u64,
+    pub hold_ttl_ms_max: u64,
+    /// Longest event name, description and category, in bytes.
+    pub name_bytes_max: usize,
+    pub description_bytes_max: usize,
+    pub category_bytes_max: usize,
+    /// Longest idempotency key, in bytes.
+    pub idempotency_key_bytes_max: usize,
+    /// Most rows one list call returns.
+    pub page_size_max: u32,
+    /// Most waiting bookings promoted by one promotion pass; the pass is re-run by the next
+    /// change, so this bounds the latency of one request, not what gets promoted.
+    pub promotions_per_pass_max: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            seats_per_booking_max: 50,
+            capacity_max: 1_000_000,
+            hold_ttl_ms_min: 1_000,
+            hold_ttl_ms_max: 3_600_000,
+            name_bytes_max: 200,
+            description_bytes_max: 5_000,
+            category_bytes_max: 50,
+            idempotency_key_bytes_max: 200,
+            page_size_max: 500,
+            promotions_per_pass_max: 1_000,
+        }
+    }
+}

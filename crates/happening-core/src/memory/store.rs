@@ -1,0 +1,547 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::*;
+use crate::effects;
+use crate::error::{Conflict, Entity};
+use crate::ids::*;
+use crate::ports::{SeatStore, StoreError};
+use crate::seats::SeatSet;
+
+use super::directory::DirectoryData;
+use super::outbox::Outbox;
+use super::sharded::{IdMap, Sharded};
+
+/// In-memory [`SeatStore`] and [`Directory`](crate::ports::Directory).
+///
+/// Lock order (never taken the other way): an event's ledger, then the idempotency shard,
+/// then any other index shard or the outbox, one at a time.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    pub(super) inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+pub(super) struct Inner {
+    events: RwLock<IdMap<EventId, Arc<Mutex<Ledger>>>>,
+    booking_event: Sharded<BookingId, EventId>,
+    hold_event: Sharded<HoldId, EventId>,
+    hold_expiry: Mutex<BTreeSet<(DateTime<Utc>, HoldId)>>,
+    user_bookings: Sharded<UserId, Vec<BookingId>>,
+    idempotency: Sharded<UserId, std::collections::HashMap<String, IdempotencyRecord>>,
+    pub(super) outbox: Mutex<Outbox>,
+    queue_seq: AtomicU64,
+    pub(super) directory: Mutex<DirectoryData>,
+}
+
+/// Everything of one event, under one lock.
+struct Ledger {
+    event: Event,
+    /// Seats of confirmed bookings and live holds.
+    seats: SeatSet,
+    held: u32,
+    bookings: IdMap<BookingId, Record>,
+    /// Waiting bookings by `queue_seq`.
+    waiting: BTreeMap<u64, BookingId>,
+    holds: IdMap<HoldId, Hold>,
+}
+
+struct Record {
+    booking: Booking,
+    history: Vec<HistoryEntry>,
+}
+
+impl Ledger {
+    fn view(&self) -> EventView {
+        EventView {
+            event: self.event.clone(),
+            booked: self.seats.occupied() - self.held,
+            held: self.held,
+            waiting: self.waiting.len() as u32,
+        }
+    }
+
+    fn live(&self) -> Result<(), StoreError> {
+        match self.event.status {
+            EventStatus::Cancelled => Err(StoreError::conflict(Conflict::EventCancelled)),
+            EventStatus::Upcoming => Ok(()),
+        }
+    }
+
+    fn record(&mut self, id: BookingId) -> Result<&mut Record, StoreError> {
+        self.bookings.get_mut(&id).ok_or(StoreError::NotFound(Entity::Booking))
+    }
+
+    /// Occupies `wanted` if all are free, else (unless `strict`) the `n` lowest free seats.
+    fn allocate(&mut self, n: u32, wanted: &[SeatNo], strict: bool) -> Result<Vec<SeatNo>, StoreError> {
+        if !wanted.is_empty() {
+            let taken = self.seats.taken_of(wanted);
+            if taken.is_empty() {
+                let mut seats = wanted.to_vec();
+                seats.sort_unstable();
+                self.seats.occupy(&seats);
+                return Ok(seats);
+            }
+            if strict {
+                return Err(StoreError::Conflict { reason: Conflict::SeatsTaken, seats: taken });
+            }
+        }
+        self.seats.occupy_lowest(n).ok_or(StoreError::Short { free: self.seats.free() })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().expect("store lock poisoned")
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn ledger(&self, id: EventId) -> Result<Arc<Mutex<Ledger>>, StoreError> {
+        self.inner.events.read().expect("events lock poisoned").get(&id).cloned().ok_or(StoreError::NotFound(Entity::Event))
+    }
+
+    fn ledger_of_booking(&self, id: BookingId) -> Result<Arc<Mutex<Ledger>>, StoreError> {
+        let event = self.inner.booking_event.get_cloned(&id).ok_or(StoreError::NotFound(Entity::Booking))?;
+        self.ledger(event).map_err(|_| StoreError::NotFound(Entity::Booking))
+    }
+
+    fn ledger_of_hold(&self, id: HoldId) -> Result<Arc<Mutex<Ledger>>, StoreError> {
+        let event = self.inner.hold_event.get_cloned(&id).ok_or(StoreError::NotFound(Entity::Hold))?;
+        self.ledger(event).map_err(|_| StoreError::NotFound(Entity::Hold))
+    }
+
+    /// Binds an idempotency key, atomically with the caller's change: call with the ledger
+    /// locked and before changing anything, then `f` makes the change; the key is bound only
+    /// if `f` succeeds.
+    fn with_key<T>(
+        &self,
+        key: Option<&IdempotencyKey>,
+        booking: BookingId,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Some(key) = key else { return f() };
+        let mut shard = self.inner.idempotency.shard(&key.user_id);
+        let keys = shard.entry(key.user_id).or_default();
+        if let Some(rec) = keys.get(&key.key) {
+            return Err(StoreError::IdempotencyKeyTaken(rec.clone()));
+        }
+        let out = f()?;
+        keys.insert(key.key.clone(), IdempotencyRecord { fingerprint: key.fingerprint, booking_id: booking });
+        Ok(out)
+    }
+
+    /// Indexes a new booking and writes its effects.
+    fn record_new(&self, l: &mut Ledger, booking: Booking, effects: (HistoryEntry, Notification)) -> Booking {
+        let (entry, note) = effects;
+        self.inner.booking_event.insert(booking.id, booking.event_id);
+        self.inner.user_bookings.shard(&booking.user_id).entry(booking.user_id).or_default().push(booking.id);
+        lock(&self.inner.outbox).push(note);
+        l.bookings.insert(booking.id, Record { booking: booking.clone(), history: vec![entry] });
+        booking
+    }
+
+    fn notify(&self, note: Notification) {
+        lock(&self.inner.outbox).push(note);
+    }
+
+    fn drop_hold_index(&self, hold: &Hold) {
+        self.inner.hold_event.remove(&hold.id);
+        lock(&self.inner.hold_expiry).remove(&(hold.expires_at, hold.id));
+    }
+
+    fn new_booking(new: &NewBooking, status: BookingStatus, seats: Vec<SeatNo>, now: DateTime<Utc>) -> Booking {
+        Booking {
+            id: new.id,
+            event_id: new.event_id,
+            user_id: new.user_id,
+            seats_requested: new.seats_requested,
+            seat_numbers: seats,
+            status,
+            queue_seq: None,
+            waiting_number: None,
+            hold_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[async_trait]
+impl SeatStore for MemoryStore {
+    async fn insert_event(&self, event: &Event) -> Result<EventView, StoreError> {
+        let ledger = Ledger {
+            event: event.clone(),
+            seats: SeatSet::new(event.capacity),
+            held: 0,
+            bookings: IdMap::default(),
+            waiting: BTreeMap::new(),
+            holds: IdMap::default(),
+        };
+        let view = ledger.view();
+        self.inner.events.write().expect("events lock poisoned").insert(event.id, Arc::new(Mutex::new(ledger)));
+        Ok(view)
+    }
+
+    async fn event(&self, id: EventId) -> Result<EventView, StoreError> {
+        let ledger = self.ledger(id)?;
+        let view = lock(&ledger).view();
+        Ok(view)
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError> {
+        let ledgers: Vec<_> = self.inner.events.read().expect("events lock poisoned").values().cloned().collect();
+        let mut views: Vec<EventView> = ledgers
+            .iter()
+            .map(|l| lock(l).view())
+            .filter(|v| filter.org_ids.contains(&v.event.org_id))
+            .collect();
+        views.sort_by(|a, b| b.event.event_date.cmp(&a.event.event_date).then(a.event.id.cmp(&b.event.id)));
+        Ok(views.into_iter().skip(filter.offset as usize).take(filter.limit as usize).collect())
+    }
+
+    async fn update_event(&self, id: EventId, patch: &EventPatch, now: DateTime<Utc>) -> Result<EventView, StoreError> {
+        let ledger = self.ledger(id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        if let Some(capacity) = patch.capacity {
+            let highest = l.seats.highest_occupied();
+            if capacity < highest {
+                return Err(StoreError::conflict(Conflict::CapacityBelowTakenSeat { highest }));
+            }
+            l.seats.resize(capacity);
+            l.event.capacity = capacity;
+        }
+        let e = &mut l.event;
+        if let Some(name) = &patch.name {
+            e.name = name.clone();
+        }
+        if let Some(d) = &patch.description {
+            e.description = d.clone();
+        }
+        if let Some(c) = &patch.category {
+            e.category = c.clone();
+        }
+        if let Some(date) = patch.event_date {
+            e.event_date = date;
+        }
+        if let Some(p) = patch.policy {
+            e.policy = p;
+        }
+        e.updated_at = now;
+        for rec in l.bookings.values().filter(|r| r.booking.status != BookingStatus::Cancelled) {
+            self.notify(effects::event_updated(&rec.booking, now));
+        }
+        Ok(l.view())
+    }
+
+    async fn cancel_event(&self, id: EventId, now: DateTime<Utc>) -> Result<Vec<Booking>, StoreError> {
+        let ledger = self.ledger(id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        let mut cancelled = Vec::new();
+        for rec in l.bookings.values_mut().filter(|r| r.booking.status != BookingStatus::Cancelled) {
+            let freed = match rec.booking.status {
+                BookingStatus::Confirmed => rec.booking.seat_numbers.clone(),
+                _ => Vec::new(),
+            };
+            rec.booking.status = BookingStatus::Cancelled;
+            rec.booking.queue_seq = None;
+            rec.booking.updated_at = now;
+            let (entry, note) = effects::event_cancelled(&rec.booking, &freed, now);
+            rec.history.push(entry);
+            self.notify(note);
+            cancelled.push(rec.booking.clone());
+        }
+        for hold in std::mem::take(&mut l.holds).into_values() {
+            self.drop_hold_index(&hold);
+        }
+        l.waiting.clear();
+        l.held = 0;
+        l.seats = SeatSet::new(l.event.capacity);
+        l.event.status = EventStatus::Cancelled;
+        l.event.updated_at = now;
+        Ok(cancelled)
+    }
+
+    async fn delete_event(&self, id: EventId) -> Result<(), StoreError> {
+        let ledger = self.inner.events.write().expect("events lock poisoned").remove(&id).ok_or(StoreError::NotFound(Entity::Event))?;
+        let l = lock(&ledger);
+        for rec in l.bookings.values() {
+            self.inner.booking_event.remove(&rec.booking.id);
+            if let Some(ids) = self.inner.user_bookings.shard(&rec.booking.user_id).get_mut(&rec.booking.user_id) {
+                ids.retain(|b| *b != rec.booking.id);
+            }
+        }
+        for hold in l.holds.values() {
+            self.drop_hold_index(hold);
+        }
+        Ok(())
+    }
+
+    async fn seat_map(&self, id: EventId) -> Result<SeatMap, StoreError> {
+        let ledger = self.ledger(id)?;
+        let l = lock(&ledger);
+        let held: BTreeSet<SeatNo> = l.holds.values().flat_map(|h| h.seat_numbers.iter().copied()).collect();
+        let taken = l.seats.iter().filter(|s| !held.contains(s)).collect();
+        Ok(SeatMap { total: l.event.capacity, taken, held: held.into_iter().collect() })
+    }
+
+    async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let ledger = self.ledger(new.event_id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        let booking = self.with_key(new.idempotency.as_ref(), new.id, || {
+            let seats = l.allocate(new.seats, &new.seat_numbers, new.strict_seats)?;
+            Ok(Self::new_booking(new, BookingStatus::Confirmed, seats, now))
+        })?;
+        let effects = effects::created(&booking, now);
+        Ok(self.record_new(&mut l, booking, effects))
+    }
+
+    async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let ledger = self.ledger(new.event_id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        let mut booking = self.with_key(new.idempotency.as_ref(), new.id, || {
+            Ok(Self::new_booking(new, BookingStatus::Waiting, Vec::new(), now))
+        })?;
+        let seq = self.inner.queue_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        booking.queue_seq = Some(seq);
+        l.waiting.insert(seq, booking.id);
+        let effects = effects::created(&booking, now);
+        Ok(self.record_new(&mut l, booking, effects))
+    }
+
+    async fn promote(&self, id: BookingId, seats: u32, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let ledger = self.ledger_of_booking(id)?;
+        let mut l = lock(&ledger);
+        let status = l.record(id)?.booking.status;
+        if status != BookingStatus::Waiting {
+            return Err(StoreError::NotWaiting(status));
+        }
+        let got = l.seats.occupy_lowest(seats).ok_or(StoreError::Short { free: l.seats.free() })?;
+        let rec = l.record(id)?;
+        let seq = rec.booking.queue_seq.take().expect("waiting booking has a queue_seq");
+        rec.booking.status = BookingStatus::Confirmed;
+        rec.booking.seat_numbers = got;
+        rec.booking.updated_at = now;
+        let (entry, note) = effects::promoted(&rec.booking, now);
+        rec.history.push(entry);
+        let booking = rec.booking.clone();
+        l.waiting.remove(&seq);
+        self.notify(note);
+        Ok(booking)
+    }
+
+    async fn cancel(&self, id: BookingId, key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Cancellation, StoreError> {
+        let ledger = self.ledger_of_booking(id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        // The key is checked first, so a repeated cancel replays instead of conflicting.
+        let previous = self.with_key(key, id, || match l.record(id)?.booking.status {
+            BookingStatus::Cancelled => Err(StoreError::conflict(Conflict::BookingCancelled)),
+            status => Ok(status),
+        })?;
+        let rec = l.record(id)?;
+        let freed = match previous {
+            BookingStatus::Confirmed => rec.booking.seat_numbers.clone(),
+            _ => Vec::new(),
+        };
+        let seq = rec.booking.queue_seq.take();
+        rec.booking.status = BookingStatus::Cancelled;
+        rec.booking.updated_at = now;
+        let (entry, note) = effects::cancelled(&rec.booking, &freed, now);
+        rec.history.push(entry);
+        let booking = rec.booking.clone();
+        l.seats.release(&freed);
+        if let Some(seq) = seq {
+            l.waiting.remove(&seq);
+        }
+        self.notify(note);
+        Ok(Cancellation { booking, previous, freed })
+    }
+
+    async fn cancel_seats(
+        &self,
+        id: BookingId,
+        seats: &[SeatNo],
+        key: Option<&IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Cancellation, StoreError> {
+        let ledger = self.ledger_of_booking(id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        self.with_key(key, id, || {
+            let rec = l.record(id)?;
+            match rec.booking.status {
+                BookingStatus::Cancelled => return Err(StoreError::conflict(Conflict::BookingCancelled)),
+                BookingStatus::Waiting => return Err(StoreError::conflict(Conflict::BookingNotConfirmed)),
+                BookingStatus::Confirmed => {}
+            }
+            let strangers: Vec<SeatNo> = seats.iter().copied().filter(|s| !rec.booking.seat_numbers.contains(s)).collect();
+            if !strangers.is_empty() {
+                return Err(StoreError::Conflict { reason: Conflict::SeatsNotInBooking, seats: strangers });
+            }
+            Ok(())
+        })?;
+        let rec = l.record(id)?;
+        let mut freed = seats.to_vec();
+        freed.sort_unstable();
+        rec.booking.seat_numbers.retain(|s| freed.binary_search(s).is_err());
+        rec.booking.updated_at = now;
+        let (entry, note) = if rec.booking.seat_numbers.is_empty() {
+            rec.booking.status = BookingStatus::Cancelled;
+            rec.booking.seat_numbers = freed.clone();
+            effects::cancelled(&rec.booking, &freed, now)
+        } else {
+            effects::seats_cancelled(&rec.booking, &freed, now)
+        };
+        rec.history.push(entry);
+        let booking = rec.booking.clone();
+        l.seats.release(&freed);
+        self.notify(note);
+        Ok(Cancellation { booking, previous: BookingStatus::Confirmed, freed })
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Booking, StoreError> {
+        let ledger = self.ledger_of_booking(id)?;
+        let mut l = lock(&ledger);
+        Ok(l.record(id)?.booking.clone())
+    }
+
+    async fn user_bookings(&self, user: UserId, limit: u32) -> Result<Vec<Booking>, StoreError> {
+        let ids = self.inner.user_bookings.get_cloned(&user).unwrap_or_default();
+        let mut out = Vec::with_capacity(ids.len().min(limit as usize));
+        for id in ids.into_iter().rev().take(limit as usize) {
+            match self.booking(id).await {
+                Ok(b) => out.push(b),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn waiting(&self, event: EventId, limit: u32) -> Result<Vec<Booking>, StoreError> {
+        let ledger = self.ledger(event)?;
+        let l = lock(&ledger);
+        Ok(l.waiting.values().take(limit as usize).map(|id| l.bookings[id].booking.clone()).collect())
+    }
+
+    async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let ledger = self.ledger_of_booking(booking)?;
+        let mut l = lock(&ledger);
+        Ok(l.record(booking)?.history.clone())
+    }
+
+    async fn idempotency(&self, user: UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.inner.idempotency.shard(&user).get(&user).and_then(|keys| keys.get(key).cloned()))
+    }
+
+    async fn create_hold(&self, new: &NewHold, now: DateTime<Utc>) -> Result<Hold, StoreError> {
+        let ledger = self.ledger(new.event_id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        let seats = l.allocate(new.seats, &new.seat_numbers, true)?;
+        let hold = Hold {
+            id: new.id,
+            event_id: new.event_id,
+            user_id: new.user_id,
+            seat_numbers: seats,
+            expires_at: new.expires_at,
+            created_at: now,
+        };
+        l.held += hold.seat_numbers.len() as u32;
+        l.holds.insert(hold.id, hold.clone());
+        self.inner.hold_event.insert(hold.id, hold.event_id);
+        lock(&self.inner.hold_expiry).insert((hold.expires_at, hold.id));
+        Ok(hold)
+    }
+
+    async fn hold(&self, id: HoldId) -> Result<Hold, StoreError> {
+        let ledger = self.ledger_of_hold(id)?;
+        let l = lock(&ledger);
+        l.holds.get(&id).cloned().ok_or(StoreError::NotFound(Entity::Hold))
+    }
+
+    async fn release_hold(&self, id: HoldId) -> Result<Hold, StoreError> {
+        let ledger = self.ledger_of_hold(id)?;
+        let mut l = lock(&ledger);
+        let hold = l.holds.remove(&id).ok_or(StoreError::NotFound(Entity::Hold))?;
+        l.seats.release(&hold.seat_numbers);
+        l.held -= hold.seat_numbers.len() as u32;
+        self.drop_hold_index(&hold);
+        Ok(hold)
+    }
+
+    async fn convert_hold(&self, hold_id: HoldId, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let ledger = self.ledger_of_hold(hold_id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        let hold = l.holds.get(&hold_id).cloned().ok_or(StoreError::NotFound(Entity::Hold))?;
+        if hold.expires_at <= now {
+            return Err(StoreError::conflict(Conflict::HoldExpired));
+        }
+        let mut booking = self.with_key(new.idempotency.as_ref(), new.id, || {
+            Ok(Self::new_booking(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now))
+        })?;
+        booking.seats_requested = hold.seat_numbers.len() as u32;
+        booking.hold_id = Some(hold_id);
+        l.holds.remove(&hold_id);
+        l.held -= hold.seat_numbers.len() as u32;
+        self.drop_hold_index(&hold);
+        let effects = effects::created(&booking, now);
+        Ok(self.record_new(&mut l, booking, effects))
+    }
+
+    async fn expire_holds(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Hold>, StoreError> {
+        let due: Vec<HoldId> = {
+            let expiry = lock(&self.inner.hold_expiry);
+            expiry.iter().take_while(|(at, _)| *at <= now).take(limit as usize).map(|(_, id)| *id).collect()
+        };
+        let mut expired = Vec::with_capacity(due.len());
+        for id in due {
+            let Ok(ledger) = self.ledger_of_hold(id) else { continue };
+            let mut l = lock(&ledger);
+            match l.holds.get(&id) {
+                Some(h) if h.expires_at <= now => {}
+                _ => continue,
+            }
+            let hold = l.holds.remove(&id).expect("checked above");
+            l.seats.release(&hold.seat_numbers);
+            l.held -= hold.seat_numbers.len() as u32;
+            self.drop_hold_index(&hold);
+            self.notify(effects::hold_expired(&hold, now));
+            expired.push(hold);
+        }
+        Ok(expired)
+    }
+
+    async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError> {
+        Ok(lock(&self.inner.outbox).of_user(user, limit as usize))
+    }
+
+    async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError> {
+        if lock(&self.inner.outbox).mark_read(user, id) {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(Entity::Notification))
+        }
+    }
+
+    async fn pending_notifications(&self, limit: u32) -> Result<Vec<Notification>, StoreError> {
+        Ok(lock(&self.inner.outbox).pending(limit as usize))
+    }
+
+    async fn mark_sent(&self, ids: &[NotificationId]) -> Result<(), StoreError> {
+        lock(&self.inner.outbox).mark_sent(ids);
+        Ok(())
+    }
+}

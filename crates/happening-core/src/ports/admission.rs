@@ -1,0 +1,122 @@
+use async_trait::async_trait;
+
+use crate::domain::WaitlistPolicy;
+use crate::error::BackendError;
+use crate::ids::{BookingId, EventId};
+
+/// Errors of [`SlotCounter`] and [`Waitlist`].
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// The event has no counter here (cold start, a flushed Redis). The engine rebuilds it
+    /// from the SeatStore and retries.
+    #[error("no counter for this event")]
+    Missing,
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// What to take from an event's counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TakeRequest {
+    /// Seats wanted.
+    pub want: u32,
+    /// Fewest seats acceptable (`want`, or 1 with `accept_partial`).
+    pub min: u32,
+    /// Refuse while anyone waits (policies `fifo` and `partial`: no queue-jumping).
+    pub behind_queue: bool,
+}
+
+/// Outcome of [`SlotCounter::take`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// This many seats were taken (`min..=want`).
+    Taken(u32),
+    /// Nothing was taken: `free` seats were free, or someone waits (`queued`).
+    Short { free: u32, queued: bool },
+}
+
+/// The free-seat counter of each event.
+///
+/// Contract, for every implementation:
+/// - every method is atomic: concurrent callers (threads, processes) never see a partial
+///   step, and the free count never goes below zero, not even for an instant;
+/// - `take` and [`Waitlist::pop_fitting`] are atomic *together* with the event's waitlist
+///   (they share one lock, one Lua script, one transaction);
+/// - an event without a counter answers [`AdmissionError::Missing`] from `take`, `give`
+///   and `free`, never a made-up zero.
+#[async_trait]
+pub trait SlotCounter: Send + Sync + 'static {
+    /// Creates or overwrites the counter of `event` (event creation, rebuild).
+    async fn set_free(&self, event: EventId, free: u32) -> Result<(), AdmissionError>;
+
+    /// Takes between `req.min` and `req.want` seats (as many as are free), or nothing.
+    /// MUST report `Short { queued: true }` without taking when `req.behind_queue` is set
+    /// and the event's waitlist is not empty.
+    async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError>;
+
+    /// Gives `n` seats back.
+    async fn give(&self, event: EventId, n: u32) -> Result<(), AdmissionError>;
+
+    /// The free count.
+    async fn free(&self, event: EventId) -> Result<u32, AdmissionError>;
+
+    /// Removes the counter and the waitlist of `event`.
+    async fn forget(&self, event: EventId) -> Result<(), AdmissionError>;
+}
+
+/// One waiting booking in a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitEntry {
+    pub booking: BookingId,
+    /// Seats it waits for.
+    pub seats: u32,
+    /// Its place in the event's order (`Booking::queue_seq`, given by the SeatStore).
+    pub seq: u64,
+}
+
+/// A waiting booking chosen for promotion, and the seats taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Promotion {
+    pub entry: WaitEntry,
+    pub seats: u32,
+}
+
+/// The FIFO queue of waiting *bookings* (not users) of each event, ordered by `seq`.
+///
+/// Contract: each method is atomic; `push` of a booking already queued is a no-op that
+/// returns its position; positions are 1-based.
+#[async_trait]
+pub trait Waitlist: Send + Sync + 'static {
+    /// Inserts `entry` at its place by `seq` (normally the back). Returns its position.
+    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError>;
+
+    /// Removes a booking; `false` if it was not queued (already promoted or removed).
+    async fn remove(&self, event: EventId, booking: BookingId) -> Result<bool, AdmissionError>;
+
+    /// 1-based position, `None` if not queued.
+    async fn position(&self, event: EventId, booking: BookingId) -> Result<Option<u32>, AdmissionError>;
+
+    async fn len(&self, event: EventId) -> Result<u32, AdmissionError>;
+
+    /// The first `limit` entries, head first.
+    async fn list(&self, event: EventId, limit: u32) -> Result<Vec<WaitEntry>, AdmissionError>;
+
+    /// The head, if any.
+    async fn front(&self, event: EventId) -> Result<Option<WaitEntry>, AdmissionError> {
+        Ok(self.list(event, 1).await?.into_iter().next())
+    }
+
+    /// Atomically with the event's counter: chooses the entry `policy` promotes next, and
+    /// if it fits, removes it and takes its seats from the counter.
+    /// - `Fifo`: the head, if all its seats are free.
+    /// - `FirstFit`: the first entry in order whose seats are all free.
+    /// - `Partial`: the head, if at least one seat is free; it gets `min(free, seats)`.
+    async fn pop_fitting(&self, event: EventId, policy: WaitlistPolicy) -> Result<Option<Promotion>, AdmissionError>;
+
+    /// Replaces the queue (rebuild from the SeatStore). `entries` are in `seq` order.
+    async fn replace(&self, event: EventId, entries: Vec<WaitEntry>) -> Result<(), AdmissionError>;
+}
+
+/// Counter and waitlist from one backend.
+pub trait Admission: SlotCounter + Waitlist {}
+impl<T: SlotCounter + Waitlist + ?Sized> Admission for T {}

@@ -1,0 +1,51 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::*;
+use crate::ids::{OrgId, UserId};
+use crate::ports::StoreError;
+
+/// Users, organizations, memberships and invites: the tenancy the engine checks roles
+/// against. Part of the durable store.
+///
+/// Contract: every method is atomic; an organization always keeps at least one orgAdmin
+/// (`Conflict(LastOrgAdmin)`).
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    /// Creates the user of `subject` or updates its email and name.
+    async fn upsert_user(&self, subject: &str, email: Option<&str>, name: Option<&str>, now: DateTime<Utc>) -> Result<User, StoreError>;
+
+    async fn user(&self, id: UserId) -> Result<User, StoreError>;
+
+    async fn user_by_subject(&self, subject: &str) -> Result<User, StoreError>;
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// Creates the organization with `admin` as its orgAdmin, in one step.
+    async fn create_org(&self, org: &Organization, admin: UserId) -> Result<Organization, StoreError>;
+
+    async fn org(&self, id: OrgId) -> Result<Organization, StoreError>;
+
+    /// The organizations `user` belongs to, with the role there.
+    async fn user_orgs(&self, user: UserId) -> Result<Vec<(Organization, Role)>, StoreError>;
+
+    async fn role(&self, org: OrgId, user: UserId) -> Result<Option<Role>, StoreError>;
+
+    async fn members(&self, org: OrgId) -> Result<Vec<Membership>, StoreError>;
+
+    /// `Conflict(AlreadyMember)` if the user is a member.
+    async fn add_member(&self, member: &Membership) -> Result<Membership, StoreError>;
+
+    async fn set_role(&self, org: OrgId, user: UserId, role: Role) -> Result<Membership, StoreError>;
+
+    async fn remove_member(&self, org: OrgId, user: UserId) -> Result<(), StoreError>;
+
+    /// Stores the invite, and `notify` (if any) in the outbox, in one step.
+    async fn create_invite(&self, invite: &Invite, notify: Option<&Notification>) -> Result<Invite, StoreError>;
+
+    async fn invite(&self, token: &str) -> Result<Invite, StoreError>;
+
+    /// Marks a pending, unexpired invite accepted and makes `user` a member with its role,
+    /// in one step.
+    async fn accept_invite(&self, token: &str, user: UserId, now: DateTime<Utc>) -> Result<Membership, StoreError>;
+}

@@ -1,0 +1,23 @@
+use async_trait::async_trait;
+
+use crate::domain::Notification;
+use crate::error::BackendError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    /// The broker took the message but refused it (unroutable, nacked).
+    #[error("notification rejected: {0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Delivers notifications taken from the outbox.
+///
+/// Contract: `deliver` returns `Ok` only once every notification of the batch is safely
+/// accepted (a broker confirm, a durable write); on `Err` the relay retries the whole batch
+/// later, so delivery is at least once and consumers de-duplicate by `Notification::id`.
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    async fn deliver(&self, batch: &[Notification]) -> Result<(), NotifierError>;
+}

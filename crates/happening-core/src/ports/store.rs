@@ -1,0 +1,149 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::*;
+use crate::error::{BackendError, Conflict, Entity};
+use crate::ids::{BookingId, EventId, HoldId, NotificationId, SeatNo, UserId};
+
+/// Errors of [`SeatStore`] and [`Directory`](crate::ports::Directory).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(Entity),
+    #[error("{reason}: {seats:?}")]
+    Conflict { reason: Conflict, seats: Vec<SeatNo> },
+    /// Fewer seats are free than the operation needs.
+    #[error("only {free} seats free")]
+    Short { free: u32 },
+    /// `promote` of a booking that is no longer waiting (cancelled or promoted meanwhile).
+    #[error("booking is {0:?}, not waiting")]
+    NotWaiting(BookingStatus),
+    /// The idempotency key is already bound (a concurrent twin won); nothing was written.
+    #[error("idempotency key already used")]
+    IdempotencyKeyTaken(IdempotencyRecord),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl StoreError {
+    pub fn conflict(reason: Conflict) -> Self {
+        StoreError::Conflict { reason, seats: Vec::new() }
+    }
+}
+
+/// The durable record of events, bookings, seats, holds, history and the notification
+/// outbox: the source of truth from which counters and waitlists are rebuilt.
+///
+/// Contract, for every implementation:
+/// - every method is one atomic step (one transaction): it happens whole or not at all,
+///   together with the history entries and outbox notifications it writes;
+/// - a seat number is owned by at most one confirmed booking or live hold, and
+///   `booked + held <= capacity` always: the store checks this itself and answers
+///   `Short` or `Conflict(SeatsTaken)` rather than trusting its caller;
+/// - history and notifications are written exactly as the `effects` module builds them,
+///   so that every backend reports the same changes;
+/// - a method that changes a booking of a cancelled event answers
+///   `Conflict(EventCancelled)`.
+#[async_trait]
+pub trait SeatStore: Send + Sync + 'static {
+    // ---- events ----
+
+    async fn insert_event(&self, event: &Event) -> Result<EventView, StoreError>;
+
+    async fn event(&self, id: EventId) -> Result<EventView, StoreError>;
+
+    /// Events of `filter.org_ids`, by `event_date` descending, then id.
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError>;
+
+    /// Applies `patch`. A new capacity MUST NOT be below the highest booked or held seat
+    /// (`Conflict(CapacityBelowTakenSeat)`) nor below `booked + held` (`Short`). Writes an
+    /// `EventUpdated` notification to the user of every live (confirmed or waiting) booking.
+    async fn update_event(&self, id: EventId, patch: &EventPatch, now: DateTime<Utc>) -> Result<EventView, StoreError>;
+
+    /// Marks the event cancelled, cancels every live booking (history, `EventCancelled`
+    /// notification) and drops its holds. Returns the bookings it cancelled.
+    async fn cancel_event(&self, id: EventId, now: DateTime<Utc>) -> Result<Vec<Booking>, StoreError>;
+
+    /// Removes the event and everything of it.
+    async fn delete_event(&self, id: EventId) -> Result<(), StoreError>;
+
+    async fn seat_map(&self, id: EventId) -> Result<SeatMap, StoreError>;
+
+    // ---- bookings ----
+
+    /// Writes a confirmed booking of `new.seats` seats: `new.seat_numbers` if all are free,
+    /// else (unless `strict_seats`: `Conflict(SeatsTaken)` naming the taken ones) the lowest
+    /// free seats. `Short` if fewer than `new.seats` are free. History `created`,
+    /// notification `BookingConfirmed`. Binds `new.idempotency` or answers
+    /// `IdempotencyKeyTaken` without writing anything.
+    async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError>;
+
+    /// Writes a waiting booking, giving it the next `queue_seq` of the event. History
+    /// `created`, notification `BookingWaitlisted`. Idempotency as in `confirm`.
+    async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError>;
+
+    /// Confirms a waiting booking with `seats` of the lowest free seats. `NotWaiting` if it
+    /// is not waiting any more, `Short` if fewer are free. History `promoted`, notification
+    /// `WaitlistPromoted`.
+    async fn promote(&self, id: BookingId, seats: u32, now: DateTime<Utc>) -> Result<Booking, StoreError>;
+
+    /// Cancels a confirmed or waiting booking, freeing its seats. `Conflict(BookingCancelled)`
+    /// if already cancelled. History `cancelled`, notification `BookingCancelled`.
+    async fn cancel(&self, id: BookingId, idempotency: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Cancellation, StoreError>;
+
+    /// Frees some seats of a confirmed booking (`Conflict(SeatsNotInBooking)` naming the
+    /// strangers, `Conflict(BookingNotConfirmed)`); cancels it when none is left. History
+    /// `modified` (or `cancelled`), notification `SeatsCancelled` (or `BookingCancelled`).
+    async fn cancel_seats(
+        &self,
+        id: BookingId,
+        seats: &[SeatNo],
+        idempotency: Option<&IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Cancellation, StoreError>;
+
+    async fn booking(&self, id: BookingId) -> Result<Booking, StoreError>;
+
+    /// A user's bookings, newest first.
+    async fn user_bookings(&self, user: UserId, limit: u32) -> Result<Vec<Booking>, StoreError>;
+
+    /// Waiting bookings of an event in queue order (the durable waitlist).
+    async fn waiting(&self, event: EventId, limit: u32) -> Result<Vec<Booking>, StoreError>;
+
+    /// A booking's history, oldest first.
+    async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    async fn idempotency(&self, user: UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    // ---- holds ----
+
+    /// Holds `new.seat_numbers` (`Conflict(SeatsTaken)` naming taken ones) or the lowest
+    /// `new.seats` free seats (`Short`).
+    async fn create_hold(&self, new: &NewHold, now: DateTime<Utc>) -> Result<Hold, StoreError>;
+
+    async fn hold(&self, id: HoldId) -> Result<Hold, StoreError>;
+
+    /// Drops a hold and frees its seats.
+    async fn release_hold(&self, id: HoldId) -> Result<Hold, StoreError>;
+
+    /// Turns a live hold into a confirmed booking of its seats (`new.seats` and
+    /// `new.seat_numbers` are ignored). `Conflict(HoldExpired)` if `expires_at <= now`.
+    async fn convert_hold(&self, hold: HoldId, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError>;
+
+    /// Drops up to `limit` holds with `expires_at <= now`, freeing their seats, each with a
+    /// `HoldExpired` notification. Returns them.
+    async fn expire_holds(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Hold>, StoreError>;
+
+    // ---- outbox ----
+
+    /// A user's notifications, newest first.
+    async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError>;
+
+    async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError>;
+
+    /// Up to `limit` pending notifications, oldest first.
+    async fn pending_notifications(&self, limit: u32) -> Result<Vec<Notification>, StoreError>;
+
+    /// Marks notifications sent (handed to the Notifier).
+    async fn mark_sent(&self, ids: &[NotificationId]) -> Result<(), StoreError>;
+}

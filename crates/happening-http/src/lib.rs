@@ -1,0 +1,1 @@
+//! happening-http: not yet implemented (see the issue tracker).

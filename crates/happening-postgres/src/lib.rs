@@ -1,0 +1,1 @@
+//! happening-postgres: not yet implemented (see the issue tracker).

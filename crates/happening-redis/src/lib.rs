@@ -1,0 +1,1 @@
+//! happening-redis: not yet implemented (see the issue tracker).

@@ -1,0 +1,1 @@
+pub use happening_core as core;
