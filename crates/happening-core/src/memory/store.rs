@@ -435,6 +435,14 @@ impl SeatStore for MemoryStore {
         Ok(l.waiting.values().take(limit as usize).map(|id| l.bookings[id].booking.clone()).collect())
     }
 
+    async fn event_bookings(&self, event: EventId) -> Result<Vec<Booking>, StoreError> {
+        let ledger = self.ledger(event)?;
+        let l = lock(&ledger);
+        let mut all: Vec<Booking> = l.bookings.values().map(|r| r.booking.clone()).collect();
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
     async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError> {
         let ledger = self.ledger_of_booking(booking)?;
         let mut l = lock(&ledger);

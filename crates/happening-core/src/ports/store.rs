@@ -110,6 +110,10 @@ pub trait SeatStore: Send + Sync + 'static {
     /// Waiting bookings of an event in queue order (the durable waitlist).
     async fn waiting(&self, event: EventId, limit: u32) -> Result<Vec<Booking>, StoreError>;
 
+    /// Every booking of an event, any status, oldest first. For audits and tests: it reads
+    /// the whole event.
+    async fn event_bookings(&self, event: EventId) -> Result<Vec<Booking>, StoreError>;
+
     /// A booking's history, oldest first.
     async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError>;
 

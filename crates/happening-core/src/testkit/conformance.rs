@@ -1,0 +1,569 @@
+//! The conformance suite: the booking rules of the brief, written once against the engine
+//! and its ports. Every backend runs it through [`conformance_tests!`](crate::conformance_tests):
+//!
+//! ```ignore
+//! happening_core::conformance_tests!(|| async { Harness::in_memory(0) });
+//! ```
+
+use crate::domain::*;
+use crate::engine::{BookRequest, HoldRequest};
+use crate::error::{Conflict, Entity, Error};
+use crate::ids::*;
+use crate::testkit::{invariants, Harness};
+
+use WaitlistPolicy::*;
+
+/// Expands to one `#[tokio::test]` per rule, each on a fresh harness from `$make`
+/// (an expression `Fn() -> impl Future<Output = Harness>`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            book_confirms_lowest_free_seats,
+            requested_seats_when_free,
+            taken_requested_seats_fall_back_to_lowest,
+            strict_seats_conflict_names_taken_seats,
+            short_booking_waits_in_order,
+            fifo_newcomer_queues_behind_waiting,
+            first_fit_newcomer_that_fits_is_confirmed,
+            accept_partial_takes_what_is_free,
+            seed_demo_cancel_seats_promotes,
+            fifo_stops_at_first_that_does_not_fit,
+            first_fit_promotes_every_one_that_fits,
+            partial_policy_gives_head_what_is_free,
+            cancel_waiting_leaves_queue_and_promotes_next,
+            cancel_twice_conflicts,
+            cancel_seats_rules,
+            resize_up_promotes,
+            resize_down_keeps_taken_seats,
+            hold_expiry_frees_and_promotes,
+            hold_of_taken_seats_conflicts,
+            hold_release_and_owner_checks,
+            hold_becomes_booking,
+            cancel_event_cancels_everything,
+            idempotent_requests_replay,
+            history_and_notifications_for_every_change,
+            bad_input_changes_nothing,
+            counter_rebuilt_when_missing,
+            directory_roles_and_invites,
+        );
+    };
+    (@cases $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let harness = ($make)().await;
+                $crate::testkit::conformance::$name(&harness).await;
+            }
+        )*
+    };
+}
+
+async fn check(h: &Harness, event: EventId) {
+    if let Err(breach) = invariants::check(&h.engine, event).await {
+        panic!("invariant broken: {breach}");
+    }
+}
+
+fn conflict_seats(r: Result<Booking, Error>) -> (Conflict, Vec<SeatNo>) {
+    match r {
+        Err(Error::Conflict { reason, seats }) => (reason, seats),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+async fn status(h: &Harness, b: &Booking) -> (BookingStatus, Vec<SeatNo>) {
+    let b = h.engine.booking(b.id).await.expect("booking");
+    (b.status, b.seat_numbers)
+}
+
+pub async fn book_confirms_lowest_free_seats(h: &Harness) {
+    let e = h.event(10, Fifo).await;
+    let a = h.book(e, UserId::new(), 3).await.unwrap();
+    assert_eq!((a.status, a.seat_numbers.clone()), (BookingStatus::Confirmed, vec![1, 2, 3]));
+    let b = h.book(e, UserId::new(), 2).await.unwrap();
+    assert_eq!(b.seat_numbers, vec![4, 5]);
+    let v = h.engine.event(e).await.unwrap();
+    assert_eq!((v.booked, v.held, v.available()), (5, 0, 5));
+    check(h, e).await;
+}
+
+pub async fn requested_seats_when_free(h: &Harness) {
+    let e = h.event(10, Fifo).await;
+    let a = h.book_seats(e, UserId::new(), &[7, 5], false).await.unwrap();
+    assert_eq!((a.status, a.seat_numbers.clone(), a.seats_requested), (BookingStatus::Confirmed, vec![5, 7], 2));
+    let map = h.engine.seat_map(e).await.unwrap();
+    assert_eq!((map.total, map.taken, map.held), (10, vec![5, 7], vec![]));
+    check(h, e).await;
+}
+
+pub async fn taken_requested_seats_fall_back_to_lowest(h: &Harness) {
+    let e = h.event(10, Fifo).await;
+    h.book_seats(e, UserId::new(), &[1], false).await.unwrap();
+    let b = h.book_seats(e, UserId::new(), &[1, 6], false).await.unwrap();
+    assert_eq!(b.seat_numbers, vec![2, 3]);
+    check(h, e).await;
+}
+
+pub async fn strict_seats_conflict_names_taken_seats(h: &Harness) {
+    let e = h.event(10, Fifo).await;
+    h.book_seats(e, UserId::new(), &[5], false).await.unwrap();
+    let before = h.engine.event(e).await.unwrap();
+    let (reason, seats) = conflict_seats(h.book_seats(e, UserId::new(), &[5, 6], true).await);
+    assert_eq!((reason, seats), (Conflict::SeatsTaken, vec![5]));
+    assert_eq!(h.engine.event(e).await.unwrap(), before, "a conflict changes nothing");
+    check(h, e).await;
+}
+
+pub async fn short_booking_waits_in_order(h: &Harness) {
+    let e = h.event(5, Fifo).await;
+    h.book(e, UserId::new(), 3).await.unwrap();
+    let w1 = h.book(e, UserId::new(), 3).await.unwrap();
+    let w2 = h.book(e, UserId::new(), 5).await.unwrap();
+    assert_eq!((w1.status, w1.waiting_number, w1.seat_numbers.len()), (BookingStatus::Waiting, Some(1), 0));
+    assert_eq!((w2.status, w2.waiting_number), (BookingStatus::Waiting, Some(2)));
+    let list = h.engine.waitlist(e, 0).await.unwrap();
+    assert_eq!(list.iter().map(|b| (b.id, b.waiting_number)).collect::<Vec<_>>(), vec![(w1.id, Some(1)), (w2.id, Some(2))]);
+    assert_eq!(h.engine.event(e).await.unwrap().waiting, 2);
+    check(h, e).await;
+}
+
+pub async fn fifo_newcomer_queues_behind_waiting(h: &Harness) {
+    let e = h.event(5, Fifo).await;
+    h.book(e, UserId::new(), 3).await.unwrap();
+    h.book(e, UserId::new(), 3).await.unwrap();
+    let small = h.book(e, UserId::new(), 1).await.unwrap();
+    assert_eq!((small.status, small.waiting_number), (BookingStatus::Waiting, Some(2)), "no queue-jumping");
+    check(h, e).await;
+    // Under `partial` nobody waits while a seat is free: the short request is the head and
+    // takes the 2 free seats at once, so the newcomer after it waits.
+    let e = h.event(5, Partial).await;
+    h.book(e, UserId::new(), 3).await.unwrap();
+    let head = h.book(e, UserId::new(), 3).await.unwrap();
+    assert_eq!((head.status, head.seat_numbers, head.seats_requested), (BookingStatus::Confirmed, vec![4, 5], 3));
+    let small = h.book(e, UserId::new(), 1).await.unwrap();
+    assert_eq!((small.status, small.waiting_number), (BookingStatus::Waiting, Some(1)));
+    check(h, e).await;
+}
+
+pub async fn first_fit_newcomer_that_fits_is_confirmed(h: &Harness) {
+    let e = h.event(5, FirstFit).await;
+    h.book(e, UserId::new(), 3).await.unwrap();
+    let big = h.book(e, UserId::new(), 3).await.unwrap();
+    let small = h.book(e, UserId::new(), 2).await.unwrap();
+    assert_eq!(big.status, BookingStatus::Waiting);
+    assert_eq!((small.status, small.seat_numbers), (BookingStatus::Confirmed, vec![4, 5]));
+    check(h, e).await;
+}
+
+pub async fn accept_partial_takes_what_is_free(h: &Harness) {
+    let e = h.event(5, Fifo).await;
+    h.book(e, UserId::new(), 3).await.unwrap();
+    let req = BookRequest { event_id: e, user_id: UserId::new(), seats: Some(4), accept_partial: true, ..Default::default() };
+    let p = h.engine.book(req.clone()).await.unwrap();
+    assert_eq!((p.status, p.seat_numbers, p.seats_requested), (BookingStatus::Confirmed, vec![4, 5], 4));
+    // Nothing free: it waits for the whole request.
+    let w = h.engine.book(req).await.unwrap();
+    assert_eq!((w.status, w.seats_requested), (BookingStatus::Waiting, 4));
+    check(h, e).await;
+}
+
+/// The seeds' demo: capacity 5, book 3 and 3 (one waits), cancel 2 seats: promoted.
+pub async fn seed_demo_cancel_seats_promotes(h: &Harness) {
+    let e = h.event(5, Fifo).await;
+    let (alice, bob) = (UserId::new(), UserId::new());
+    let a = h.book(e, alice, 3).await.unwrap();
+    let b = h.book(e, bob, 3).await.unwrap();
+    assert_eq!(b.status, BookingStatus::Waiting);
+    let a2 = h.engine.cancel_seats(a.id, alice, &[1, 2], None).await.unwrap();
+    assert_eq!((a2.status, a2.seat_numbers), (BookingStatus::Confirmed, vec![3]));
+    assert_eq!(status(h, &b).await, (BookingStatus::Confirmed, vec![1, 2, 4]));
+    let hist: Vec<_> = h.engine.history(b.id).await.unwrap().iter().map(|e| e.action).collect();
+    assert_eq!(hist, vec![HistoryAction::Created, HistoryAction::Promoted]);
+    let kinds: Vec<_> = h.delivered().await.into_iter().filter(|n| n.user_id == bob).map(|n| n.kind).collect();
+    assert_eq!(kinds, vec![NotificationKind::BookingWaitlisted, NotificationKind::WaitlistPromoted]);
+    check(h, e).await;
+}
+
+/// Capacity 4 full; B (3) and C (1) wait; 2 seats freed.
+async fn two_waiting(h: &Harness, policy: WaitlistPolicy) -> (EventId, Booking, Booking) {
+    let e = h.event(4, policy).await;
+    let u = UserId::new();
+    let a = h.book(e, u, 4).await.unwrap();
+    let b = h.book(e, UserId::new(), 3).await.unwrap();
+    let c = h.book(e, UserId::new(), 1).await.unwrap();
+    assert_eq!((b.status, c.status), (BookingStatus::Waiting, BookingStatus::Waiting));
+    h.engine.cancel_seats(a.id, u, &[1, 2], None).await.unwrap();
+    (e, b, c)
+}
+
+pub async fn fifo_stops_at_first_that_does_not_fit(h: &Harness) {
+    let (e, b, c) = two_waiting(h, Fifo).await;
+    assert_eq!(status(h, &b).await.0, BookingStatus::Waiting);
+    assert_eq!(status(h, &c).await.0, BookingStatus::Waiting, "C may not pass B");
+    check(h, e).await;
+}
+
+pub async fn first_fit_promotes_every_one_that_fits(h: &Harness) {
+    let (e, b, c) = two_waiting(h, FirstFit).await;
+    assert_eq!(status(h, &b).await.0, BookingStatus::Waiting);
+    assert_eq!(status(h, &c).await, (BookingStatus::Confirmed, vec![1]));
+    check(h, e).await;
+}
+
+pub async fn partial_policy_gives_head_what_is_free(h: &Harness) {
+    let (e, b, c) = two_waiting(h, Partial).await;
+    let b = h.engine.booking(b.id).await.unwrap();
+    assert_eq!((b.status, b.seat_numbers, b.seats_requested), (BookingStatus::Confirmed, vec![1, 2], 3));
+    assert_eq!(h.engine.booking(c.id).await.unwrap().waiting_number, Some(1));
+    check(h, e).await;
+}
+
+pub async fn cancel_waiting_leaves_queue_and_promotes_next(h: &Harness) {
+    let e = h.event(4, Fifo).await;
+    h.book(e, UserId::new(), 3).await.unwrap();
+    let bu = UserId::new();
+    let b = h.book(e, bu, 3).await.unwrap();
+    let c = h.book(e, UserId::new(), 1).await.unwrap();
+    let d = h.book(e, UserId::new(), 2).await.unwrap();
+    assert_eq!(h.engine.booking(d.id).await.unwrap().waiting_number, Some(3));
+    let cancelled = h.engine.cancel(b.id, bu, None).await.unwrap();
+    assert_eq!(cancelled.status, BookingStatus::Cancelled);
+    // C is now the head and fits the one free seat; D moves up.
+    assert_eq!(status(h, &c).await, (BookingStatus::Confirmed, vec![4]));
+    assert_eq!(h.engine.booking(d.id).await.unwrap().waiting_number, Some(1));
+    let list: Vec<_> = h.engine.waitlist(e, 0).await.unwrap().iter().map(|b| b.id).collect();
+    assert_eq!(list, vec![d.id]);
+    check(h, e).await;
+}
+
+pub async fn cancel_twice_conflicts(h: &Harness) {
+    let e = h.event(4, Fifo).await;
+    let u = UserId::new();
+    let a = h.book(e, u, 2).await.unwrap();
+    h.engine.cancel(a.id, u, None).await.unwrap();
+    let again = h.engine.cancel(a.id, u, None).await;
+    assert!(matches!(again, Err(Error::Conflict { reason: Conflict::BookingCancelled, .. })), "{again:?}");
+    assert!(matches!(h.engine.cancel(BookingId::new(), u, None).await, Err(Error::NotFound(Entity::Booking))));
+    assert_eq!(h.engine.event(e).await.unwrap().available(), 4);
+    check(h, e).await;
+}
+
+pub async fn cancel_seats_rules(h: &Harness) {
+    let e = h.event(3, Fifo).await;
+    let u = UserId::new();
+    let a = h.book(e, u, 2).await.unwrap();
+    let w = h.book(e, UserId::new(), 3).await.unwrap();
+    let (reason, seats) = conflict_seats(h.engine.cancel_seats(a.id, u, &[2, 3], None).await);
+    assert_eq!((reason, seats), (Conflict::SeatsNotInBooking, vec![3]));
+    let (reason, _) = conflict_seats(h.engine.cancel_seats(w.id, u, &[1], None).await);
+    assert_eq!(reason, Conflict::BookingNotConfirmed);
+    let a1 = h.engine.cancel_seats(a.id, u, &[2], None).await.unwrap();
+    assert_eq!((a1.status, a1.seat_numbers), (BookingStatus::Confirmed, vec![1]));
+    let a0 = h.engine.cancel_seats(a.id, u, &[1], None).await.unwrap();
+    assert_eq!(a0.status, BookingStatus::Cancelled);
+    // All three seats free: the waiting booking of 3 got them.
+    assert_eq!(status(h, &w).await, (BookingStatus::Confirmed, vec![1, 2, 3]));
+    let hist: Vec<_> = h.engine.history(a.id).await.unwrap().iter().map(|e| e.action).collect();
+    assert_eq!(hist, vec![HistoryAction::Created, HistoryAction::Modified, HistoryAction::Cancelled]);
+    check(h, e).await;
+}
+
+pub async fn resize_up_promotes(h: &Harness) {
+    let e = h.event(2, Fifo).await;
+    h.book(e, UserId::new(), 2).await.unwrap();
+    let w = h.book(e, UserId::new(), 1).await.unwrap();
+    let v = h.engine.update_event(e, EventPatch { capacity: Some(3), ..Default::default() }).await.unwrap();
+    assert_eq!((v.event.capacity, v.booked, v.available()), (3, 3, 0));
+    assert_eq!(status(h, &w).await, (BookingStatus::Confirmed, vec![3]));
+    check(h, e).await;
+}
+
+pub async fn resize_down_keeps_taken_seats(h: &Harness) {
+    let e = h.event(10, Fifo).await;
+    h.book_seats(e, UserId::new(), &[8], false).await.unwrap();
+    let r = h.engine.update_event(e, EventPatch { capacity: Some(7), ..Default::default() }).await;
+    assert!(matches!(r, Err(Error::Conflict { reason: Conflict::CapacityBelowTakenSeat { highest: 8 }, .. })), "{r:?}");
+    assert_eq!(h.engine.event(e).await.unwrap().event.capacity, 10);
+    let v = h.engine.update_event(e, EventPatch { capacity: Some(8), ..Default::default() }).await.unwrap();
+    assert_eq!((v.event.capacity, v.available()), (8, 7));
+    // Below the number of taken seats: refused, nothing changed.
+    h.book(e, UserId::new(), 7).await.unwrap();
+    let r = h.engine.update_event(e, EventPatch { capacity: Some(1), ..Default::default() }).await;
+    assert!(matches!(r, Err(Error::Capacity { .. }) | Err(Error::Conflict { .. })), "{r:?}");
+    let v = h.engine.event(e).await.unwrap();
+    assert_eq!((v.event.capacity, v.booked), (8, 8));
+    check(h, e).await;
+}
+
+fn hold_req(e: EventId, u: UserId, seats: Option<u32>, numbers: Option<Vec<SeatNo>>) -> HoldRequest {
+    HoldRequest { event_id: e, user_id: u, seats, seat_numbers: numbers, ttl_ms: 60_000 }
+}
+
+pub async fn hold_expiry_frees_and_promotes(h: &Harness) {
+    let e = h.event(3, Fifo).await;
+    let u = UserId::new();
+    let hold = h.engine.hold(hold_req(e, u, Some(2), None)).await.unwrap();
+    assert_eq!(hold.seat_numbers, vec![1, 2]);
+    let v = h.engine.event(e).await.unwrap();
+    assert_eq!((v.held, v.available()), (2, 1));
+    assert_eq!(h.engine.seat_map(e).await.unwrap().held, vec![1, 2]);
+    let w = h.book(e, UserId::new(), 2).await.unwrap();
+    assert_eq!(w.status, BookingStatus::Waiting);
+    check(h, e).await;
+    h.clock.advance_ms(59_999);
+    assert_eq!(h.engine.expire_holds().await.unwrap(), 0, "not yet due");
+    h.clock.advance_ms(1);
+    assert_eq!(h.engine.expire_holds().await.unwrap(), 1);
+    assert_eq!(status(h, &w).await, (BookingStatus::Confirmed, vec![1, 2]));
+    assert!(matches!(h.engine.get_hold(hold.id).await, Err(Error::NotFound(Entity::Hold))));
+    let kinds: Vec<_> = h.delivered().await.into_iter().filter(|n| n.user_id == u).map(|n| n.kind).collect();
+    assert_eq!(kinds, vec![NotificationKind::HoldExpired]);
+    check(h, e).await;
+}
+
+pub async fn hold_of_taken_seats_conflicts(h: &Harness) {
+    let e = h.event(5, Fifo).await;
+    h.engine.hold(hold_req(e, UserId::new(), None, Some(vec![2]))).await.unwrap();
+    let r = h.engine.hold(hold_req(e, UserId::new(), None, Some(vec![2, 3]))).await;
+    assert!(matches!(&r, Err(Error::Conflict { reason: Conflict::SeatsTaken, seats }) if seats == &vec![2]), "{r:?}");
+    let (reason, seats) = conflict_seats(h.book_seats(e, UserId::new(), &[2], true).await);
+    assert_eq!((reason, seats), (Conflict::SeatsTaken, vec![2]));
+    // Non-strict booking of a held seat gets the lowest free instead.
+    assert_eq!(h.book_seats(e, UserId::new(), &[2], false).await.unwrap().seat_numbers, vec![1]);
+    let r = h.engine.hold(hold_req(e, UserId::new(), Some(4), None)).await;
+    assert!(matches!(r, Err(Error::Capacity { available: 3 })), "{r:?}");
+    check(h, e).await;
+}
+
+pub async fn hold_release_and_owner_checks(h: &Harness) {
+    let e = h.event(2, Fifo).await;
+    let u = UserId::new();
+    let hold = h.engine.hold(hold_req(e, u, Some(2), None)).await.unwrap();
+    let w = h.book(e, UserId::new(), 1).await.unwrap();
+    assert!(matches!(h.engine.release_hold(hold.id, UserId::new()).await, Err(Error::Forbidden(_))));
+    h.engine.release_hold(hold.id, u).await.unwrap();
+    assert_eq!(status(h, &w).await, (BookingStatus::Confirmed, vec![1]));
+    assert!(matches!(h.engine.release_hold(hold.id, u).await, Err(Error::NotFound(Entity::Hold))));
+    check(h, e).await;
+}
+
+pub async fn hold_becomes_booking(h: &Harness) {
+    let e = h.event(5, Fifo).await;
+    let u = UserId::new();
+    let hold = h.engine.hold(hold_req(e, u, None, Some(vec![4, 2]))).await.unwrap();
+    let req = BookRequest { event_id: e, user_id: u, hold_id: Some(hold.id), ..Default::default() };
+    let stranger = h.engine.book(BookRequest { user_id: UserId::new(), ..req.clone() }).await;
+    assert!(matches!(stranger, Err(Error::Forbidden(_))), "{stranger:?}");
+    let b = h.engine.book(req.clone()).await.unwrap();
+    assert_eq!((b.status, b.seat_numbers.clone(), b.hold_id), (BookingStatus::Confirmed, vec![2, 4], Some(hold.id)));
+    let v = h.engine.event(e).await.unwrap();
+    assert_eq!((v.booked, v.held, v.available()), (2, 0, 3));
+    assert!(matches!(h.engine.book(req).await, Err(Error::NotFound(Entity::Hold))), "a hold books once");
+    // An expired hold cannot be booked.
+    let late = h.engine.hold(hold_req(e, u, Some(1), None)).await.unwrap();
+    h.clock.advance_ms(60_000);
+    let r = h.engine.book(BookRequest { event_id: e, user_id: u, hold_id: Some(late.id), ..Default::default() }).await;
+    assert!(matches!(r, Err(Error::Conflict { reason: Conflict::HoldExpired, .. })), "{r:?}");
+    h.engine.expire_holds().await.unwrap();
+    check(h, e).await;
+}
+
+pub async fn cancel_event_cancels_everything(h: &Harness) {
+    let e = h.event(2, Fifo).await;
+    let users: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
+    for &u in &users {
+        h.book(e, u, 1).await.unwrap();
+    }
+    h.engine.hold(hold_req(e, UserId::new(), Some(1), None)).await.unwrap_err();
+    h.delivered().await;
+    let cancelled = h.engine.cancel_event(e).await.unwrap();
+    assert_eq!(cancelled.len(), 3);
+    assert!(cancelled.iter().all(|b| b.status == BookingStatus::Cancelled));
+    let v = h.engine.event(e).await.unwrap();
+    assert_eq!((v.event.status, v.booked, v.waiting), (EventStatus::Cancelled, 0, 0));
+    let notified: Vec<_> = h.delivered().await.into_iter().map(|n| (n.user_id, n.kind)).collect();
+    for u in &users {
+        assert!(notified.contains(&(*u, NotificationKind::EventCancelled)), "{u} not notified");
+    }
+    let r = h.book(e, UserId::new(), 1).await;
+    assert!(matches!(r, Err(Error::Conflict { reason: Conflict::EventCancelled, .. })), "{r:?}");
+    assert!(matches!(h.engine.cancel_event(e).await, Err(Error::Conflict { reason: Conflict::EventCancelled, .. })));
+    check(h, e).await;
+}
+
+pub async fn idempotent_requests_replay(h: &Harness) {
+    let e = h.event(3, Fifo).await;
+    let u = UserId::new();
+    let req = BookRequest { event_id: e, user_id: u, seats: Some(2), idempotency_key: Some("k-1".into()), ..Default::default() };
+    let first = h.engine.book(req.clone()).await.unwrap();
+    let again = h.engine.book(req.clone()).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(h.engine.event(e).await.unwrap().booked, 2, "booked once");
+    let other = h.engine.book(BookRequest { seats: Some(1), ..req.clone() }).await;
+    assert!(matches!(other, Err(Error::IdempotencyMismatch)), "{other:?}");
+    // Keys are per user: another user's same key is a new request.
+    let theirs = h.engine.book(BookRequest { user_id: UserId::new(), seats: Some(1), ..req }).await.unwrap();
+    assert_ne!(theirs.id, first.id);
+    let c1 = h.engine.cancel(first.id, u, Some("c-1")).await.unwrap();
+    let c2 = h.engine.cancel(first.id, u, Some("c-1")).await.unwrap();
+    assert_eq!((c1.id, c1.status), (c2.id, c2.status));
+    let kinds = h.delivered().await.into_iter().filter(|n| n.user_id == u).count();
+    assert_eq!(kinds, 2, "one confirmation, one cancellation");
+    check(h, e).await;
+}
+
+pub async fn history_and_notifications_for_every_change(h: &Harness) {
+    let e = h.event(2, Fifo).await;
+    let (a, b) = (UserId::new(), UserId::new());
+    let ba = h.book(e, a, 2).await.unwrap();
+    let bb = h.book(e, b, 2).await.unwrap();
+    h.engine.cancel_seats(ba.id, a, &[1], None).await.unwrap();
+    h.engine.cancel(ba.id, a, None).await.unwrap();
+    let actions = |v: Vec<HistoryEntry>| v.into_iter().map(|e| (e.action, e.status, e.seat_numbers)).collect::<Vec<_>>();
+    assert_eq!(
+        actions(h.engine.history(ba.id).await.unwrap()),
+        vec![
+            (HistoryAction::Created, BookingStatus::Confirmed, vec![1, 2]),
+            (HistoryAction::Modified, BookingStatus::Confirmed, vec![1]),
+            (HistoryAction::Cancelled, BookingStatus::Cancelled, vec![2]),
+        ]
+    );
+    assert_eq!(
+        actions(h.engine.history(bb.id).await.unwrap()),
+        vec![(HistoryAction::Created, BookingStatus::Waiting, vec![]), (HistoryAction::Promoted, BookingStatus::Confirmed, vec![1, 2])]
+    );
+    let delivered = h.delivered().await;
+    let ids: std::collections::HashSet<_> = delivered.iter().map(|n| n.id).collect();
+    assert_eq!(ids.len(), delivered.len(), "notification ids are unique");
+    let of = |u: UserId| delivered.iter().filter(|n| n.user_id == u).map(|n| n.kind).collect::<Vec<_>>();
+    use NotificationKind::*;
+    assert_eq!(of(a), vec![BookingConfirmed, SeatsCancelled, BookingCancelled]);
+    assert_eq!(of(b), vec![BookingWaitlisted, WaitlistPromoted]);
+    assert!(h.delivered().await.is_empty(), "relayed once");
+    // The user's own view, newest first, with read marks.
+    let mine = h.engine.notifications(b, 0).await.unwrap();
+    assert_eq!(mine.iter().map(|n| n.kind).collect::<Vec<_>>(), vec![WaitlistPromoted, BookingWaitlisted]);
+    h.engine.mark_read(b, mine[0].id).await.unwrap();
+    assert!(h.engine.notifications(b, 1).await.unwrap()[0].read);
+    assert!(matches!(h.engine.mark_read(a, mine[0].id).await, Err(Error::NotFound(Entity::Notification))));
+    check(h, e).await;
+}
+
+/// A snapshot of everything a bad request could have touched.
+async fn snapshot(h: &Harness, e: EventId) -> (EventView, SeatMap, Vec<Booking>, usize) {
+    let pending = h.engine.store().pending_notifications(u32::MAX).await.unwrap().len();
+    (h.engine.event(e).await.unwrap(), h.engine.seat_map(e).await.unwrap(), h.engine.store().event_bookings(e).await.unwrap(), pending)
+}
+
+pub async fn bad_input_changes_nothing(h: &Harness) {
+    let e = h.event(10, Fifo).await;
+    let u = UserId::new();
+    let a = h.book(e, u, 2).await.unwrap();
+    let before = snapshot(h, e).await;
+    let book = |seats: Option<u32>, numbers: Option<Vec<SeatNo>>| BookRequest {
+        event_id: e,
+        user_id: u,
+        seats,
+        seat_numbers: numbers,
+        ..Default::default()
+    };
+    let bad_books = [
+        (book(Some(0), None), "seats"),
+        (book(Some(51), None), "seats"),
+        (book(Some(11), None), "seats"),
+        (book(None, Some(vec![])), "seat_numbers"),
+        (book(None, Some(vec![0])), "seat_numbers"),
+        (book(None, Some(vec![11])), "seat_numbers"),
+        (book(None, Some(vec![3, 3])), "seat_numbers"),
+        (book(Some(3), Some(vec![3, 4])), "seats"),
+        (BookRequest { idempotency_key: Some(String::new()), ..book(Some(1), None) }, "idempotency_key"),
+        (BookRequest { idempotency_key: Some("x".repeat(201)), ..book(Some(1), None) }, "idempotency_key"),
+        (BookRequest { idempotency_key: Some("sp ace".into()), ..book(Some(1), None) }, "idempotency_key"),
+    ];
+    for (req, field) in bad_books {
+        match h.engine.book(req.clone()).await {
+            Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{req:?}"),
+            other => panic!("{req:?}: expected invalid {field}, got {other:?}"),
+        }
+    }
+    let unknown = h.engine.book(BookRequest { event_id: EventId::new(), ..book(Some(1), None) }).await;
+    assert!(matches!(unknown, Err(Error::NotFound(Entity::Event))), "{unknown:?}");
+    for seats in [vec![], vec![1, 1], (1..=51).collect()] {
+        let r = h.engine.cancel_seats(a.id, u, &seats, None).await;
+        assert!(matches!(r, Err(Error::Invalid { field: "seat_numbers", .. })), "{seats:?}: {r:?}");
+    }
+    for ttl_ms in [0, 999, 3_600_001] {
+        let r = h.engine.hold(HoldRequest { event_id: e, user_id: u, seats: Some(1), seat_numbers: None, ttl_ms }).await;
+        assert!(matches!(r, Err(Error::Invalid { field: "ttl", .. })), "{ttl_ms}: {r:?}");
+    }
+    for cap in [0, 1_000_001] {
+        let r = h.engine.update_event(e, EventPatch { capacity: Some(cap), ..Default::default() }).await;
+        assert!(matches!(r, Err(Error::Invalid { field: "total_slots", .. })), "{cap}: {r:?}");
+    }
+    let r = h.engine.update_event(e, EventPatch { name: Some("  ".into()), ..Default::default() }).await;
+    assert!(matches!(r, Err(Error::Invalid { field: "name", .. })), "{r:?}");
+    let r = h.engine.update_event(e, EventPatch { name: Some("x".repeat(201)), ..Default::default() }).await;
+    assert!(matches!(r, Err(Error::Invalid { field: "name", .. })), "{r:?}");
+    assert!(matches!(h.engine.cancel(BookingId::new(), u, None).await, Err(Error::NotFound(Entity::Booking))));
+    assert!(matches!(h.engine.release_hold(HoldId::new(), u).await, Err(Error::NotFound(Entity::Hold))));
+    assert_eq!(snapshot(h, e).await, before, "bad input changed the state");
+    check(h, e).await;
+}
+
+pub async fn counter_rebuilt_when_missing(h: &Harness) {
+    let e = h.event(2, Fifo).await;
+    h.book(e, UserId::new(), 2).await.unwrap();
+    let w = h.book(e, UserId::new(), 1).await.unwrap();
+    // As if Redis restarted empty.
+    h.engine.admission().forget(e).await.unwrap();
+    let late = h.book(e, UserId::new(), 1).await.unwrap();
+    assert_eq!((late.status, late.waiting_number), (BookingStatus::Waiting, Some(2)), "rebuilt queue keeps order");
+    assert_eq!(h.engine.booking(w.id).await.unwrap().waiting_number, Some(1));
+    // Drift is found and repaired by reconcile.
+    h.engine.admission().set_free(e, 7).await.unwrap();
+    let r = h.engine.reconcile_event(e).await.unwrap();
+    assert_eq!((r.free_before, r.free_after, r.waitlist_repaired, r.waiting), (Some(7), 0, false, 2));
+    assert!(!h.engine.reconcile_event(e).await.unwrap().drifted());
+    check(h, e).await;
+}
+
+pub async fn directory_roles_and_invites(h: &Harness) {
+    use crate::domain::Role;
+    let en = &h.engine;
+    let admin = en.upsert_user("kc-admin", Some("admin@example.org"), Some("Ada")).await.unwrap();
+    let again = en.upsert_user("kc-admin", Some("ada@example.org"), Some("Ada L")).await.unwrap();
+    assert_eq!((again.id, again.email.as_deref()), (admin.id, Some("ada@example.org")));
+    let bob = en.upsert_user("kc-bob", Some("Bob@Example.org"), None).await.unwrap();
+    let eve = en.upsert_user("kc-eve", Some("eve@example.org"), None).await.unwrap();
+    let org = en.create_org(admin.id, "Acme").await.unwrap();
+    assert_eq!(en.authorize(admin.id, org.id, Role::OrgAdmin).await.unwrap(), Role::OrgAdmin);
+    assert!(matches!(en.authorize(eve.id, org.id, Role::User).await, Err(Error::NotFound(Entity::Organization))));
+    assert!(matches!(en.members(eve.id, org.id).await, Err(Error::NotFound(Entity::Organization))));
+    let invite = en.invite(admin.id, org.id, "bob@example.org", Role::Organizer, 24).await.unwrap();
+    assert!(matches!(en.accept_invite(eve.id, &invite.token).await, Err(Error::Forbidden(_))));
+    let m = en.accept_invite(bob.id, &invite.token).await.unwrap();
+    assert_eq!(m.role, Role::Organizer);
+    assert!(matches!(en.accept_invite(bob.id, &invite.token).await, Err(Error::Conflict { reason: Conflict::InviteNotPending, .. })));
+    let kinds: Vec<_> = h.delivered().await.into_iter().filter(|n| n.user_id == bob.id).map(|n| n.kind).collect();
+    assert_eq!(kinds, vec![NotificationKind::InvitationReceived]);
+    // An organizer manages events but not members.
+    assert_eq!(en.authorize(bob.id, org.id, Role::Organizer).await.unwrap(), Role::Organizer);
+    assert!(matches!(en.add_member(bob.id, org.id, eve.id, Role::User).await, Err(Error::Forbidden(_))));
+    en.add_member(admin.id, org.id, eve.id, Role::User).await.unwrap();
+    assert!(matches!(en.add_member(admin.id, org.id, eve.id, Role::User).await, Err(Error::Conflict { reason: Conflict::AlreadyMember, .. })));
+    assert!(matches!(en.authorize(eve.id, org.id, Role::Organizer).await, Err(Error::Forbidden(_))));
+    // The last orgAdmin stays.
+    assert!(matches!(en.set_role(admin.id, org.id, admin.id, Role::User).await, Err(Error::Conflict { reason: Conflict::LastOrgAdmin, .. })));
+    en.set_role(admin.id, org.id, bob.id, Role::OrgAdmin).await.unwrap();
+    en.remove_member(admin.id, org.id, admin.id).await.unwrap();
+    assert!(matches!(en.authorize(admin.id, org.id, Role::User).await, Err(Error::NotFound(_))));
+    let mut members: Vec<_> = en.members(bob.id, org.id).await.unwrap().into_iter().map(|m| (m.user_id, m.role)).collect();
+    members.sort();
+    let mut want = vec![(bob.id, Role::OrgAdmin), (eve.id, Role::User)];
+    want.sort();
+    assert_eq!(members, want);
+    assert_eq!(en.orgs_of(eve.id).await.unwrap().len(), 1);
+    assert!(matches!(en.upsert_user(" ", None, None).await, Err(Error::Invalid { field: "sub", .. })));
+    assert!(matches!(en.upsert_user("x", Some("not-an-email"), None).await, Err(Error::Invalid { field: "email", .. })));
+}

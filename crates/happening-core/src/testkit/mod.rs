@@ -1,0 +1,89 @@
+//! What every backend's tests share: a harness, the invariant checks, the conformance suite
+//! of the booking rules, and the reference model for property tests. Enabled by the
+//! `testkit` feature; the adapter crates run this very code against their backends.
+
+pub mod conformance;
+pub mod invariants;
+pub mod model;
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+
+use crate::clock::{Clock, ManualClock};
+use crate::domain::*;
+use crate::engine::{BookRequest, Engine};
+use crate::error::Result;
+use crate::ids::*;
+use crate::memory::{MemoryAdmission, MemoryNotifier, MemoryStore};
+use crate::ports::{Admission, Store};
+
+/// An engine on a manual clock, plus replicas: more engines on the same stores, as more
+/// servers would be.
+pub struct Harness {
+    pub engine: Engine,
+    pub replicas: Vec<Engine>,
+    pub clock: Arc<ManualClock>,
+    pub notifier: MemoryNotifier,
+}
+
+impl Harness {
+    /// Engines over the stores `make` returns; `make` is called once per engine, so that an
+    /// adapter can give each its own connections.
+    pub fn new(replicas: usize, mut make: impl FnMut() -> (Arc<dyn Store>, Arc<dyn Admission>)) -> Self {
+        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()));
+        let mut engines: Vec<Engine> = (0..=replicas)
+            .map(|_| {
+                let (store, admission) = make();
+                Engine::new(store, admission).with_clock(clock.clone())
+            })
+            .collect();
+        let engine = engines.remove(0);
+        Self { engine, replicas: engines, clock, notifier: MemoryNotifier::new() }
+    }
+
+    /// In-memory stores with `replicas` extra engines sharing them.
+    pub fn in_memory(replicas: usize) -> Self {
+        let store = MemoryStore::new();
+        let admission = MemoryAdmission::new();
+        Self::new(replicas, || (Arc::new(store.clone()), Arc::new(admission.clone())))
+    }
+
+    /// The main engine followed by the replicas.
+    pub fn engines(&self) -> Vec<Engine> {
+        std::iter::once(self.engine.clone()).chain(self.replicas.iter().cloned()).collect()
+    }
+
+    pub async fn event(&self, capacity: u32, policy: WaitlistPolicy) -> EventId {
+        self.engine
+            .create_event(NewEvent {
+                org_id: OrgId::new(),
+                name: "Conformance".into(),
+                description: None,
+                category: None,
+                event_date: self.clock.now(),
+                capacity,
+                policy,
+            })
+            .await
+            .expect("create event")
+            .event
+            .id
+    }
+
+    pub async fn book(&self, event: EventId, user: UserId, seats: u32) -> Result<Booking> {
+        self.engine.book(BookRequest { event_id: event, user_id: user, seats: Some(seats), ..Default::default() }).await
+    }
+
+    pub async fn book_seats(&self, event: EventId, user: UserId, seats: &[SeatNo], strict: bool) -> Result<Booking> {
+        self.engine
+            .book(BookRequest { event_id: event, user_id: user, seat_numbers: Some(seats.to_vec()), strict_seats: strict, ..Default::default() })
+            .await
+    }
+
+    /// Relays the outbox into `notifier` and returns what arrived.
+    pub async fn delivered(&self) -> Vec<Notification> {
+        while self.engine.relay(&self.notifier, 1000).await.expect("relay") > 0 {}
+        self.notifier.take()
+    }
+}
