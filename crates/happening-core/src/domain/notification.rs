@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{BookingId, EventId, NotificationId, OrgId, UserId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     BookingConfirmed,

@@ -1,5 +1,7 @@
 //! Holds: seats kept aside for a while, then released, expired or booked.
 
+use std::collections::BTreeMap;
+
 use chrono::Duration;
 
 use crate::domain::{EventStatus, Hold, NewHold};
@@ -86,8 +88,14 @@ impl Engine {
                 break;
             }
             total += expired.len();
+            // Holds that ran out together free their seats together: give each event all
+            // of its seats back before promoting, so the waitlist sees them at once.
+            let mut freed: BTreeMap<EventId, u32> = BTreeMap::new();
             for h in &expired {
-                self.after_free(h.event_id, h.seat_numbers.len() as u32).await?;
+                *freed.entry(h.event_id).or_default() += h.seat_numbers.len() as u32;
+            }
+            for (event, n) in freed {
+                self.after_free(event, n).await?;
             }
         }
         Ok(total)

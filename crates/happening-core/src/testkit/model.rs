@@ -1,1 +1,561 @@
-//! Reference model (filled in next).
+//! A reference model of the booking rules, for model-based property tests: a few plain
+//! `Vec`s and `BTreeSet`s, no concurrency, no cleverness. A random sequence of operations
+//! runs on the model and on an engine; after every step the two must agree exactly (results,
+//! every booking's status and seats, the waitlist, the seat map, the notifications of the
+//! step), and the engine must keep every invariant.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
+use crate::clock::Clock;
+use crate::domain::*;
+use crate::engine::{BookRequest, HoldRequest};
+use crate::error::{Conflict, Entity, Error};
+use crate::ids::*;
+use crate::testkit::{invariants, Harness};
+
+const USERS: usize = 3;
+const SEATS_MAX: u32 = 50;
+
+/// One generated operation. Indices pick among what exists (modulo its count).
+#[derive(Debug, Clone)]
+pub enum Op {
+    Book { user: usize, seats: Option<u32>, numbers: Option<Vec<u32>>, partial: bool, strict: bool },
+    Cancel { booking: usize },
+    CancelSeats { booking: usize, own: u8, extra: Vec<u32> },
+    Resize { capacity: u32 },
+    Hold { user: usize, seats: Option<u32>, numbers: Option<Vec<u32>>, ttl_s: u64 },
+    ReleaseHold { hold: usize, owner: bool },
+    BookHold { hold: usize, owner: bool },
+    Advance { secs: u32 },
+    CancelEvent,
+}
+
+/// A generated test case: an event and what happens to it.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub capacity: u32,
+    pub policy: WaitlistPolicy,
+    pub ops: Vec<Op>,
+}
+
+fn numbers() -> impl Strategy<Value = Option<Vec<u32>>> {
+    prop_oneof![3 => Just(None), 2 => prop::collection::vec(0u32..=13, 0..4).prop_map(Some)]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => (0..USERS, prop_oneof![Just(None), (0u32..=7).prop_map(Some)], numbers(), any::<bool>(), prop::bool::weighted(0.2))
+            .prop_map(|(user, seats, numbers, partial, strict)| Op::Book { user, seats, numbers, partial, strict }),
+        4 => any::<usize>().prop_map(|booking| Op::Cancel { booking }),
+        3 => (any::<usize>(), any::<u8>(), prop::collection::vec(1u32..=13, 0..2))
+            .prop_map(|(booking, own, extra)| Op::CancelSeats { booking, own, extra }),
+        2 => (0u32..=14).prop_map(|capacity| Op::Resize { capacity }),
+        3 => (0..USERS, prop_oneof![Just(None), (0u32..=4).prop_map(Some)], numbers(), prop_oneof![1 => Just(0u64), 8 => 1u64..=120])
+            .prop_map(|(user, seats, numbers, ttl_s)| Op::Hold { user, seats, numbers, ttl_s }),
+        1 => (any::<usize>(), prop::bool::weighted(0.9)).prop_map(|(hold, owner)| Op::ReleaseHold { hold, owner }),
+        2 => (any::<usize>(), prop::bool::weighted(0.9)).prop_map(|(hold, owner)| Op::BookHold { hold, owner }),
+        2 => (1u32..=90).prop_map(|secs| Op::Advance { secs }),
+        1 => Just(Op::CancelEvent),
+    ]
+}
+
+/// Cases of up to `ops_max` operations on events of 1 to 12 seats.
+pub fn cases(ops_max: usize) -> impl Strategy<Value = Case> {
+    (
+        1u32..=12,
+        prop_oneof![Just(WaitlistPolicy::Fifo), Just(WaitlistPolicy::FirstFit), Just(WaitlistPolicy::Partial)],
+        prop::collection::vec(op(), 1..=ops_max),
+    )
+        .prop_map(|(capacity, policy, ops)| Case { capacity, policy, ops })
+}
+
+/// An error, as far as the model can predict it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ErrKind {
+    Invalid(&'static str),
+    Conflict(Conflict, Vec<SeatNo>),
+    NotFound(Entity),
+    Capacity(u32),
+    Forbidden,
+    Other(String),
+}
+
+impl From<Error> for ErrKind {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid { field, .. } => ErrKind::Invalid(field),
+            Error::Conflict { reason, seats } => ErrKind::Conflict(reason, seats),
+            Error::NotFound(what) => ErrKind::NotFound(what),
+            Error::Capacity { available } => ErrKind::Capacity(available),
+            Error::Forbidden(_) => ErrKind::Forbidden,
+            other => ErrKind::Other(other.to_string()),
+        }
+    }
+}
+
+type Outcome = Result<(), ErrKind>;
+
+struct MBooking {
+    user: usize,
+    requested: u32,
+    seats: Vec<SeatNo>,
+    status: BookingStatus,
+    history: Vec<HistoryAction>,
+}
+
+struct MHold {
+    user: usize,
+    seats: Vec<SeatNo>,
+    expires_ms: i64,
+    id: HoldId,
+    live: bool,
+}
+
+#[derive(Default)]
+struct Model {
+    capacity: u32,
+    policy: WaitlistPolicy,
+    cancelled: bool,
+    booked: BTreeSet<SeatNo>,
+    holds: Vec<MHold>,
+    bookings: Vec<MBooking>,
+    /// Waiting bookings, in order.
+    queue: Vec<usize>,
+    now_ms: i64,
+    /// Notifications of the current step: (user, kind, seats).
+    notes: Vec<(usize, NotificationKind, u32)>,
+}
+
+impl Model {
+    fn held(&self) -> impl Iterator<Item = SeatNo> + '_ {
+        self.holds.iter().filter(|h| h.live).flat_map(|h| h.seats.iter().copied())
+    }
+
+    fn occupied(&self, s: SeatNo) -> bool {
+        self.booked.contains(&s) || self.held().any(|h| h == s)
+    }
+
+    fn free(&self) -> u32 {
+        self.capacity - self.booked.len() as u32 - self.held().count() as u32
+    }
+
+    fn lowest(&self, n: u32) -> Vec<SeatNo> {
+        (1..=self.capacity).filter(|&s| !self.occupied(s)).take(n as usize).collect()
+    }
+
+    fn note(&mut self, b: usize, kind: NotificationKind, seats: u32) {
+        self.notes.push((self.bookings[b].user, kind, seats));
+    }
+
+    /// The engine's seat checks, in its order.
+    fn validate(&self, seats: Option<u32>, numbers: &Option<Vec<u32>>) -> Result<(u32, Vec<SeatNo>), ErrKind> {
+        let cap = self.capacity;
+        let list = match numbers.as_deref() {
+            Some([]) if seats.is_none() => return Err(ErrKind::Invalid("seat_numbers")),
+            Some([]) | None => Vec::new(),
+            Some(list) => {
+                if list.iter().any(|&s| s < 1 || s > cap) {
+                    return Err(ErrKind::Invalid("seat_numbers"));
+                }
+                let set: BTreeSet<_> = list.iter().copied().collect();
+                if set.len() != list.len() {
+                    return Err(ErrKind::Invalid("seat_numbers"));
+                }
+                set.into_iter().collect()
+            }
+        };
+        let n = match (seats, list.len() as u32) {
+            (Some(n), k) if k > 0 && n != k => return Err(ErrKind::Invalid("seats")),
+            (Some(n), _) => n,
+            (None, 0) => 1,
+            (None, k) => k,
+        };
+        if n < 1 || n > SEATS_MAX || n > cap {
+            return Err(ErrKind::Invalid("seats"));
+        }
+        Ok((n, list))
+    }
+
+    fn live(&self) -> Outcome {
+        if self.cancelled {
+            Err(ErrKind::Conflict(Conflict::EventCancelled, vec![]))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Promotion to the end, per policy.
+    fn promote(&mut self) {
+        loop {
+            let free = self.free();
+            let pick = match self.policy {
+                WaitlistPolicy::Fifo => self.queue.first().filter(|&&b| self.bookings[b].requested <= free).map(|_| 0),
+                WaitlistPolicy::FirstFit => self.queue.iter().position(|&b| self.bookings[b].requested <= free),
+                WaitlistPolicy::Partial => (free > 0 && !self.queue.is_empty()).then_some(0),
+            };
+            let Some(i) = pick else { return };
+            let b = self.queue.remove(i);
+            let n = self.bookings[b].requested.min(free);
+            let seats = self.lowest(n);
+            self.booked.extend(&seats);
+            let mb = &mut self.bookings[b];
+            mb.seats = seats;
+            mb.status = BookingStatus::Confirmed;
+            mb.history.push(HistoryAction::Promoted);
+            self.note(b, NotificationKind::WaitlistPromoted, n);
+        }
+    }
+
+    fn book(&mut self, user: usize, seats: Option<u32>, numbers: &Option<Vec<u32>>, partial: bool, strict: bool) -> Outcome {
+        self.live()?;
+        let (n, wanted) = self.validate(seats, numbers)?;
+        let behind = self.policy.newcomers_queue_behind() && !self.queue.is_empty();
+        let min = if partial { 1 } else { n };
+        let free = self.free();
+        let mut booking = MBooking { user, requested: n, seats: vec![], status: BookingStatus::Waiting, history: vec![HistoryAction::Created] };
+        if !behind && free >= min {
+            let k = n.min(free);
+            let seats = if k == n && !wanted.is_empty() {
+                let taken: Vec<SeatNo> = wanted.iter().copied().filter(|&s| self.occupied(s)).collect();
+                if taken.is_empty() {
+                    wanted
+                } else if strict {
+                    return Err(ErrKind::Conflict(Conflict::SeatsTaken, taken));
+                } else {
+                    self.lowest(k)
+                }
+            } else {
+                self.lowest(k)
+            };
+            self.booked.extend(&seats);
+            booking.seats = seats;
+            booking.status = BookingStatus::Confirmed;
+            self.bookings.push(booking);
+            self.note(self.bookings.len() - 1, NotificationKind::BookingConfirmed, k);
+            return Ok(());
+        }
+        self.bookings.push(booking);
+        let b = self.bookings.len() - 1;
+        self.queue.push(b);
+        self.note(b, NotificationKind::BookingWaitlisted, n);
+        self.promote();
+        Ok(())
+    }
+
+    fn cancel(&mut self, b: usize) -> Outcome {
+        self.live()?;
+        if self.bookings[b].status == BookingStatus::Cancelled {
+            return Err(ErrKind::Conflict(Conflict::BookingCancelled, vec![]));
+        }
+        let freed = std::mem::take(&mut self.bookings[b].seats);
+        for s in &freed {
+            self.booked.remove(s);
+        }
+        self.queue.retain(|&q| q != b);
+        let mb = &mut self.bookings[b];
+        mb.seats = freed.clone();
+        mb.status = BookingStatus::Cancelled;
+        mb.history.push(HistoryAction::Cancelled);
+        self.note(b, NotificationKind::BookingCancelled, freed.len() as u32);
+        self.promote();
+        Ok(())
+    }
+
+    fn cancel_seats(&mut self, b: usize, list: &[SeatNo]) -> Outcome {
+        if list.is_empty() {
+            return Err(ErrKind::Invalid("seat_numbers"));
+        }
+        let sorted: BTreeSet<SeatNo> = list.iter().copied().collect();
+        if sorted.len() != list.len() {
+            return Err(ErrKind::Invalid("seat_numbers"));
+        }
+        self.live()?;
+        match self.bookings[b].status {
+            BookingStatus::Cancelled => return Err(ErrKind::Conflict(Conflict::BookingCancelled, vec![])),
+            BookingStatus::Waiting => return Err(ErrKind::Conflict(Conflict::BookingNotConfirmed, vec![])),
+            BookingStatus::Confirmed => {}
+        }
+        let strangers: Vec<SeatNo> = sorted.iter().copied().filter(|s| !self.bookings[b].seats.contains(s)).collect();
+        if !strangers.is_empty() {
+            return Err(ErrKind::Conflict(Conflict::SeatsNotInBooking, strangers));
+        }
+        for s in &sorted {
+            self.booked.remove(s);
+        }
+        let mb = &mut self.bookings[b];
+        mb.seats.retain(|s| !sorted.contains(s));
+        let n = sorted.len() as u32;
+        if mb.seats.is_empty() {
+            mb.seats = sorted.into_iter().collect();
+            mb.status = BookingStatus::Cancelled;
+            mb.history.push(HistoryAction::Cancelled);
+            self.note(b, NotificationKind::BookingCancelled, n);
+        } else {
+            mb.history.push(HistoryAction::Modified);
+            self.note(b, NotificationKind::SeatsCancelled, n);
+        }
+        self.promote();
+        Ok(())
+    }
+
+    fn resize(&mut self, capacity: u32) -> Outcome {
+        if capacity < 1 {
+            return Err(ErrKind::Invalid("total_slots"));
+        }
+        self.live()?;
+        let old = self.capacity;
+        if capacity < old && self.free() < old - capacity {
+            return Err(ErrKind::Capacity(self.free()));
+        }
+        let highest = self.booked.iter().copied().chain(self.held()).max().unwrap_or(0);
+        if capacity < highest {
+            return Err(ErrKind::Conflict(Conflict::CapacityBelowTakenSeat { highest }, vec![]));
+        }
+        self.capacity = capacity;
+        for b in 0..self.bookings.len() {
+            if self.bookings[b].status != BookingStatus::Cancelled {
+                let seats = match self.bookings[b].status {
+                    BookingStatus::Waiting => self.bookings[b].requested,
+                    _ => self.bookings[b].seats.len() as u32,
+                };
+                self.note(b, NotificationKind::EventUpdated, seats);
+            }
+        }
+        if capacity > old {
+            self.promote();
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, user: usize, seats: Option<u32>, numbers: &Option<Vec<u32>>, ttl_s: u64) -> Result<(u32, Vec<SeatNo>), ErrKind> {
+        if ttl_s < 1 {
+            return Err(ErrKind::Invalid("ttl"));
+        }
+        self.live()?;
+        let (n, wanted) = self.validate(seats, numbers)?;
+        let _ = user;
+        if self.policy.newcomers_queue_behind() && !self.queue.is_empty() {
+            return Err(ErrKind::Capacity(0));
+        }
+        if self.free() < n {
+            return Err(ErrKind::Capacity(self.free()));
+        }
+        if wanted.is_empty() {
+            return Ok((n, self.lowest(n)));
+        }
+        let taken: Vec<SeatNo> = wanted.iter().copied().filter(|&s| self.occupied(s)).collect();
+        if !taken.is_empty() {
+            return Err(ErrKind::Conflict(Conflict::SeatsTaken, taken));
+        }
+        Ok((n, wanted))
+    }
+
+    fn release(&mut self, h: usize, owner: bool) -> Outcome {
+        if !self.holds[h].live {
+            return Err(ErrKind::NotFound(Entity::Hold));
+        }
+        if !owner {
+            return Err(ErrKind::Forbidden);
+        }
+        self.holds[h].live = false;
+        self.promote();
+        Ok(())
+    }
+
+    fn book_hold(&mut self, h: usize, owner: bool) -> Outcome {
+        self.live()?;
+        if !self.holds[h].live {
+            return Err(ErrKind::NotFound(Entity::Hold));
+        }
+        if !owner {
+            return Err(ErrKind::Forbidden);
+        }
+        if self.holds[h].expires_ms <= self.now_ms {
+            return Err(ErrKind::Conflict(Conflict::HoldExpired, vec![]));
+        }
+        let hold = &mut self.holds[h];
+        hold.live = false;
+        let seats = hold.seats.clone();
+        let user = hold.user;
+        self.booked.extend(&seats);
+        let n = seats.len() as u32;
+        self.bookings.push(MBooking { user, requested: n, seats, status: BookingStatus::Confirmed, history: vec![HistoryAction::Created] });
+        self.note(self.bookings.len() - 1, NotificationKind::BookingConfirmed, n);
+        Ok(())
+    }
+
+    fn expire(&mut self) {
+        let now = self.now_ms;
+        let mut due: Vec<usize> = (0..self.holds.len()).filter(|&h| self.holds[h].live && self.holds[h].expires_ms <= now).collect();
+        due.sort_by_key(|&h| (self.holds[h].expires_ms, self.holds[h].id));
+        for h in due {
+            self.holds[h].live = false;
+            self.notes.push((self.holds[h].user, NotificationKind::HoldExpired, self.holds[h].seats.len() as u32));
+        }
+        self.promote();
+    }
+
+    fn cancel_event(&mut self) -> Outcome {
+        self.live()?;
+        self.cancelled = true;
+        for b in 0..self.bookings.len() {
+            let mb = &mut self.bookings[b];
+            if mb.status == BookingStatus::Cancelled {
+                continue;
+            }
+            let freed = if mb.status == BookingStatus::Confirmed { mb.seats.len() as u32 } else { 0 };
+            mb.status = BookingStatus::Cancelled;
+            mb.history.push(HistoryAction::Cancelled);
+            self.note(b, NotificationKind::EventCancelled, freed);
+        }
+        self.booked.clear();
+        self.queue.clear();
+        for h in &mut self.holds {
+            h.live = false;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one case on the model and on `h.engine`, step by step. `Err` says where they
+/// parted or which invariant broke.
+pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
+    let users: Vec<UserId> = (0..USERS).map(|_| UserId::new()).collect();
+    let e = h.event(case.capacity, case.policy).await;
+    h.delivered().await;
+    let mut m = Model { capacity: case.capacity, policy: case.policy, now_ms: 0, ..Default::default() };
+    let start = h.clock.now();
+    let mut ids: Vec<BookingId> = Vec::new();
+    let en = &h.engine;
+    for (step, op) in case.ops.iter().enumerate() {
+        m.notes.clear();
+        let (want, got): (Outcome, Outcome) = match op {
+            Op::Book { user, seats, numbers, partial, strict } => {
+                let want = m.book(*user, *seats, numbers, *partial, *strict);
+                let req = BookRequest {
+                    event_id: e,
+                    user_id: users[*user],
+                    seats: *seats,
+                    seat_numbers: numbers.clone(),
+                    accept_partial: *partial,
+                    strict_seats: *strict,
+                    ..Default::default()
+                };
+                let got = en.book(req).await.map(|b| ids.push(b.id)).map_err(ErrKind::from);
+                (want, got)
+            }
+            Op::Cancel { booking } => {
+                if ids.is_empty() {
+                    continue;
+                }
+                let b = booking % ids.len();
+                (m.cancel(b), en.cancel(ids[b], users[m.bookings[b].user], None).await.map(drop).map_err(ErrKind::from))
+            }
+            Op::CancelSeats { booking, own, extra } => {
+                if ids.is_empty() {
+                    continue;
+                }
+                let b = booking % ids.len();
+                let mut list: Vec<SeatNo> =
+                    m.bookings[b].seats.iter().enumerate().filter(|(i, _)| own & (1 << (i % 8)) != 0).map(|(_, &s)| s).collect();
+                if m.bookings[b].status != BookingStatus::Confirmed {
+                    list.clear();
+                }
+                list.extend(extra);
+                let user = users[m.bookings[b].user];
+                (m.cancel_seats(b, &list), en.cancel_seats(ids[b], user, &list, None).await.map(drop).map_err(ErrKind::from))
+            }
+            Op::Resize { capacity } => {
+                let want = m.resize(*capacity);
+                let patch = EventPatch { capacity: Some(*capacity), ..Default::default() };
+                (want, en.update_event(e, patch).await.map(drop).map_err(ErrKind::from))
+            }
+            Op::Hold { user, seats, numbers, ttl_s } => {
+                let want = m.hold(*user, *seats, numbers, *ttl_s);
+                let req = HoldRequest { event_id: e, user_id: users[*user], seats: *seats, seat_numbers: numbers.clone(), ttl_ms: ttl_s * 1000 };
+                match (want, en.hold(req).await) {
+                    (Ok((_, seats)), Ok(hold)) => {
+                        if hold.seat_numbers != seats {
+                            return Err(format!("step {step} {op:?}: hold seats {:?}, model {seats:?}", hold.seat_numbers));
+                        }
+                        let expires_ms = m.now_ms + *ttl_s as i64 * 1000;
+                        m.holds.push(MHold { user: *user, seats, expires_ms, id: hold.id, live: true });
+                        (Ok(()), Ok(()))
+                    }
+                    (want, got) => (want.map(drop), got.map(drop).map_err(ErrKind::from)),
+                }
+            }
+            Op::ReleaseHold { hold, owner } => {
+                if m.holds.is_empty() {
+                    continue;
+                }
+                let i = hold % m.holds.len();
+                let user = if *owner { users[m.holds[i].user] } else { UserId::new() };
+                (m.release(i, *owner), en.release_hold(m.holds[i].id, user).await.map(drop).map_err(ErrKind::from))
+            }
+            Op::BookHold { hold, owner } => {
+                if m.holds.is_empty() {
+                    continue;
+                }
+                let i = hold % m.holds.len();
+                let user = if *owner { users[m.holds[i].user] } else { UserId::new() };
+                let want = m.book_hold(i, *owner);
+                let req = BookRequest { event_id: e, user_id: user, hold_id: Some(m.holds[i].id), ..Default::default() };
+                (want, en.book(req).await.map(|b| ids.push(b.id)).map_err(ErrKind::from))
+            }
+            Op::Advance { secs } => {
+                m.now_ms += *secs as i64 * 1000;
+                h.clock.set(start + chrono::Duration::milliseconds(m.now_ms));
+                m.expire();
+                (Ok(()), en.expire_holds().await.map(drop).map_err(ErrKind::from))
+            }
+            Op::CancelEvent => (m.cancel_event(), en.cancel_event(e).await.map(drop).map_err(ErrKind::from)),
+        };
+        let at = |what: String| format!("step {step} {op:?}: {what}");
+        if want != got {
+            return Err(at(format!("model says {want:?}, engine says {got:?}")));
+        }
+        if ids.len() != m.bookings.len() {
+            return Err(at(format!("{} bookings in the engine, {} in the model", ids.len(), m.bookings.len())));
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let b = en.booking(*id).await.map_err(|e| at(e.to_string()))?;
+            let mb = &m.bookings[i];
+            if (b.status, &b.seat_numbers, b.seats_requested) != (mb.status, &mb.seats, mb.requested) {
+                return Err(at(format!(
+                    "booking {i}: engine {:?} {:?} of {}, model {:?} {:?} of {}",
+                    b.status, b.seat_numbers, b.seats_requested, mb.status, mb.seats, mb.requested
+                )));
+            }
+        }
+        let queue: Vec<BookingId> = en.waitlist(e, 0).await.map_err(|e| at(e.to_string()))?.iter().map(|b| b.id).collect();
+        let model_queue: Vec<BookingId> = m.queue.iter().map(|&b| ids[b]).collect();
+        if queue != model_queue {
+            return Err(at(format!("waitlist {queue:?}, model {model_queue:?}")));
+        }
+        let map = en.seat_map(e).await.map_err(|e| at(e.to_string()))?;
+        let mut held: Vec<SeatNo> = m.held().collect();
+        held.sort_unstable();
+        let booked: Vec<SeatNo> = m.booked.iter().copied().collect();
+        if (map.total, &map.taken, &map.held) != (m.capacity, &booked, &held) {
+            return Err(at(format!("seat map {map:?}, model booked {booked:?} held {held:?} of {}", m.capacity)));
+        }
+        let mut got_notes: Vec<(UserId, NotificationKind, u32)> = h.delivered().await.into_iter().map(|n| (n.user_id, n.kind, n.seats)).collect();
+        let mut want_notes: Vec<(UserId, NotificationKind, u32)> = m.notes.iter().map(|&(u, k, s)| (users[u], k, s)).collect();
+        got_notes.sort();
+        want_notes.sort();
+        if got_notes != want_notes {
+            return Err(at(format!("notifications {got_notes:?}, model {want_notes:?}")));
+        }
+        invariants::check(en, e).await.map_err(at)?;
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let actions: Vec<HistoryAction> = en.history(*id).await.map_err(|e| e.to_string())?.iter().map(|h| h.action).collect();
+        if actions != m.bookings[i].history {
+            return Err(format!("booking {i} history {actions:?}, model {:?}", m.bookings[i].history));
+        }
+    }
+    Ok(())
+}
