@@ -2,6 +2,7 @@
 //! of the booking rules, and the reference model for property tests. Enabled by the
 //! `testkit` feature; the adapter crates run this very code against their backends.
 
+pub mod concurrency;
 pub mod conformance;
 pub mod invariants;
 pub mod model;

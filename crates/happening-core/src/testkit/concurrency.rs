@@ -1,0 +1,112 @@
+//! Concurrency: thousands of tasks on several threads (and several engines sharing the
+//! stores, as several servers would) race for one event's seats, book, cancel and hold;
+//! then every invariant must hold, and draining the event must promote in queue order.
+
+use crate::domain::*;
+use crate::engine::{BookRequest, HoldRequest};
+use crate::error::Error;
+use crate::ids::*;
+use crate::testkit::{invariants, Harness};
+
+/// What a race left behind.
+#[derive(Debug, Clone, Default)]
+pub struct RaceReport {
+    pub confirmed: usize,
+    pub waiting: usize,
+    pub cancelled: usize,
+    pub promoted_in_drain: usize,
+}
+
+/// A tiny deterministic generator per task, so a failure names a reproducible task.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// One racer: book 1 to 3 seats, then maybe cancel, cancel a seat, or hold and release.
+async fn racer(engine: crate::Engine, event: EventId, seed: u64) -> Result<(), String> {
+    let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let user = UserId::new();
+    let seats = 1 + (rng.next() % 3) as u32;
+    let b = engine
+        .book(BookRequest { event_id: event, user_id: user, seats: Some(seats), ..Default::default() })
+        .await
+        .map_err(|e| format!("task {seed}: book: {e}"))?;
+    match rng.next() % 8 {
+        0 => {
+            engine.cancel(b.id, user, None).await.map_err(|e| format!("task {seed}: cancel: {e}"))?;
+        }
+        1 => {
+            // Its own seat, if it is confirmed by now (it may have been promoted meanwhile).
+            let now = engine.booking(b.id).await.map_err(|e| e.to_string())?;
+            if now.status == BookingStatus::Confirmed {
+                engine.cancel_seats(b.id, user, &now.seat_numbers[..1], None).await.map_err(|e| format!("task {seed}: cancel seats: {e}"))?;
+            }
+        }
+        2 => {
+            let req = HoldRequest { event_id: event, user_id: user, seats: Some(1), seat_numbers: None, ttl_ms: 60_000 };
+            match engine.hold(req).await {
+                Ok(h) => {
+                    engine.release_hold(h.id, user).await.map_err(|e| format!("task {seed}: release: {e}"))?;
+                }
+                Err(Error::Capacity { .. }) => {}
+                Err(e) => return Err(format!("task {seed}: hold: {e}")),
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Races `tasks` racers over all engines of `h` on one event of `capacity` seats, checks
+/// the invariants from every engine, then (under `fifo`) cancels the confirmed bookings one
+/// by one and checks that the waiting ones are promoted strictly in queue order.
+pub async fn race(h: &Harness, capacity: u32, tasks: usize, policy: WaitlistPolicy) -> Result<RaceReport, String> {
+    let event = h.event(capacity, policy).await;
+    let engines = h.engines();
+    let handles: Vec<_> = (0..tasks).map(|i| tokio::spawn(racer(engines[i % engines.len()].clone(), event, i as u64))).collect();
+    for handle in handles {
+        handle.await.map_err(|e| format!("task panicked: {e}"))??;
+    }
+    for en in &engines {
+        invariants::check(en, event).await?;
+    }
+    let all = h.engine.store().event_bookings(event).await.map_err(|e| e.to_string())?;
+    let mut report = RaceReport::default();
+    for b in &all {
+        match b.status {
+            BookingStatus::Confirmed => report.confirmed += 1,
+            BookingStatus::Waiting => report.waiting += 1,
+            BookingStatus::Cancelled => report.cancelled += 1,
+        }
+    }
+    if policy != WaitlistPolicy::Fifo {
+        return Ok(report);
+    }
+    let queue: Vec<BookingId> = h.engine.waitlist(event, u32::MAX).await.map_err(|e| e.to_string())?.iter().map(|b| b.id).collect();
+    for (i, b) in all.iter().filter(|b| b.status == BookingStatus::Confirmed).enumerate() {
+        let en = &engines[i % engines.len()];
+        en.cancel(b.id, b.user_id, None).await.map_err(|e| format!("drain cancel: {e}"))?;
+        let mut promoted = 0;
+        let mut gap = false;
+        for id in &queue {
+            let status = en.booking(*id).await.map_err(|e| e.to_string())?.status;
+            match (status, gap) {
+                (BookingStatus::Confirmed, true) => return Err(format!("booking {id} promoted before an earlier one in the queue")),
+                (BookingStatus::Confirmed, false) => promoted += 1,
+                _ => gap = true,
+            }
+        }
+        report.promoted_in_drain = promoted;
+    }
+    for en in &engines {
+        invariants::check(en, event).await?;
+    }
+    Ok(report)
+}
