@@ -1,0 +1,195 @@
+//! The routes as warp filters. Each route matches its path and method first, then
+//! authenticates, then reads its body; handlers never reject (they answer errors as
+//! responses), so the only rejections are "no such route", "wrong method" and the
+//! authentication and body filters, all turned into JSON by the one `recover`.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use happening_core::ids::*;
+use std::collections::HashMap;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use crate::error::{done, recover, reject, ApiError};
+use crate::handlers::{bookings, events, orgs, system, users};
+use crate::state::{Ctx, State};
+
+fn with_state(st: State) -> impl Filter<Extract = (State,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || st.clone())
+}
+
+/// The caller: a verified bearer token, its user, within the rate limit.
+pub fn auth(st: State) -> impl Filter<Extract = (Ctx,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and(with_state(st)).and_then(|h: Option<String>, st: State| async move {
+        match st.authenticate(h.as_deref()).await {
+            Ok(id) => Ok(Ctx { st, id }),
+            Err(e) => Err(reject(e)),
+        }
+    })
+}
+
+/// The request body, at most `limit` bytes (413 past it, with or without Content-Length).
+pub fn body(limit: u64) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(move |len: Option<u64>, s| collect(limit, len, s))
+}
+
+async fn collect<S, B>(limit: u64, len: Option<u64>, s: S) -> Result<Bytes, Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    if len.is_some_and(|l| l > limit) {
+        return Err(reject(ApiError::PayloadTooLarge(limit)));
+    }
+    futures_util::pin_mut!(s);
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.map_err(|_| reject(ApiError::BadRequest { field: None, message: "could not read the request body".into() }))?;
+        let chunk: &[u8] = chunk.chunk();
+        if buf.len() as u64 + chunk.len() as u64 > limit {
+            return Err(reject(ApiError::PayloadTooLarge(limit)));
+        }
+        buf.extend_from_slice(chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn idem() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("idempotency-key")
+}
+
+fn query() -> impl Filter<Extract = (HashMap<String, String>,), Error = Rejection> + Clone {
+    warp::query::<HashMap<String, String>>()
+}
+
+/// Every route, with the recover and the metrics and request logging around them.
+pub fn routes(st: State) -> BoxedFilter<(Response,)> {
+    let limit = st.settings.body_limit;
+    let a = || auth(st.clone());
+
+    let bookings = {
+        let create = warp::path!("bookings").and(warp::post()).and(a()).and(idem()).and(body(limit)).then(bookings::create).map(done);
+        let get = warp::path!("bookings" / BookingId).and(warp::get()).and(a()).then(bookings::get).map(done);
+        let history = warp::path!("bookings" / BookingId / "history").and(warp::get()).and(a()).then(bookings::history).map(done);
+        let of_user = warp::path!("bookings" / "user" / UserId).and(warp::get()).and(a()).and(query()).then(bookings::of_user).map(done);
+        let cancel = warp::path!("bookings" / BookingId / "cancel").and(warp::post()).and(a()).and(idem()).then(bookings::cancel).map(done);
+        let cancel_seats = warp::path!("bookings" / BookingId / "cancel-seats")
+            .and(warp::post())
+            .and(a())
+            .and(idem())
+            .and(body(limit))
+            .then(bookings::cancel_seats)
+            .map(done);
+        create.or(get).unify().or(history).unify().or(of_user).unify().or(cancel).unify().or(cancel_seats).unify().boxed()
+    };
+
+    let events = {
+        let create = warp::path!("events").and(warp::post()).and(a()).and(body(limit)).then(events::create).map(done);
+        let list = warp::path!("events").and(warp::get()).and(a()).and(query()).then(events::list).map(done);
+        let get = warp::path!("events" / EventId).and(warp::get()).and(a()).then(events::get).map(done);
+        let update = warp::path!("events" / EventId).and(warp::put()).and(a()).and(body(limit)).then(events::update).map(done);
+        let delete = warp::path!("events" / EventId).and(warp::delete()).and(a()).then(events::delete).map(done);
+        let cancel = warp::path!("events" / EventId / "cancel").and(warp::post()).and(a()).then(events::cancel).map(done);
+        let seats = warp::path!("events" / EventId / "seats").and(warp::get()).and(a()).then(events::seats).map(done);
+        let waitlist = warp::path!("events" / EventId / "waitlist").and(warp::get()).and(a()).and(query()).then(events::waitlist).map(done);
+        let stream = warp::path!("events" / EventId / "stream").and(warp::get()).and(a()).then(system::stream).map(done);
+        let hold = warp::path!("events" / EventId / "holds").and(warp::post()).and(a()).and(body(limit)).then(events::hold).map(done);
+        let get_hold = warp::path!("events" / EventId / "holds" / HoldId).and(warp::get()).and(a()).then(events::get_hold).map(done);
+        let release = warp::path!("events" / EventId / "holds" / HoldId).and(warp::delete()).and(a()).then(events::release_hold).map(done);
+        create
+            .or(list)
+            .unify()
+            .or(get)
+            .unify()
+            .or(update)
+            .unify()
+            .or(delete)
+            .unify()
+            .or(cancel)
+            .unify()
+            .or(seats)
+            .unify()
+            .or(waitlist)
+            .unify()
+            .or(stream)
+            .unify()
+            .or(hold)
+            .unify()
+            .or(get_hold)
+            .unify()
+            .or(release)
+            .unify()
+            .boxed()
+    };
+
+    let people = {
+        let upsert = warp::path!("users").and(warp::post()).and(a()).and(body(limit)).then(users::upsert).map(done);
+        let me = warp::path!("users" / "me").and(warp::get()).and(a()).then(users::me).map(done);
+        let notes = warp::path!("notifications").and(warp::get()).and(a()).and(query()).then(users::notifications).map(done);
+        let read = warp::path!("notifications" / NotificationId / "read").and(warp::post()).and(a()).then(users::mark_read).map(done);
+        let org_create = warp::path!("organizations").and(warp::post()).and(a()).and(body(limit)).then(orgs::create).map(done);
+        let org_list = warp::path!("organizations").and(warp::get()).and(a()).then(orgs::list).map(done);
+        let org_get = warp::path!("organizations" / OrgId).and(warp::get()).and(a()).then(orgs::get).map(done);
+        let members = warp::path!("organizations" / OrgId / "members").and(warp::get()).and(a()).then(orgs::members).map(done);
+        let add = warp::path!("organizations" / OrgId / "members").and(warp::post()).and(a()).and(body(limit)).then(orgs::add_member).map(done);
+        let set_role =
+            warp::path!("organizations" / OrgId / "members" / UserId).and(warp::put()).and(a()).and(body(limit)).then(orgs::set_role).map(done);
+        let remove = warp::path!("organizations" / OrgId / "members" / UserId).and(warp::delete()).and(a()).then(orgs::remove_member).map(done);
+        let invite = warp::path!("org-invites").and(warp::post()).and(a()).and(body(limit)).then(orgs::invite).map(done);
+        let get_invite = warp::path!("org-invites" / String).and(warp::get()).and(a()).then(orgs::get_invite).map(done);
+        let accept = warp::path!("org-invites" / String / "accept").and(warp::post()).and(a()).then(orgs::accept_invite).map(done);
+        upsert
+            .or(me)
+            .unify()
+            .or(notes)
+            .unify()
+            .or(read)
+            .unify()
+            .or(org_create)
+            .unify()
+            .or(org_list)
+            .unify()
+            .or(org_get)
+            .unify()
+            .or(members)
+            .unify()
+            .or(add)
+            .unify()
+            .or(set_role)
+            .unify()
+            .or(remove)
+            .unify()
+            .or(invite)
+            .unify()
+            .or(get_invite)
+            .unify()
+            .or(accept)
+            .unify()
+            .boxed()
+    };
+
+    let ops = {
+        let s = || with_state(st.clone());
+        let health = warp::path!("healthz").and(warp::get()).then(system::healthz);
+        let ready = warp::path!("readyz").and(warp::get()).and(s()).then(system::readyz);
+        let metrics = warp::path!("metrics").and(warp::get()).and(s()).then(system::metrics);
+        let openapi = warp::path!("openapi.json").and(warp::get()).and(s()).then(system::openapi);
+        health.or(ready).unify().or(metrics).unify().or(openapi).unify().boxed()
+    };
+
+    let metrics_st = st.clone();
+    let log = warp::log::custom(move |info| {
+        let status = info.status().as_u16();
+        metrics_st.metrics.observe(info.method().as_str(), info.path(), status, info.elapsed());
+        if status >= 500 {
+            tracing::warn!(method = %info.method(), path = info.path(), status, elapsed_us = info.elapsed().as_micros() as u64, "request failed");
+        } else {
+            tracing::debug!(method = %info.method(), path = info.path(), status, elapsed_us = info.elapsed().as_micros() as u64, "request");
+        }
+    });
+
+    bookings.or(events).unify().or(people).unify().or(ops).unify().recover(recover).unify().with(log).map(warp::Reply::into_response).boxed()
+}

@@ -1,0 +1,135 @@
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use happening_core::domain::{EventView, Role};
+use happening_core::ids::{BookingId, EventId, UserId};
+use happening_core::{BookRequest, Error as CoreError};
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::*;
+use crate::models::*;
+
+/// `POST /bookings`
+pub async fn create(ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Response, ApiError> {
+    let req: CreateBooking = crate::models::parse(&body)?;
+    let fp = fingerprint("book", "/bookings", &body);
+    if let Some(replay) = idempotency_check(&ctx, key.as_deref(), fp)? {
+        return Ok(replay);
+    }
+    let view = event_as(&ctx, req.event_id, Role::User).await?;
+    let user_id = match req.user_id {
+        Some(other) if other != ctx.user() => {
+            match ctx.engine().authorize(ctx.user(), view.event.org_id, Role::Organizer).await {
+                Ok(_) => {}
+                Err(CoreError::Forbidden(_)) => {
+                    return Err(ApiError::Forbidden("forbidden: booking for another user needs the organizer role".into()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            ctx.engine().user(other).await?;
+            other
+        }
+        _ => ctx.user(),
+    };
+    let b = ctx
+        .engine()
+        .book(BookRequest {
+            event_id: req.event_id,
+            user_id,
+            seats: req.seats,
+            seat_numbers: req.seat_numbers,
+            hold_id: req.hold_id,
+            accept_partial: req.accept_partial,
+            strict_seats: req.strict_seats,
+            idempotency_key: key.clone(),
+        })
+        .await?;
+    ctx.st.live.touch(b.event_id);
+    Ok(respond_idempotent(&ctx, key.as_deref(), fp, StatusCode::CREATED, &BookingDto::from(b)))
+}
+
+/// `GET /bookings/:id`
+pub async fn get(id: BookingId, ctx: Ctx) -> Result<Response, ApiError> {
+    let b = booking_as(&ctx, id).await?;
+    ok(&BookingDto::from(b))
+}
+
+/// `GET /bookings/:id/history`
+pub async fn history(id: BookingId, ctx: Ctx) -> Result<Response, ApiError> {
+    booking_as(&ctx, id).await?;
+    let h: Vec<HistoryDto> = ctx.engine().history(id).await?.into_iter().map(Into::into).collect();
+    ok(&h)
+}
+
+/// `GET /bookings/user/:userId`: the caller's own bookings; an organizer may read another
+/// user's bookings of the events of the organizations they organize.
+pub async fn of_user(user: UserId, ctx: Ctx, q: HashMap<String, String>) -> Result<Response, ApiError> {
+    let (limit, _) = paging(&q)?;
+    let mut bookings = ctx.engine().user_bookings(user, limit).await?;
+    let mut events: HashMap<EventId, Option<EventView>> = HashMap::new();
+    if user != ctx.user() {
+        let managed: HashSet<_> =
+            ctx.engine().orgs_of(ctx.user()).await?.into_iter().filter(|(_, r)| r.manages_events()).map(|(o, _)| o.id).collect();
+        if managed.is_empty() {
+            return Err(ApiError::Forbidden("forbidden: only organizers may read another user's bookings".into()));
+        }
+        let mut keep = Vec::with_capacity(bookings.len());
+        for b in bookings {
+            let view = match events.get(&b.event_id) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = ctx.engine().event(b.event_id).await.ok();
+                    events.insert(b.event_id, v.clone());
+                    v
+                }
+            };
+            if view.is_some_and(|v| managed.contains(&v.event.org_id)) {
+                keep.push(b);
+            }
+        }
+        bookings = keep;
+    }
+    let mut out = Vec::with_capacity(bookings.len());
+    for b in bookings {
+        let view = match events.get(&b.event_id) {
+            Some(v) => v.clone(),
+            None => {
+                let v = ctx.engine().event(b.event_id).await.ok();
+                events.insert(b.event_id, v.clone());
+                v
+            }
+        };
+        let dto = BookingDto::from(b);
+        out.push(match view {
+            Some(v) => dto.with_event(v),
+            None => dto,
+        });
+    }
+    ok(&out)
+}
+
+/// `POST /bookings/:id/cancel`
+pub async fn cancel(id: BookingId, ctx: Ctx, key: Option<String>) -> Result<Response, ApiError> {
+    let fp = fingerprint("cancel", &id.to_string(), &Bytes::new());
+    if let Some(replay) = idempotency_check(&ctx, key.as_deref(), fp)? {
+        return Ok(replay);
+    }
+    booking_as(&ctx, id).await?;
+    let b = ctx.engine().cancel(id, ctx.user(), key.as_deref()).await?;
+    ctx.st.live.touch(b.event_id);
+    Ok(respond_idempotent(&ctx, key.as_deref(), fp, StatusCode::OK, &BookingDto::from(b)))
+}
+
+/// `POST /bookings/:id/cancel-seats {seat_numbers}`
+pub async fn cancel_seats(id: BookingId, ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Response, ApiError> {
+    let req: CancelSeats = crate::models::parse(&body)?;
+    let fp = fingerprint("cancel_seats", &id.to_string(), &body);
+    if let Some(replay) = idempotency_check(&ctx, key.as_deref(), fp)? {
+        return Ok(replay);
+    }
+    booking_as(&ctx, id).await?;
+    let b = ctx.engine().cancel_seats(id, ctx.user(), &req.seat_numbers, key.as_deref()).await?;
+    ctx.st.live.touch(b.event_id);
+    Ok(respond_idempotent(&ctx, key.as_deref(), fp, StatusCode::OK, &BookingDto::from(b)))
+}

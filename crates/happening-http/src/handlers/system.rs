@@ -1,0 +1,114 @@
+use std::convert::Infallible;
+
+use happening_core::domain::Role;
+use happening_core::error::Entity;
+use happening_core::ids::EventId;
+use happening_core::{Engine, Error as CoreError};
+use serde_json::json;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::sse::Event as SseEvent;
+use warp::Reply;
+
+use super::*;
+use crate::models::{LiveSnapshot, WaitingDto};
+use crate::state::State;
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> Response {
+    json(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: every configured store answers (and we are not shutting down).
+pub async fn readyz(st: State) -> Response {
+    let backends: serde_json::Map<String, serde_json::Value> = st.settings.backends.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    if st.shutting_down() {
+        return json(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "shutting down", "stores": backends }));
+    }
+    // A read that touches the store: a missing user is a healthy answer.
+    match st.engine.user_by_subject("readyz-probe").await {
+        Ok(_) | Err(CoreError::NotFound(_)) => json(StatusCode::OK, &json!({ "status": "ready", "stores": backends })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness probe failed");
+            json(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "unavailable", "stores": backends }))
+        }
+    }
+}
+
+/// `GET /metrics` (Prometheus text format)
+pub async fn metrics(st: State) -> Response {
+    let mut res = Response::new(st.metrics.render().into());
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    res
+}
+
+/// `GET /openapi.json`
+pub async fn openapi(st: State) -> Response {
+    json_bytes(StatusCode::OK, st.openapi.clone())
+}
+
+/// The seat map and waitlist of an event, as the stream sends them.
+pub async fn snapshot(engine: &Engine, id: EventId) -> Result<LiveSnapshot, CoreError> {
+    let view = engine.event(id).await?;
+    let map = engine.seat_map(id).await?;
+    let waiting = engine
+        .waitlist(id, 0)
+        .await?
+        .into_iter()
+        .map(|b| WaitingDto { booking_id: b.id, seats: b.seats_requested, waiting_number: b.waiting_number.unwrap_or(0) })
+        .collect();
+    let available_slots = map.total.saturating_sub(map.taken.len() as u32 + map.held.len() as u32);
+    Ok(LiveSnapshot { event_id: id, status: view.event.status, total: map.total, taken: map.taken, held: map.held, available_slots, waiting })
+}
+
+struct Stream {
+    st: State,
+    id: EventId,
+    sub: crate::live::Subscription,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    first: bool,
+    done: bool,
+}
+
+/// `GET /events/:id/stream`: server-sent events. A `seats` event with the seat map and the
+/// waitlist at once, then after every change (bursts coalesced); `deleted` when the event
+/// goes away. Ends when the server shuts down.
+pub async fn stream(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
+    event_as(&ctx, id, Role::User).await?;
+    let st = ctx.st.clone();
+    let s = Stream { sub: st.live.subscribe(id), shutdown: st.shutdown.subscribe(), st, id, first: true, done: false };
+    let events = futures_util::stream::unfold(s, |mut s| async move {
+        if s.done || *s.shutdown.borrow() {
+            return None;
+        }
+        if !s.first {
+            tokio::select! {
+                r = s.sub.rx.recv() => if let Err(RecvError::Closed) = r { return None },
+                _ = s.shutdown.changed() => return None,
+            }
+            // Coalesce whatever else arrived meanwhile into this one snapshot.
+            loop {
+                match s.sub.rx.try_recv() {
+                    Ok(()) | Err(TryRecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        s.first = false;
+        let ev = match snapshot(&s.st.engine, s.id).await {
+            Ok(snap) => SseEvent::default().event("seats").json_data(&snap).expect("snapshot serializes"),
+            Err(CoreError::NotFound(Entity::Event)) => {
+                s.done = true;
+                SseEvent::default().event("deleted").data(json!({ "event_id": s.id }).to_string())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "live stream snapshot failed");
+                s.done = true;
+                SseEvent::default().event("error").data(json!({ "error": "service unavailable" }).to_string())
+            }
+        };
+        Some((Ok::<_, Infallible>(ev), s))
+    });
+    Ok(warp::sse::reply(warp::sse::keep_alive().stream(events)).into_response())
+}

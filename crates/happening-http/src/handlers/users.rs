@@ -1,0 +1,40 @@
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use happening_core::ids::NotificationId;
+use warp::reply::Response;
+
+use super::*;
+use crate::models::*;
+
+/// `POST /users`: creates or refreshes the caller's user from the token (and the body's
+/// `email`/`name`, which win over the token's).
+pub async fn upsert(ctx: Ctx, body: Bytes) -> Result<Response, ApiError> {
+    let req: UpsertUser = parse_or_default(&body)?;
+    let claims = &ctx.id.claims;
+    if req.keycloak_id.as_deref().is_some_and(|k| k != claims.sub) {
+        return Err(ApiError::Forbidden("forbidden: keycloak_id must be the token's subject".into()));
+    }
+    let email = req.email.as_deref().or(claims.valid_email());
+    let name = req.name.as_deref().or(claims.display_name());
+    let user = ctx.engine().upsert_user(&claims.sub, email, name).await?;
+    ok(&UserDto::from(user))
+}
+
+/// `GET /users/me`
+pub async fn me(ctx: Ctx) -> Result<Response, ApiError> {
+    ok(&UserDto::from(ctx.engine().user(ctx.user()).await?))
+}
+
+/// `GET /notifications?limit=`: the caller's, newest first.
+pub async fn notifications(ctx: Ctx, q: HashMap<String, String>) -> Result<Response, ApiError> {
+    let (limit, _) = paging(&q)?;
+    let list: Vec<NotificationDto> = ctx.engine().notifications(ctx.user(), limit).await?.into_iter().map(Into::into).collect();
+    ok(&list)
+}
+
+/// `POST /notifications/:id/read`
+pub async fn mark_read(id: NotificationId, ctx: Ctx) -> Result<Response, ApiError> {
+    ctx.engine().mark_read(ctx.user(), id).await?;
+    no_content()
+}

@@ -1,0 +1,145 @@
+//! Running the server: the background worker (hold expiry, outbox relay), binding, and
+//! graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use happening_core::domain::Notification;
+use happening_core::ports::{Notifier, NotifierError};
+use tokio::sync::watch;
+
+use crate::state::State;
+
+/// A Notifier that writes notifications to the log (the in-memory deployment's sink).
+pub struct LogNotifier;
+
+#[async_trait]
+impl Notifier for LogNotifier {
+    async fn deliver(&self, batch: &[Notification]) -> Result<(), NotifierError> {
+        for n in batch {
+            tracing::debug!(target: "happening::notifications", id = %n.id, user = %n.user_id, kind = n.kind.as_str(), message = %n.message(), "notification");
+        }
+        Ok(())
+    }
+}
+
+/// Wraps a Notifier to count what it delivered into the metrics.
+struct Counting {
+    inner: Arc<dyn Notifier>,
+    st: State,
+}
+
+#[async_trait]
+impl Notifier for Counting {
+    async fn deliver(&self, batch: &[Notification]) -> Result<(), NotifierError> {
+        self.inner.deliver(batch).await?;
+        self.st.metrics.relayed(batch);
+        Ok(())
+    }
+}
+
+const RELAY_BATCH: u32 = 1000;
+
+async fn relay_all(st: &State, notifier: &dyn Notifier) {
+    loop {
+        match st.engine.relay(notifier, RELAY_BATCH).await {
+            Ok(n) if n as u32 == RELAY_BATCH => continue,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay failed; will retry");
+                break;
+            }
+        }
+    }
+}
+
+/// Every `tick`: expire due holds (promoting whoever waits), relay the outbox. On `stop`,
+/// one last relay.
+pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, mut stop: watch::Receiver<bool>) {
+    let notifier = Counting { inner: notifier, st: st.clone() };
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => break,
+        }
+        match st.engine.expire_holds().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(expired = n, "holds expired");
+                st.live.touch_all();
+            }
+            Err(e) => tracing::warn!(error = %e, "hold expiry failed; will retry"),
+        }
+        relay_all(&st, &notifier).await;
+    }
+    relay_all(&st, &notifier).await;
+}
+
+/// How to run.
+pub struct RunOptions {
+    pub addr: SocketAddr,
+    /// Background tick (hold expiry, relay).
+    pub tick: Duration,
+    /// After a shutdown signal, how long in-flight requests may take.
+    pub grace: Duration,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+/// Serves until `signal` resolves, then stops accepting, lets in-flight requests finish
+/// (up to `grace`), and flushes the outbox. `on_bound` gets the bound address (port 0
+/// picks a free port).
+pub async fn run(st: State, opts: RunOptions, signal: impl Future<Output = ()> + Send + 'static, on_bound: impl FnOnce(SocketAddr)) -> Result<(), String> {
+    let routes = crate::filters::routes(st.clone());
+    let st_sig = st.clone();
+    let (addr, server) = warp::serve(routes)
+        .try_bind_with_graceful_shutdown(opts.addr, async move {
+            signal.await;
+            tracing::info!("shutdown requested: no new connections, finishing requests in flight");
+            st_sig.shutdown.send_replace(true);
+        })
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    on_bound(addr);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let bg = tokio::spawn(background(st.clone(), opts.notifier, opts.tick, stop_rx));
+    let mut server = tokio::spawn(server);
+    let mut shutdown = st.shutdown.subscribe();
+    let grace = opts.grace;
+    tokio::select! {
+        _ = &mut server => {}
+        _ = async { let _ = shutdown.wait_for(|v| *v).await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing with requests in flight");
+            server.abort();
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = bg.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,121 @@
+//! What every handler shares, and the authenticated request context.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use happening_core::error::Entity;
+use happening_core::ids::UserId;
+use happening_core::{Engine, Error as CoreError};
+use tokio::sync::watch;
+
+use crate::auth::{bearer, Identity, Verifier};
+use crate::error::ApiError;
+use crate::idempotency::IdempotencyCache;
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+
+/// Server settings that handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest request body, bytes.
+    pub body_limit: u64,
+    /// Hold TTL when a request gives none, seconds.
+    pub default_hold_ttl_secs: u64,
+    /// How each store is backed, for `/readyz`.
+    pub backends: Vec<(&'static str, &'static str)>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+            default_hold_ttl_secs: 300,
+            backends: vec![("seat_store", "memory"), ("admission", "memory"), ("notifier", "log")],
+        }
+    }
+}
+
+pub struct AppState {
+    pub engine: Engine,
+    pub verifier: Verifier,
+    pub metrics: Metrics,
+    pub live: Arc<Live>,
+    pub idempotency: IdempotencyCache,
+    pub limiter: Option<RateLimiter>,
+    pub settings: Settings,
+    /// `true` once shutdown began: live streams end, `/readyz` answers 503.
+    pub shutdown: watch::Sender<bool>,
+    pub openapi: Bytes,
+}
+
+pub type State = Arc<AppState>;
+
+impl AppState {
+    pub fn new(engine: Engine, verifier: Verifier, limiter: Option<RateLimiter>, settings: Settings) -> State {
+        Arc::new(Self {
+            engine,
+            verifier,
+            metrics: Metrics::default(),
+            live: Arc::new(Live::default()),
+            idempotency: IdempotencyCache::new(100_000),
+            limiter,
+            settings,
+            shutdown: watch::channel(false).0,
+            openapi: Bytes::from(serde_json::to_vec_pretty(&crate::openapi::document()).expect("openapi serializes")),
+        })
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Verifies the bearer token, resolves (or first creates) its user, applies the rate limit.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Identity, ApiError> {
+        let token = bearer(header)?;
+        let id = match self.verifier.cached(token) {
+            Some(id) => id,
+            None => {
+                let claims = self.verifier.verify(token)?;
+                let user = match self.engine.user_by_subject(&claims.sub).await {
+                    Ok(u) => u,
+                    Err(CoreError::NotFound(Entity::User)) => {
+                        let email = claims.valid_email();
+                        match self.engine.upsert_user(&claims.sub, email, claims.display_name()).await {
+                            Ok(u) => u,
+                            // A claim the directory refuses (too long, odd characters) must
+                            // not lock the person out: create the user without it.
+                            Err(CoreError::Invalid { .. }) => self.engine.upsert_user(&claims.sub, None, None).await?,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let id = Identity { user_id: user.id, claims: Arc::new(claims) };
+                self.verifier.remember(token, id.clone());
+                id
+            }
+        };
+        if let Some(l) = &self.limiter {
+            l.check(id.user_id).map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+        }
+        Ok(id)
+    }
+}
+
+/// An authenticated request: the state and who is calling.
+#[derive(Clone)]
+pub struct Ctx {
+    pub st: State,
+    pub id: Identity,
+}
+
+impl Ctx {
+    pub fn user(&self) -> UserId {
+        self.id.user_id
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.st.engine
+    }
+}
