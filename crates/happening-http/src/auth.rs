@@ -139,7 +139,14 @@ impl Verifier {
         let validation = |alg| {
             let mut v = Validation::new(alg);
             v.leeway = 30;
-            v.set_required_spec_claims(&["exp", "sub"]);
+            let mut required = vec!["exp", "sub"];
+            if cfg.issuer.is_some() {
+                required.push("iss");
+            }
+            if cfg.audience.is_some() {
+                required.push("aud");
+            }
+            v.set_required_spec_claims(&required);
             if let Some(iss) = &cfg.issuer {
                 v.set_issuer(&[iss]);
             }
@@ -193,7 +200,7 @@ impl Verifier {
                 InvalidIssuer => "token issuer not accepted",
                 InvalidAudience => "token audience not accepted",
                 InvalidSignature => "token signature does not verify",
-                MissingRequiredClaim(_) => "token lacks a required claim (exp, sub)",
+                MissingRequiredClaim(_) => "token lacks a required claim",
                 _ => "invalid bearer token",
             })
         })?;

@@ -23,11 +23,13 @@ pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let msg = strip_position(&inner.to_string());
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::BadRequest { field: None, message: format!("malformed JSON: {msg}") });
+            }
             if path.is_empty() || path == "." {
                 // A missing or unknown field is reported by serde at the top level; name it.
                 let field = field_in_message(&msg);
-                let message = if inner.is_syntax() || inner.is_eof() { format!("malformed JSON: {msg}") } else { msg };
-                Err(ApiError::BadRequest { field, message })
+                Err(ApiError::BadRequest { field, message: msg })
             } else {
                 Err(ApiError::BadRequest { field: Some(path.clone()), message: format!("invalid {path}: {msg}") })
             }

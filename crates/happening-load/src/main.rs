@@ -1,1 +1,321 @@
-fn main() {}
+//! `happening-load`: drives a running Happening server with N concurrent clients, each on
+//! its own keep-alive HTTP/1.1 connection, booking seats as fast as the server answers.
+//!
+//! Scenarios: `flash` (every client books the same event: a flash sale) and `events`
+//! (clients spread over many events). Prints requests/s and latency p50/p95/p99/max, shows
+//! a progress bar while running, and at the end checks the seat maps for oversell (exit 1
+//! if any check fails).
+//!
+//! The server must know the HS256 secret given here (`HAPPENING_JWT_SECRET`): the load
+//! generator mints a token per client.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use happening_http::auth::{mint, MintRequest};
+use hyper::client::conn::SendRequest;
+use hyper::{Body, Method, Request, StatusCode};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum Scenario {
+    /// Every client books the same event.
+    Flash,
+    /// Clients book events chosen round-robin among `--events`.
+    Events,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "happening-load", about = "Load generator for the Happening HTTP server")]
+struct Opts {
+    /// Base URL of the server (http only).
+    #[arg(long, default_value = "http://127.0.0.1:5000")]
+    url: String,
+    /// The server's HS256 secret (HAPPENING_JWT_SECRET), to mint client tokens.
+    #[arg(long, env = "HAPPENING_JWT_SECRET", hide_env_values = true)]
+    secret: String,
+    /// Concurrent clients (one connection each).
+    #[arg(long, short = 'c', default_value_t = 64)]
+    connections: usize,
+    /// How long to run, in seconds (ignored when --requests is given).
+    #[arg(long, short = 'd', default_value_t = 10)]
+    duration: u64,
+    /// Stop after this many booking requests instead of after --duration.
+    #[arg(long, short = 'n')]
+    requests: Option<u64>,
+    #[arg(long, value_enum, default_value = "flash")]
+    scenario: Scenario,
+    /// Events in the `events` scenario.
+    #[arg(long, default_value_t = 100)]
+    events: usize,
+    /// Seats of each event.
+    #[arg(long, default_value_t = 1_000_000)]
+    capacity: u32,
+    /// Seats per booking.
+    #[arg(long, default_value_t = 1)]
+    seats: u32,
+    /// Runtime worker threads of the load generator.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Seconds of warm-up traffic before measuring (not counted).
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+}
+
+type Conn = SendRequest<Body>;
+
+async fn connect(host: &str) -> Result<Conn, String> {
+    let stream = tokio::net::TcpStream::connect(host).await.map_err(|e| format!("connect {host}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (send, conn) = hyper::client::conn::Builder::new().handshake(stream).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(send)
+}
+
+async fn call(conn: &mut Conn, host: &str, method: Method, path: &str, token: &str, body: Option<&Value>) -> Result<(StatusCode, Value), String> {
+    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .map_err(|e| e.to_string())?;
+    futures_ready(conn).await?;
+    let res = conn.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let bytes = hyper::body::to_bytes(res.into_body()).await.map_err(|e| e.to_string())?;
+    let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).map_err(|e| format!("{path}: {e}"))? };
+    Ok((status, v))
+}
+
+async fn futures_ready(conn: &mut Conn) -> Result<(), String> {
+    std::future::poll_fn(|cx| conn.poll_ready(cx)).await.map_err(|e| e.to_string())
+}
+
+fn expect(what: &str, r: (StatusCode, Value), want: StatusCode) -> Result<Value, String> {
+    if r.0 != want {
+        return Err(format!("{what}: expected {want}, got {} {}", r.0, r.1));
+    }
+    Ok(r.1)
+}
+
+#[derive(Default)]
+struct Counters {
+    done: AtomicU64,
+    confirmed: AtomicU64,
+    waiting: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct Client {
+    token: String,
+    events: Vec<String>,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn main() {
+    let opts = Opts::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(opts.threads.max(1)).enable_all().build().expect("runtime");
+    match rt.block_on(run(opts)) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn run(o: Opts) -> Result<bool, String> {
+    let host = o.url.trim_end_matches('/').strip_prefix("http://").ok_or("--url must start with http://")?.to_string();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let token = |sub: String| mint(&o.secret, &MintRequest { sub, ttl_secs: 86_400, ..Default::default() });
+
+    // ---- setup: an organization, its events, one member per client
+    let mut setup = connect(&host).await?;
+    let admin = token(format!("load-admin-{run_id}"));
+    expect("POST /users", call(&mut setup, &host, Method::POST, "/users", &admin, None).await?, StatusCode::OK)?;
+    let org = expect("POST /organizations", call(&mut setup, &host, Method::POST, "/organizations", &admin, Some(&json!({ "name": format!("load {run_id}") }))).await?, StatusCode::CREATED)?;
+    let org_id = org["id"].as_str().ok_or("organization without id")?.to_string();
+    let n_events = if o.scenario == Scenario::Flash { 1 } else { o.events.max(1) };
+    let mut events = Vec::with_capacity(n_events);
+    for i in 0..n_events {
+        let body = json!({ "org_id": org_id, "name": format!("load {run_id} #{i}"), "event_date": "2030-01-01T20:00:00Z", "total_slots": o.capacity });
+        let ev = expect("POST /events", call(&mut setup, &host, Method::POST, "/events", &admin, Some(&body)).await?, StatusCode::CREATED)?;
+        events.push(ev["id"].as_str().ok_or("event without id")?.to_string());
+    }
+    let mut clients = Vec::with_capacity(o.connections);
+    for i in 0..o.connections {
+        let t = token(format!("load-{run_id}-{i}"));
+        let user = expect("POST /users", call(&mut setup, &host, Method::POST, "/users", &t, None).await?, StatusCode::OK)?;
+        let add = json!({ "user_id": user["id"], "role": "user" });
+        expect("POST members", call(&mut setup, &host, Method::POST, &format!("/organizations/{org_id}/members"), &admin, Some(&add)).await?, StatusCode::CREATED)?;
+        // Each client walks the events from its own offset.
+        let mut evs = events.clone();
+        evs.rotate_left(i % events.len());
+        clients.push(Client { token: t, events: evs });
+    }
+    println!(
+        "happening-load: {} clients, scenario {:?}, {} event(s) of {} seats, {} seat(s) per booking, against {}",
+        o.connections, o.scenario, n_events, o.capacity, o.seats, o.url
+    );
+
+    // ---- run
+    let counters = Arc::new(Counters::default());
+    let measuring = Arc::new(AtomicBool::new(o.warmup == 0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let budget = o.requests;
+    let issued = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in clients {
+        let (host, counters, measuring, stop, issued, seats) = (host.clone(), counters.clone(), measuring.clone(), stop.clone(), issued.clone(), o.seats);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = connect(&host).await?;
+            let auth = format!("Bearer {}", c.token);
+            let bodies: Vec<String> = c.events.iter().map(|e| format!("{{\"event_id\":\"{e}\",\"seats\":{seats}}}")).collect();
+            let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let counted = measuring.load(Ordering::Relaxed);
+                if counted && budget.is_some_and(|b| issued.fetch_add(1, Ordering::Relaxed) >= b) {
+                    break;
+                }
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri("/bookings")
+                    .header("host", host.as_str())
+                    .header("authorization", auth.as_str())
+                    .header("content-type", "application/json")
+                    .body(Body::from(bodies[i % bodies.len()].clone()))
+                    .expect("request");
+                i += 1;
+                let t0 = Instant::now();
+                futures_ready(&mut conn).await?;
+                let res = conn.send_request(req).await.map_err(|e| e.to_string())?;
+                let status = res.status();
+                let body = hyper::body::to_bytes(res.into_body()).await.map_err(|e| e.to_string())?;
+                let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                if !counted {
+                    continue;
+                }
+                lat.push(us);
+                counters.done.fetch_add(1, Ordering::Relaxed);
+                if status != StatusCode::CREATED {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                } else if memchr(&body, b"\"status\":\"confirmed\"") {
+                    counters.confirmed.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    counters.waiting.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok::<_, String>(lat)
+        }));
+    }
+
+    if o.warmup > 0 {
+        tokio::time::sleep(Duration::from_secs(o.warmup)).await;
+        measuring.store(true, Ordering::Relaxed);
+    }
+    let started = Instant::now();
+    let bar = match budget {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new(o.duration * 1000),
+    };
+    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {msg}").expect("template"));
+    let deadline = started + Duration::from_secs(o.duration);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let done = counters.done.load(Ordering::Relaxed);
+        let secs = started.elapsed().as_secs_f64();
+        bar.set_message(format!("{done} bookings, {:.0}/s", done as f64 / secs.max(1e-9)));
+        match budget {
+            Some(n) => {
+                bar.set_position(done.min(n));
+                if done >= n || tasks.iter().all(|t| t.is_finished()) {
+                    break;
+                }
+            }
+            None => {
+                bar.set_position(started.elapsed().as_millis().min(o.duration as u128 * 1000) as u64);
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    lat.sort_unstable();
+    let done = lat.len() as f64;
+    println!("requests:   {} in {:.2}s = {:.0} bookings/s", lat.len(), elapsed, done / elapsed);
+    println!(
+        "outcomes:   {} confirmed, {} waiting, {} errors",
+        counters.confirmed.load(Ordering::Relaxed),
+        counters.waiting.load(Ordering::Relaxed),
+        counters.errors.load(Ordering::Relaxed)
+    );
+    println!(
+        "latency ms: p50 {:.3}  p95 {:.3}  p99 {:.3}  max {:.3}",
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.95),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+
+    // ---- oversell check, from the server's own seat maps and event rows
+    let mut ok = counters.errors.load(Ordering::Relaxed) == 0;
+    let mut taken_total = 0u64;
+    for e in &events {
+        let map = expect("GET seats", call(&mut setup, &host, Method::GET, &format!("/events/{e}/seats"), &admin, None).await?, StatusCode::OK)?;
+        let ev = expect("GET event", call(&mut setup, &host, Method::GET, &format!("/events/{e}"), &admin, None).await?, StatusCode::OK)?;
+        let taken: Vec<u64> = map["taken"].as_array().ok_or("seat map without taken")?.iter().filter_map(Value::as_u64).collect();
+        let held = map["held"].as_array().map(Vec::len).unwrap_or(0) as u64;
+        let total = map["total"].as_u64().unwrap_or(0);
+        let strictly_ascending = taken.windows(2).all(|w| w[0] < w[1]);
+        let in_range = taken.iter().all(|&s| s >= 1 && s <= total);
+        let fits = taken.len() as u64 + held <= total;
+        let counts_agree = ev["booked_slots"].as_u64() == Some(taken.len() as u64)
+            && ev["available_slots"].as_u64() == Some(total - taken.len() as u64 - held);
+        if !(strictly_ascending && in_range && fits && counts_agree) {
+            println!("OVERSELL CHECK FAILED for event {e}: distinct={strictly_ascending} in_range={in_range} fits={fits} counts_agree={counts_agree}");
+            ok = false;
+        }
+        taken_total += taken.len() as u64;
+    }
+    // Warm-up bookings are not in the counters; every confirmed one must hold its seats.
+    let confirmed = counters.confirmed.load(Ordering::Relaxed) * o.seats as u64;
+    if taken_total < confirmed {
+        println!("OVERSELL CHECK FAILED: {taken_total} seats taken but {confirmed} confirmed");
+        ok = false;
+    }
+    println!(
+        "oversell:   {} ({} event(s), {} seats taken, none twice, none beyond capacity)",
+        if ok { "none" } else { "CHECK FAILED" },
+        events.len(),
+        taken_total
+    );
+    Ok(ok)
+}
+
+fn memchr(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,607 @@
+//! Route tests: the warp filters over a real in-memory engine, driven with
+//! `warp::test::request()` (no socket). The engine runs on a manual clock so that hold
+//! expiry is tested by moving time, not by sleeping.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use happening_core::clock::ManualClock;
+use happening_core::Engine;
+use happening_http::auth::{mint, AuthConfig, MintRequest, Verifier};
+use happening_http::openapi::ROUTES;
+use happening_http::ratelimit::RateLimiter;
+use happening_http::{routes, AppState, Settings, State};
+use serde_json::{json, Value};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+const SECRET: &str = "route-test-secret";
+
+struct App {
+    st: State,
+    api: BoxedFilter<(Response,)>,
+    clock: Arc<ManualClock>,
+}
+
+fn app_with(limiter: Option<RateLimiter>, settings: Settings) -> App {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let engine = Engine::in_memory().with_clock(clock.clone());
+    let verifier = Verifier::new(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap();
+    let st = AppState::new(engine, verifier, limiter, settings);
+    App { api: routes(st.clone()), st, clock }
+}
+
+fn app() -> App {
+    app_with(None, Settings::default())
+}
+
+fn token(sub: &str) -> String {
+    mint(SECRET, &MintRequest { sub: sub.into(), email: Some(format!("{sub}@example.com")), ttl_secs: 3600, ..Default::default() })
+}
+
+struct Res {
+    status: StatusCode,
+    body: Value,
+    headers: warp::http::HeaderMap,
+}
+
+impl App {
+    async fn call(&self, method: &str, path: &str, tok: Option<&str>, body: Option<Value>) -> Res {
+        self.raw(method, path, tok, body.map(|b| b.to_string().into_bytes()), &[]).await
+    }
+
+    async fn raw(&self, method: &str, path: &str, tok: Option<&str>, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Res {
+        let mut r = warp::test::request().method(method).path(path);
+        if let Some(t) = tok {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        if let Some(b) = body {
+            r = r.body(b);
+        }
+        let res = r.reply(&self.api).await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = if res.body().is_empty() { Value::Null } else { serde_json::from_slice(res.body()).unwrap_or(Value::Null) };
+        Res { status, body, headers }
+    }
+
+    async fn ok(&self, method: &str, path: &str, tok: &str, body: Option<Value>, want: StatusCode) -> Value {
+        let r = self.call(method, path, Some(tok), body).await;
+        assert_eq!(r.status, want, "{method} {path}: {}", r.body);
+        r.body
+    }
+
+    /// A user (created through the API) and their id.
+    async fn user(&self, sub: &str) -> (String, String) {
+        let t = token(sub);
+        let u = self.ok("POST", "/users", &t, None, StatusCode::OK).await;
+        (t, u["id"].as_str().unwrap().to_string())
+    }
+
+    /// An organization of `admin`, with `members` added at the given roles.
+    async fn org(&self, admin: &str, members: &[(&str, &str)]) -> String {
+        let org = self.ok("POST", "/organizations", admin, Some(json!({ "name": "Org" })), StatusCode::CREATED).await;
+        let id = org["id"].as_str().unwrap().to_string();
+        for (user, role) in members {
+            self.ok("POST", &format!("/organizations/{id}/members"), admin, Some(json!({ "user_id": user, "role": role })), StatusCode::CREATED).await;
+        }
+        id
+    }
+
+    async fn event(&self, tok: &str, org: &str, slots: u32) -> String {
+        let body = json!({ "org_id": org, "name": "Show", "event_date": "2030-06-01T19:00:00Z", "total_slots": slots });
+        let ev = self.ok("POST", "/events", tok, Some(body), StatusCode::CREATED).await;
+        assert_eq!(ev["total_slots"], slots);
+        assert_eq!(ev["available_slots"], slots);
+        ev["id"].as_str().unwrap().to_string()
+    }
+
+    async fn book(&self, tok: &str, body: Value) -> Res {
+        self.call("POST", "/bookings", Some(tok), Some(body)).await
+    }
+}
+
+fn is_error(r: &Res) -> bool {
+    r.body.get("error").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+}
+
+#[tokio::test]
+async fn every_documented_route_exists_and_requires_auth_where_it_says() {
+    let a = app();
+    let id = uuid::Uuid::new_v4().to_string();
+    for r in ROUTES {
+        let path = r.path.replace("{token}", "sometoken").split('/').map(|s| if s.starts_with('{') { id.as_str() } else { s }).collect::<Vec<_>>().join("/");
+        let res = a.call(r.method, &path, None, None).await;
+        if r.auth {
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{} {path}", r.method);
+            assert!(is_error(&res));
+            assert_eq!(res.headers.get("www-authenticate").unwrap(), "Bearer");
+        } else {
+            assert_eq!(res.status, StatusCode::OK, "{} {path}", r.method);
+        }
+    }
+    // The document lists exactly these routes.
+    let doc = a.call("GET", "/openapi.json", None, None).await.body;
+    let n: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(n, ROUTES.len());
+    assert!(doc["paths"]["/bookings"]["post"]["parameters"][0]["name"] == "Idempotency-Key");
+}
+
+#[tokio::test]
+async fn tokens_are_checked() {
+    let a = app();
+    for (tok, why) in [
+        (mint("wrong", &MintRequest { sub: "x".into(), ttl_secs: 60, ..Default::default() }), "signature"),
+        (mint(SECRET, &MintRequest { sub: "x".into(), ttl_secs: -300, ..Default::default() }), "expired"),
+        ("not.a.jwt".to_string(), "malformed"),
+    ] {
+        let r = a.call("GET", "/users/me", Some(&tok), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body["error"].as_str().unwrap().contains(why), "{}", r.body);
+    }
+    let r = a.raw("GET", "/users/me", None, None, &[("authorization", "Basic Zm9vOmJhcg==")]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = a.call("GET", "/users/me", Some(&token("alice")), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["keycloak_id"], "alice");
+    assert_eq!(r.body["email"], "alice@example.com");
+}
+
+#[tokio::test]
+async fn users_are_upserted_from_the_token() {
+    let a = app();
+    let t = token("kc-123");
+    let u1 = a.ok("POST", "/users", &t, Some(json!({ "keycloak_id": "kc-123", "name": "Kim" })), StatusCode::OK).await;
+    assert_eq!(u1["name"], "Kim");
+    let u2 = a.ok("POST", "/users", &t, Some(json!({ "email": "kim@new.example" })), StatusCode::OK).await;
+    assert_eq!(u1["id"], u2["id"], "same subject, same user");
+    assert_eq!(u2["email"], "kim@new.example");
+    let r = a.call("POST", "/users", Some(&t), Some(json!({ "keycloak_id": "someone-else" }))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = a.call("POST", "/users", Some(&t), Some(json!({ "email": "not-an-email" }))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["field"], "email");
+    let me = a.ok("GET", "/users/me", &t, None, StatusCode::OK).await;
+    assert_eq!(me["email"], "kim@new.example", "the refused update changed nothing");
+}
+
+#[tokio::test]
+async fn seed_demo_capacity_five() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let (bob, bob_id) = a.user("bob").await;
+    let org = a.org(&admin, &[(&alice_id, "user"), (&bob_id, "user")]).await;
+    let ev = a.event(&admin, &org, 5).await;
+
+    let b1 = a.book(&alice, json!({ "event_id": ev, "seats": 3 })).await;
+    assert_eq!(b1.status, StatusCode::CREATED);
+    assert_eq!(b1.body["status"], "confirmed");
+    assert_eq!(b1.body["seat_numbers"], json!([1, 2, 3]));
+    let b2 = a.book(&bob, json!({ "event_id": ev, "seats": 3 })).await;
+    assert_eq!(b2.body["status"], "waiting");
+    assert_eq!(b2.body["waiting_number"], 1);
+    assert_eq!(b2.body["user_id"], bob_id.as_str());
+
+    let wl = a.ok("GET", &format!("/events/{ev}/waitlist"), &alice, None, StatusCode::OK).await;
+    assert_eq!(wl.as_array().unwrap().len(), 1);
+    assert_eq!(wl[0]["id"], b2.body["id"]);
+
+    let b1_id = b1.body["id"].as_str().unwrap();
+    let after = a.ok("POST", &format!("/bookings/{b1_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK).await;
+    assert_eq!(after["seat_numbers"], json!([3]));
+    let b2_now = a.ok("GET", &format!("/bookings/{}", b2.body["id"].as_str().unwrap()), &bob, None, StatusCode::OK).await;
+    assert_eq!(b2_now["status"], "confirmed");
+    assert_eq!(b2_now["seat_numbers"], json!([1, 2, 4]));
+    let map = a.ok("GET", &format!("/events/{ev}/seats"), &bob, None, StatusCode::OK).await;
+    assert_eq!(map, json!({ "total": 5, "taken": [1, 2, 3, 4], "held": [], "available_slots": 1 }));
+    let hist = a.ok("GET", &format!("/bookings/{}/history", b2.body["id"].as_str().unwrap()), &bob, None, StatusCode::OK).await;
+    let actions: Vec<&str> = hist.as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["created", "promoted"]);
+    let notes = a.ok("GET", "/notifications", &bob, None, StatusCode::OK).await;
+    assert_eq!(notes[0]["type"], "waitlist_promoted", "newest first");
+    let nid = notes[0]["id"].as_str().unwrap();
+    let r = a.call("POST", &format!("/notifications/{nid}/read"), Some(&bob), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let notes = a.ok("GET", "/notifications", &bob, None, StatusCode::OK).await;
+    assert_eq!(notes[0]["read"], true);
+    let r = a.call("POST", &format!("/notifications/{nid}/read"), Some(&alice), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "not alice's notification");
+
+    let mine = a.ok("GET", &format!("/bookings/user/{bob_id}"), &bob, None, StatusCode::OK).await;
+    assert_eq!(mine[0]["event_name"], "Show");
+    assert_eq!(mine[0]["event"]["id"], ev.as_str());
+}
+
+#[tokio::test]
+async fn another_organization_is_invisible() {
+    let a = app();
+    let (admin_a, _) = a.user("admin-a").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let (mallory, _) = a.user("mallory").await; // orgAdmin of her own organization
+    let org_a = a.org(&admin_a, &[(&alice_id, "user")]).await;
+    let _org_m = a.org(&mallory, &[]).await;
+    let ev = a.event(&admin_a, &org_a, 10).await;
+    let b = a.book(&alice, json!({ "event_id": ev, "seats": 2 })).await.body;
+    let bid = b["id"].as_str().unwrap();
+    let hold = a.ok("POST", &format!("/events/{ev}/holds"), &alice, Some(json!({ "seats": 1 })), StatusCode::CREATED).await;
+    let hid = hold["id"].as_str().unwrap();
+
+    for (m, p, body) in [
+        ("GET", format!("/events/{ev}"), None),
+        ("GET", format!("/events/{ev}/seats"), None),
+        ("GET", format!("/events/{ev}/waitlist"), None),
+        ("GET", format!("/events/{ev}/stream"), None),
+        ("PUT", format!("/events/{ev}"), Some(json!({ "name": "pwned" }))),
+        ("DELETE", format!("/events/{ev}"), None),
+        ("POST", format!("/events/{ev}/cancel"), None),
+        ("POST", format!("/events/{ev}/holds"), Some(json!({ "seats": 1 }))),
+        ("GET", format!("/events/{ev}/holds/{hid}"), None),
+        ("DELETE", format!("/events/{ev}/holds/{hid}"), None),
+        ("POST", "/bookings".to_string(), Some(json!({ "event_id": ev, "seats": 1 }))),
+        ("GET", format!("/bookings/{bid}"), None),
+        ("GET", format!("/bookings/{bid}/history"), None),
+        ("POST", format!("/bookings/{bid}/cancel"), None),
+        ("POST", format!("/bookings/{bid}/cancel-seats"), Some(json!({ "seat_numbers": [1] }))),
+        ("GET", format!("/organizations/{org_a}"), None),
+        ("GET", format!("/organizations/{org_a}/members"), None),
+        ("POST", format!("/organizations/{org_a}/members"), Some(json!({ "user_id": alice_id, "role": "orgAdmin" }))),
+        ("POST", "/org-invites".to_string(), Some(json!({ "organization_id": org_a, "email": "m@example.com" }))),
+        ("POST", "/events".to_string(), Some(json!({ "org_id": org_a, "name": "x", "event_date": "2030-01-01", "total_slots": 1 }))),
+        ("GET", format!("/events?org_id={org_a}"), None),
+    ] {
+        let r = a.call(m, &p, Some(&mallory), body).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{m} {p}: {}", r.body);
+        assert!(is_error(&r));
+    }
+    // Nothing of org A changed, and mallory's list does not show it.
+    let list = a.ok("GET", "/events", &mallory, None, StatusCode::OK).await;
+    assert_eq!(list, json!([]));
+    let e = a.ok("GET", &format!("/events/{ev}"), &alice, None, StatusCode::OK).await;
+    assert_eq!((e["name"].as_str(), e["booked_slots"].as_u64(), e["held_slots"].as_u64(), e["status"].as_str()), (Some("Show"), Some(2), Some(1), Some("upcoming")));
+    let b_now = a.ok("GET", &format!("/bookings/{bid}"), &alice, None, StatusCode::OK).await;
+    assert_eq!(b_now["status"], "confirmed");
+    let members = a.ok("GET", &format!("/organizations/{org_a}/members"), &alice, None, StatusCode::OK).await;
+    assert_eq!(members.as_array().unwrap().len(), 2);
+    // And org A's list shows its event.
+    let list = a.ok("GET", &format!("/events?org_id={org_a}"), &alice, None, StatusCode::OK).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn roles_are_enforced() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let (orgz, orgz_id) = a.user("organizer").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let (bob, bob_id) = a.user("bob").await;
+    let org = a.org(&admin, &[(&orgz_id, "organizer"), (&alice_id, "user"), (&bob_id, "user")]).await;
+    let new_event = json!({ "org_id": org, "name": "x", "event_date": "2030-01-01T10:00:00Z", "total_slots": 4 });
+
+    // A user books and cancels their own bookings, nothing more.
+    let r = a.call("POST", "/events", Some(&alice), Some(new_event.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let ev = a.event(&orgz, &org, 4).await;
+    for (m, p, body) in [
+        ("PUT", format!("/events/{ev}"), Some(json!({ "total_slots": 10 }))),
+        ("DELETE", format!("/events/{ev}"), None),
+        ("POST", format!("/events/{ev}/cancel"), None),
+        ("POST", format!("/organizations/{org}/members"), Some(json!({ "user_id": bob_id, "role": "organizer" }))),
+        ("PUT", format!("/organizations/{org}/members/{bob_id}"), Some(json!({ "role": "orgAdmin" }))),
+        ("DELETE", format!("/organizations/{org}/members/{bob_id}"), None),
+        ("POST", "/org-invites".to_string(), Some(json!({ "organization_id": org, "email": "x@example.com" }))),
+        ("POST", "/bookings".to_string(), Some(json!({ "event_id": ev, "user_id": bob_id }))),
+    ] {
+        let r = a.call(m, &p, Some(&alice), body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{m} {p}: {}", r.body);
+        assert!(is_error(&r));
+    }
+    let bob_booking = a.book(&bob, json!({ "event_id": ev, "seats": 1 })).await.body;
+    let bb = bob_booking["id"].as_str().unwrap();
+    assert_eq!(a.call("GET", &format!("/bookings/{bb}"), Some(&alice), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(a.call("POST", &format!("/bookings/{bb}/cancel"), Some(&alice), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(a.call("GET", &format!("/bookings/user/{bob_id}"), Some(&alice), None).await.status, StatusCode::FORBIDDEN);
+    let e = a.ok("GET", &format!("/events/{ev}"), &alice, None, StatusCode::OK).await;
+    assert_eq!((e["total_slots"].as_u64(), e["booked_slots"].as_u64()), (Some(4), Some(1)), "nothing changed");
+
+    // An organizer manages events, books for others and cancels their bookings...
+    let for_alice = a.book(&orgz, json!({ "event_id": ev, "seats": 2, "user_id": alice_id })).await;
+    assert_eq!(for_alice.status, StatusCode::CREATED);
+    assert_eq!(for_alice.body["user_id"], alice_id.as_str());
+    a.ok("POST", &format!("/bookings/{bb}/cancel"), &orgz, None, StatusCode::OK).await;
+    let bobs = a.ok("GET", &format!("/bookings/user/{bob_id}"), &orgz, None, StatusCode::OK).await;
+    assert_eq!(bobs[0]["status"], "cancelled");
+    a.ok("PUT", &format!("/events/{ev}"), &orgz, Some(json!({ "total_slots": 6 })), StatusCode::OK).await;
+    // ...but not the organization.
+    let r = a.call("POST", &format!("/organizations/{org}/members"), Some(&orgz), Some(json!({ "user_id": bob_id, "role": "orgAdmin" }))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // The orgAdmin manages members and invites.
+    let m = a.ok("PUT", &format!("/organizations/{org}/members/{bob_id}"), &admin, Some(json!({ "role": "organizer" })), StatusCode::OK).await;
+    assert_eq!(m["role"], "organizer");
+    a.ok("POST", "/events", &bob, Some(new_event), StatusCode::CREATED).await;
+    let r = a.call("DELETE", &format!("/organizations/{org}/members/{bob_id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(a.call("GET", &format!("/events/{ev}"), Some(&bob), None).await.status, StatusCode::NOT_FOUND, "bob left");
+
+    // Invites: created by the orgAdmin, accepted by the invited email only.
+    let inv = a.ok("POST", "/org-invites", &admin, Some(json!({ "organization_id": org, "email": "carol@example.com", "role": "organizer" })), StatusCode::CREATED).await;
+    let tok = inv["token"].as_str().unwrap();
+    let (carol, _) = a.user("carol").await;
+    let seen = a.ok("GET", &format!("/org-invites/{tok}"), &carol, None, StatusCode::OK).await;
+    assert_eq!(seen["status"], "pending");
+    assert_eq!(a.call("POST", &format!("/org-invites/{tok}/accept"), Some(&alice), None).await.status, StatusCode::FORBIDDEN);
+    let m = a.ok("POST", &format!("/org-invites/{tok}/accept"), &carol, None, StatusCode::OK).await;
+    assert_eq!(m["role"], "organizer");
+    assert_eq!(a.call("POST", &format!("/org-invites/{tok}/accept"), Some(&carol), None).await.status, StatusCode::CONFLICT);
+    let orgs = a.ok("GET", "/organizations", &carol, None, StatusCode::OK).await;
+    assert_eq!(orgs[0]["role"], "organizer");
+    assert_eq!(a.call("GET", "/org-invites/nope", Some(&carol), None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let a = app_with(None, Settings { body_limit: 1024, ..Settings::default() });
+    let (admin, _) = a.user("admin").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let org = a.org(&admin, &[(&alice_id, "user")]).await;
+    let ev = a.event(&admin, &org, 10).await;
+    let b = a.book(&alice, json!({ "event_id": ev, "seat_numbers": [4, 5] })).await.body;
+    let bid = b["id"].as_str().unwrap().to_string();
+
+    async fn snapshot(a: &App, tok: &str, ev: &str, user: &str) -> Value {
+        json!({
+            "event": a.ok("GET", &format!("/events/{ev}"), tok, None, StatusCode::OK).await,
+            "seats": a.ok("GET", &format!("/events/{ev}/seats"), tok, None, StatusCode::OK).await,
+            "waitlist": a.ok("GET", &format!("/events/{ev}/waitlist"), tok, None, StatusCode::OK).await,
+            "bookings": a.ok("GET", &format!("/bookings/user/{user}"), tok, None, StatusCode::OK).await,
+            "events": a.ok("GET", "/events", tok, None, StatusCode::OK).await,
+        })
+    }
+    let before = snapshot(&a, &alice, &ev, &alice_id).await;
+
+    let big = format!("{{\"event_id\":\"{ev}\",\"seats\":1,\"pad\":\"{}\"}}", "x".repeat(2000));
+    let cases: Vec<(&str, String, Option<Vec<u8>>, StatusCode, Option<&str>)> = vec![
+        ("POST", "/bookings".into(), Some(b"{not json".to_vec()), StatusCode::BAD_REQUEST, None),
+        ("POST", "/bookings".into(), Some(b"".to_vec()), StatusCode::BAD_REQUEST, None),
+        ("POST", "/bookings".into(), Some(b"[1,2]".to_vec()), StatusCode::BAD_REQUEST, None),
+        ("POST", "/bookings".into(), Some(br#"{"seats":1}"#.to_vec()), StatusCode::BAD_REQUEST, Some("event_id")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":"two"}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":-1}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":0}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":51}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":11}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[0]}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[11]}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[1,1]}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":3,"seat_numbers":[1,2]}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat":1}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seat")),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[4],"strict_seats":true}}"#).into_bytes()), StatusCode::CONFLICT, None),
+        ("POST", "/bookings".into(), Some(big.into_bytes()), StatusCode::PAYLOAD_TOO_LARGE, None),
+        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{}","seats":1}}"#, uuid::Uuid::new_v4()).into_bytes()), StatusCode::NOT_FOUND, None),
+        ("POST", format!("/bookings/{bid}/cancel-seats"), Some(br#"{"seat_numbers":[]}"#.to_vec()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
+        ("POST", format!("/bookings/{bid}/cancel-seats"), Some(br#"{"seat_numbers":[9]}"#.to_vec()), StatusCode::CONFLICT, None),
+        ("POST", format!("/bookings/{bid}/cancel-seats"), Some(br#"{}"#.to_vec()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
+        ("POST", format!("/events/{ev}/holds"), Some(br#"{"seats":1,"ttl_seconds":0}"#.to_vec()), StatusCode::BAD_REQUEST, Some("ttl_seconds")),
+        ("POST", format!("/events/{ev}/holds"), Some(br#"{"seat_numbers":[5]}"#.to_vec()), StatusCode::CONFLICT, None),
+        ("POST", format!("/events/{ev}/holds"), Some(br#"{"seats":20}"#.to_vec()), StatusCode::BAD_REQUEST, Some("seats")),
+        ("PUT", format!("/events/{ev}"), Some(br#"{"total_slots":0}"#.to_vec()), StatusCode::BAD_REQUEST, Some("total_slots")),
+        ("PUT", format!("/events/{ev}"), Some(br#"{"name":"   "}"#.to_vec()), StatusCode::BAD_REQUEST, Some("name")),
+        ("PUT", format!("/events/{ev}"), Some(br#"{"event_date":"someday"}"#.to_vec()), StatusCode::BAD_REQUEST, Some("event_date")),
+        ("PUT", format!("/events/{ev}"), Some(br#"{"waitlist_policy":"lottery"}"#.to_vec()), StatusCode::BAD_REQUEST, Some("waitlist_policy")),
+        ("POST", "/events".into(), Some(format!(r#"{{"org_id":"{org}","name":"x","event_date":"2030-01-01","total_slots":0}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("total_slots")),
+        ("POST", "/events".into(), Some(format!(r#"{{"org_id":"{org}","name":"x","total_slots":3}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("event_date")),
+        ("GET", "/events?limit=lots".into(), None, StatusCode::BAD_REQUEST, Some("limit")),
+        ("GET", "/events?org_id=nope".into(), None, StatusCode::BAD_REQUEST, Some("org_id")),
+        ("GET", "/events/not-a-uuid".into(), None, StatusCode::NOT_FOUND, None),
+        ("GET", "/no/such/route".into(), None, StatusCode::NOT_FOUND, None),
+        ("PATCH", format!("/events/{ev}"), None, StatusCode::METHOD_NOT_ALLOWED, None),
+        ("DELETE", "/bookings".into(), None, StatusCode::METHOD_NOT_ALLOWED, None),
+    ];
+    for (m, p, body, want, field) in cases {
+        // Event management is the organizer's: send those as the admin, to reach validation.
+        let who = if m == "PUT" || (m == "POST" && p == "/events") { &admin } else { &alice };
+        let r = a.raw(m, &p, Some(who), body, &[]).await;
+        assert_eq!(r.status, want, "{m} {p}: {}", r.body);
+        assert!(is_error(&r), "{m} {p}: {}", r.body);
+        if let Some(f) = field {
+            assert_eq!(r.body["field"], f, "{m} {p}: {}", r.body);
+        }
+    }
+    // The admin's refused resizes and conflicts change nothing either.
+    let r = a.call("PUT", &format!("/events/{ev}"), Some(&admin), Some(json!({ "total_slots": 4 }))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "below the highest taken seat: {}", r.body);
+    let r = a.call("PUT", &format!("/events/{ev}"), Some(&admin), Some(json!({ "total_slots": 1 }))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = a.call("POST", "/bookings", Some(&alice), Some(json!({ "event_id": ev, "seat_numbers": [4, 6], "strict_seats": true }))).await;
+    assert_eq!(r.body["seats"], json!([4]), "the taken seat is named");
+    assert_eq!(snapshot(&a, &alice, &ev, &alice_id).await, before, "nothing changed");
+
+    // Idempotency-Key reused with another body.
+    let r = a.raw("POST", "/bookings", Some(&alice), Some(format!(r#"{{"event_id":"{ev}","seats":1}}"#).into_bytes()), &[("idempotency-key", "k1")]).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let after_first = snapshot(&a, &alice, &ev, &alice_id).await;
+    let r = a.raw("POST", "/bookings", Some(&alice), Some(format!(r#"{{"event_id":"{ev}","seats":2}}"#).into_bytes()), &[("idempotency-key", "k1")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(is_error(&r));
+    let r = a.raw("POST", "/bookings", Some(&alice), Some(format!(r#"{{"event_id":"{ev}","seats":1}}"#).into_bytes()), &[("idempotency-key", "bad key")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["field"], "Idempotency-Key");
+    assert_eq!(snapshot(&a, &alice, &ev, &alice_id).await, after_first, "nothing changed after the 422 and the 400");
+
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_the_first_response() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let org = a.org(&admin, &[(&alice_id, "user")]).await;
+    let ev = a.event(&admin, &org, 1).await;
+    let body = format!(r#"{{"event_id":"{ev}","seats":1}}"#);
+    let first = a.raw("POST", "/bookings", Some(&alice), Some(body.clone().into_bytes()), &[("idempotency-key", "abc")]).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    // Same request, other key order and spacing: still the same request.
+    let again = format!(r#"{{ "seats": 1, "event_id": "{ev}" }}"#);
+    let second = a.raw("POST", "/bookings", Some(&alice), Some(again.into_bytes()), &[("idempotency-key", "abc")]).await;
+    assert_eq!(second.status, StatusCode::CREATED);
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.headers.get("idempotent-replayed").unwrap(), "true");
+    let mine = a.ok("GET", &format!("/bookings/user/{alice_id}"), &alice, None, StatusCode::OK).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "booked once");
+    // The key is the caller's: another user's same key is another request.
+    let (bob, bob_id) = a.user("bob").await;
+    a.ok("POST", &format!("/organizations/{org}/members"), &admin, Some(json!({ "user_id": bob_id, "role": "user" })), StatusCode::CREATED).await;
+    let bobs = a.raw("POST", "/bookings", Some(&bob), Some(body.clone().into_bytes()), &[("idempotency-key", "abc")]).await;
+    assert_eq!(bobs.status, StatusCode::CREATED);
+    assert_eq!(bobs.body["status"], "waiting");
+    // Cancels too: the repeat answers the first result instead of "already cancelled".
+    let bid = first.body["id"].as_str().unwrap();
+    let c1 = a.raw("POST", &format!("/bookings/{bid}/cancel"), Some(&alice), None, &[("idempotency-key", "cancel-1")]).await;
+    assert_eq!(c1.status, StatusCode::OK);
+    let c2 = a.raw("POST", &format!("/bookings/{bid}/cancel"), Some(&alice), None, &[("idempotency-key", "cancel-1")]).await;
+    assert_eq!(c2.status, StatusCode::OK);
+    assert_eq!(c1.body, c2.body);
+    let c3 = a.call("POST", &format!("/bookings/{bid}/cancel"), Some(&alice), None).await;
+    assert_eq!(c3.status, StatusCode::CONFLICT, "without a key, a second cancel is a conflict");
+}
+
+#[tokio::test]
+async fn holds_expire_by_the_clock_and_promote() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let (bob, bob_id) = a.user("bob").await;
+    let org = a.org(&admin, &[(&alice_id, "user"), (&bob_id, "user")]).await;
+    let ev = a.event(&admin, &org, 3).await;
+
+    let h = a.ok("POST", &format!("/events/{ev}/holds"), &alice, Some(json!({ "seat_numbers": [2, 3], "ttl_seconds": 60 })), StatusCode::CREATED).await;
+    assert_eq!(h["seat_numbers"], json!([2, 3]));
+    let hid = h["id"].as_str().unwrap().to_string();
+    let map = a.ok("GET", &format!("/events/{ev}/seats"), &bob, None, StatusCode::OK).await;
+    assert_eq!((map["taken"].clone(), map["held"].clone()), (json!([]), json!([2, 3])));
+    let r = a.book(&bob, json!({ "event_id": ev, "seat_numbers": [2], "strict_seats": true })).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["seats"], json!([2]));
+    let r = a.call("DELETE", &format!("/events/{ev}/holds/{hid}"), Some(&bob), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "not bob's hold");
+    let waiting = a.book(&bob, json!({ "event_id": ev, "seats": 2 })).await.body;
+    assert_eq!(waiting["status"], "waiting");
+
+    // Time passes (no sleeping): the hold expires and bob is promoted onto its seats.
+    a.clock.advance_ms(60_001);
+    assert_eq!(a.st.engine.expire_holds().await.unwrap(), 1);
+    let map = a.ok("GET", &format!("/events/{ev}/seats"), &bob, None, StatusCode::OK).await;
+    assert_eq!(map["held"], json!([]));
+    let b = a.ok("GET", &format!("/bookings/{}", waiting["id"].as_str().unwrap()), &bob, None, StatusCode::OK).await;
+    assert_eq!(b["status"], "confirmed");
+    assert_eq!(b["seat_numbers"], json!([1, 2]));
+    assert_eq!(a.call("GET", &format!("/events/{ev}/holds/{hid}"), Some(&alice), None).await.status, StatusCode::NOT_FOUND);
+
+    // A hold becomes a booking of exactly its seats.
+    let h = a.ok("POST", &format!("/events/{ev}/holds"), &alice, Some(json!({ "seats": 1 })), StatusCode::CREATED).await;
+    assert_eq!(h["seat_numbers"], json!([3]));
+    let r = a.book(&bob, json!({ "event_id": ev, "hold_id": h["id"] })).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "only the hold's owner");
+    let b = a.book(&alice, json!({ "event_id": ev, "hold_id": h["id"] })).await;
+    assert_eq!(b.status, StatusCode::CREATED);
+    assert_eq!((b.body["status"].as_str(), b.body["seat_numbers"].clone()), (Some("confirmed"), json!([3])));
+    // And a released hold frees its seats.
+    a.ok("POST", &format!("/bookings/{}/cancel", b.body["id"].as_str().unwrap()), &alice, None, StatusCode::OK).await;
+    let h = a.ok("POST", &format!("/events/{ev}/holds"), &alice, Some(json!({ "seats": 1 })), StatusCode::CREATED).await;
+    let released = a.ok("DELETE", &format!("/events/{ev}/holds/{}", h["id"].as_str().unwrap()), &alice, None, StatusCode::OK).await;
+    assert_eq!(released["seat_numbers"], json!([3]));
+    let map = a.ok("GET", &format!("/events/{ev}/seats"), &alice, None, StatusCode::OK).await;
+    assert_eq!(map, json!({ "total": 3, "taken": [1, 2], "held": [], "available_slots": 1 }));
+}
+
+#[tokio::test]
+async fn events_list_update_cancel_delete() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let org = a.org(&admin, &[(&alice_id, "user")]).await;
+    for (name, date) in [("early", "2030-01-01T10:00:00Z"), ("late", "2031-01-01T10:00:00Z"), ("mid", "2030-06-01T10:00:00Z")] {
+        a.ok("POST", "/events", &admin, Some(json!({ "org_id": org, "name": name, "event_date": date, "total_slots": 2, "category": "concert" })), StatusCode::CREATED).await;
+    }
+    let list = a.ok("GET", "/events", &alice, None, StatusCode::OK).await;
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["late", "mid", "early"], "event_date descending");
+    let page = a.ok("GET", "/events?limit=1&offset=1", &alice, None, StatusCode::OK).await;
+    assert_eq!(page[0]["name"], "mid");
+
+    let ev = list[0]["id"].as_str().unwrap().to_string();
+    a.book(&alice, json!({ "event_id": ev, "seats": 2 })).await;
+    let w = a.book(&alice, json!({ "event_id": ev, "seats": 1 })).await.body;
+    assert_eq!(w["status"], "waiting");
+    let up = a.ok("PUT", &format!("/events/{ev}"), &admin, Some(json!({ "total_slots": 3, "description": "bigger" })), StatusCode::OK).await;
+    assert_eq!((up["total_slots"].as_u64(), up["available_slots"].as_u64(), up["waiting_count"].as_u64()), (Some(3), Some(0), Some(0)), "growth promotes");
+    assert_eq!(up["description"], "bigger");
+    let up = a.ok("PUT", &format!("/events/{ev}"), &admin, Some(json!({ "description": null })), StatusCode::OK).await;
+    assert_eq!(up["description"], Value::Null);
+
+    let c = a.ok("POST", &format!("/events/{ev}/cancel"), &admin, None, StatusCode::OK).await;
+    assert_eq!(c["status"], "cancelled");
+    assert_eq!(c["booked_slots"], 0);
+    let r = a.book(&alice, json!({ "event_id": ev, "seats": 1 })).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let mine = a.ok("GET", &format!("/bookings/user/{alice_id}"), &alice, None, StatusCode::OK).await;
+    assert!(mine.as_array().unwrap().iter().all(|b| b["status"] == "cancelled"));
+
+    let r = a.call("DELETE", &format!("/events/{ev}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(a.call("GET", &format!("/events/{ev}"), Some(&admin), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.ok("GET", "/events", &alice, None, StatusCode::OK).await.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_per_user() {
+    let a = app_with(Some(RateLimiter::new(0.001, 2)), Settings::default());
+    let alice = token("alice");
+    assert_eq!(a.call("GET", "/users/me", Some(&alice), None).await.status, StatusCode::OK);
+    assert_eq!(a.call("GET", "/users/me", Some(&alice), None).await.status, StatusCode::OK);
+    let r = a.call("GET", "/users/me", Some(&alice), None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(is_error(&r));
+    assert!(r.headers.get("retry-after").is_some());
+    assert_eq!(a.call("GET", "/users/me", Some(&token("bob")), None).await.status, StatusCode::OK, "per user");
+    assert_eq!(a.call("GET", "/healthz", None, None).await.status, StatusCode::OK, "probes are not limited");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_bookings() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let org = a.org(&admin, &[]).await;
+    let ev = a.event(&admin, &org, 1).await;
+    a.book(&admin, json!({ "event_id": ev })).await;
+    let w = a.book(&admin, json!({ "event_id": ev })).await.body;
+    assert_eq!(w["status"], "waiting");
+    // The relay counts outcomes; run one pass as the server's background task would.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let bg = tokio::spawn(happening_http::server::background(a.st.clone(), Arc::new(happening_http::server::LogNotifier), std::time::Duration::from_millis(1), rx));
+    tx.send(true).unwrap();
+    bg.await.unwrap();
+    let res = warp::test::request().path("/metrics").reply(&a.api).await;
+    let text = String::from_utf8(res.body().to_vec()).unwrap();
+    assert!(text.contains(r#"happening_http_requests_total{route="/bookings",method="POST",status="201"} 2"#), "{text}");
+    assert!(text.contains(r#"happening_http_request_duration_seconds_count{route="/bookings"} 2"#), "{text}");
+    assert!(text.contains(r#"happening_bookings_total{outcome="confirmed"} 1"#), "{text}");
+    assert!(text.contains(r#"happening_bookings_total{outcome="waitlisted"} 1"#), "{text}");
+    assert!(text.contains(r#"happening_bookings_total{outcome="promoted"} 0"#), "{text}");
+}
+
+#[tokio::test]
+async fn readiness_follows_shutdown() {
+    let a = app();
+    let r = a.call("GET", "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["stores"]["seat_store"], "memory");
+    a.st.shutdown.send_replace(true);
+    assert_eq!(a.call("GET", "/readyz", None, None).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.call("GET", "/healthz", None, None).await.status, StatusCode::OK);
+}
