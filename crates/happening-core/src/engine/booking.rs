@@ -44,7 +44,7 @@ impl Engine {
     /// Books seats: confirmed if they are free (and, under `fifo` and `partial`, nobody
     /// waits), else waiting at the back of the event's waitlist.
     pub async fn book(&self, req: BookRequest) -> Result<Booking> {
-        let key = self.key(req.user_id, req.idempotency_key.as_deref(), req.fingerprint())?;
+        let key = self.key(req.user_id, req.idempotency_key.as_deref(), || req.fingerprint())?;
         if let Some(b) = self.replay(key.as_ref()).await? {
             return Ok(b);
         }
@@ -98,11 +98,13 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         let entry = WaitEntry { booking: b.id, seats: b.seats_requested, seq: b.queue_seq.expect("waiting booking has a seq") };
-        self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await?;
+        let position = self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await?;
         // Seats may have been freed between our short answer and the push, by someone who
         // then found the queue empty: promote now so that nobody waits for free seats.
-        self.promote(b.event_id, policy).await?;
-        self.booking(b.id).await
+        if self.promote(b.event_id, policy).await? > 0 {
+            return self.booking(b.id).await;
+        }
+        Ok(Booking { waiting_number: Some(position), ..b })
     }
 
     async fn book_hold(&self, req: &BookRequest, hold_id: HoldId, key: Option<IdempotencyKey>) -> Result<Booking> {
@@ -143,9 +145,7 @@ impl Engine {
 
     /// Cancels a booking, confirmed or waiting; its seats go to the waitlist.
     pub async fn cancel(&self, id: BookingId, user: UserId, idempotency_key: Option<&str>) -> Result<Booking> {
-        let mut f = Fingerprint::new("cancel");
-        f.bytes(id.0.as_bytes());
-        let key = self.key(user, idempotency_key, f.finish())?;
+        let key = self.key(user, idempotency_key, || Fingerprint::new("cancel").bytes(id.0.as_bytes()).finish())?;
         if let Some(b) = self.replay(key.as_ref()).await? {
             return Ok(b);
         }
@@ -171,12 +171,14 @@ impl Engine {
     /// Cancels some seats of a confirmed booking; the booking is cancelled when none is left.
     pub async fn cancel_seats(&self, id: BookingId, user: UserId, seats: &[SeatNo], idempotency_key: Option<&str>) -> Result<Booking> {
         let seats = validate::seats_to_cancel(seats, &self.limits)?;
-        let mut f = Fingerprint::new("cancel_seats");
-        f.bytes(id.0.as_bytes());
-        for &s in &seats {
-            f.u32(s);
-        }
-        let key = self.key(user, idempotency_key, f.finish())?;
+        let key = self.key(user, idempotency_key, || {
+            let mut f = Fingerprint::new("cancel_seats");
+            f.bytes(id.0.as_bytes());
+            for &s in &seats {
+                f.u32(s);
+            }
+            f.finish()
+        })?;
         if let Some(b) = self.replay(key.as_ref()).await? {
             return Ok(b);
         }
@@ -219,10 +221,11 @@ impl Engine {
         Ok(self.store.history(id).await?)
     }
 
-    fn key(&self, user: UserId, key: Option<&str>, fingerprint: u64) -> Result<Option<IdempotencyKey>> {
+    /// The idempotency key of a request, if it has one; the fingerprint is computed only then.
+    fn key(&self, user: UserId, key: Option<&str>, fingerprint: impl FnOnce() -> u64) -> Result<Option<IdempotencyKey>> {
         let Some(key) = key else { return Ok(None) };
         validate::idempotency_key(key, &self.limits)?;
-        Ok(Some(IdempotencyKey { user_id: user, key: key.to_string(), fingerprint }))
+        Ok(Some(IdempotencyKey { user_id: user, key: key.to_string(), fingerprint: fingerprint() }))
     }
 
     /// The result of an earlier request with the same key, if there was one.

@@ -7,7 +7,7 @@ use crate::domain::WaitlistPolicy;
 use crate::ids::{BookingId, EventId};
 use crate::ports::*;
 
-use super::sharded::Sharded;
+use super::sharded::{IdMap, Sharded};
 
 /// Counter and waitlist of one event, under one lock: `take` (behind the queue) and
 /// `pop_fitting` are atomic over both.
@@ -16,6 +16,8 @@ struct Gate {
     free: u32,
     /// Sorted by `seq`; pushes land at the back in the normal case.
     queue: VecDeque<WaitEntry>,
+    /// The `seq` of each queued booking, so that finding one is a binary search.
+    seqs: IdMap<BookingId, u64>,
 }
 
 impl Gate {
@@ -24,7 +26,13 @@ impl Gate {
     }
 
     fn find(&self, booking: BookingId) -> Option<usize> {
-        self.queue.iter().position(|e| e.booking == booking)
+        self.seqs.get(&booking).and_then(|&seq| self.index_of(seq).ok())
+    }
+
+    fn remove_at(&mut self, i: usize) -> WaitEntry {
+        let entry = self.queue.remove(i).expect("index in range");
+        self.seqs.remove(&entry.booking);
+        entry
     }
 }
 
@@ -94,6 +102,7 @@ impl Waitlist for MemoryAdmission {
                 _ => g.queue.len(),
             };
             g.queue.insert(i, entry);
+            g.seqs.insert(entry.booking, entry.seq);
             i as u32 + 1
         })
     }
@@ -101,7 +110,7 @@ impl Waitlist for MemoryAdmission {
     async fn remove(&self, event: EventId, booking: BookingId) -> Result<bool, AdmissionError> {
         self.with(event, |g| match g.find(booking) {
             Some(i) => {
-                g.queue.remove(i);
+                g.remove_at(i);
                 true
             }
             None => false,
@@ -136,7 +145,7 @@ impl Waitlist for MemoryAdmission {
                     _ => return None,
                 },
             };
-            let entry = g.queue.remove(i).expect("index in range");
+            let entry = g.remove_at(i);
             g.free -= seats;
             Some(Promotion { entry, seats })
         })
@@ -144,7 +153,10 @@ impl Waitlist for MemoryAdmission {
 
     async fn replace(&self, event: EventId, entries: Vec<WaitEntry>) -> Result<(), AdmissionError> {
         debug_assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
-        self.gates.shard(&event).entry(event).or_default().queue = entries.into();
+        let mut shard = self.gates.shard(&event);
+        let gate = shard.entry(event).or_default();
+        gate.seqs = entries.iter().map(|e| (e.booking, e.seq)).collect();
+        gate.queue = entries.into();
         Ok(())
     }
 }
