@@ -237,13 +237,14 @@ fn serve(s: Serve) -> ExitCode {
             "starting happening"
         );
         server::run(st, opts, server::shutdown_signal(), |addr| {
-            println!("happening listening on http://{addr}");
             if let Some(t) = &dev_token {
                 println!("No HAPPENING_JWT_SECRET or HAPPENING_JWKS_FILE set: generated a secret for this run only.");
                 println!("Token for sub={} (valid 24h):", s.dev_sub);
                 println!("TOKEN={t}");
                 println!("Try: curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/users/me");
             }
+            // Last, so that whoever waits for this line has everything above it.
+            println!("happening listening on http://{addr}");
         })
         .await
     });

@@ -1,0 +1,545 @@
+//! End-to-end tests: the real `happening` binary on a free port of the loopback, driven
+//! over HTTP. No sleeps as synchronization: the tests wait for what they need (the listening
+//! line, a state reached) with generous deadlines that only bound a hang.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use happening_http::auth::{mint, MintRequest};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SECRET: &str = "e2e-secret";
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Server {
+    child: Child,
+    base: String,
+    http: Client,
+    /// Lines the server printed before and including "listening on".
+    banner: Vec<String>,
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_happening"));
+    for v in ["DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "AMQP_URL", "HAPPENING_JWT_SECRET", "HAPPENING_JWKS_FILE", "HAPPENING_JWT_ISSUER", "HAPPENING_JWT_AUDIENCE", "PORT", "HAPPENING_RATE_LIMIT"] {
+        c.env_remove(v);
+    }
+    c.kill_on_drop(true);
+    c
+}
+
+impl Server {
+    async fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = bin();
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"]).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start happening");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        let base = tokio::time::timeout(DEADLINE, async {
+            loop {
+                let line = lines.next_line().await.unwrap().expect("server exited before listening");
+                banner.push(line.clone());
+                if let Some(i) = line.find("listening on ") {
+                    return line[i + "listening on ".len()..].trim().to_string();
+                }
+            }
+        })
+        .await
+        .expect("server did not start");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server { child, base, http: Client::new(), banner }
+    }
+
+    async fn with_secret(args: &[&str]) -> Server {
+        Server::start(args, &[("HAPPENING_JWT_SECRET", SECRET)]).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn call(&self, method: Method, path: &str, tok: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut r = self.http.request(method, self.url(path));
+        if let Some(t) = tok {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    }
+
+    async fn ok(&self, method: Method, path: &str, tok: &str, body: Option<Value>, want: StatusCode) -> Value {
+        let (s, v) = self.call(method.clone(), path, Some(tok), body).await;
+        assert_eq!(s, want, "{method} {path}: {v}");
+        v
+    }
+
+    async fn user(&self, sub: &str) -> (String, String) {
+        let t = token(sub);
+        let u = self.ok(Method::POST, "/users", &t, None, StatusCode::OK).await;
+        (t, u["id"].as_str().unwrap().to_string())
+    }
+
+    async fn org(&self, admin: &str, members: &[&str]) -> String {
+        let org = self.ok(Method::POST, "/organizations", admin, Some(json!({ "name": "Org" })), StatusCode::CREATED).await;
+        let id = org["id"].as_str().unwrap().to_string();
+        for m in members {
+            self.ok(Method::POST, &format!("/organizations/{id}/members"), admin, Some(json!({ "user_id": m, "role": "user" })), StatusCode::CREATED).await;
+        }
+        id
+    }
+
+    async fn event(&self, tok: &str, org: &str, slots: u32) -> String {
+        let body = json!({ "org_id": org, "name": "Show", "event_date": "2030-06-01T19:00:00Z", "total_slots": slots });
+        self.ok(Method::POST, "/events", tok, Some(body), StatusCode::CREATED).await["id"].as_str().unwrap().to_string()
+    }
+
+    async fn book(&self, tok: &str, body: Value) -> Value {
+        self.ok(Method::POST, "/bookings", tok, Some(body), StatusCode::CREATED).await
+    }
+
+    /// Polls `check` until it returns `Some`, failing after the deadline.
+    async fn until<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+fn token(sub: &str) -> String {
+    mint(SECRET, &MintRequest { sub: sub.into(), email: Some(format!("{sub}@example.com")), ttl_secs: 3600, ..Default::default() })
+}
+
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+}
+
+#[tokio::test]
+async fn seed_demo_capacity_five_with_promotion() {
+    let s = Server::with_secret(&["--tick-ms", "20"]).await;
+    let (admin, _) = s.user("admin").await;
+    let (alice, alice_id) = s.user("alice").await;
+    let (bob, bob_id) = s.user("bob").await;
+    let org = s.org(&admin, &[&alice_id, &bob_id]).await;
+    let ev = s.event(&admin, &org, 5).await;
+
+    let a = s.book(&alice, json!({ "event_id": ev, "seats": 3 })).await;
+    assert_eq!((a["status"].as_str(), a["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2, 3])));
+    let b = s.book(&bob, json!({ "event_id": ev, "seats": 3 })).await;
+    assert_eq!((b["status"].as_str(), b["waiting_number"].as_u64()), (Some("waiting"), Some(1)), "one waitlisted");
+    let e = s.ok(Method::GET, &format!("/events/{ev}"), &bob, None, StatusCode::OK).await;
+    assert_eq!((e["available_slots"].as_u64(), e["waiting_count"].as_u64()), (Some(2), Some(1)));
+
+    let a_id = a["id"].as_str().unwrap();
+    let a2 = s.ok(Method::POST, &format!("/bookings/{a_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK).await;
+    assert_eq!(a2["seat_numbers"], json!([3]));
+    let b2 = s.ok(Method::GET, &format!("/bookings/{}", b["id"].as_str().unwrap()), &bob, None, StatusCode::OK).await;
+    assert_eq!((b2["status"].as_str(), b2["seat_numbers"].clone(), b2["waiting_number"].clone()), (Some("confirmed"), json!([1, 2, 4]), Value::Null));
+    let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &alice, None, StatusCode::OK).await;
+    assert_eq!(map, json!({ "total": 5, "taken": [1, 2, 3, 4], "held": [], "available_slots": 1 }));
+    let wl = s.ok(Method::GET, &format!("/events/{ev}/waitlist"), &alice, None, StatusCode::OK).await;
+    assert_eq!(wl, json!([]));
+    let notes = s.ok(Method::GET, "/notifications", &bob, None, StatusCode::OK).await;
+    let kinds: Vec<&str> = notes.as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["waitlist_promoted", "booking_waitlisted"]);
+    let mine = s.ok(Method::GET, &format!("/bookings/user/{bob_id}"), &bob, None, StatusCode::OK).await;
+    assert_eq!(mine[0]["event_name"], "Show");
+
+    // The background relay counts the outcomes into the metrics.
+    let m = s
+        .until("booking metrics", || async {
+            let m = s.metrics().await;
+            (metric(&m, r#"happening_bookings_total{outcome="promoted"}"#) == Some(1)).then_some(m)
+        })
+        .await;
+    assert_eq!(metric(&m, r#"happening_bookings_total{outcome="confirmed"}"#), Some(1));
+    assert_eq!(metric(&m, r#"happening_bookings_total{outcome="waitlisted"}"#), Some(1));
+    assert!(m.contains(r#"happening_http_requests_total{route="/bookings",method="POST",status="201"} 2"#), "{m}");
+    assert!(m.contains(r#"happening_http_request_duration_seconds_bucket{route="/bookings/{id}/cancel-seats",le="+Inf"} 1"#), "{m}");
+}
+
+#[tokio::test]
+async fn seed_walkthrough_capacity_ten() {
+    let s = Server::with_secret(&[]).await;
+    let (org_tok, _) = s.user("organizer").await;
+    let (a, a_id) = s.user("user-a").await;
+    let (b, b_id) = s.user("user-b").await;
+    let org = s.org(&org_tok, &[&a_id, &b_id]).await;
+    let ev = s.event(&org_tok, &org, 10).await;
+    let ba = s.book(&a, json!({ "event_id": ev, "seat_numbers": [1, 2] })).await;
+    assert_eq!((ba["status"].as_str(), ba["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2])));
+    let bb = s.book(&b, json!({ "event_id": ev, "seats": 9 })).await;
+    assert_eq!((bb["status"].as_str(), bb["waiting_number"].as_u64()), (Some("waiting"), Some(1)), "only 8 left");
+    s.ok(Method::POST, &format!("/bookings/{}/cancel-seats", ba["id"].as_str().unwrap()), &a, Some(json!({ "seat_numbers": [1] })), StatusCode::OK).await;
+    let bb = s.ok(Method::GET, &format!("/bookings/{}", bb["id"].as_str().unwrap()), &b, None, StatusCode::OK).await;
+    assert_eq!(bb["status"], "confirmed");
+    assert_eq!(bb["seat_numbers"], json!([1, 3, 4, 5, 6, 7, 8, 9, 10]));
+    let e = s.ok(Method::GET, &format!("/events/{ev}"), &a, None, StatusCode::OK).await;
+    assert_eq!((e["available_slots"].as_u64(), e["booked_slots"].as_u64()), (Some(0), Some(10)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_concurrent_bookings_for_one_hundred_seats() {
+    let s = Server::with_secret(&[]).await;
+    let (admin, _) = s.user("admin").await;
+    let mut users = Vec::new();
+    for i in 0..50 {
+        users.push(s.user(&format!("fan-{i}")).await);
+    }
+    let ids: Vec<&str> = users.iter().map(|(_, id)| id.as_str()).collect();
+    let org = s.org(&admin, &ids).await;
+    let ev = s.event(&admin, &org, 100).await;
+
+    let mut tasks = Vec::new();
+    for i in 0..500 {
+        let (tok, _) = users[i % users.len()].clone();
+        let (http, url, ev) = (s.http.clone(), s.url("/bookings"), ev.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = http.post(url).bearer_auth(tok).json(&json!({ "event_id": ev, "seats": 1 })).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED);
+            res.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let confirmed: Vec<&Value> = results.iter().filter(|b| b["status"] == "confirmed").collect();
+    let waiting: Vec<&Value> = results.iter().filter(|b| b["status"] == "waiting").collect();
+    assert_eq!(confirmed.len(), 100, "exactly 100 confirmed");
+    assert_eq!(waiting.len(), 400);
+    let seats: BTreeSet<u64> = confirmed.iter().map(|b| b["seat_numbers"][0].as_u64().unwrap()).collect();
+    assert_eq!(seats, (1..=100).collect::<BTreeSet<u64>>(), "distinct seats 1..=100");
+    let numbers: BTreeSet<u64> = waiting.iter().map(|b| b["waiting_number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, (1..=400).collect::<BTreeSet<u64>>(), "waiting numbers 1..=400, none twice");
+
+    // The waitlist is those 400 in the order of their waiting numbers.
+    let wl = s.ok(Method::GET, &format!("/events/{ev}/waitlist?limit=500"), &admin, None, StatusCode::OK).await;
+    let wl = wl.as_array().unwrap();
+    assert_eq!(wl.len(), 400);
+    for (i, b) in wl.iter().enumerate() {
+        assert_eq!(b["waiting_number"].as_u64(), Some(i as u64 + 1));
+        let answered = waiting.iter().find(|w| w["id"] == b["id"]).expect("a booking we made");
+        assert_eq!(answered["waiting_number"], b["waiting_number"], "position unchanged since it was answered");
+    }
+    let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &admin, None, StatusCode::OK).await;
+    assert_eq!(map["taken"].as_array().unwrap().len(), 100);
+    assert_eq!(map["available_slots"], 0);
+
+    // FIFO: a freed seat goes to the head of the queue.
+    let freed = confirmed[0];
+    let owner = users.iter().find(|(_, id)| freed["user_id"] == id.as_str()).unwrap();
+    s.ok(Method::POST, &format!("/bookings/{}/cancel", freed["id"].as_str().unwrap()), &owner.0, None, StatusCode::OK).await;
+    let head = s.ok(Method::GET, &format!("/bookings/{}", wl[0]["id"].as_str().unwrap()), &admin, None, StatusCode::OK).await;
+    assert_eq!(head["status"], "confirmed");
+    assert_eq!(head["seat_numbers"], freed["seat_numbers"]);
+    let wl2 = s.ok(Method::GET, &format!("/events/{ev}/waitlist?limit=500"), &admin, None, StatusCode::OK).await;
+    assert_eq!(wl2.as_array().unwrap().len(), 399);
+    assert_eq!(wl2[0]["id"], wl[1]["id"]);
+    assert_eq!(wl2[0]["waiting_number"], 1);
+}
+
+#[tokio::test]
+async fn tenants_and_roles_over_http() {
+    let s = Server::with_secret(&[]).await;
+    let (admin, _) = s.user("admin").await;
+    let (alice, alice_id) = s.user("alice").await;
+    let (eve, _) = s.user("eve").await;
+    let org = s.org(&admin, &[&alice_id]).await;
+    let ev = s.event(&admin, &org, 3).await;
+    let b = s.book(&alice, json!({ "event_id": ev })).await;
+    let bid = b["id"].as_str().unwrap();
+
+    // Eve is in no organization of theirs: everything of it is 404, and nothing changes.
+    for (m, p) in [(Method::GET, format!("/events/{ev}")), (Method::GET, format!("/events/{ev}/seats")), (Method::GET, format!("/bookings/{bid}")), (Method::POST, format!("/bookings/{bid}/cancel")), (Method::GET, format!("/organizations/{org}/members"))] {
+        let (st, v) = s.call(m.clone(), &p, Some(&eve), None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{m} {p}");
+        assert!(v["error"].is_string());
+    }
+    let (st, _) = s.call(Method::POST, "/bookings", Some(&eve), Some(json!({ "event_id": ev }))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Alice is a user there: she books, but does not manage.
+    let (st, _) = s.call(Method::PUT, &format!("/events/{ev}"), Some(&alice), Some(json!({ "total_slots": 100 }))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = s.call(Method::DELETE, &format!("/events/{ev}"), Some(&alice), None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let e = s.ok(Method::GET, &format!("/events/{ev}"), &admin, None, StatusCode::OK).await;
+    assert_eq!((e["total_slots"].as_u64(), e["booked_slots"].as_u64()), (Some(3), Some(1)));
+    let b = s.ok(Method::GET, &format!("/bookings/{bid}"), &alice, None, StatusCode::OK).await;
+    assert_eq!(b["status"], "confirmed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_repeats_of_one_idempotency_key_book_once() {
+    let s = Server::with_secret(&[]).await;
+    let (admin, admin_id) = s.user("admin").await;
+    let org = s.org(&admin, &[]).await;
+    let ev = s.event(&admin, &org, 10).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (http, url, tok, ev) = (s.http.clone(), s.url("/bookings"), admin.clone(), ev.clone());
+        tasks.push(tokio::spawn(async move {
+            let res = http.post(url).bearer_auth(tok).header("Idempotency-Key", "order-42").json(&json!({ "event_id": ev, "seats": 2 })).send().await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut ids = BTreeSet::new();
+    for t in tasks {
+        let (st, v) = t.await.unwrap();
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        ids.insert(v["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1, "every repeat answers the same booking");
+    let mine = s.ok(Method::GET, &format!("/bookings/user/{admin_id}"), &admin, None, StatusCode::OK).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &admin, None, StatusCode::OK).await;
+    assert_eq!(map["taken"], json!([1, 2]));
+    let res = s.http.post(s.url("/bookings")).bearer_auth(&admin).header("Idempotency-Key", "order-42").json(&json!({ "event_id": ev, "seats": 3 })).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.json::<Value>().await.unwrap()["error"].is_string());
+}
+
+#[tokio::test]
+async fn holds_expire_and_promote_the_waitlist() {
+    let s = Server::with_secret(&["--tick-ms", "20"]).await;
+    let (admin, _) = s.user("admin").await;
+    let (bob, bob_id) = s.user("bob").await;
+    let org = s.org(&admin, &[&bob_id]).await;
+    let ev = s.event(&admin, &org, 2).await;
+    let h = s.ok(Method::POST, &format!("/events/{ev}/holds"), &admin, Some(json!({ "seats": 2, "ttl_seconds": 1 })), StatusCode::CREATED).await;
+    assert_eq!(h["seat_numbers"], json!([1, 2]));
+    let hid = h["id"].as_str().unwrap();
+    let w = s.book(&bob, json!({ "event_id": ev, "seats": 2 })).await;
+    assert_eq!(w["status"], "waiting", "held seats are not free");
+    let wid = w["id"].as_str().unwrap();
+    let b = s
+        .until("the hold to expire and bob to be promoted", || async {
+            let b = s.ok(Method::GET, &format!("/bookings/{wid}"), &bob, None, StatusCode::OK).await;
+            (b["status"] == "confirmed").then_some(b)
+        })
+        .await;
+    assert_eq!(b["seat_numbers"], json!([1, 2]));
+    let (st, _) = s.call(Method::GET, &format!("/events/{ev}/holds/{hid}"), Some(&admin), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &admin, None, StatusCode::OK).await;
+    assert_eq!((map["taken"].clone(), map["held"].clone()), (json!([1, 2]), json!([])));
+    let notes = s.ok(Method::GET, "/notifications", &admin, None, StatusCode::OK).await;
+    assert_eq!(notes[0]["type"], "hold_expired");
+}
+
+/// Reads SSE frames from a response until one of type `kind` satisfies `pred`.
+async fn next_event(res: &mut reqwest::Response, buf: &mut String, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                let mut ev_kind = "";
+                let mut data = String::new();
+                for line in frame.lines() {
+                    if let Some(k) = line.strip_prefix("event:") {
+                        ev_kind = k.trim();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim());
+                    }
+                }
+                if ev_kind == kind {
+                    let v: Value = serde_json::from_str(&data).unwrap();
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+            }
+            let chunk = res.chunk().await.unwrap().expect("stream ended");
+            buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    })
+    .await
+    .expect("no such event on the stream")
+}
+
+#[tokio::test]
+async fn live_stream_sends_seat_and_waitlist_changes() {
+    let s = Server::with_secret(&[]).await;
+    let (admin, _) = s.user("admin").await;
+    let (bob, bob_id) = s.user("bob").await;
+    let org = s.org(&admin, &[&bob_id]).await;
+    let ev = s.event(&admin, &org, 2).await;
+    let mut res = s.http.get(s.url(&format!("/events/{ev}/stream"))).bearer_auth(&bob).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut buf = String::new();
+    let first = next_event(&mut res, &mut buf, "seats", |_| true).await;
+    assert_eq!((first["total"].as_u64(), first["taken"].clone()), (Some(2), json!([])));
+
+    s.book(&admin, json!({ "event_id": ev, "seats": 2 })).await;
+    let full = next_event(&mut res, &mut buf, "seats", |v| v["taken"] == json!([1, 2])).await;
+    assert_eq!(full["available_slots"], 0);
+    let w = s.book(&bob, json!({ "event_id": ev, "seats": 1 })).await;
+    let queued = next_event(&mut res, &mut buf, "seats", |v| !v["waiting"].as_array().unwrap().is_empty()).await;
+    assert_eq!(queued["waiting"], json!([{ "booking_id": w["id"], "seats": 1, "waiting_number": 1 }]));
+    s.ok(Method::DELETE, &format!("/events/{ev}"), &admin, None, StatusCode::NO_CONTENT).await;
+    let gone = next_event(&mut res, &mut buf, "deleted", |_| true).await;
+    assert_eq!(gone["event_id"], ev.as_str());
+    assert!(res.chunk().await.unwrap().is_none(), "the stream ends with the event");
+}
+
+#[tokio::test]
+async fn bad_requests_over_http_change_nothing() {
+    let s = Server::with_secret(&["--body-limit", "4096"]).await;
+    let (admin, _) = s.user("admin").await;
+    let org = s.org(&admin, &[]).await;
+    let ev = s.event(&admin, &org, 5).await;
+    s.book(&admin, json!({ "event_id": ev, "seats": 2 })).await;
+    let before = s.ok(Method::GET, &format!("/events/{ev}"), &admin, None, StatusCode::OK).await;
+
+    let post = |body: Vec<u8>, tok: Option<String>| {
+        let mut r = s.http.post(s.url("/bookings")).header("content-type", "application/json").body(body);
+        if let Some(t) = tok {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let cases: Vec<(Vec<u8>, Option<String>, StatusCode)> = vec![
+        (format!(r#"{{"event_id":"{ev}","seats":1}}"#).into_bytes(), None, StatusCode::UNAUTHORIZED),
+        (format!(r#"{{"event_id":"{ev}","seats":1}}"#).into_bytes(), Some("x.y.z".into()), StatusCode::UNAUTHORIZED),
+        (b"{\"event_id\":".to_vec(), Some(admin.clone()), StatusCode::BAD_REQUEST),
+        (format!(r#"{{"event_id":"{ev}","seats":"1"}}"#).into_bytes(), Some(admin.clone()), StatusCode::BAD_REQUEST),
+        (format!(r#"{{"event_id":"{ev}","seats":9}}"#).into_bytes(), Some(admin.clone()), StatusCode::BAD_REQUEST),
+        (format!(r#"{{"event_id":"{ev}","seat_numbers":[1],"strict_seats":true}}"#).into_bytes(), Some(admin.clone()), StatusCode::CONFLICT),
+        (vec![b' '; 5000], Some(admin.clone()), StatusCode::PAYLOAD_TOO_LARGE),
+    ];
+    for (body, tok, want) in cases {
+        let res = post(body, tok).await.unwrap();
+        assert_eq!(res.status(), want);
+        let v: Value = res.json().await.unwrap();
+        assert!(v["error"].is_string(), "{v}");
+    }
+    // A body sent without Content-Length (chunked) is limited too.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10).map(|_| Ok(vec![b' '; 1000])).collect();
+    let res = s.http.post(s.url("/bookings")).bearer_auth(&admin).body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))).send().await;
+    if let Ok(res) = res {
+        // The server may answer before reading the rest, or close: either way, no booking.
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let (st, v) = s.call(Method::PATCH, "/bookings", Some(&admin), None).await;
+    assert_eq!((st, v["error"].is_string()), (StatusCode::METHOD_NOT_ALLOWED, true));
+    let (st, v) = s.call(Method::GET, "/nowhere", Some(&admin), None).await;
+    assert_eq!((st, v["error"].is_string()), (StatusCode::NOT_FOUND, true));
+    let after = s.ok(Method::GET, &format!("/events/{ev}"), &admin, None, StatusCode::OK).await;
+    assert_eq!(after, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn without_auth_config_a_secret_is_generated_and_a_token_printed() {
+    let s = Server::start(&["--dev-sub", "operator"], &[]).await;
+    let (st, _) = s.call(Method::GET, "/users/me", None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "never open");
+    let forged = mint("guess", &MintRequest { sub: "operator".into(), ttl_secs: 60, ..Default::default() });
+    let (st, _) = s.call(Method::GET, "/users/me", Some(&forged), None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let tok = s.banner.iter().find_map(|l| l.strip_prefix("TOKEN=")).expect("a printed token").to_string();
+    let me = s.ok(Method::GET, "/users/me", &tok, None, StatusCode::OK).await;
+    assert_eq!(me["keycloak_id"], "operator");
+}
+
+#[tokio::test]
+async fn store_urls_are_refused_until_their_adapters_exist() {
+    for (var, val) in [("DATABASE_URL", "postgres://localhost/happening"), ("REDIS_URL", "redis://localhost"), ("RABBITMQ_URL", "amqp://localhost"), ("AMQP_URL", "amqp://localhost")] {
+        let out = bin().args(["--port", "0"]).env(var, val).env("HAPPENING_JWT_SECRET", SECRET).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(if var == "AMQP_URL" { "RABBITMQ_URL/AMQP_URL" } else { var }), "{var}: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    }
+}
+
+#[tokio::test]
+async fn token_subcommand_mints_a_token_the_server_accepts() {
+    let out = bin().args(["token", "--sub", "cli-user", "--secret", SECRET, "--email", "cli@example.com"]).output().await.unwrap();
+    assert!(out.status.success());
+    let tok = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let s = Server::with_secret(&[]).await;
+    let me = s.ok(Method::GET, "/users/me", &tok, None, StatusCode::OK).await;
+    assert_eq!((me["keycloak_id"].as_str(), me["email"].as_str()), (Some("cli-user"), Some("cli@example.com")));
+}
+
+#[tokio::test]
+async fn rs256_tokens_verify_against_a_jwks_file_with_issuer_and_audience() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let s = Server::start(
+        &[],
+        &[("HAPPENING_JWKS_FILE", &format!("{dir}/jwks.json")), ("HAPPENING_JWT_ISSUER", "https://kc.example/realms/h"), ("HAPPENING_JWT_AUDIENCE", "happening")],
+    )
+    .await;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&std::fs::read(format!("{dir}/rs256-test-key.pem")).unwrap()).unwrap();
+    let sign = |iss: &str, aud: &str, kid: &str| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        h.kid = Some(kid.into());
+        let now = happening_http::auth::now_secs();
+        let claims = json!({ "sub": "kc-user", "exp": now + 600, "iat": now, "iss": iss, "aud": aud, "preferred_username": "kc" });
+        jsonwebtoken::encode(&h, &claims, &key).unwrap()
+    };
+    let me = s.ok(Method::GET, "/users/me", &sign("https://kc.example/realms/h", "happening", "test-key-1"), None, StatusCode::OK).await;
+    assert_eq!((me["keycloak_id"].as_str(), me["name"].as_str()), (Some("kc-user"), Some("kc")));
+    for (iss, aud, kid) in [("https://evil.example", "happening", "test-key-1"), ("https://kc.example/realms/h", "other", "test-key-1"), ("https://kc.example/realms/h", "happening", "unknown-kid")] {
+        let (st, v) = s.call(Method::GET, "/users/me", Some(&sign(iss, aud, kid)), None).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{iss} {aud} {kid}");
+        assert!(v["error"].is_string());
+    }
+    // HS256 is not accepted when only a JWKS is configured.
+    let (st, _) = s.call(Method::GET, "/users/me", Some(&token("kc-user")), None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully_and_ends_live_streams() {
+    let mut s = Server::with_secret(&[]).await;
+    let (admin, _) = s.user("admin").await;
+    let org = s.org(&admin, &[]).await;
+    let ev = s.event(&admin, &org, 2).await;
+    let mut res = s.http.get(s.url(&format!("/events/{ev}/stream"))).bearer_auth(&admin).send().await.unwrap();
+    let mut buf = String::new();
+    next_event(&mut res, &mut buf, "seats", |_| true).await;
+    let pid = s.child.id().unwrap();
+    let kill = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap();
+    assert!(kill.success());
+    let ended = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match res.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => return true,
+            }
+        }
+    })
+    .await
+    .expect("the stream did not end");
+    assert!(ended);
+    let status = tokio::time::timeout(DEADLINE, s.child.wait()).await.expect("server did not exit").unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(reqwest::get(s.url("/healthz")).await.is_err(), "no longer listening");
+}
