@@ -126,7 +126,7 @@ pub struct Verifier {
     cache: RwLock<HashMap<String, Identity>>,
 }
 
-const CACHE_MAX: usize = 100_000;
+const CACHE_MAX: usize = 50_000;
 
 impl Verifier {
     pub fn new(cfg: &AuthConfig) -> Result<Self, String> {

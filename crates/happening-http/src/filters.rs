@@ -128,6 +128,8 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
     let people = {
         let upsert = warp::path!("users").and(warp::post()).and(a()).and(body(limit)).then(users::upsert).map(done);
         let me = warp::path!("users" / "me").and(warp::get()).and(a()).then(users::me).map(done);
+        let by_sub = warp::path!("users").and(warp::get()).and(a()).and(query()).then(users::by_subject).map(done);
+        let org_of_user = warp::path!("organizations" / "user" / UserId).and(warp::get()).and(a()).then(orgs::of_user).map(done);
         let notes = warp::path!("notifications").and(warp::get()).and(a()).and(query()).then(users::notifications).map(done);
         let read = warp::path!("notifications" / NotificationId / "read").and(warp::post()).and(a()).then(users::mark_read).map(done);
         let org_create = warp::path!("organizations").and(warp::post()).and(a()).and(body(limit)).then(orgs::create).map(done);
@@ -143,6 +145,10 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         let accept = warp::path!("org-invites" / String / "accept").and(warp::post()).and(a()).then(orgs::accept_invite).map(done);
         upsert
             .or(me)
+            .unify()
+            .or(by_sub)
+            .unify()
+            .or(org_of_user)
             .unify()
             .or(notes)
             .unify()

@@ -18,8 +18,11 @@ pub struct Stored {
     pub body: Bytes,
 }
 
+type Key = (UserId, String);
+
 pub struct IdempotencyCache {
-    inner: Mutex<(HashMap<(UserId, String), Stored>, VecDeque<(UserId, String)>)>,
+    /// The responses, and their keys oldest first (for eviction).
+    inner: Mutex<(HashMap<Key, Stored>, VecDeque<Key>)>,
     capacity: usize,
 }
 

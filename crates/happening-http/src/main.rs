@@ -45,7 +45,7 @@ struct Serve {
     #[arg(long, env = "PORT", default_value_t = 5000)]
     port: u16,
     /// Address to listen on.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    #[arg(long, env = "HAPPENING_HOST", default_value = "0.0.0.0")]
     host: IpAddr,
     /// PostgreSQL URL for the seat store (in memory when absent).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -98,6 +98,9 @@ struct Serve {
     /// After SIGTERM/SIGINT, how long in-flight requests may take, in seconds.
     #[arg(long, env = "HAPPENING_SHUTDOWN_GRACE", default_value_t = 30)]
     shutdown_grace: u64,
+    /// Most live streams (SSE) open at once; more answer 503.
+    #[arg(long, env = "HAPPENING_MAX_STREAMS", default_value_t = 10_000)]
+    max_streams: usize,
     /// Worker threads (default: one per core).
     #[arg(long, env = "HAPPENING_WORKERS")]
     workers: Option<usize>,
@@ -206,7 +209,7 @@ fn serve(s: Serve) -> ExitCode {
         let burst = s.rate_limit_burst.unwrap_or(((s.rate_limit * 2.0).ceil() as u32).max(1));
         RateLimiter::new(s.rate_limit, burst)
     });
-    let settings = Settings { body_limit: s.body_limit, default_hold_ttl_secs: s.hold_ttl, ..Settings::default() };
+    let settings = Settings { body_limit: s.body_limit, default_hold_ttl_secs: s.hold_ttl, max_streams: s.max_streams, ..Settings::default() };
 
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();

@@ -43,9 +43,11 @@ pub const ROUTES: &[Route] = &[
     r!("GET" "/events/{id}/holds/{holdId}", true, "A hold", None, (200, Some("Hold")), false),
     r!("DELETE" "/events/{id}/holds/{holdId}", true, "Release a hold (its owner)", None, (200, Some("Hold")), false),
     r!("POST" "/users", true, "Create or refresh the caller's user from the token (keycloak_id = sub)", Some("UpsertUser"), (200, Some("User")), false),
+    r!("GET" "/users", true, "The caller's user by `?keycloak_id=` (the seed's lookup; only the caller's own)", None, (200, Some("User")), false),
     r!("GET" "/users/me", true, "The caller's user", None, (200, Some("User")), false),
     r!("POST" "/organizations", true, "Create an organization; the caller becomes its orgAdmin", Some("CreateOrganization"), (201, Some("Organization")), false),
     r!("GET" "/organizations", true, "The caller's organizations with the caller's role", None, (200, Some("[Organization]")), false),
+    r!("GET" "/organizations/user/{userId}", true, "The caller's organizations (the seed's path; only the caller's own)", None, (200, Some("[Organization]")), false),
     r!("GET" "/organizations/{id}", true, "An organization of the caller", None, (200, Some("Organization")), false),
     r!("GET" "/organizations/{id}/members", true, "Members and roles", None, (200, Some("[Member]")), false),
     r!("POST" "/organizations/{id}/members", true, "Add a member (orgAdmin)", Some("AddMember"), (201, Some("Member")), false),
@@ -142,6 +144,16 @@ pub fn document() -> Value {
                 json!({ "name": name, "in": "path", "required": true, "schema": schema })
             })
             .collect();
+        let query: &[(&str, &str)] = match (r.method, r.path) {
+            ("GET", "/events") => &[("org_id", "uuid"), ("limit", "integer"), ("offset", "integer")],
+            ("GET", "/events/{id}/waitlist") | ("GET", "/notifications") | ("GET", "/bookings/user/{userId}") => &[("limit", "integer")],
+            ("GET", "/users") => &[("keycloak_id", "string")],
+            _ => &[],
+        };
+        for (name, ty) in query {
+            let schema = if *ty == "uuid" { uuid() } else { json!({ "type": ty }) };
+            params.push(json!({ "name": name, "in": "query", "required": *name == "keycloak_id", "schema": schema }));
+        }
         if r.idempotent {
             params.push(json!({ "name": "Idempotency-Key", "in": "header", "required": false, "schema": { "type": "string", "maxLength": 200 },
                 "description": "A repeat returns the first response and changes nothing; the same key with another request is a 422" }));

@@ -22,6 +22,8 @@ pub struct Settings {
     pub body_limit: u64,
     /// Hold TTL when a request gives none, seconds.
     pub default_hold_ttl_secs: u64,
+    /// Most live streams open at once.
+    pub max_streams: usize,
     /// How each store is backed, for `/readyz`.
     pub backends: Vec<(&'static str, &'static str)>,
 }
@@ -31,6 +33,7 @@ impl Default for Settings {
         Self {
             body_limit: 64 * 1024,
             default_hold_ttl_secs: 300,
+            max_streams: 10_000,
             backends: vec![("seat_store", "memory"), ("admission", "memory"), ("notifier", "log")],
         }
     }

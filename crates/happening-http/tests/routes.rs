@@ -129,6 +129,7 @@ async fn every_documented_route_exists_and_requires_auth_where_it_says() {
     let n: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(n, ROUTES.len());
     assert!(doc["paths"]["/bookings"]["post"]["parameters"][0]["name"] == "Idempotency-Key");
+    assert!(doc["paths"]["/events"]["get"]["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "org_id"));
 }
 
 #[tokio::test]
@@ -365,7 +366,8 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let before = snapshot(&a, &alice, &ev, &alice_id).await;
 
     let big = format!("{{\"event_id\":\"{ev}\",\"seats\":1,\"pad\":\"{}\"}}", "x".repeat(2000));
-    let cases: Vec<(&str, String, Option<Vec<u8>>, StatusCode, Option<&str>)> = vec![
+    type Case<'a> = (&'a str, String, Option<Vec<u8>>, StatusCode, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("POST", "/bookings".into(), Some(b"{not json".to_vec()), StatusCode::BAD_REQUEST, None),
         ("POST", "/bookings".into(), Some(b"".to_vec()), StatusCode::BAD_REQUEST, None),
         ("POST", "/bookings".into(), Some(b"[1,2]".to_vec()), StatusCode::BAD_REQUEST, None),
@@ -604,4 +606,29 @@ async fn readiness_follows_shutdown() {
     a.st.shutdown.send_replace(true);
     assert_eq!(a.call("GET", "/readyz", None, None).await.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.call("GET", "/healthz", None, None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn seed_lookups_and_booking_for_members_only() {
+    let a = app();
+    let (admin, admin_id) = a.user("admin").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let (_outsider, outsider_id) = a.user("outsider").await;
+    let org = a.org(&admin, &[(&alice_id, "user")]).await;
+    let me = a.ok("GET", "/users?keycloak_id=alice", &alice, None, StatusCode::OK).await;
+    assert_eq!(me["id"], alice_id.as_str());
+    assert_eq!(a.call("GET", "/users?keycloak_id=admin", Some(&alice), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.call("GET", "/users", Some(&alice), None).await.body["field"], "keycloak_id");
+    let orgs = a.ok("GET", &format!("/organizations/user/{alice_id}"), &alice, None, StatusCode::OK).await;
+    assert_eq!(orgs[0]["id"], org.as_str());
+    assert_eq!(a.call("GET", &format!("/organizations/user/{admin_id}"), Some(&alice), None).await.status, StatusCode::FORBIDDEN);
+
+    let ev = a.event(&admin, &org, 5).await;
+    let r = a.book(&admin, json!({ "event_id": ev, "user_id": outsider_id })).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["field"], "user_id");
+    let r = a.book(&admin, json!({ "event_id": ev, "user_id": uuid::Uuid::new_v4() })).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let seats = a.ok("GET", &format!("/events/{ev}/seats"), &admin, None, StatusCode::OK).await;
+    assert_eq!(seats["taken"], json!([]), "nothing booked");
 }

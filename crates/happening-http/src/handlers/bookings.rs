@@ -28,6 +28,9 @@ pub async fn create(ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Respon
                 Err(e) => return Err(e.into()),
             }
             ctx.engine().user(other).await?;
+            if ctx.engine().authorize(other, view.event.org_id, Role::User).await.is_err() {
+                return Err(ApiError::bad("user_id", "invalid user_id: not a member of the event's organization"));
+            }
             other
         }
         _ => ctx.user(),

@@ -20,6 +20,14 @@ pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     ok(&list)
 }
 
+/// `GET /organizations/user/:userId` (the seed's path): the caller's own organizations.
+pub async fn of_user(user: UserId, ctx: Ctx) -> Result<Response, ApiError> {
+    if user != ctx.user() {
+        return Err(ApiError::Forbidden("forbidden: only your own organizations".into()));
+    }
+    list(ctx).await
+}
+
 /// `GET /organizations/:id`
 pub async fn get(id: OrgId, ctx: Ctx) -> Result<Response, ApiError> {
     let (org, role) = ctx.engine().org(ctx.user(), id).await?;

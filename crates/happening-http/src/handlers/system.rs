@@ -77,6 +77,9 @@ struct Stream {
 pub async fn stream(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
     event_as(&ctx, id, Role::User).await?;
     let st = ctx.st.clone();
+    if st.live.subscriber_count() >= st.settings.max_streams {
+        return Err(ApiError::Unavailable("too many live streams open, try again later".into()));
+    }
     let s = Stream { sub: st.live.subscribe(id), shutdown: st.shutdown.subscribe(), st, id, first: true, done: false };
     let events = futures_util::stream::unfold(s, |mut s| async move {
         if s.done || *s.shutdown.borrow() {
@@ -88,12 +91,7 @@ pub async fn stream(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
                 _ = s.shutdown.changed() => return None,
             }
             // Coalesce whatever else arrived meanwhile into this one snapshot.
-            loop {
-                match s.sub.rx.try_recv() {
-                    Ok(()) | Err(TryRecvError::Lagged(_)) => continue,
-                    Err(_) => break,
-                }
-            }
+            while let Ok(()) | Err(TryRecvError::Lagged(_)) = s.sub.rx.try_recv() {}
         }
         s.first = false;
         let ev = match snapshot(&s.st.engine, s.id).await {

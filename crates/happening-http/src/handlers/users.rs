@@ -38,3 +38,12 @@ pub async fn mark_read(id: NotificationId, ctx: Ctx) -> Result<Response, ApiErro
     ctx.engine().mark_read(ctx.user(), id).await?;
     no_content()
 }
+
+/// `GET /users?keycloak_id=:sub` (the seed's lookup): the caller's own row only.
+pub async fn by_subject(ctx: Ctx, q: HashMap<String, String>) -> Result<Response, ApiError> {
+    match q.get("keycloak_id") {
+        None => Err(ApiError::bad("keycloak_id", "missing keycloak_id query parameter")),
+        Some(sub) if *sub == ctx.id.claims.sub => ok(&UserDto::from(ctx.engine().user(ctx.user()).await?)),
+        Some(_) => Err(ApiError::not_found(happening_core::error::Entity::User)),
+    }
+}
