@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use happening::core::domain::{NewEvent, WaitlistPolicy};
-use happening::core::ids::{EventId, OrgId, UserId};
+use happening::core::ids::{EventId, UserId};
 use happening::core::{BookRequest, Engine};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -16,8 +16,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn event(engine: &Engine, capacity: u32) -> EventId {
+    let admin = engine.upsert_user(&format!("bench-{}", UserId::new()), None, None).await.unwrap();
     let new = NewEvent {
-        org_id: OrgId::new(),
+        org_id: engine.create_org(admin.id, "bench").await.unwrap().id,
         name: "bench".into(),
         description: None,
         category: None,

@@ -3,16 +3,19 @@
 //! Run: `cargo run --example embed`
 
 use happening::core::domain::{NewEvent, WaitlistPolicy};
-use happening::core::ids::{OrgId, UserId};
+use happening::core::ids::UserId;
 use happening::core::memory::MemoryNotifier;
 use happening::core::{BookRequest, Engine};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), happening::core::Error> {
     let engine = Engine::in_memory();
+    // Events belong to an organization; its creator is its orgAdmin.
+    let organizer = engine.upsert_user("organizer", Some("org@example.org"), None).await?;
+    let org = engine.create_org(organizer.id, "Rust Society").await?;
     let event = engine
         .create_event(NewEvent {
-            org_id: OrgId::new(),
+            org_id: org.id,
             name: "Rust meetup".into(),
             description: None,
             category: Some("meetup".into()),

@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use happening::core::domain::{NewEvent, WaitlistPolicy};
-use happening::core::ids::{OrgId, UserId};
+use happening::core::ids::UserId;
 use happening::core::{BookRequest, Engine};
 
 struct Counting;
@@ -39,9 +39,11 @@ fn seats_cost_a_bit_and_bookings_a_small_constant() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         let engine = Engine::in_memory();
+        let admin = engine.upsert_user("admin", None, None).await.unwrap();
+        let org_id = engine.create_org(admin.id, "Acme").await.unwrap().id;
         // Warm the shared structures (shards, outbox) so they are not charged to the event.
         let warm = NewEvent {
-            org_id: OrgId::new(),
+            org_id,
             name: "warm".into(),
             description: None,
             category: None,

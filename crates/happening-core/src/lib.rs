@@ -12,8 +12,10 @@
 //! use happening_core::{Engine, BookRequest, domain::{NewEvent, WaitlistPolicy}, ids::*};
 //! # futures_lite_block_on(async {
 //! let engine = Engine::in_memory();
+//! let admin = engine.upsert_user("admin", None, None).await.unwrap();
+//! let org = engine.create_org(admin.id, "Acme").await.unwrap();
 //! let event = engine.create_event(NewEvent {
-//!     org_id: OrgId::new(), name: "Concert".into(), description: None, category: None,
+//!     org_id: org.id, name: "Concert".into(), description: None, category: None,
 //!     event_date: chrono::Utc::now(), capacity: 2, policy: WaitlistPolicy::Fifo,
 //! }).await.unwrap();
 //! let b = engine.book(BookRequest { event_id: event.event.id, user_id: UserId::new(),

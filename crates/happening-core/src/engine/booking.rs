@@ -48,15 +48,15 @@ impl Engine {
         if let Some(b) = self.replay(key.as_ref()).await? {
             return Ok(b);
         }
-        let view = self.store.event(req.event_id).await?;
-        if view.event.status == EventStatus::Cancelled {
+        let event = self.store.event(req.event_id).await?;
+        if event.status == EventStatus::Cancelled {
             return Err(Error::conflict(Conflict::EventCancelled));
         }
         if let Some(hold) = req.hold_id {
             return self.book_hold(&req, hold, key).await;
         }
-        let (seats, wanted) = validate::seats(req.seats, req.seat_numbers.as_deref(), view.event.capacity, &self.limits)?;
-        let policy = view.event.policy;
+        let (seats, wanted) = validate::seats(req.seats, req.seat_numbers.as_deref(), event.capacity, &self.limits)?;
+        let policy = event.policy;
         let min = if req.accept_partial { 1 } else { seats };
         let take = TakeRequest { want: seats, min, behind_queue: policy.newcomers_queue_behind() };
         let mut new = NewBooking {
@@ -197,7 +197,7 @@ impl Engine {
         if n > 0 {
             self.give(event, n).await?;
         }
-        let policy = self.store.event(event).await?.event.policy;
+        let policy = self.store.event(event).await?.policy;
         self.promote(event, policy).await?;
         Ok(())
     }

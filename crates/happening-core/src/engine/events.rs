@@ -9,6 +9,7 @@ use super::validate;
 use super::Engine;
 
 impl Engine {
+    /// Creates an event of an existing organization.
     pub async fn create_event(&self, new: NewEvent) -> Result<EventView> {
         let l = &self.limits;
         let now = self.clock.now();
@@ -25,13 +26,15 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
+        self.store.org(event.org_id).await?;
         let view = self.store.insert_event(&event).await?;
         self.admission.set_free(event.id, event.capacity).await?;
         Ok(view)
     }
 
+    /// The event with its live counts (`available()`, booked, held, waiting).
     pub async fn event(&self, id: EventId) -> Result<EventView> {
-        Ok(self.store.event(id).await?)
+        Ok(self.store.event_view(id).await?)
     }
 
     /// Events of the given organizations, latest `event_date` first.
@@ -55,10 +58,10 @@ impl Engine {
             ..patch
         };
         let before = self.store.event(id).await?;
-        if before.event.status == EventStatus::Cancelled {
+        if before.status == EventStatus::Cancelled {
             return Err(Error::conflict(Conflict::EventCancelled));
         }
-        let old = before.event.capacity;
+        let old = before.capacity;
         let new = patch.capacity.unwrap_or(old);
         // Shrinking: take the removed seats off the counter first, so that no booking in
         // flight can be admitted to them.

@@ -31,12 +31,12 @@ impl Engine {
         if req.ttl_ms < l.hold_ttl_ms_min || req.ttl_ms > l.hold_ttl_ms_max {
             return Err(Error::invalid("ttl", format!("must be between {} and {} ms", l.hold_ttl_ms_min, l.hold_ttl_ms_max)));
         }
-        let view = self.store.event(req.event_id).await?;
-        if view.event.status == EventStatus::Cancelled {
+        let event = self.store.event(req.event_id).await?;
+        if event.status == EventStatus::Cancelled {
             return Err(Error::conflict(Conflict::EventCancelled));
         }
-        let (seats, wanted) = validate::seats(req.seats, req.seat_numbers.as_deref(), view.event.capacity, l)?;
-        let behind_queue = view.event.policy.newcomers_queue_behind();
+        let (seats, wanted) = validate::seats(req.seats, req.seat_numbers.as_deref(), event.capacity, l)?;
+        let behind_queue = event.policy.newcomers_queue_behind();
         match self.take(req.event_id, TakeRequest { want: seats, min: seats, behind_queue }).await? {
             Take::Taken(_) => {}
             Take::Short { free, queued } => return Err(Error::Capacity { available: if queued { 0 } else { free } }),

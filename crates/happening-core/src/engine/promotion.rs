@@ -91,7 +91,7 @@ impl Engine {
     /// their seats; the store's own checks keep that from overselling, and the next
     /// reconcile settles it.
     pub async fn reconcile_event(&self, event: EventId) -> Result<Reconciled> {
-        let view = self.store.event(event).await?;
+        let view = self.store.event_view(event).await?;
         let waiting = self.store.waiting(event, u32::MAX).await?;
         let entries: Vec<WaitEntry> = waiting
             .iter()

@@ -189,7 +189,13 @@ impl SeatStore for MemoryStore {
         Ok(view)
     }
 
-    async fn event(&self, id: EventId) -> Result<EventView, StoreError> {
+    async fn event(&self, id: EventId) -> Result<Event, StoreError> {
+        let ledger = self.ledger(id)?;
+        let event = lock(&ledger).event.clone();
+        Ok(event)
+    }
+
+    async fn event_view(&self, id: EventId) -> Result<EventView, StoreError> {
         let ledger = self.ledger(id)?;
         let view = lock(&ledger).view();
         Ok(view)

@@ -50,7 +50,11 @@ pub trait SeatStore: Send + Sync + 'static {
 
     async fn insert_event(&self, event: &Event) -> Result<EventView, StoreError>;
 
-    async fn event(&self, id: EventId) -> Result<EventView, StoreError>;
+    /// The event alone: a cheap read, on the path of every booking.
+    async fn event(&self, id: EventId) -> Result<Event, StoreError>;
+
+    /// The event with its live counts.
+    async fn event_view(&self, id: EventId) -> Result<EventView, StoreError>;
 
     /// Events of `filter.org_ids`, by `event_date` descending, then id.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError>;

@@ -10,7 +10,7 @@ use crate::ids::{EventId, SeatNo};
 /// Checks every invariant of `event`; the error says which broke and how.
 pub async fn check(engine: &Engine, event: EventId) -> Result<(), String> {
     let store = engine.store();
-    let view = store.event(event).await.map_err(|e| format!("event: {e}"))?;
+    let view = store.event_view(event).await.map_err(|e| format!("event: {e}"))?;
     let bookings = store.event_bookings(event).await.map_err(|e| format!("bookings: {e}"))?;
     let map = store.seat_map(event).await.map_err(|e| format!("seat map: {e}"))?;
     let cap = view.event.capacity;

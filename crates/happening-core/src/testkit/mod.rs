@@ -55,10 +55,18 @@ impl Harness {
         std::iter::once(self.engine.clone()).chain(self.replicas.iter().cloned()).collect()
     }
 
+    /// A new organization (with a new orgAdmin).
+    pub async fn org(&self) -> OrgId {
+        let admin = self.engine.upsert_user(&format!("admin-{}", UserId::new()), None, None).await.expect("user");
+        self.engine.create_org(admin.id, "Conformance").await.expect("org").id
+    }
+
+    /// A new event in a new organization.
     pub async fn event(&self, capacity: u32, policy: WaitlistPolicy) -> EventId {
+        let org_id = self.org().await;
         self.engine
             .create_event(NewEvent {
-                org_id: OrgId::new(),
+                org_id,
                 name: "Conformance".into(),
                 description: None,
                 category: None,
