@@ -189,6 +189,8 @@ pub async fn recover(rej: Rejection) -> Result<Response, Infallible> {
     } else if let Some(e) = rej.find::<warp::reject::MethodNotAllowed>() {
         let _ = e;
         (StatusCode::METHOD_NOT_ALLOWED, "method not allowed".to_string())
+    } else if let Some(e) = rej.find::<warp::cors::CorsForbidden>() {
+        (StatusCode::FORBIDDEN, format!("CORS request forbidden: {e}"))
     } else if rej.find::<warp::reject::PayloadTooLarge>().is_some() {
         (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large".to_string())
     } else if let Some(e) = rej.find::<warp::reject::InvalidHeader>() {

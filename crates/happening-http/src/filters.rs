@@ -197,5 +197,24 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         }
     });
 
-    bookings.or(events).unify().or(people).unify().or(ops).unify().recover(recover).unify().with(log).map(warp::Reply::into_response).boxed()
+    let api = bookings.or(events).unify().or(people).unify().or(ops).unify().recover(recover).unify().boxed();
+    let api = match cors(&st.settings.cors_origins) {
+        // CORS outside the recover, so that error answers carry its headers too; a refused
+        // preflight is recovered into JSON as well.
+        Some(cors) => api.with(cors).map(warp::Reply::into_response).recover(recover).unify().boxed(),
+        None => api,
+    };
+    api.with(log).map(warp::Reply::into_response).boxed()
+}
+
+fn cors(origins: &[String]) -> Option<warp::cors::Builder> {
+    if origins.is_empty() {
+        return None;
+    }
+    let b = warp::cors()
+        .allow_methods(["GET", "POST", "PUT", "DELETE"])
+        .allow_headers(["authorization", "content-type", "idempotency-key"])
+        .expose_headers(["retry-after", "idempotent-replayed"])
+        .max_age(600);
+    Some(if origins.iter().any(|o| o == "*") { b.allow_any_origin() } else { b.allow_origins(origins.iter().map(String::as_str)) })
 }

@@ -101,6 +101,9 @@ struct Serve {
     /// Most live streams (SSE) open at once; more answer 503.
     #[arg(long, env = "HAPPENING_MAX_STREAMS", default_value_t = 10_000)]
     max_streams: usize,
+    /// Origins allowed to call the API from a browser (CORS), comma-separated, or `*`.
+    #[arg(long, env = "HAPPENING_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Worker threads (default: one per core).
     #[arg(long, env = "HAPPENING_WORKERS")]
     workers: Option<usize>,
@@ -209,7 +212,7 @@ fn serve(s: Serve) -> ExitCode {
         let burst = s.rate_limit_burst.unwrap_or(((s.rate_limit * 2.0).ceil() as u32).max(1));
         RateLimiter::new(s.rate_limit, burst)
     });
-    let settings = Settings { body_limit: s.body_limit, default_hold_ttl_secs: s.hold_ttl, max_streams: s.max_streams, ..Settings::default() };
+    let settings = Settings { body_limit: s.body_limit, default_hold_ttl_secs: s.hold_ttl, max_streams: s.max_streams, cors_origins: s.cors_origins.clone(), ..Settings::default() };
 
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();

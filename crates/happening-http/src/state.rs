@@ -22,6 +22,9 @@ pub struct Settings {
     pub body_limit: u64,
     /// Hold TTL when a request gives none, seconds.
     pub default_hold_ttl_secs: u64,
+    /// Origins allowed to call the API from a browser (CORS); empty: no CORS headers.
+    /// `*` allows any origin.
+    pub cors_origins: Vec<String>,
     /// Most live streams open at once.
     pub max_streams: usize,
     /// How each store is backed, for `/readyz`.
@@ -34,6 +37,7 @@ impl Default for Settings {
             body_limit: 64 * 1024,
             default_hold_ttl_secs: 300,
             max_streams: 10_000,
+            cors_origins: Vec::new(),
             backends: vec![("seat_store", "memory"), ("admission", "memory"), ("notifier", "log")],
         }
     }

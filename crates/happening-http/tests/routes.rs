@@ -632,3 +632,32 @@ async fn seed_lookups_and_booking_for_members_only() {
     let seats = a.ok("GET", &format!("/events/{ev}/seats"), &admin, None, StatusCode::OK).await;
     assert_eq!(seats["taken"], json!([]), "nothing booked");
 }
+
+#[tokio::test]
+async fn cors_when_configured() {
+    let a = app_with(None, Settings { cors_origins: vec!["http://localhost:3000".into()], ..Settings::default() });
+    let pre = warp::test::request()
+        .method("OPTIONS")
+        .path("/bookings")
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .reply(&a.api)
+        .await;
+    assert_eq!(pre.status(), StatusCode::OK);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "http://localhost:3000");
+    // Errors carry the headers too, so the browser can read them.
+    let r = a.raw("GET", "/users/me", None, None, &[("origin", "http://localhost:3000")]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["access-control-allow-origin"], "http://localhost:3000");
+    let r = a.raw("GET", "/users/me", Some(&token("alice")), None, &[("origin", "http://localhost:3000")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["access-control-allow-origin"], "http://localhost:3000");
+    let r = a.raw("GET", "/users/me", Some(&token("alice")), None, &[("origin", "https://evil.example")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(is_error(&r));
+    // Without configuration: no CORS headers.
+    let plain = app();
+    let r = plain.raw("GET", "/users/me", Some(&token("alice")), None, &[("origin", "http://localhost:3000")]).await;
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+}
