@@ -120,6 +120,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            ApiError::PayloadTooLarge(_) => close(&mut res),
             _ => {}
         }
         res
@@ -182,6 +183,9 @@ pub async fn recover(rej: Rejection) -> Result<Response, Infallible> {
         if let ApiError::Unauthorized(_) = e {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let ApiError::PayloadTooLarge(_) = e {
+            close(&mut res);
+        }
         return Ok(res);
     }
     let (status, message) = if rej.is_not_found() {
@@ -207,5 +211,15 @@ pub async fn recover(rej: Rejection) -> Result<Response, Infallible> {
         tracing::error!(rejection = ?rej, "unhandled rejection");
         (StatusCode::INTERNAL_SERVER_ERROR, "internal server error".to_string())
     };
-    Ok(warp::reply::with_status(warp::reply::json(&json!({ "error": message })), status).into_response())
+    let mut res = warp::reply::with_status(warp::reply::json(&json!({ "error": message })), status).into_response();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        close(&mut res);
+    }
+    Ok(res)
+}
+
+/// The unread rest of a refused body is not drained: tell the client this connection ends,
+/// so that it does not send its next request on it.
+fn close(res: &mut Response) {
+    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
 }

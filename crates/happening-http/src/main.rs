@@ -25,6 +25,8 @@ struct Cli {
     serve: Serve,
 }
 
+// Parsed once at start: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (the default).

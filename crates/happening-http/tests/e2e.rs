@@ -436,6 +436,9 @@ async fn bad_requests_over_http_change_nothing() {
     for (body, tok, want) in cases {
         let res = post(body, tok).await.unwrap();
         assert_eq!(res.status(), want);
+        if want == StatusCode::PAYLOAD_TOO_LARGE {
+            assert_eq!(res.headers()["connection"], "close", "the unread body ends the connection");
+        }
         let v: Value = res.json().await.unwrap();
         assert!(v["error"].is_string(), "{v}");
     }
