@@ -546,3 +546,37 @@ async fn sigterm_stops_gracefully_and_ends_live_streams() {
     assert!(status.success(), "{status:?}");
     assert!(reqwest::get(s.url("/healthz")).await.is_err(), "no longer listening");
 }
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let mut s = Server::with_secret(&[]).await;
+    let (admin, _) = s.user("admin").await;
+    let org = s.org(&admin, &[]).await;
+    let ev = s.event(&admin, &org, 2).await;
+    // A booking whose body arrives in two parts, with the shutdown in between.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let json = format!(r#"{{"event_id":"{ev}","seats":2}}"#).into_bytes();
+    let (first, rest) = json.split_at(10);
+    // One connection, known to be accepted by the server before the booking starts on it.
+    let client = Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    assert!(client.get(s.url("/healthz")).send().await.unwrap().status().is_success());
+    let req = client.post(s.url("/bookings")).bearer_auth(&admin).header("content-length", json.len()).body(reqwest::Body::wrap_stream(body));
+    let in_flight = tokio::spawn(req.send());
+    tx.send(Ok(first[..5].to_vec())).await.unwrap();
+    // The channel holds one chunk: this returns once the client took the first one, i.e.
+    // once the request line and headers are on the wire.
+    tx.send(Ok(first[5..].to_vec())).await.unwrap();
+    let pid = s.child.id().unwrap();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    // Shutdown has begun once new connections are refused.
+    s.until("the listener to close", || async { Client::new().get(s.url("/healthz")).send().await.is_err().then_some(()) }).await;
+    tx.send(Ok(rest.to_vec())).await.unwrap();
+    drop(tx);
+    let res = in_flight.await.unwrap().expect("the request in flight is answered");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!((b["status"].as_str(), b["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2])));
+    let status = tokio::time::timeout(DEADLINE, s.child.wait()).await.expect("server did not exit").unwrap();
+    assert!(status.success(), "{status:?}");
+}
