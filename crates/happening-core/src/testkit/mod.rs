@@ -96,3 +96,20 @@ impl Harness {
         self.notifier.take()
     }
 }
+
+/// A harness, or none when the backend is not configured (see `conformance_tests!`).
+pub trait MaybeHarness {
+    fn get(self) -> Option<Harness>;
+}
+
+impl MaybeHarness for Harness {
+    fn get(self) -> Option<Harness> {
+        Some(self)
+    }
+}
+
+impl MaybeHarness for Option<Harness> {
+    fn get(self) -> Option<Harness> {
+        self
+    }
+}

@@ -542,7 +542,9 @@ pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
         if (map.total, &map.taken, &map.held) != (m.capacity, &booked, &held) {
             return Err(at(format!("seat map {map:?}, model booked {booked:?} held {held:?} of {}", m.capacity)));
         }
-        let mut got_notes: Vec<(UserId, NotificationKind, u32)> = h.delivered().await.into_iter().map(|n| (n.user_id, n.kind, n.seats)).collect();
+        // Only this case's users: a store shared by several cases may relay others' too.
+        let mut got_notes: Vec<(UserId, NotificationKind, u32)> =
+            h.delivered().await.into_iter().filter(|n| users.contains(&n.user_id)).map(|n| (n.user_id, n.kind, n.seats)).collect();
         let mut want_notes: Vec<(UserId, NotificationKind, u32)> = m.notes.iter().map(|&(u, k, s)| (users[u], k, s)).collect();
         got_notes.sort();
         want_notes.sort();

@@ -1,0 +1,174 @@
+//! Admission derived from the store's own tables, for deployments with PostgreSQL alone.
+//!
+//! It keeps no state: the free count is read from `event_seats`, the waitlist is the
+//! `waiting` bookings by `queue_seq`. So nothing can drift and nothing needs rebuilding, and
+//! there is no counter row for every booking to fight over. Its answers are hints that the
+//! store's own atomic steps confirm: a booking told "free" that loses the race for the seats
+//! gets `Short` from the store and queues; a promotion of a booking that someone else
+//! promoted or cancelled first gets `NotWaiting`. `set_free`, `give`, `push`, `remove` and
+//! `replace` have nothing to change.
+
+use async_trait::async_trait;
+use happening_core::domain::WaitlistPolicy;
+use happening_core::ids::{BookingId, EventId};
+use happening_core::ports::*;
+use sqlx::{PgPool, Row};
+
+use crate::error::adm;
+
+/// Seats one request can ask for at most, to bound the free-seat probes.
+const PROBE_MAX: i64 = 1_000;
+
+#[derive(Clone, Debug)]
+pub struct PgAdmission {
+    pool: PgPool,
+}
+
+impl PgAdmission {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Free seats of `event`, counting at most `limit`; `Missing` for an unknown event.
+    async fn free_up_to(&self, event: EventId, limit: i64) -> Result<u32, AdmissionError> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1) AS known, \
+             (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL LIMIT $2) f) AS free",
+        )
+        .bind(event.0)
+        .bind(limit)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(adm)?;
+        if !row.try_get::<bool, _>("known").map_err(adm)? {
+            return Err(AdmissionError::Missing);
+        }
+        Ok(row.try_get::<i64, _>("free").map_err(adm)? as u32)
+    }
+
+    async fn entries(&self, event: EventId, extra: &str, limit: i64) -> Result<Vec<WaitEntry>, AdmissionError> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, seats, queue_seq FROM bookings WHERE event_id = $1 AND status = 'waiting' {extra} ORDER BY queue_seq LIMIT $2"
+        ))
+        .bind(event.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(adm)?;
+        rows.iter()
+            .map(|r| {
+                Ok(WaitEntry {
+                    booking: BookingId(r.try_get("id").map_err(adm)?),
+                    seats: r.try_get::<i32, _>("seats").map_err(adm)? as u32,
+                    seq: r.try_get::<i64, _>("queue_seq").map_err(adm)? as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SlotCounter for PgAdmission {
+    async fn set_free(&self, _event: EventId, _free: u32) -> Result<(), AdmissionError> {
+        Ok(())
+    }
+
+    async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
+        if req.behind_queue {
+            let queued: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting')")
+                .bind(event.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(adm)?;
+            if queued {
+                return Ok(Take::Short { free: 0, queued: true });
+            }
+        }
+        let free = self.free_up_to(event, req.want as i64).await?;
+        let n = req.want.min(free);
+        Ok(if n >= req.min { Take::Taken(n) } else { Take::Short { free, queued: false } })
+    }
+
+    async fn give(&self, _event: EventId, _n: u32) -> Result<(), AdmissionError> {
+        Ok(())
+    }
+
+    async fn free(&self, event: EventId) -> Result<u32, AdmissionError> {
+        self.free_up_to(event, i64::MAX).await
+    }
+
+    async fn forget(&self, _event: EventId) -> Result<(), AdmissionError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Waitlist for PgAdmission {
+    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'waiting' AND queue_seq <= $2")
+            .bind(event.0)
+            .bind(entry.seq as i64)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(adm)?;
+        Ok(n as u32)
+    }
+
+    async fn remove(&self, _event: EventId, booking: BookingId) -> Result<bool, AdmissionError> {
+        let waiting: Option<bool> = sqlx::query_scalar("SELECT status = 'waiting' FROM bookings WHERE id = $1")
+            .bind(booking.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(adm)?;
+        Ok(waiting.unwrap_or(false))
+    }
+
+    async fn position(&self, event: EventId, booking: BookingId) -> Result<Option<u32>, AdmissionError> {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM bookings w WHERE w.event_id = $1 AND w.status = 'waiting' AND w.queue_seq <= b.queue_seq) \
+             FROM bookings b WHERE b.id = $2 AND b.event_id = $1 AND b.status = 'waiting'",
+        )
+        .bind(event.0)
+        .bind(booking.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(adm)?;
+        Ok(n.map(|n| n as u32))
+    }
+
+    async fn len(&self, event: EventId) -> Result<u32, AdmissionError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'waiting'")
+            .bind(event.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(adm)?;
+        Ok(n as u32)
+    }
+
+    async fn list(&self, event: EventId, limit: u32) -> Result<Vec<WaitEntry>, AdmissionError> {
+        self.entries(event, "", limit as i64).await
+    }
+
+    async fn pop_fitting(&self, event: EventId, policy: WaitlistPolicy) -> Result<Option<Promotion>, AdmissionError> {
+        let pick = match policy {
+            WaitlistPolicy::FirstFit => {
+                let free = self.free_up_to(event, PROBE_MAX).await?;
+                self.entries(event, &format!("AND seats <= {free}"), 1).await?.pop().map(|e| (e, e.seats))
+            }
+            WaitlistPolicy::Fifo | WaitlistPolicy::Partial => {
+                let Some(head) = self.entries(event, "", 1).await?.pop() else { return Ok(None) };
+                let free = self.free_up_to(event, head.seats as i64).await?;
+                match policy {
+                    WaitlistPolicy::Fifo if free >= head.seats => Some((head, head.seats)),
+                    WaitlistPolicy::Partial if free >= 1 => Some((head, free)),
+                    _ => None,
+                }
+            }
+        };
+        Ok(pick.map(|(entry, seats)| Promotion { entry, seats }))
+    }
+
+    async fn replace(&self, _event: EventId, _entries: Vec<WaitEntry>) -> Result<(), AdmissionError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! Seat allocation on `event_seats`, inside the caller's transaction.
+//!
+//! Lowest free seats are taken with `FOR UPDATE SKIP LOCKED`, so concurrent bookings of one
+//! event take different seats without waiting for each other. Only when that comes up short
+//! (free seats exist but others hold their row locks) does it fall back to waiting, after
+//! dropping what it took and locking in ascending seat order, so two waiters can never
+//! deadlock.
+
+use happening_core::error::Conflict;
+use happening_core::ids::{EventId, SeatNo};
+use happening_core::ports::StoreError;
+use sqlx::{Connection, PgConnection, Row};
+use uuid::Uuid;
+
+use crate::error::db;
+use crate::rows::ints;
+
+/// Who takes the seats.
+#[derive(Clone, Copy)]
+pub(crate) enum Owner {
+    Booking(Uuid),
+    Hold(Uuid),
+}
+
+impl Owner {
+    fn column(self) -> &'static str {
+        match self {
+            Owner::Booking(_) => "booking_id",
+            Owner::Hold(_) => "hold_id",
+        }
+    }
+
+    fn id(self) -> Uuid {
+        match self {
+            Owner::Booking(id) | Owner::Hold(id) => id,
+        }
+    }
+}
+
+/// Takes `wanted` if all are free, else (unless `strict`: a conflict naming the taken ones)
+/// the `n` lowest free seats; `Short` if fewer than `n` are free. Ascending.
+pub(crate) async fn allocate(
+    conn: &mut PgConnection,
+    event: EventId,
+    n: u32,
+    wanted: &[SeatNo],
+    strict: bool,
+    owner: Owner,
+) -> Result<Vec<SeatNo>, StoreError> {
+    if !wanted.is_empty() {
+        let mut sp = conn.begin().await.map_err(db)?;
+        let sql = format!(
+            "UPDATE event_seats SET {} = $3 WHERE event_id = $1 AND seat_no = ANY($2) \
+             AND booking_id IS NULL AND hold_id IS NULL RETURNING seat_no",
+            owner.column()
+        );
+        let got: Vec<i32> =
+            sqlx::query_scalar(&sql).bind(event.0).bind(ints(wanted)).bind(owner.id()).fetch_all(&mut *sp).await.map_err(db)?;
+        if got.len() == wanted.len() {
+            sp.commit().await.map_err(db)?;
+            let mut seats = wanted.to_vec();
+            seats.sort_unstable();
+            return Ok(seats);
+        }
+        sp.rollback().await.map_err(db)?;
+        if strict {
+            let mut taken: Vec<SeatNo> = wanted.iter().copied().filter(|s| !got.contains(&(*s as i32))).collect();
+            taken.sort_unstable();
+            return Err(StoreError::Conflict { reason: Conflict::SeatsTaken, seats: taken });
+        }
+    }
+    lowest(conn, event, n, owner).await
+}
+
+async fn lowest(conn: &mut PgConnection, event: EventId, n: u32, owner: Owner) -> Result<Vec<SeatNo>, StoreError> {
+    let take = |lock: &str| {
+        format!(
+            "UPDATE event_seats s SET {col} = $3 FROM (SELECT seat_no FROM event_seats WHERE event_id = $1 \
+             AND booking_id IS NULL AND hold_id IS NULL ORDER BY seat_no LIMIT $2 {lock}) f \
+             WHERE s.event_id = $1 AND s.seat_no = f.seat_no RETURNING s.seat_no",
+            col = owner.column()
+        )
+    };
+    // Fast path: seats nobody is taking right now.
+    let mut sp = conn.begin().await.map_err(db)?;
+    let got: Vec<i32> = sqlx::query_scalar(&take("FOR UPDATE SKIP LOCKED"))
+        .bind(event.0)
+        .bind(n as i64)
+        .bind(owner.id())
+        .fetch_all(&mut *sp)
+        .await
+        .map_err(db)?;
+    if got.len() == n as usize {
+        sp.commit().await.map_err(db)?;
+        return Ok(sorted(got));
+    }
+    sp.rollback().await.map_err(db)?;
+    // Slow path: wait for the seats others hold, in seat order, until we have enough or
+    // nothing free is left.
+    let mut sp = conn.begin().await.map_err(db)?;
+    let mut all = Vec::with_capacity(n as usize);
+    while all.len() < n as usize {
+        let more: Vec<i32> = sqlx::query_scalar(&take("FOR UPDATE"))
+            .bind(event.0)
+            .bind((n as usize - all.len()) as i64)
+            .bind(owner.id())
+            .fetch_all(&mut *sp)
+            .await
+            .map_err(db)?;
+        if more.is_empty() {
+            sp.rollback().await.map_err(db)?;
+            return Err(StoreError::Short { free: free_seats(conn, event).await? });
+        }
+        all.extend(more);
+    }
+    sp.commit().await.map_err(db)?;
+    Ok(sorted(all))
+}
+
+fn sorted(v: Vec<i32>) -> Vec<SeatNo> {
+    let mut s: Vec<SeatNo> = v.into_iter().map(|s| s as SeatNo).collect();
+    s.sort_unstable();
+    s
+}
+
+/// Free seats of an event (neither booked nor held).
+pub(crate) async fn free_seats(conn: &mut PgConnection, event: EventId) -> Result<u32, StoreError> {
+    let row = sqlx::query("SELECT count(*) AS n FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL")
+        .bind(event.0)
+        .fetch_one(conn)
+        .await
+        .map_err(db)?;
+    Ok(row.try_get::<i64, _>("n").map_err(db)? as u32)
+}

@@ -1,0 +1,799 @@
+//! [`SeatStore`] on PostgreSQL: each method is one transaction that writes the change with
+//! its history rows and outbox notifications.
+//!
+//! Isolation: READ COMMITTED plus row locks on the seats, bookings and holds a step touches,
+//! and one advisory lock per event: *shared* by every booking step (they never wait for each
+//! other on it: the lock lives in memory, not in the event row), *exclusive* by the steps
+//! that change the whole event (cancel, resize, delete), so that those never race a booking.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use happening_core::domain::*;
+use happening_core::effects;
+use happening_core::error::{Conflict, Entity};
+use happening_core::ids::*;
+use happening_core::ports::{SeatStore, StoreError};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::alloc::{allocate, Owner};
+use crate::error::db;
+use crate::rows::{self, ints, BOOKING_COLS, EVENT_COLS, HOLD_COLS, NOTIFICATION_COLS};
+
+/// The PostgreSQL store: a cheap-to-clone handle on a connection pool.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+impl PgStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// The advisory-lock key of an event: the first 8 bytes of its (random) id.
+fn lock_key(event: EventId) -> i64 {
+    i64::from_be_bytes(event.0.as_bytes()[..8].try_into().expect("16-byte uuid"))
+}
+
+async fn lock_shared(conn: &mut PgConnection, event: EventId) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)").bind(lock_key(event)).execute(conn).await.map_err(db)?;
+    Ok(())
+}
+
+async fn lock_exclusive(conn: &mut PgConnection, event: EventId) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock_key(event)).execute(conn).await.map_err(db)?;
+    Ok(())
+}
+
+async fn load_event(conn: &mut PgConnection, id: EventId) -> Result<Event, StoreError> {
+    let row = sqlx::query(&format!("SELECT {EVENT_COLS} FROM events e WHERE e.id = $1"))
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound(Entity::Event))?;
+    rows::event(&row)
+}
+
+/// The event, which must not be cancelled.
+async fn live_event(conn: &mut PgConnection, id: EventId) -> Result<Event, StoreError> {
+    let e = load_event(conn, id).await?;
+    if e.status == EventStatus::Cancelled {
+        return Err(StoreError::conflict(Conflict::EventCancelled));
+    }
+    Ok(e)
+}
+
+/// The event a booking belongs to (no lock).
+async fn event_of_booking(conn: &mut PgConnection, id: BookingId) -> Result<EventId, StoreError> {
+    let row = sqlx::query("SELECT event_id FROM bookings WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound(Entity::Booking))?;
+    Ok(EventId(row.try_get("event_id").map_err(db)?))
+}
+
+async fn locked_booking(conn: &mut PgConnection, id: BookingId) -> Result<Booking, StoreError> {
+    let row = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE id = $1 FOR UPDATE"))
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound(Entity::Booking))?;
+    rows::booking(&row)
+}
+
+/// Binds an idempotency key to `booking` in this transaction, or reports who has it.
+async fn bind_key(conn: &mut PgConnection, key: Option<&IdempotencyKey>, booking: BookingId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let Some(key) = key else { return Ok(()) };
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, booking_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(key.user_id.0)
+    .bind(&key.key)
+    .bind(key.fingerprint as i64)
+    .bind(booking.0)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(());
+    }
+    let row = sqlx::query("SELECT fingerprint, booking_id FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+        .bind(key.user_id.0)
+        .bind(&key.key)
+        .fetch_one(conn)
+        .await
+        .map_err(db)?;
+    Err(StoreError::IdempotencyKeyTaken(IdempotencyRecord {
+        fingerprint: row.try_get::<i64, _>("fingerprint").map_err(db)? as u64,
+        booking_id: BookingId(row.try_get("booking_id").map_err(db)?),
+    }))
+}
+
+async fn insert_booking(conn: &mut PgConnection, b: &Booking) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO bookings (id, event_id, user_id, seats, seat_numbers, status, queue_seq, hold_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(b.id.0)
+    .bind(b.event_id.0)
+    .bind(b.user_id.0)
+    .bind(b.seats_requested as i32)
+    .bind(ints(&b.seat_numbers))
+    .bind(b.status.as_str())
+    .bind(b.queue_seq.map(|s| s as i64))
+    .bind(b.hold_id.map(|h| h.0))
+    .bind(b.created_at)
+    .bind(b.updated_at)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn update_booking(conn: &mut PgConnection, b: &Booking) -> Result<(), StoreError> {
+    sqlx::query("UPDATE bookings SET seat_numbers = $2, status = $3, queue_seq = $4, updated_at = $5 WHERE id = $1")
+        .bind(b.id.0)
+        .bind(ints(&b.seat_numbers))
+        .bind(b.status.as_str())
+        .bind(b.queue_seq.map(|s| s as i64))
+        .bind(b.updated_at)
+        .execute(conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+async fn insert_history(conn: &mut PgConnection, h: &HistoryEntry) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO booking_history (booking_id, action, status, seat_numbers, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(h.booking_id.0)
+        .bind(h.action.as_str())
+        .bind(h.status.as_str())
+        .bind(ints(&h.seat_numbers))
+        .bind(h.at)
+        .execute(conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn insert_notification(conn: &mut PgConnection, n: &Notification) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notifications (id, user_id, type, event_id, booking_id, org_id, seats, status, read, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(n.id.0)
+    .bind(n.user_id.0)
+    .bind(n.kind.as_str())
+    .bind(n.event_id.map(|e| e.0))
+    .bind(n.booking_id.map(|b| b.0))
+    .bind(n.org_id.map(|o| o.0))
+    .bind(n.seats as i32)
+    .bind(rows::delivery_str(n.status))
+    .bind(n.read)
+    .bind(n.created_at)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn write_effects(conn: &mut PgConnection, (h, n): (HistoryEntry, Notification)) -> Result<(), StoreError> {
+    insert_history(&mut *conn, &h).await?;
+    insert_notification(conn, &n).await
+}
+
+fn new_booking(new: &NewBooking, status: BookingStatus, seats: Vec<SeatNo>, now: DateTime<Utc>) -> Booking {
+    Booking {
+        id: new.id,
+        event_id: new.event_id,
+        user_id: new.user_id,
+        seats_requested: new.seats_requested,
+        seat_numbers: seats,
+        status,
+        queue_seq: None,
+        waiting_number: None,
+        hold_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Frees the seats of `booking` given in `seats` (all of them if `None`).
+async fn free_booking_seats(conn: &mut PgConnection, booking: BookingId, seats: Option<&[SeatNo]>) -> Result<u64, StoreError> {
+    let q = match seats {
+        None => sqlx::query("UPDATE event_seats SET booking_id = NULL WHERE booking_id = $1").bind(booking.0),
+        Some(s) => sqlx::query("UPDATE event_seats SET booking_id = NULL WHERE booking_id = $1 AND seat_no = ANY($2)")
+            .bind(booking.0)
+            .bind(ints(s)),
+    };
+    Ok(q.execute(conn).await.map_err(db)?.rows_affected())
+}
+
+const VIEW_COUNTS: &str = "(SELECT count(*) FROM event_seats s WHERE s.event_id = e.id AND s.booking_id IS NOT NULL) AS booked, \
+     (SELECT count(*) FROM event_seats s WHERE s.event_id = e.id AND s.hold_id IS NOT NULL) AS held, \
+     (SELECT count(*) FROM bookings b WHERE b.event_id = e.id AND b.status = 'waiting') AS waiting";
+
+#[async_trait]
+impl SeatStore for PgStore {
+    async fn insert_event(&self, event: &Event) -> Result<EventView, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO events (id, org_id, name, description, category, event_date, total_slots, status, waitlist_policy, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(event.id.0)
+        .bind(event.org_id.0)
+        .bind(&event.name)
+        .bind(&event.description)
+        .bind(&event.category)
+        .bind(event.event_date)
+        .bind(event.capacity as i32)
+        .bind(event.status.as_str())
+        .bind(event.policy.as_str())
+        .bind(event.created_at)
+        .bind(event.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("INSERT INTO event_seats (event_id, seat_no) SELECT $1, generate_series(1, $2)")
+            .bind(event.id.0)
+            .bind(event.capacity as i32)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(EventView { event: event.clone(), booked: 0, held: 0, waiting: 0 })
+    }
+
+    async fn event(&self, id: EventId) -> Result<Event, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        load_event(&mut conn, id).await
+    }
+
+    async fn event_view(&self, id: EventId) -> Result<EventView, StoreError> {
+        let row = sqlx::query(&format!("SELECT {EVENT_COLS}, {VIEW_COUNTS} FROM events e WHERE e.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(Entity::Event))?;
+        rows::event_view(&row)
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError> {
+        let ids: Vec<uuid::Uuid> = filter.org_ids.iter().map(|o| o.0).collect();
+        sqlx::query(&format!(
+            "SELECT {EVENT_COLS}, {VIEW_COUNTS} FROM events e WHERE e.org_id = ANY($1) \
+             ORDER BY e.event_date DESC, e.id LIMIT $2 OFFSET $3"
+        ))
+        .bind(ids)
+        .bind(filter.limit as i64)
+        .bind(filter.offset as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::event_view)
+        .collect()
+    }
+
+    async fn update_event(&self, id: EventId, patch: &EventPatch, now: DateTime<Utc>) -> Result<EventView, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock_exclusive(&mut tx, id).await?;
+        let mut e = live_event(&mut tx, id).await?;
+        if let Some(capacity) = patch.capacity {
+            if capacity < e.capacity {
+                let highest: Option<i32> = sqlx::query_scalar(
+                    "SELECT max(seat_no) FROM event_seats WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)",
+                )
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+                let highest = highest.unwrap_or(0) as u32;
+                if capacity < highest {
+                    return Err(StoreError::conflict(Conflict::CapacityBelowTakenSeat { highest }));
+                }
+                sqlx::query("DELETE FROM event_seats WHERE event_id = $1 AND seat_no > $2")
+                    .bind(id.0)
+                    .bind(capacity as i32)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            } else if capacity > e.capacity {
+                sqlx::query("INSERT INTO event_seats (event_id, seat_no) SELECT $1, generate_series($2, $3)")
+                    .bind(id.0)
+                    .bind(e.capacity as i32 + 1)
+                    .bind(capacity as i32)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            e.capacity = capacity;
+        }
+        if let Some(name) = &patch.name {
+            e.name = name.clone();
+        }
+        if let Some(d) = &patch.description {
+            e.description = d.clone();
+        }
+        if let Some(c) = &patch.category {
+            e.category = c.clone();
+        }
+        if let Some(date) = patch.event_date {
+            e.event_date = date;
+        }
+        if let Some(p) = patch.policy {
+            e.policy = p;
+        }
+        e.updated_at = now;
+        sqlx::query(
+            "UPDATE events SET name = $2, description = $3, category = $4, event_date = $5, total_slots = $6, \
+             waitlist_policy = $7, updated_at = $8 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(&e.name)
+        .bind(&e.description)
+        .bind(&e.category)
+        .bind(e.event_date)
+        .bind(e.capacity as i32)
+        .bind(e.policy.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let live = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled'"))
+            .bind(id.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        for row in &live {
+            insert_notification(&mut tx, &effects::event_updated(&rows::booking(row)?, now)).await?;
+        }
+        let row = sqlx::query(&format!("SELECT {EVENT_COLS}, {VIEW_COUNTS} FROM events e WHERE e.id = $1"))
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let view = rows::event_view(&row)?;
+        tx.commit().await.map_err(db)?;
+        Ok(view)
+    }
+
+    async fn cancel_event(&self, id: EventId, now: DateTime<Utc>) -> Result<Vec<Booking>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock_exclusive(&mut tx, id).await?;
+        live_event(&mut tx, id).await?;
+        let live = sqlx::query(&format!(
+            "SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled' ORDER BY created_at, id FOR UPDATE"
+        ))
+        .bind(id.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut cancelled = Vec::with_capacity(live.len());
+        for row in &live {
+            let mut b = rows::booking(row)?;
+            let freed = if b.status == BookingStatus::Confirmed { b.seat_numbers.clone() } else { Vec::new() };
+            b.status = BookingStatus::Cancelled;
+            b.queue_seq = None;
+            b.updated_at = now;
+            update_booking(&mut tx, &b).await?;
+            write_effects(&mut tx, effects::event_cancelled(&b, &freed, now)).await?;
+            cancelled.push(b);
+        }
+        sqlx::query("UPDATE event_seats SET booking_id = NULL, hold_id = NULL WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM holds WHERE event_id = $1").bind(id.0).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("UPDATE events SET status = 'cancelled', updated_at = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(cancelled)
+    }
+
+    async fn delete_event(&self, id: EventId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock_exclusive(&mut tx, id).await?;
+        let n = sqlx::query("DELETE FROM events WHERE id = $1").bind(id.0).execute(&mut *tx).await.map_err(db)?.rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(Entity::Event));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn seat_map(&self, id: EventId) -> Result<SeatMap, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let e = load_event(&mut conn, id).await?;
+        let rows = sqlx::query(
+            "SELECT seat_no, hold_id IS NOT NULL AS held FROM event_seats \
+             WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL) ORDER BY seat_no",
+        )
+        .bind(id.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        let (mut taken, mut held) = (Vec::new(), Vec::new());
+        for r in rows {
+            let seat = r.try_get::<i32, _>("seat_no").map_err(db)? as SeatNo;
+            if r.try_get::<bool, _>("held").map_err(db)? {
+                held.push(seat);
+            } else {
+                taken.push(seat);
+            }
+        }
+        Ok(SeatMap { total: e.capacity, taken, held })
+    }
+
+    async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock_shared(&mut tx, new.event_id).await?;
+        live_event(&mut tx, new.event_id).await?;
+        bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
+        let seats = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, new.strict_seats, Owner::Booking(new.id.0)).await?;
+        let b = new_booking(new, BookingStatus::Confirmed, seats, now);
+        insert_booking(&mut tx, &b).await?;
+        write_effects(&mut tx, effects::created(&b, now)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(b)
+    }
+
+    async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock_shared(&mut tx, new.event_id).await?;
+        live_event(&mut tx, new.event_id).await?;
+        bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
+        let seq: i64 = sqlx::query_scalar("SELECT nextval('booking_queue_seq')").fetch_one(&mut *tx).await.map_err(db)?;
+        let mut b = new_booking(new, BookingStatus::Waiting, Vec::new(), now);
+        b.queue_seq = Some(seq as u64);
+        insert_booking(&mut tx, &b).await?;
+        write_effects(&mut tx, effects::created(&b, now)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(b)
+    }
+
+    async fn promote(&self, id: BookingId, seats: u32, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let event = event_of_booking(&mut tx, id).await?;
+        lock_shared(&mut tx, event).await?;
+        let mut b = locked_booking(&mut tx, id).await?;
+        if b.status != BookingStatus::Waiting {
+            return Err(StoreError::NotWaiting(b.status));
+        }
+        b.seat_numbers = allocate(&mut tx, event, seats, &[], false, Owner::Booking(id.0)).await?;
+        b.status = BookingStatus::Confirmed;
+        b.queue_seq = None;
+        b.updated_at = now;
+        update_booking(&mut tx, &b).await?;
+        write_effects(&mut tx, effects::promoted(&b, now)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(b)
+    }
+
+    async fn cancel(&self, id: BookingId, key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Cancellation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let event = event_of_booking(&mut tx, id).await?;
+        lock_shared(&mut tx, event).await?;
+        live_event(&mut tx, event).await?;
+        let mut b = locked_booking(&mut tx, id).await?;
+        bind_key(&mut tx, key, id, now).await?;
+        let previous = b.status;
+        if previous == BookingStatus::Cancelled {
+            return Err(StoreError::conflict(Conflict::BookingCancelled));
+        }
+        let freed = if previous == BookingStatus::Confirmed { b.seat_numbers.clone() } else { Vec::new() };
+        free_booking_seats(&mut tx, id, None).await?;
+        b.status = BookingStatus::Cancelled;
+        b.queue_seq = None;
+        b.updated_at = now;
+        update_booking(&mut tx, &b).await?;
+        write_effects(&mut tx, effects::cancelled(&b, &freed, now)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Cancellation { booking: b, previous, freed })
+    }
+
+    async fn cancel_seats(
+        &self,
+        id: BookingId,
+        seats: &[SeatNo],
+        key: Option<&IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Cancellation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let event = event_of_booking(&mut tx, id).await?;
+        lock_shared(&mut tx, event).await?;
+        live_event(&mut tx, event).await?;
+        let mut b = locked_booking(&mut tx, id).await?;
+        bind_key(&mut tx, key, id, now).await?;
+        match b.status {
+            BookingStatus::Cancelled => return Err(StoreError::conflict(Conflict::BookingCancelled)),
+            BookingStatus::Waiting => return Err(StoreError::conflict(Conflict::BookingNotConfirmed)),
+            BookingStatus::Confirmed => {}
+        }
+        let mut freed = seats.to_vec();
+        freed.sort_unstable();
+        let strangers: Vec<SeatNo> = freed.iter().copied().filter(|s| !b.seat_numbers.contains(s)).collect();
+        if !strangers.is_empty() {
+            return Err(StoreError::Conflict { reason: Conflict::SeatsNotInBooking, seats: strangers });
+        }
+        free_booking_seats(&mut tx, id, Some(&freed)).await?;
+        b.seat_numbers.retain(|s| freed.binary_search(s).is_err());
+        b.updated_at = now;
+        let effects = if b.seat_numbers.is_empty() {
+            b.status = BookingStatus::Cancelled;
+            b.seat_numbers = freed.clone();
+            effects::cancelled(&b, &freed, now)
+        } else {
+            effects::seats_cancelled(&b, &freed, now)
+        };
+        update_booking(&mut tx, &b).await?;
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Cancellation { booking: b, previous: BookingStatus::Confirmed, freed })
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Booking, StoreError> {
+        let row = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(Entity::Booking))?;
+        rows::booking(&row)
+    }
+
+    async fn user_bookings(&self, user: UserId, limit: u32) -> Result<Vec<Booking>, StoreError> {
+        sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2"))
+            .bind(user.0)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::booking)
+            .collect()
+    }
+
+    async fn waiting(&self, event: EventId, limit: u32) -> Result<Vec<Booking>, StoreError> {
+        sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status = 'waiting' ORDER BY queue_seq LIMIT $2"))
+            .bind(event.0)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::booking)
+            .collect()
+    }
+
+    async fn event_bookings(&self, event: EventId) -> Result<Vec<Booking>, StoreError> {
+        sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 ORDER BY created_at, id"))
+            .bind(event.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::booking)
+            .collect()
+    }
+
+    async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = sqlx::query("SELECT action, status, seat_numbers, created_at FROM booking_history WHERE booking_id = $1 ORDER BY id")
+            .bind(booking.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        if rows.is_empty() {
+            self.booking(booking).await?;
+        }
+        rows.iter()
+            .map(|r| {
+                let action: String = r.try_get("action").map_err(db)?;
+                let status: String = r.try_get("status").map_err(db)?;
+                Ok(HistoryEntry {
+                    booking_id: booking,
+                    action: match action.as_str() {
+                        "created" => HistoryAction::Created,
+                        "cancelled" => HistoryAction::Cancelled,
+                        "promoted" => HistoryAction::Promoted,
+                        _ => HistoryAction::Modified,
+                    },
+                    status: rows::status(&status)?,
+                    seat_numbers: rows::seats(r.try_get("seat_numbers").map_err(db)?),
+                    at: r.try_get("created_at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn idempotency(&self, user: UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row = sqlx::query("SELECT fingerprint, booking_id FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+            .bind(user.0)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            Ok(IdempotencyRecord {
+                fingerprint: r.try_get::<i64, _>("fingerprint").map_err(db)? as u64,
+                booking_id: BookingId(r.try_get("booking_id").map_err(db)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_hold(&self, new: &NewHold, now: DateTime<Utc>) -> Result<Hold, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock_shared(&mut tx, new.event_id).await?;
+        live_event(&mut tx, new.event_id).await?;
+        let seats = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, true, Owner::Hold(new.id.0)).await?;
+        let hold =
+            Hold { id: new.id, event_id: new.event_id, user_id: new.user_id, seat_numbers: seats, expires_at: new.expires_at, created_at: now };
+        sqlx::query(&format!("INSERT INTO holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+            .bind(hold.id.0)
+            .bind(hold.event_id.0)
+            .bind(hold.user_id.0)
+            .bind(ints(&hold.seat_numbers))
+            .bind(hold.expires_at)
+            .bind(hold.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(hold)
+    }
+
+    async fn hold(&self, id: HoldId) -> Result<Hold, StoreError> {
+        let row = sqlx::query(&format!("SELECT {HOLD_COLS} FROM holds WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(Entity::Hold))?;
+        rows::hold(&row)
+    }
+
+    async fn release_hold(&self, id: HoldId) -> Result<Hold, StoreError> {
+        let hold = self.hold(id).await?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock_shared(&mut tx, hold.event_id).await?;
+        let hold = take_hold(&mut tx, id, None).await?.ok_or(StoreError::NotFound(Entity::Hold))?;
+        tx.commit().await.map_err(db)?;
+        Ok(hold)
+    }
+
+    async fn convert_hold(&self, hold_id: HoldId, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let hold = self.hold(hold_id).await?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock_shared(&mut tx, hold.event_id).await?;
+        live_event(&mut tx, hold.event_id).await?;
+        let row = sqlx::query(&format!("SELECT {HOLD_COLS} FROM holds WHERE id = $1 FOR UPDATE"))
+            .bind(hold_id.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(Entity::Hold))?;
+        let hold = rows::hold(&row)?;
+        if hold.expires_at <= now {
+            return Err(StoreError::conflict(Conflict::HoldExpired));
+        }
+        bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
+        let mut b = new_booking(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now);
+        b.seats_requested = hold.seat_numbers.len() as u32;
+        b.hold_id = Some(hold_id);
+        insert_booking(&mut tx, &b).await?;
+        sqlx::query("UPDATE event_seats SET hold_id = NULL, booking_id = $2 WHERE hold_id = $1")
+            .bind(hold_id.0)
+            .bind(b.id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM holds WHERE id = $1").bind(hold_id.0).execute(&mut *tx).await.map_err(db)?;
+        write_effects(&mut tx, effects::created(&b, now)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(b)
+    }
+
+    async fn expire_holds(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Hold>, StoreError> {
+        let due = sqlx::query("SELECT id, event_id FROM holds WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2")
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let mut expired = Vec::with_capacity(due.len());
+        for r in due {
+            let id = HoldId(r.try_get("id").map_err(db)?);
+            let event = EventId(r.try_get("event_id").map_err(db)?);
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            lock_shared(&mut tx, event).await?;
+            if let Some(hold) = take_hold(&mut tx, id, Some(now)).await? {
+                insert_notification(&mut tx, &effects::hold_expired(&hold, now)).await?;
+                tx.commit().await.map_err(db)?;
+                expired.push(hold);
+            }
+        }
+        Ok(expired)
+    }
+
+    async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError> {
+        sqlx::query(&format!("SELECT {NOTIFICATION_COLS} FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"))
+            .bind(user.0)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::notification)
+            .collect()
+    }
+
+    async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError> {
+        let n = sqlx::query("UPDATE notifications SET read = true WHERE id = $1 AND user_id = $2")
+            .bind(id.0)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(Entity::Notification));
+        }
+        Ok(())
+    }
+
+    async fn pending_notifications(&self, limit: u32) -> Result<Vec<Notification>, StoreError> {
+        sqlx::query(&format!("SELECT {NOTIFICATION_COLS} FROM notifications WHERE status = 'pending' ORDER BY seq LIMIT $1"))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::notification)
+            .collect()
+    }
+
+    async fn mark_sent(&self, ids: &[NotificationId]) -> Result<(), StoreError> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
+        sqlx::query("UPDATE notifications SET status = 'sent' WHERE id = ANY($1) AND status = 'pending'")
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+/// Deletes a hold (only if due by `due_by`, when given) and frees its seats.
+async fn take_hold(conn: &mut PgConnection, id: HoldId, due_by: Option<DateTime<Utc>>) -> Result<Option<Hold>, StoreError> {
+    let row = sqlx::query(&format!(
+        "DELETE FROM holds WHERE id = $1 AND ($2::timestamptz IS NULL OR expires_at <= $2) RETURNING {HOLD_COLS}"
+    ))
+    .bind(id.0)
+    .bind(due_by)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let Some(row) = row else { return Ok(None) };
+    sqlx::query("UPDATE event_seats SET hold_id = NULL WHERE hold_id = $1").bind(id.0).execute(conn).await.map_err(db)?;
+    Ok(Some(rows::hold(&row)?))
+}
