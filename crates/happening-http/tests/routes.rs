@@ -190,6 +190,8 @@ async fn seed_demo_capacity_five() {
 
     let wl = a.ok("GET", &format!("/events/{ev}/waitlist"), &alice, None, StatusCode::OK).await;
     assert_eq!(wl.as_array().unwrap().len(), 1);
+    let bobs = a.ok("GET", &format!("/bookings/user/{bob_id}"), &bob, None, StatusCode::OK).await;
+    assert_eq!((bobs[0]["status"].as_str(), bobs[0]["waiting_number"].as_u64()), (Some("waiting"), Some(1)));
     assert_eq!(wl[0]["id"], b2.body["id"]);
 
     let b1_id = b1.body["id"].as_str().unwrap();

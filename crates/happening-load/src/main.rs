@@ -319,3 +319,19 @@ async fn run(o: Opts) -> Result<bool, String> {
 fn memchr(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_sorted_micros() {
+        let lat: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile(&lat, 0.50), 51.0);
+        assert_eq!(percentile(&lat, 0.99), 99.0);
+        assert_eq!(percentile(&lat, 1.0), 100.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+        assert!(memchr(br#"{"status":"confirmed"}"#, b"\"status\":\"confirmed\""));
+        assert!(!memchr(br#"{"status":"waiting"}"#, b"\"status\":\"confirmed\""));
+    }
+}

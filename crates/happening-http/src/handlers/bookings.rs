@@ -94,7 +94,13 @@ pub async fn of_user(user: UserId, ctx: Ctx, q: HashMap<String, String>) -> Resu
         bookings = keep;
     }
     let mut out = Vec::with_capacity(bookings.len());
-    for b in bookings {
+    for mut b in bookings {
+        if b.status == happening_core::domain::BookingStatus::Waiting {
+            // The list is read from the store; the live place in the queue comes with a read.
+            if let Ok(live) = ctx.engine().booking(b.id).await {
+                b = live;
+            }
+        }
         let view = match events.get(&b.event_id) {
             Some(v) => v.clone(),
             None => {
