@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::domain::{BookingStatus, WaitlistPolicy};
+use crate::domain::{BookingStatus, EventStatus, WaitlistPolicy};
 use crate::error::Result;
 use crate::ids::EventId;
 use crate::ports::{AdmissionError, StoreError, Take, TakeRequest, WaitEntry};
@@ -19,12 +19,15 @@ pub struct Reconciled {
     pub free_after: u32,
     /// Whether the waitlist differed from the store's waiting bookings.
     pub waitlist_repaired: bool,
+    /// Bookings waiting after the repair.
     pub waiting: u32,
+    /// Waiting bookings the repair promoted (seats were free).
+    pub promoted: u32,
 }
 
 impl Reconciled {
     pub fn drifted(&self) -> bool {
-        self.free_before != Some(self.free_after) || self.waitlist_repaired
+        self.free_before != Some(self.free_after) || self.waitlist_repaired || self.promoted > 0
     }
 }
 
@@ -38,7 +41,7 @@ impl Engine {
     {
         match call().await {
             Err(AdmissionError::Missing) => {
-                self.reconcile_event(event).await?;
+                self.rebuild(event).await?;
                 Ok(call().await?)
             }
             other => Ok(other?),
@@ -73,7 +76,7 @@ impl Engine {
                     self.give(event, p.seats).await?;
                     self.admission.push(event, p.entry).await?;
                     if let StoreError::Short { .. } = e {
-                        self.reconcile_event(event).await?;
+                        self.rebuild(event).await?;
                         continue;
                     }
                     return Err(e.into());
@@ -91,6 +94,19 @@ impl Engine {
     /// their seats; the store's own checks keep that from overselling, and the next
     /// reconcile settles it.
     pub async fn reconcile_event(&self, event: EventId) -> Result<Reconciled> {
+        let mut r = self.rebuild(event).await?;
+        // A crash between freeing seats and promoting leaves people waiting for free
+        // seats; the repaired state is promoted like any other.
+        let view = self.store.event(event).await?;
+        if view.status != EventStatus::Cancelled {
+            r.promoted = self.promote(event, view.policy).await?;
+            r.waiting -= r.promoted;
+        }
+        Ok(r)
+    }
+
+    /// The rebuild of `reconcile_event`, without the promotion.
+    async fn rebuild(&self, event: EventId) -> Result<Reconciled> {
         let view = self.store.event_view(event).await?;
         let waiting = self.store.waiting(event, u32::MAX).await?;
         let entries: Vec<WaitEntry> = waiting
@@ -113,6 +129,6 @@ impl Engine {
         if waitlist_repaired {
             self.admission.replace(event, entries.clone()).await?;
         }
-        Ok(Reconciled { event_id: event, free_before, free_after, waitlist_repaired, waiting: entries.len() as u32 })
+        Ok(Reconciled { event_id: event, free_before, free_after, waitlist_repaired, waiting: entries.len() as u32, promoted: 0 })
     }
 }
