@@ -108,12 +108,16 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response {
-        let status = self.status();
-        if let ApiError::Core(CoreError::Backend(e)) = &self {
+        self.response()
+    }
+
+    /// The response: status, JSON body, and the headers some statuses call for.
+    pub fn response(&self) -> Response {
+        if let ApiError::Core(CoreError::Backend(e)) = self {
             tracing::error!(error = %e, "store failure");
         }
-        let mut res = warp::reply::with_status(warp::reply::json(&self.body()), status).into_response();
-        match &self {
+        let mut res = warp::reply::with_status(warp::reply::json(&self.body()), self.status()).into_response();
+        match self {
             ApiError::Unauthorized(_) => {
                 res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
@@ -174,19 +178,7 @@ pub fn done(r: Result<Response, ApiError>) -> Response {
 /// The single `recover`: every rejection becomes `{ "error": "..." }`.
 pub async fn recover(rej: Rejection) -> Result<Response, Infallible> {
     if let Some(e) = rej.find::<ApiError>() {
-        // ApiError is not Clone (the core error holds a boxed source); rebuild the response.
-        let status = e.status();
-        let mut res = warp::reply::with_status(warp::reply::json(&e.body()), status).into_response();
-        if let ApiError::RateLimited { retry_after_secs } = e {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-        }
-        if let ApiError::Unauthorized(_) = e {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let ApiError::PayloadTooLarge(_) = e {
-            close(&mut res);
-        }
-        return Ok(res);
+        return Ok(e.response());
     }
     let (status, message) = if rej.is_not_found() {
         (StatusCode::NOT_FOUND, "not found".to_string())

@@ -75,7 +75,8 @@ pub async fn booking_as(ctx: &Ctx, id: BookingId) -> Result<Booking, ApiError> {
     }
 }
 
-/// Checks an `Idempotency-Key` and looks it up: `Ok(Err(response))` is a replay.
+/// Checks an `Idempotency-Key` and looks it up: `Ok(Some(response))` is the replay of the
+/// first answer, `Err` a malformed key or one used with another request (422).
 pub fn idempotency_check(ctx: &Ctx, key: Option<&str>, fingerprint: u64) -> Result<Option<Response>, ApiError> {
     let Some(key) = key else { return Ok(None) };
     let max = ctx.engine().limits().idempotency_key_bytes_max;
