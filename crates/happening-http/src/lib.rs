@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod models;
 pub mod openapi;
 pub mod ratelimit;
+pub mod readiness;
 pub mod server;
 pub mod state;
 

@@ -1,7 +1,8 @@
 //! `happening`: the Happening server.
 //!
-//! `happening` / `happening serve` runs the HTTP API (in memory unless store URLs are
-//! given); `happening token --sub ... --secret ...` mints a development token.
+//! `happening` / `happening serve` runs the HTTP API (on PostgreSQL when `DATABASE_URL` is
+//! set, in memory otherwise); `happening migrate` applies the PostgreSQL migrations;
+//! `happening token --sub ... --secret ...` mints a development token.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -10,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use happening_core::ports::{Admission, Store};
 use happening_core::Engine;
 use happening_http::auth::{self, AuthConfig, MintRequest, Verifier};
 use happening_http::ratelimit::RateLimiter;
+use happening_http::readiness::{PostgresCheck, ReadyCheck};
 use happening_http::server::{self, LogNotifier, RunOptions};
 use happening_http::{AppState, Settings};
 
@@ -31,6 +34,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (the default).
     Serve(Serve),
+    /// Apply the PostgreSQL migrations to DATABASE_URL and exit (the server also does on start).
+    Migrate(Migrate),
     /// Mint an HS256 token for development (use the server's HAPPENING_JWT_SECRET).
     Token(Token),
 }
@@ -49,9 +54,12 @@ struct Serve {
     /// Address to listen on.
     #[arg(long, env = "HAPPENING_HOST", default_value = "0.0.0.0")]
     host: IpAddr,
-    /// PostgreSQL URL for the seat store (in memory when absent).
+    /// PostgreSQL URL: the seat store, directory and waitlists (in memory when absent).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Connections in the PostgreSQL pool.
+    #[arg(long, env = "HAPPENING_DB_POOL_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    db_pool_size: u32,
     /// Redis URL for counters, waitlists and holds (in memory when absent).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
@@ -112,6 +120,13 @@ struct Serve {
 }
 
 #[derive(Args)]
+struct Migrate {
+    /// PostgreSQL URL of the database to migrate.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
 struct Token {
     /// The user's subject (`sub`).
     #[arg(long)]
@@ -140,13 +155,17 @@ fn main() -> ExitCode {
             println!("{}", auth::mint(&t.secret, &req));
             ExitCode::SUCCESS
         }
+        Some(Command::Migrate(m)) => migrate(m),
         Some(Command::Serve(s)) => serve(s),
         None => serve(cli.serve),
     }
 }
 
 fn init_logs(s: &Serve) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&s.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // PostgreSQL's notices ("relation ... already exists, skipping" on every start) are
+    // noise at info, unless asked for by name.
+    let directives = if s.log_level.contains("sqlx") { s.log_level.clone() } else { format!("{},sqlx::postgres::notice=warn", s.log_level) };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match s.log_format {
@@ -161,9 +180,6 @@ fn serve(s: Serve) -> ExitCode {
     // silently ignored (an operator would believe data is persisted).
     let rabbit = s.rabbitmq_url.clone().or_else(|| std::env::var("AMQP_URL").ok().filter(|v| !v.is_empty()));
     let mut refused = Vec::new();
-    if s.database_url.as_deref().is_some_and(|v| !v.is_empty()) {
-        refused.push("DATABASE_URL (PostgreSQL)");
-    }
     if s.redis_url.as_deref().is_some_and(|v| !v.is_empty()) {
         refused.push("REDIS_URL (Redis)");
     }
@@ -228,8 +244,31 @@ fn serve(s: Serve) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let database_url = s.database_url.clone().filter(|v| !v.is_empty());
     let result = rt.block_on(async move {
-        let st = AppState::new(Engine::in_memory(), verifier, limiter, settings);
+        let mut settings = settings;
+        let mut checks: Vec<Arc<dyn ReadyCheck>> = Vec::new();
+        let engine = match &database_url {
+            None => Engine::in_memory(),
+            Some(url) => {
+                // One plain connection first: the pool's own error on an unreachable server
+                // is only "timed out", this one says why.
+                drop(pg_connect(url).await?);
+                // Connecting runs the migrations (idempotent; concurrent starts serialize on
+                // sqlx's migration lock).
+                let pool = happening_postgres::connect(url, s.db_pool_size)
+                    .await
+                    .map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
+                settings.backends = vec![("seat_store", "postgres"), ("admission", "postgres"), ("notifier", "log")];
+                checks.push(Arc::new(PostgresCheck::new(pool.clone())));
+                let store: Arc<dyn Store> = Arc::new(happening_postgres::PgStore::new(pool.clone()));
+                // Derived from the store's tables: nothing to rebuild on start.
+                let admission: Arc<dyn Admission> = Arc::new(happening_postgres::PgAdmission::new(pool));
+                Engine::new(store, admission)
+            }
+        };
+        let stores = if database_url.is_some() { "postgres" } else { "memory" };
+        let st = AppState::with_checks(engine, verifier, limiter, settings, checks);
         let opts = RunOptions {
             addr: SocketAddr::new(s.host, s.port),
             tick: Duration::from_millis(s.tick_ms.max(10)),
@@ -237,7 +276,8 @@ fn serve(s: Serve) -> ExitCode {
             notifier: Arc::new(LogNotifier),
         };
         tracing::info!(
-            stores = "memory",
+            stores,
+            db_pool_size = database_url.as_ref().map(|_| s.db_pool_size),
             notifier = "log",
             body_limit = s.body_limit,
             rate_limit = s.rate_limit,
@@ -262,5 +302,57 @@ fn serve(s: Serve) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `happening migrate`: applies the embedded migrations to DATABASE_URL. Exit 0 when the
+/// database is up to date (also when there was nothing to do), 2 without a URL, 1 when the
+/// server cannot be reached or a migration fails.
+fn migrate(m: Migrate) -> ExitCode {
+    let Some(url) = m.database_url.filter(|v| !v.is_empty()) else {
+        eprintln!("error: happening migrate needs the database: set DATABASE_URL or pass --database-url");
+        return ExitCode::from(2);
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        use sqlx::migrate::Migrate as _;
+        use sqlx::Connection as _;
+        let mut conn = pg_connect(&url).await?;
+        conn.ensure_migrations_table().await.map_err(|e| format!("cannot read the migrations table: {e}"))?;
+        let applied_before = conn.list_applied_migrations().await.map_err(|e| format!("cannot read the migrations table: {e}"))?.len();
+        happening_postgres::MIGRATOR.run(&mut conn).await.map_err(|e| format!("migration failed: {e}"))?;
+        let total = happening_postgres::MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).count();
+        let _ = conn.close().await;
+        Ok::<_, String>((total.saturating_sub(applied_before), total))
+    });
+    match result {
+        Ok((0, total)) => {
+            println!("database is up to date ({total} migration(s)); nothing to apply");
+            ExitCode::SUCCESS
+        }
+        Ok((n, total)) => {
+            println!("applied {n} migration(s); database is up to date ({total} migration(s))");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One connection to PostgreSQL, with a clear error (and a deadline) when it cannot be had.
+async fn pg_connect(url: &str) -> Result<sqlx::PgConnection, String> {
+    use sqlx::Connection as _;
+    match tokio::time::timeout(Duration::from_secs(10), sqlx::PgConnection::connect(url)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(format!("cannot connect to PostgreSQL (DATABASE_URL): {e}")),
+        Err(_) => Err("cannot connect to PostgreSQL (DATABASE_URL): no answer within 10 s".to_string()),
     }
 }

@@ -14,6 +14,7 @@ use crate::idempotency::IdempotencyCache;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::readiness::ReadyCheck;
 
 /// Server settings that handlers read.
 #[derive(Debug, Clone)]
@@ -54,12 +55,19 @@ pub struct AppState {
     /// `true` once shutdown began: live streams end, `/readyz` answers 503.
     pub shutdown: watch::Sender<bool>,
     pub openapi: Bytes,
+    /// External stores `/readyz` checks (besides a read through the engine).
+    pub checks: Vec<Arc<dyn ReadyCheck>>,
 }
 
 pub type State = Arc<AppState>;
 
 impl AppState {
     pub fn new(engine: Engine, verifier: Verifier, limiter: Option<RateLimiter>, settings: Settings) -> State {
+        Self::with_checks(engine, verifier, limiter, settings, Vec::new())
+    }
+
+    /// As [`AppState::new`], with the external stores `/readyz` must check.
+    pub fn with_checks(engine: Engine, verifier: Verifier, limiter: Option<RateLimiter>, settings: Settings, checks: Vec<Arc<dyn ReadyCheck>>) -> State {
         Arc::new(Self {
             engine,
             verifier,
@@ -70,6 +78,7 @@ impl AppState {
             settings,
             shutdown: watch::channel(false).0,
             openapi: Bytes::from(serde_json::to_vec_pretty(&crate::openapi::document()).expect("openapi serializes")),
+            checks,
         })
     }
 

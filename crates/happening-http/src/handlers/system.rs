@@ -20,19 +20,41 @@ pub async fn healthz() -> Response {
     json(StatusCode::OK, &json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: every configured store answers (and we are not shutting down).
+/// `GET /readyz`: every configured store answers (and we are not shutting down). Each
+/// check has a short timeout; a failure answers 503 naming the store, never its error
+/// (that is logged).
 pub async fn readyz(st: State) -> Response {
     let backends: serde_json::Map<String, serde_json::Value> = st.settings.backends.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     if st.shutting_down() {
-        return json(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "shutting down", "stores": backends }));
+        return json(StatusCode::SERVICE_UNAVAILABLE, &json!({ "error": "shutting down", "status": "shutting down", "stores": backends }));
     }
-    // A read that touches the store: a missing user is a healthy answer.
-    match st.engine.user_by_subject("readyz-probe").await {
-        Ok(_) | Err(CoreError::NotFound(_)) => json(StatusCode::OK, &json!({ "status": "ready", "stores": backends })),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness probe failed");
-            json(StatusCode::SERVICE_UNAVAILABLE, &json!({ "status": "unavailable", "stores": backends }))
+    let mut failing: Vec<&'static str> = Vec::new();
+    // A read that touches the seat store through the engine: a missing user is a healthy answer.
+    let seat_store = st.settings.backends.iter().find(|(k, _)| *k == "seat_store").map_or("seat_store", |(_, v)| *v);
+    match tokio::time::timeout(crate::readiness::CHECK_TIMEOUT, st.engine.user_by_subject("readyz-probe")).await {
+        Ok(Ok(_)) | Ok(Err(CoreError::NotFound(_))) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(store = seat_store, error = %e, "readiness probe failed");
+            failing.push(seat_store);
         }
+        Err(_) => {
+            tracing::warn!(store = seat_store, "readiness probe timed out");
+            failing.push(seat_store);
+        }
+    }
+    for check in &st.checks {
+        if let Err(e) = crate::readiness::run(check.as_ref()).await {
+            tracing::warn!(store = check.name(), error = %e, "readiness check failed");
+            if !failing.contains(&check.name()) {
+                failing.push(check.name());
+            }
+        }
+    }
+    if failing.is_empty() {
+        json(StatusCode::OK, &json!({ "status": "ready", "stores": backends }))
+    } else {
+        let error = format!("{} unavailable", failing.join(", "));
+        json(StatusCode::SERVICE_UNAVAILABLE, &json!({ "error": error, "status": "unavailable", "failing": failing, "stores": backends }))
     }
 }
 
