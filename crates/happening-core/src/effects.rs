@@ -37,34 +37,22 @@ pub fn created(b: &Booking, now: DateTime<Utc>) -> (HistoryEntry, Notification) 
 
 /// A waiting booking was confirmed.
 pub fn promoted(b: &Booking, now: DateTime<Utc>) -> (HistoryEntry, Notification) {
-    (
-        history(b, HistoryAction::Promoted, &b.seat_numbers, now),
-        about(b, NotificationKind::WaitlistPromoted, b.seats(), now),
-    )
+    (history(b, HistoryAction::Promoted, &b.seat_numbers, now), about(b, NotificationKind::WaitlistPromoted, b.seats(), now))
 }
 
 /// A booking was cancelled by its owner (or an organizer); `freed` are the seats it gave back.
 pub fn cancelled(b: &Booking, freed: &[SeatNo], now: DateTime<Utc>) -> (HistoryEntry, Notification) {
-    (
-        history(b, HistoryAction::Cancelled, freed, now),
-        about(b, NotificationKind::BookingCancelled, freed.len() as u32, now),
-    )
+    (history(b, HistoryAction::Cancelled, freed, now), about(b, NotificationKind::BookingCancelled, freed.len() as u32, now))
 }
 
 /// Some seats of a confirmed booking were cancelled and some remain.
 pub fn seats_cancelled(b: &Booking, freed: &[SeatNo], now: DateTime<Utc>) -> (HistoryEntry, Notification) {
-    (
-        history(b, HistoryAction::Modified, freed, now),
-        about(b, NotificationKind::SeatsCancelled, freed.len() as u32, now),
-    )
+    (history(b, HistoryAction::Modified, freed, now), about(b, NotificationKind::SeatsCancelled, freed.len() as u32, now))
 }
 
 /// A booking was cancelled because its event was.
 pub fn event_cancelled(b: &Booking, freed: &[SeatNo], now: DateTime<Utc>) -> (HistoryEntry, Notification) {
-    (
-        history(b, HistoryAction::Cancelled, freed, now),
-        about(b, NotificationKind::EventCancelled, freed.len() as u32, now),
-    )
+    (history(b, HistoryAction::Cancelled, freed, now), about(b, NotificationKind::EventCancelled, freed.len() as u32, now))
 }
 
 /// The event of a live booking changed.

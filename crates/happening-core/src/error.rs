@@ -80,7 +80,9 @@ pub enum Conflict {
     /// The operation needs a confirmed booking and this one is waiting.
     BookingNotConfirmed,
     /// Capacity may not go below the highest booked or held seat number.
-    CapacityBelowTakenSeat { highest: SeatNo },
+    CapacityBelowTakenSeat {
+        highest: SeatNo,
+    },
     HoldExpired,
     AlreadyMember,
     /// An organization keeps at least one orgAdmin.

@@ -92,9 +92,11 @@ CREATE INDEX holds_expiry_idx ON holds (expires_at, id);
 CREATE TABLE event_seats (
     event_id   uuid NOT NULL REFERENCES events (id) ON DELETE CASCADE,
     seat_no    integer NOT NULL CHECK (seat_no >= 1),
-    -- Deferred: seats are taken before the booking or hold row is written, in one transaction.
-    booking_id uuid REFERENCES bookings (id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED,
-    hold_id    uuid REFERENCES holds (id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED,
+    -- No foreign keys on these two: seats are taken before the booking or hold row is
+    -- written, in the same transaction, and a per-seat key check at commit would cost
+    -- every booking one lookup per seat. The store clears them with the booking or hold.
+    booking_id uuid,
+    hold_id    uuid,
     PRIMARY KEY (event_id, seat_no),
     CHECK (booking_id IS NULL OR hold_id IS NULL)
 );

@@ -74,17 +74,26 @@ impl SlotCounter for PgAdmission {
     }
 
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
-        if req.behind_queue {
-            let queued: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting')")
-                .bind(event.0)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(adm)?;
-            if queued {
-                return Ok(Take::Short { free: 0, queued: true });
-            }
+        // One round trip: is the event known, does anyone wait, how many seats (up to the
+        // request) are free.
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1) AS known, \
+             ($3 AND EXISTS (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting')) AS queued, \
+             (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL LIMIT $2) f) AS free",
+        )
+        .bind(event.0)
+        .bind(req.want as i64)
+        .bind(req.behind_queue)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(adm)?;
+        if !row.try_get::<bool, _>("known").map_err(adm)? {
+            return Err(AdmissionError::Missing);
         }
-        let free = self.free_up_to(event, req.want as i64).await?;
+        let free = row.try_get::<i64, _>("free").map_err(adm)? as u32;
+        if row.try_get::<bool, _>("queued").map_err(adm)? {
+            return Ok(Take::Short { free, queued: true });
+        }
         let n = req.want.min(free);
         Ok(if n >= req.min { Take::Taken(n) } else { Take::Short { free, queued: false } })
     }
@@ -156,7 +165,9 @@ impl Waitlist for PgAdmission {
                 self.entries(event, &format!("AND seats <= {free}"), 1).await?.pop().map(|e| (e, e.seats))
             }
             WaitlistPolicy::Fifo | WaitlistPolicy::Partial => {
-                let Some(head) = self.entries(event, "", 1).await?.pop() else { return Ok(None) };
+                let Some(head) = self.entries(event, "", 1).await?.pop() else {
+                    return Ok(None);
+                };
                 let free = self.free_up_to(event, head.seats as i64).await?;
                 match policy {
                     WaitlistPolicy::Fifo if free >= head.seats => Some((head, head.seats)),

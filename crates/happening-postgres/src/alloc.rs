@@ -1,10 +1,10 @@
 //! Seat allocation on `event_seats`, inside the caller's transaction.
 //!
 //! Lowest free seats are taken with `FOR UPDATE SKIP LOCKED`, so concurrent bookings of one
-//! event take different seats without waiting for each other. Only when that comes up short
-//! (free seats exist but others hold their row locks) does it fall back to waiting, after
-//! dropping what it took and locking in ascending seat order, so two waiters can never
-//! deadlock.
+//! event take different seats without waiting for each other ([`Mode::Fast`]). When that
+//! comes up short (free seats exist but others hold their row locks), the caller rolls its
+//! transaction back and runs it again in [`Mode::Blocking`], which waits for those locks in
+//! ascending seat order, so two waiters can never deadlock, and answers exactly.
 
 use happening_core::error::Conflict;
 use happening_core::ids::{EventId, SeatNo};
@@ -37,8 +37,17 @@ impl Owner {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// Never wait for a seat another transaction holds; `None` if that comes up short.
+    Fast,
+    /// Wait, in seat order; always answers.
+    Blocking,
+}
+
 /// Takes `wanted` if all are free, else (unless `strict`: a conflict naming the taken ones)
-/// the `n` lowest free seats; `Short` if fewer than `n` are free. Ascending.
+/// the `n` lowest free seats; `Short` if fewer than `n` are free. Ascending. `Ok(None)`
+/// only in `Mode::Fast`: roll back and retry in `Mode::Blocking`.
 pub(crate) async fn allocate(
     conn: &mut PgConnection,
     event: EventId,
@@ -46,8 +55,10 @@ pub(crate) async fn allocate(
     wanted: &[SeatNo],
     strict: bool,
     owner: Owner,
-) -> Result<Vec<SeatNo>, StoreError> {
+    mode: Mode,
+) -> Result<Option<Vec<SeatNo>>, StoreError> {
     if !wanted.is_empty() {
+        // Specific seats: a savepoint, so that a partial take is undone with its locks.
         let mut sp = conn.begin().await.map_err(db)?;
         let sql = format!(
             "UPDATE event_seats SET {} = $3 WHERE event_id = $1 AND seat_no = ANY($2) \
@@ -60,7 +71,7 @@ pub(crate) async fn allocate(
             sp.commit().await.map_err(db)?;
             let mut seats = wanted.to_vec();
             seats.sort_unstable();
-            return Ok(seats);
+            return Ok(Some(seats));
         }
         sp.rollback().await.map_err(db)?;
         if strict {
@@ -69,52 +80,46 @@ pub(crate) async fn allocate(
             return Err(StoreError::Conflict { reason: Conflict::SeatsTaken, seats: taken });
         }
     }
-    lowest(conn, event, n, owner).await
-}
-
-async fn lowest(conn: &mut PgConnection, event: EventId, n: u32, owner: Owner) -> Result<Vec<SeatNo>, StoreError> {
     let take = |lock: &str| {
         format!(
             "UPDATE event_seats s SET {col} = $3 FROM (SELECT seat_no FROM event_seats WHERE event_id = $1 \
-             AND booking_id IS NULL AND hold_id IS NULL ORDER BY seat_no LIMIT $2 {lock}) f \
+             AND booking_id IS NULL AND hold_id IS NULL AND seat_no > $4 ORDER BY seat_no LIMIT $2 {lock}) f \
              WHERE s.event_id = $1 AND s.seat_no = f.seat_no RETURNING s.seat_no",
             col = owner.column()
         )
     };
-    // Fast path: seats nobody is taking right now.
-    let mut sp = conn.begin().await.map_err(db)?;
-    let got: Vec<i32> = sqlx::query_scalar(&take("FOR UPDATE SKIP LOCKED"))
-        .bind(event.0)
-        .bind(n as i64)
-        .bind(owner.id())
-        .fetch_all(&mut *sp)
-        .await
-        .map_err(db)?;
-    if got.len() == n as usize {
-        sp.commit().await.map_err(db)?;
-        return Ok(sorted(got));
+    if mode == Mode::Fast {
+        let got: Vec<i32> = sqlx::query_scalar(&take("FOR UPDATE SKIP LOCKED"))
+            .bind(event.0)
+            .bind(n as i64)
+            .bind(owner.id())
+            .bind(0)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        return Ok((got.len() == n as usize).then(|| sorted(got)));
     }
-    sp.rollback().await.map_err(db)?;
-    // Slow path: wait for the seats others hold, in seat order, until we have enough or
-    // nothing free is left.
-    let mut sp = conn.begin().await.map_err(db)?;
-    let mut all = Vec::with_capacity(n as usize);
+    // Strictly ascending across the whole transaction: each round only looks above the
+    // highest seat taken so far, so two waiters always wait in the same order. A seat freed
+    // below meanwhile is left to the waitlist's next promotion pass.
+    let mut all: Vec<i32> = Vec::with_capacity(n as usize);
     while all.len() < n as usize {
+        let above = all.iter().copied().max().unwrap_or(0);
         let more: Vec<i32> = sqlx::query_scalar(&take("FOR UPDATE"))
             .bind(event.0)
             .bind((n as usize - all.len()) as i64)
             .bind(owner.id())
-            .fetch_all(&mut *sp)
+            .bind(above)
+            .fetch_all(&mut *conn)
             .await
             .map_err(db)?;
         if more.is_empty() {
-            sp.rollback().await.map_err(db)?;
-            return Err(StoreError::Short { free: free_seats(conn, event).await? });
+            // Nothing more is free: report what was free before this attempt.
+            return Err(StoreError::Short { free: free_seats(conn, event).await? + all.len() as u32 });
         }
         all.extend(more);
     }
-    sp.commit().await.map_err(db)?;
-    Ok(sorted(all))
+    Ok(Some(sorted(all)))
 }
 
 fn sorted(v: Vec<i32>) -> Vec<SeatNo> {

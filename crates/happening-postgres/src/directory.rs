@@ -279,7 +279,11 @@ impl Directory for PgStore {
         if n == 0 {
             return Err(StoreError::conflict(Conflict::AlreadyMember));
         }
-        sqlx::query("UPDATE organization_invites SET status = 'accepted' WHERE token = $1").bind(token).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("UPDATE organization_invites SET status = 'accepted' WHERE token = $1")
+            .bind(token)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(Membership { org_id: invite.org_id, user_id: user, role: invite.role, created_at: now })
     }

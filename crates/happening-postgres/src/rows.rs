@@ -196,4 +196,3 @@ pub(crate) fn invite(row: &PgRow) -> Result<Invite, StoreError> {
         created_at: get(row, "created_at")?,
     })
 }
-

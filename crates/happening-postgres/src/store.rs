@@ -15,7 +15,7 @@ use happening_core::ids::*;
 use happening_core::ports::{SeatStore, StoreError};
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::alloc::{allocate, Owner};
+use crate::alloc::{allocate, Mode, Owner};
 use crate::error::db;
 use crate::rows::{self, ints, BOOKING_COLS, EVENT_COLS, HOLD_COLS, NOTIFICATION_COLS};
 
@@ -121,50 +121,77 @@ async fn bind_key(conn: &mut PgConnection, key: Option<&IdempotencyKey>, booking
     }))
 }
 
-async fn insert_booking(conn: &mut PgConnection, b: &Booking) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO bookings (id, event_id, user_id, seats, seat_numbers, status, queue_seq, hold_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+/// Binds the history entry and the notification of a change, in `effects_sql` order.
+macro_rules! bind_effects {
+    ($q:expr, $h:expr, $n:expr) => {
+        $q.bind($h.action.as_str())
+            .bind($h.status.as_str())
+            .bind(ints(&$h.seat_numbers))
+            .bind($h.at)
+            .bind($n.id.0)
+            .bind($n.user_id.0)
+            .bind($n.kind.as_str())
+            .bind($n.event_id.map(|e| e.0))
+            .bind($n.booking_id.map(|b| b.0))
+            .bind($n.org_id.map(|o| o.0))
+            .bind($n.seats as i32)
+            .bind(rows::delivery_str($n.status))
+            .bind($n.read)
+            .bind($n.created_at)
+    };
+}
+
+/// The history and outbox rows of a change, after the booking statement `b` (parameters
+/// from `$first` on), so that a whole change is one round trip.
+fn effects_sql(first: usize) -> String {
+    let p: Vec<String> = (first..first + 14).map(|i| format!("${i}")).collect();
+    format!(
+        "h AS (INSERT INTO booking_history (booking_id, action, status, seat_numbers, created_at) VALUES ($1, {}, {}, {}, {})) \
+         INSERT INTO notifications (id, user_id, type, event_id, booking_id, org_id, seats, status, read, created_at) \
+         VALUES ({})",
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4..].join(", ")
     )
-    .bind(b.id.0)
-    .bind(b.event_id.0)
-    .bind(b.user_id.0)
-    .bind(b.seats_requested as i32)
-    .bind(ints(&b.seat_numbers))
-    .bind(b.status.as_str())
-    .bind(b.queue_seq.map(|s| s as i64))
-    .bind(b.hold_id.map(|h| h.0))
-    .bind(b.created_at)
-    .bind(b.updated_at)
-    .execute(conn)
-    .await
-    .map_err(db)?;
+}
+
+/// Writes a new booking with its history entry and notification, in one statement.
+async fn insert_booking(conn: &mut PgConnection, b: &Booking, (h, n): (HistoryEntry, Notification)) -> Result<(), StoreError> {
+    let sql = format!(
+        "WITH b AS (INSERT INTO bookings (id, event_id, user_id, seats, seat_numbers, status, queue_seq, hold_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)), {}",
+        effects_sql(11)
+    );
+    let q = sqlx::query(&sql)
+        .bind(b.id.0)
+        .bind(b.event_id.0)
+        .bind(b.user_id.0)
+        .bind(b.seats_requested as i32)
+        .bind(ints(&b.seat_numbers))
+        .bind(b.status.as_str())
+        .bind(b.queue_seq.map(|s| s as i64))
+        .bind(b.hold_id.map(|h| h.0))
+        .bind(b.created_at)
+        .bind(b.updated_at);
+    bind_effects!(q, h, n).execute(conn).await.map_err(db)?;
     Ok(())
 }
 
-async fn update_booking(conn: &mut PgConnection, b: &Booking) -> Result<(), StoreError> {
-    sqlx::query("UPDATE bookings SET seat_numbers = $2, status = $3, queue_seq = $4, updated_at = $5 WHERE id = $1")
+/// Writes a changed booking with its history entry and notification, in one statement.
+async fn update_booking(conn: &mut PgConnection, b: &Booking, (h, n): (HistoryEntry, Notification)) -> Result<(), StoreError> {
+    let sql = format!(
+        "WITH b AS (UPDATE bookings SET seat_numbers = $2, status = $3, queue_seq = $4, updated_at = $5 WHERE id = $1), {}",
+        effects_sql(6)
+    );
+    let q = sqlx::query(&sql)
         .bind(b.id.0)
         .bind(ints(&b.seat_numbers))
         .bind(b.status.as_str())
         .bind(b.queue_seq.map(|s| s as i64))
-        .bind(b.updated_at)
-        .execute(conn)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-async fn insert_history(conn: &mut PgConnection, h: &HistoryEntry) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO booking_history (booking_id, action, status, seat_numbers, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(h.booking_id.0)
-        .bind(h.action.as_str())
-        .bind(h.status.as_str())
-        .bind(ints(&h.seat_numbers))
-        .bind(h.at)
-        .execute(conn)
-        .await
-        .map_err(db)?;
+        .bind(b.updated_at);
+    bind_effects!(q, h, n).execute(conn).await.map_err(db)?;
     Ok(())
 }
 
@@ -187,11 +214,6 @@ pub(crate) async fn insert_notification(conn: &mut PgConnection, n: &Notificatio
     .await
     .map_err(db)?;
     Ok(())
-}
-
-async fn write_effects(conn: &mut PgConnection, (h, n): (HistoryEntry, Notification)) -> Result<(), StoreError> {
-    insert_history(&mut *conn, &h).await?;
-    insert_notification(conn, &n).await
 }
 
 fn new_booking(new: &NewBooking, status: BookingStatus, seats: Vec<SeatNo>, now: DateTime<Utc>) -> Booking {
@@ -390,8 +412,7 @@ impl SeatStore for PgStore {
             b.status = BookingStatus::Cancelled;
             b.queue_seq = None;
             b.updated_at = now;
-            update_booking(&mut tx, &b).await?;
-            write_effects(&mut tx, effects::event_cancelled(&b, &freed, now)).await?;
+            update_booking(&mut tx, &b, effects::event_cancelled(&b, &freed, now)).await?;
             cancelled.push(b);
         }
         sqlx::query("UPDATE event_seats SET booking_id = NULL, hold_id = NULL WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)")
@@ -445,16 +466,23 @@ impl SeatStore for PgStore {
     }
 
     async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_shared(&mut tx, new.event_id).await?;
-        live_event(&mut tx, new.event_id).await?;
-        bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
-        let seats = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, new.strict_seats, Owner::Booking(new.id.0)).await?;
-        let b = new_booking(new, BookingStatus::Confirmed, seats, now);
-        insert_booking(&mut tx, &b).await?;
-        write_effects(&mut tx, effects::created(&b, now)).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(b)
+        for mode in [Mode::Fast, Mode::Blocking] {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            lock_shared(&mut tx, new.event_id).await?;
+            live_event(&mut tx, new.event_id).await?;
+            bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
+            let owner = Owner::Booking(new.id.0);
+            // Contended in fast mode: roll back (releasing the seats taken) and retry blocking.
+            let Some(seats) = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, new.strict_seats, owner, mode).await? else {
+                tx.rollback().await.map_err(db)?;
+                continue;
+            };
+            let b = new_booking(new, BookingStatus::Confirmed, seats, now);
+            insert_booking(&mut tx, &b, effects::created(&b, now)).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(b);
+        }
+        unreachable!("a blocking allocation always answers")
     }
 
     async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
@@ -465,28 +493,33 @@ impl SeatStore for PgStore {
         let seq: i64 = sqlx::query_scalar("SELECT nextval('booking_queue_seq')").fetch_one(&mut *tx).await.map_err(db)?;
         let mut b = new_booking(new, BookingStatus::Waiting, Vec::new(), now);
         b.queue_seq = Some(seq as u64);
-        insert_booking(&mut tx, &b).await?;
-        write_effects(&mut tx, effects::created(&b, now)).await?;
+        insert_booking(&mut tx, &b, effects::created(&b, now)).await?;
         tx.commit().await.map_err(db)?;
         Ok(b)
     }
 
     async fn promote(&self, id: BookingId, seats: u32, now: DateTime<Utc>) -> Result<Booking, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let event = event_of_booking(&mut tx, id).await?;
-        lock_shared(&mut tx, event).await?;
-        let mut b = locked_booking(&mut tx, id).await?;
-        if b.status != BookingStatus::Waiting {
-            return Err(StoreError::NotWaiting(b.status));
+        for mode in [Mode::Fast, Mode::Blocking] {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            let event = event_of_booking(&mut tx, id).await?;
+            lock_shared(&mut tx, event).await?;
+            let mut b = locked_booking(&mut tx, id).await?;
+            if b.status != BookingStatus::Waiting {
+                return Err(StoreError::NotWaiting(b.status));
+            }
+            let Some(got) = allocate(&mut tx, event, seats, &[], false, Owner::Booking(id.0), mode).await? else {
+                tx.rollback().await.map_err(db)?;
+                continue;
+            };
+            b.seat_numbers = got;
+            b.status = BookingStatus::Confirmed;
+            b.queue_seq = None;
+            b.updated_at = now;
+            update_booking(&mut tx, &b, effects::promoted(&b, now)).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(b);
         }
-        b.seat_numbers = allocate(&mut tx, event, seats, &[], false, Owner::Booking(id.0)).await?;
-        b.status = BookingStatus::Confirmed;
-        b.queue_seq = None;
-        b.updated_at = now;
-        update_booking(&mut tx, &b).await?;
-        write_effects(&mut tx, effects::promoted(&b, now)).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(b)
+        unreachable!("a blocking allocation always answers")
     }
 
     async fn cancel(&self, id: BookingId, key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Cancellation, StoreError> {
@@ -505,8 +538,7 @@ impl SeatStore for PgStore {
         b.status = BookingStatus::Cancelled;
         b.queue_seq = None;
         b.updated_at = now;
-        update_booking(&mut tx, &b).await?;
-        write_effects(&mut tx, effects::cancelled(&b, &freed, now)).await?;
+        update_booking(&mut tx, &b, effects::cancelled(&b, &freed, now)).await?;
         tx.commit().await.map_err(db)?;
         Ok(Cancellation { booking: b, previous, freed })
     }
@@ -545,8 +577,7 @@ impl SeatStore for PgStore {
         } else {
             effects::seats_cancelled(&b, &freed, now)
         };
-        update_booking(&mut tx, &b).await?;
-        write_effects(&mut tx, effects).await?;
+        update_booking(&mut tx, &b, effects).await?;
         tx.commit().await.map_err(db)?;
         Ok(Cancellation { booking: b, previous: BookingStatus::Confirmed, freed })
     }
@@ -642,24 +673,37 @@ impl SeatStore for PgStore {
     }
 
     async fn create_hold(&self, new: &NewHold, now: DateTime<Utc>) -> Result<Hold, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_shared(&mut tx, new.event_id).await?;
-        live_event(&mut tx, new.event_id).await?;
-        let seats = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, true, Owner::Hold(new.id.0)).await?;
-        let hold =
-            Hold { id: new.id, event_id: new.event_id, user_id: new.user_id, seat_numbers: seats, expires_at: new.expires_at, created_at: now };
-        sqlx::query(&format!("INSERT INTO holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
-            .bind(hold.id.0)
-            .bind(hold.event_id.0)
-            .bind(hold.user_id.0)
-            .bind(ints(&hold.seat_numbers))
-            .bind(hold.expires_at)
-            .bind(hold.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(hold)
+        for mode in [Mode::Fast, Mode::Blocking] {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            lock_shared(&mut tx, new.event_id).await?;
+            live_event(&mut tx, new.event_id).await?;
+            let owner = Owner::Hold(new.id.0);
+            let Some(seats) = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, true, owner, mode).await? else {
+                tx.rollback().await.map_err(db)?;
+                continue;
+            };
+            let hold = Hold {
+                id: new.id,
+                event_id: new.event_id,
+                user_id: new.user_id,
+                seat_numbers: seats,
+                expires_at: new.expires_at,
+                created_at: now,
+            };
+            sqlx::query(&format!("INSERT INTO holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+                .bind(hold.id.0)
+                .bind(hold.event_id.0)
+                .bind(hold.user_id.0)
+                .bind(ints(&hold.seat_numbers))
+                .bind(hold.expires_at)
+                .bind(hold.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            return Ok(hold);
+        }
+        unreachable!("a blocking allocation always answers")
     }
 
     async fn hold(&self, id: HoldId) -> Result<Hold, StoreError> {
@@ -700,7 +744,7 @@ impl SeatStore for PgStore {
         let mut b = new_booking(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now);
         b.seats_requested = hold.seat_numbers.len() as u32;
         b.hold_id = Some(hold_id);
-        insert_booking(&mut tx, &b).await?;
+        insert_booking(&mut tx, &b, effects::created(&b, now)).await?;
         sqlx::query("UPDATE event_seats SET hold_id = NULL, booking_id = $2 WHERE hold_id = $1")
             .bind(hold_id.0)
             .bind(b.id.0)
@@ -708,7 +752,6 @@ impl SeatStore for PgStore {
             .await
             .map_err(db)?;
         sqlx::query("DELETE FROM holds WHERE id = $1").bind(hold_id.0).execute(&mut *tx).await.map_err(db)?;
-        write_effects(&mut tx, effects::created(&b, now)).await?;
         tx.commit().await.map_err(db)?;
         Ok(b)
     }
@@ -785,14 +828,13 @@ impl SeatStore for PgStore {
 
 /// Deletes a hold (only if due by `due_by`, when given) and frees its seats.
 async fn take_hold(conn: &mut PgConnection, id: HoldId, due_by: Option<DateTime<Utc>>) -> Result<Option<Hold>, StoreError> {
-    let row = sqlx::query(&format!(
-        "DELETE FROM holds WHERE id = $1 AND ($2::timestamptz IS NULL OR expires_at <= $2) RETURNING {HOLD_COLS}"
-    ))
-    .bind(id.0)
-    .bind(due_by)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?;
+    let row =
+        sqlx::query(&format!("DELETE FROM holds WHERE id = $1 AND ($2::timestamptz IS NULL OR expires_at <= $2) RETURNING {HOLD_COLS}"))
+            .bind(id.0)
+            .bind(due_by)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
     sqlx::query("UPDATE event_seats SET hold_id = NULL WHERE hold_id = $1").bind(id.0).execute(conn).await.map_err(db)?;
     Ok(Some(rows::hold(&row)?))

@@ -8,7 +8,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 pub fn server_url() -> Option<String> {
     match std::env::var("HAPPENING_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!("HAPPENING_TEST_DATABASE_URL is not set, and CI is: run the tests with scripts/test"),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("HAPPENING_TEST_DATABASE_URL is not set, and CI is: run the tests with scripts/test")
+        }
         _ => {
             eprintln!("skipped: HAPPENING_TEST_DATABASE_URL is not set (scripts/test starts PostgreSQL)");
             None

@@ -45,13 +45,7 @@ async fn worker(engine: Engine, event: EventId, stop: Arc<AtomicBool>, seed: u32
 }
 
 async fn run_workers(h: &Harness, event: EventId, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<(Vec<BookingId>, u32)>> {
-    h.engines()
-        .into_iter()
-        .cycle()
-        .take(8)
-        .enumerate()
-        .map(|(i, en)| tokio::spawn(worker(en, event, stop.clone(), i as u32 + 1)))
-        .collect()
+    h.engines().into_iter().cycle().take(8).enumerate().map(|(i, en)| tokio::spawn(worker(en, event, stop.clone(), i as u32 + 1))).collect()
 }
 
 async fn settle(h: &Harness, event: EventId, pool: &PgPool, confirmed: &[BookingId]) {
@@ -77,7 +71,9 @@ async fn settle(h: &Harness, event: EventId, pool: &PgPool, confirmed: &[Booking
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_connections_and_a_stopped_server_leave_nothing_half_done() {
-    let Some((h, db_url)) = common::setup(1, 8).await else { return };
+    let Some((h, db_url)) = common::setup(1, 8).await else {
+        return;
+    };
     let pool = PgPool::connect(&db_url).await.unwrap();
 
     // 1. Connections terminated while bookings and cancellations run.

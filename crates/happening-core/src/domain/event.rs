@@ -123,11 +123,7 @@ pub struct EventPatch {
 impl EventPatch {
     /// Whether anything besides the capacity changes.
     pub fn touches_details(&self) -> bool {
-        self.name.is_some()
-            || self.description.is_some()
-            || self.category.is_some()
-            || self.event_date.is_some()
-            || self.policy.is_some()
+        self.name.is_some() || self.description.is_some() || self.category.is_some() || self.event_date.is_some() || self.policy.is_some()
     }
 }
 

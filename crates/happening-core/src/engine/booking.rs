@@ -150,7 +150,8 @@ impl Engine {
             return Ok(b);
         }
         let b = self.store.booking(id).await?;
-        let removed = b.status == BookingStatus::Waiting && self.with_admission(b.event_id, || self.admission.remove(b.event_id, id)).await?;
+        let removed =
+            b.status == BookingStatus::Waiting && self.with_admission(b.event_id, || self.admission.remove(b.event_id, id)).await?;
         let c = match self.store.cancel(id, key.as_ref(), self.clock.now()).await {
             Ok(c) => c,
             Err(e) => {

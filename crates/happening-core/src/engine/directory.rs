@@ -49,7 +49,11 @@ impl Engine {
 
     /// Creates an organization with the caller as its orgAdmin.
     pub async fn create_org(&self, caller: UserId, name: &str) -> Result<Organization> {
-        let org = Organization { id: OrgId::new(), name: validate::text("name", name, self.limits.name_bytes_max)?, created_at: self.clock.now() };
+        let org = Organization {
+            id: OrgId::new(),
+            name: validate::text("name", name, self.limits.name_bytes_max)?,
+            created_at: self.clock.now(),
+        };
         Ok(self.store.create_org(&org, caller).await?)
     }
 

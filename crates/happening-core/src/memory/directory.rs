@@ -23,7 +23,11 @@ pub(super) struct DirectoryData {
 
 impl DirectoryData {
     fn admins(&self, org: OrgId) -> usize {
-        self.members.range((org, UserId(uuid::Uuid::nil()))..).take_while(|((o, _), _)| *o == org).filter(|(_, m)| m.role == Role::OrgAdmin).count()
+        self.members
+            .range((org, UserId(uuid::Uuid::nil()))..)
+            .take_while(|((o, _), _)| *o == org)
+            .filter(|(_, m)| m.role == Role::OrgAdmin)
+            .count()
     }
 
     fn member_mut(&mut self, org: OrgId, user: UserId) -> Result<&mut Membership, StoreError> {

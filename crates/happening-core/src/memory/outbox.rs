@@ -43,10 +43,7 @@ impl Outbox {
 
     /// A user's notifications, newest first.
     pub(crate) fn of_user(&self, user: UserId, limit: usize) -> Vec<Notification> {
-        self.by_user
-            .get(&user)
-            .map(|idx| idx.iter().rev().take(limit).map(|&i| self.log[i].clone()).collect())
-            .unwrap_or_default()
+        self.by_user.get(&user).map(|idx| idx.iter().rev().take(limit).map(|&i| self.log[i].clone()).collect()).unwrap_or_default()
     }
 
     /// Marks one of `user`'s notifications read; `false` if it is not theirs.

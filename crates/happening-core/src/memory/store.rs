@@ -203,11 +203,8 @@ impl SeatStore for MemoryStore {
 
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError> {
         let ledgers: Vec<_> = self.inner.events.read().expect("events lock poisoned").values().cloned().collect();
-        let mut views: Vec<EventView> = ledgers
-            .iter()
-            .map(|l| lock(l).view())
-            .filter(|v| filter.org_ids.contains(&v.event.org_id))
-            .collect();
+        let mut views: Vec<EventView> =
+            ledgers.iter().map(|l| lock(l).view()).filter(|v| filter.org_ids.contains(&v.event.org_id)).collect();
         views.sort_by(|a, b| b.event.event_date.cmp(&a.event.event_date).then(a.event.id.cmp(&b.event.id)));
         Ok(views.into_iter().skip(filter.offset as usize).take(filter.limit as usize).collect())
     }
@@ -315,9 +312,8 @@ impl SeatStore for MemoryStore {
         let ledger = self.ledger(new.event_id)?;
         let mut l = lock(&ledger);
         l.live()?;
-        let mut booking = self.with_key(new.idempotency.as_ref(), new.id, || {
-            Ok(Self::new_booking(new, BookingStatus::Waiting, Vec::new(), now))
-        })?;
+        let mut booking =
+            self.with_key(new.idempotency.as_ref(), new.id, || Ok(Self::new_booking(new, BookingStatus::Waiting, Vec::new(), now)))?;
         let seq = self.inner.queue_seq.fetch_add(1, Ordering::Relaxed) + 1;
         booking.queue_seq = Some(seq);
         l.waiting.insert(seq, booking.id);

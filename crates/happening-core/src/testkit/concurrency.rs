@@ -46,7 +46,10 @@ async fn racer(engine: crate::Engine, event: EventId, seed: u64) -> Result<(), S
             // Its own seat, if it is confirmed by now (it may have been promoted meanwhile).
             let now = engine.booking(b.id).await.map_err(|e| e.to_string())?;
             if now.status == BookingStatus::Confirmed {
-                engine.cancel_seats(b.id, user, &now.seat_numbers[..1], None).await.map_err(|e| format!("task {seed}: cancel seats: {e}"))?;
+                engine
+                    .cancel_seats(b.id, user, &now.seat_numbers[..1], None)
+                    .await
+                    .map_err(|e| format!("task {seed}: cancel seats: {e}"))?;
             }
         }
         2 => {

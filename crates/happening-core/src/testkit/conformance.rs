@@ -557,10 +557,16 @@ pub async fn directory_roles_and_invites(h: &Harness) {
     assert_eq!(en.authorize(bob.id, org.id, Role::Organizer).await.unwrap(), Role::Organizer);
     assert!(matches!(en.add_member(bob.id, org.id, eve.id, Role::User).await, Err(Error::Forbidden(_))));
     en.add_member(admin.id, org.id, eve.id, Role::User).await.unwrap();
-    assert!(matches!(en.add_member(admin.id, org.id, eve.id, Role::User).await, Err(Error::Conflict { reason: Conflict::AlreadyMember, .. })));
+    assert!(matches!(
+        en.add_member(admin.id, org.id, eve.id, Role::User).await,
+        Err(Error::Conflict { reason: Conflict::AlreadyMember, .. })
+    ));
     assert!(matches!(en.authorize(eve.id, org.id, Role::Organizer).await, Err(Error::Forbidden(_))));
     // The last orgAdmin stays.
-    assert!(matches!(en.set_role(admin.id, org.id, admin.id, Role::User).await, Err(Error::Conflict { reason: Conflict::LastOrgAdmin, .. })));
+    assert!(matches!(
+        en.set_role(admin.id, org.id, admin.id, Role::User).await,
+        Err(Error::Conflict { reason: Conflict::LastOrgAdmin, .. })
+    ));
     en.set_role(admin.id, org.id, bob.id, Role::OrgAdmin).await.unwrap();
     en.remove_member(admin.id, org.id, admin.id).await.unwrap();
     assert!(matches!(en.authorize(admin.id, org.id, Role::User).await, Err(Error::NotFound(_))));

@@ -86,7 +86,13 @@ impl Harness {
 
     pub async fn book_seats(&self, event: EventId, user: UserId, seats: &[SeatNo], strict: bool) -> Result<Booking> {
         self.engine
-            .book(BookRequest { event_id: event, user_id: user, seat_numbers: Some(seats.to_vec()), strict_seats: strict, ..Default::default() })
+            .book(BookRequest {
+                event_id: event,
+                user_id: user,
+                seat_numbers: Some(seats.to_vec()),
+                strict_seats: strict,
+                ..Default::default()
+            })
             .await
     }
 

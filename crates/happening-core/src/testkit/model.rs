@@ -214,7 +214,8 @@ impl Model {
         let behind = self.policy.newcomers_queue_behind() && !self.queue.is_empty();
         let min = if partial { 1 } else { n };
         let free = self.free();
-        let mut booking = MBooking { user, requested: n, seats: vec![], status: BookingStatus::Waiting, history: vec![HistoryAction::Created] };
+        let mut booking =
+            MBooking { user, requested: n, seats: vec![], status: BookingStatus::Waiting, history: vec![HistoryAction::Created] };
         if !behind && free >= min {
             let k = n.min(free);
             let seats = if k == n && !wanted.is_empty() {
@@ -474,7 +475,8 @@ pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
             }
             Op::Hold { user, seats, numbers, ttl_s } => {
                 let want = m.hold(*user, *seats, numbers, *ttl_s);
-                let req = HoldRequest { event_id: e, user_id: users[*user], seats: *seats, seat_numbers: numbers.clone(), ttl_ms: ttl_s * 1000 };
+                let req =
+                    HoldRequest { event_id: e, user_id: users[*user], seats: *seats, seat_numbers: numbers.clone(), ttl_ms: ttl_s * 1000 };
                 match (want, en.hold(req).await) {
                     (Ok((_, seats)), Ok(hold)) => {
                         if hold.seat_numbers != seats {
