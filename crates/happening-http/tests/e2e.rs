@@ -1,143 +1,15 @@
 //! End-to-end tests: the real `happening` binary on a free port of the loopback, driven
-//! over HTTP. No sleeps as synchronization: the tests wait for what they need (the listening
-//! line, a state reached) with generous deadlines that only bound a hang.
+//! over HTTP (harness in `common`).
+
+mod common;
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use happening_http::auth::{mint, MintRequest};
+
+use common::*;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const SECRET: &str = "e2e-secret";
-const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Server {
-    child: Child,
-    base: String,
-    http: Client,
-    /// Lines the server printed before and including "listening on".
-    banner: Vec<String>,
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_happening"));
-    for v in ["DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "AMQP_URL", "HAPPENING_JWT_SECRET", "HAPPENING_JWKS_FILE", "HAPPENING_JWT_ISSUER", "HAPPENING_JWT_AUDIENCE", "PORT", "HAPPENING_RATE_LIMIT"] {
-        c.env_remove(v);
-    }
-    c.kill_on_drop(true);
-    c
-}
-
-impl Server {
-    async fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = bin();
-        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"]).args(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start happening");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut banner = Vec::new();
-        let base = tokio::time::timeout(DEADLINE, async {
-            loop {
-                let line = lines.next_line().await.unwrap().expect("server exited before listening");
-                banner.push(line.clone());
-                if let Some(i) = line.find("listening on ") {
-                    return line[i + "listening on ".len()..].trim().to_string();
-                }
-            }
-        })
-        .await
-        .expect("server did not start");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, base, http: Client::new(), banner }
-    }
-
-    async fn with_secret(args: &[&str]) -> Server {
-        Server::start(args, &[("HAPPENING_JWT_SECRET", SECRET)]).await
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn call(&self, method: Method, path: &str, tok: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut r = self.http.request(method, self.url(path));
-        if let Some(t) = tok {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let res = r.send().await.expect("request");
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
-    }
-
-    async fn ok(&self, method: Method, path: &str, tok: &str, body: Option<Value>, want: StatusCode) -> Value {
-        let (s, v) = self.call(method.clone(), path, Some(tok), body).await;
-        assert_eq!(s, want, "{method} {path}: {v}");
-        v
-    }
-
-    async fn user(&self, sub: &str) -> (String, String) {
-        let t = token(sub);
-        let u = self.ok(Method::POST, "/users", &t, None, StatusCode::OK).await;
-        (t, u["id"].as_str().unwrap().to_string())
-    }
-
-    async fn org(&self, admin: &str, members: &[&str]) -> String {
-        let org = self.ok(Method::POST, "/organizations", admin, Some(json!({ "name": "Org" })), StatusCode::CREATED).await;
-        let id = org["id"].as_str().unwrap().to_string();
-        for m in members {
-            self.ok(Method::POST, &format!("/organizations/{id}/members"), admin, Some(json!({ "user_id": m, "role": "user" })), StatusCode::CREATED).await;
-        }
-        id
-    }
-
-    async fn event(&self, tok: &str, org: &str, slots: u32) -> String {
-        let body = json!({ "org_id": org, "name": "Show", "event_date": "2030-06-01T19:00:00Z", "total_slots": slots });
-        self.ok(Method::POST, "/events", tok, Some(body), StatusCode::CREATED).await["id"].as_str().unwrap().to_string()
-    }
-
-    async fn book(&self, tok: &str, body: Value) -> Value {
-        self.ok(Method::POST, "/bookings", tok, Some(body), StatusCode::CREATED).await
-    }
-
-    /// Polls `check` until it returns `Some`, failing after the deadline.
-    async fn until<T, F, Fut>(&self, what: &str, mut check: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Option<T>>,
-    {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn metrics(&self) -> String {
-        self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
-    }
-}
-
-fn token(sub: &str) -> String {
-    mint(SECRET, &MintRequest { sub: sub.into(), email: Some(format!("{sub}@example.com")), ttl_secs: 3600, ..Default::default() })
-}
-
-fn metric(text: &str, name: &str) -> Option<u64> {
-    text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
-}
+use tokio::process::Command;
 
 #[tokio::test]
 async fn seed_demo_capacity_five_with_promotion() {
@@ -475,13 +347,48 @@ async fn without_auth_config_a_secret_is_generated_and_a_token_printed() {
 }
 
 #[tokio::test]
-async fn store_urls_are_refused_until_their_adapters_exist() {
-    for (var, val) in [("DATABASE_URL", "postgres://localhost/happening"), ("REDIS_URL", "redis://localhost"), ("RABBITMQ_URL", "amqp://localhost"), ("AMQP_URL", "amqp://localhost")] {
+async fn store_urls_without_adapters_are_refused() {
+    for (var, val) in [("REDIS_URL", "redis://localhost"), ("RABBITMQ_URL", "amqp://localhost"), ("AMQP_URL", "amqp://localhost")] {
         let out = bin().args(["--port", "0"]).env(var, val).env("HAPPENING_JWT_SECRET", SECRET).output().await.unwrap();
         assert_eq!(out.status.code(), Some(2), "{var}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(if var == "AMQP_URL" { "RABBITMQ_URL/AMQP_URL" } else { var }), "{var}: {err}");
         assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    }
+}
+
+/// A port of the loopback nobody listens on: bound, then released.
+async fn closed_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_the_start_with_a_clear_error() {
+    let url = format!("postgres://happening:secret-password@127.0.0.1:{}/happening", closed_port().await);
+    for args in [&["--port", "0"][..], &["serve", "--port", "0", "--db-pool-size", "4"][..]] {
+        let out = tokio::time::timeout(DEADLINE, bin().args(args).env("DATABASE_URL", &url).env("HAPPENING_JWT_SECRET", SECRET).output()).await.expect("exits").unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot connect to PostgreSQL (DATABASE_URL)"), "{err}");
+        assert!(!err.contains("secret-password"), "the URL's password is never printed: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    }
+    // A pool size of 0 is refused by the parser.
+    let out = bin().args(["--port", "0", "--db-pool-size", "0"]).env("DATABASE_URL", &url).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn migrate_needs_a_reachable_database() {
+    let out = bin().arg("migrate").output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
+    let url = format!("postgres://happening@127.0.0.1:{}/happening", closed_port().await);
+    for cmd in [bin().arg("migrate").env("DATABASE_URL", &url), bin().args(["migrate", "--database-url", &url])] {
+        let out = tokio::time::timeout(DEADLINE, cmd.output()).await.expect("exits").unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to PostgreSQL"), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
 

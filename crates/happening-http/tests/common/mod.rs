@@ -1,0 +1,148 @@
+//! The end-to-end harness: the real `happening` binary on a free port of the loopback,
+//! driven over HTTP. No sleeps as synchronization: tests wait for what they need (the
+//! listening line, a state reached) with generous deadlines that only bound a hang.
+
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use happening_http::auth::{mint, MintRequest};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const SECRET: &str = "e2e-secret";
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub http: Client,
+    /// Lines the server printed before and including "listening on".
+    pub banner: Vec<String>,
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_happening"));
+    for v in ["DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "AMQP_URL", "HAPPENING_JWT_SECRET", "HAPPENING_JWKS_FILE", "HAPPENING_JWT_ISSUER", "HAPPENING_JWT_AUDIENCE", "PORT", "HAPPENING_RATE_LIMIT"] {
+        c.env_remove(v);
+    }
+    c.kill_on_drop(true);
+    c
+}
+
+impl Server {
+    pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = bin();
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"]).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start happening");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        let base = tokio::time::timeout(DEADLINE, async {
+            loop {
+                let line = lines.next_line().await.unwrap().expect("server exited before listening");
+                banner.push(line.clone());
+                if let Some(i) = line.find("listening on ") {
+                    return line[i + "listening on ".len()..].trim().to_string();
+                }
+            }
+        })
+        .await
+        .expect("server did not start");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server { child, base, http: Client::new(), banner }
+    }
+
+    pub async fn with_secret(args: &[&str]) -> Server {
+        Server::start(args, &[("HAPPENING_JWT_SECRET", SECRET)]).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, tok: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut r = self.http.request(method, self.url(path));
+        if let Some(t) = tok {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    }
+
+    pub async fn ok(&self, method: Method, path: &str, tok: &str, body: Option<Value>, want: StatusCode) -> Value {
+        let (s, v) = self.call(method.clone(), path, Some(tok), body).await;
+        assert_eq!(s, want, "{method} {path}: {v}");
+        v
+    }
+
+    pub async fn user(&self, sub: &str) -> (String, String) {
+        let t = token(sub);
+        let u = self.ok(Method::POST, "/users", &t, None, StatusCode::OK).await;
+        (t, u["id"].as_str().unwrap().to_string())
+    }
+
+    pub async fn org(&self, admin: &str, members: &[&str]) -> String {
+        let org = self.ok(Method::POST, "/organizations", admin, Some(json!({ "name": "Org" })), StatusCode::CREATED).await;
+        let id = org["id"].as_str().unwrap().to_string();
+        for m in members {
+            self.ok(Method::POST, &format!("/organizations/{id}/members"), admin, Some(json!({ "user_id": m, "role": "user" })), StatusCode::CREATED).await;
+        }
+        id
+    }
+
+    pub async fn event(&self, tok: &str, org: &str, slots: u32) -> String {
+        let body = json!({ "org_id": org, "name": "Show", "event_date": "2030-06-01T19:00:00Z", "total_slots": slots });
+        self.ok(Method::POST, "/events", tok, Some(body), StatusCode::CREATED).await["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn book(&self, tok: &str, body: Value) -> Value {
+        self.ok(Method::POST, "/bookings", tok, Some(body), StatusCode::CREATED).await
+    }
+
+    /// Polls `check` until it returns `Some`, failing after the deadline.
+    pub async fn until<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status (a hang fails after the deadline).
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the server is running");
+        assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+        tokio::time::timeout(DEADLINE, self.child.wait()).await.expect("server did not exit").unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+pub fn token(sub: &str) -> String {
+    mint(SECRET, &MintRequest { sub: sub.into(), email: Some(format!("{sub}@example.com")), ttl_secs: 3600, ..Default::default() })
+}
+
+pub fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+}
