@@ -1,1 +1,289 @@
-//! happening-redis: not yet implemented (see the issue tracker).
+//! # happening-redis
+//!
+//! Redis for Happening: [`RedisAdmission`] puts the engine's [`SlotCounter`] and
+//! [`Waitlist`] on Redis, so that the contention of a flash sale (tens of thousands of
+//! requests for a few hundred seats) lands on Redis, while the [`SeatStore`] (PostgreSQL)
+//! stays the source of truth.
+//!
+//! ## One atomic script per operation
+//! Every operation that reads and writes is one Lua script run with `EVALSHA` (`take`,
+//! `give`, `push`, `remove`, `pop_fitting`, `replace`): Redis runs a script to its end before
+//! anything else, so no caller ever sees half of a step. In particular `take` reads the
+//! counter, compares and decrements it in one step, and checks the waitlist in the same
+//! step (no queue-jumping under `fifo` and `partial`). The seed's `DECRBY` then `INCRBY`
+//! revert let the counter go negative for an instant, and a request arriving in that
+//! instant was turned away from seats that were free; here the counter never goes below
+//! zero. `pop_fitting` chooses the entry the policy promotes, removes it and takes its
+//! seats in one step, so no newcomer can take those seats in between. The scripts are
+//! loaded again by themselves when Redis has forgotten them (a restart): `NOSCRIPT` makes
+//! the client load and retry.
+//!
+//! Keys: see [`EventKeys`]. Every key of one event carries the event id as its hash tag,
+//! so all of them live in one Redis Cluster slot and the same scripts run on a cluster.
+//!
+//! ## What can drift, and how it heals
+//! The engine takes seats here *before* the store books them, and gives them back *after*
+//! the store freed them, so the counter is conservative: it never says more seats are free
+//! than the store has, except while a rebuild races other engines (and then the store's own
+//! checks refuse the booking: never an oversell).
+//! - A crash (or a lost connection) between the Redis step and the store's write leaves
+//!   seats taken here but booked nowhere, or a waiting booking missing from the queue. The
+//!   counter is then too low: requests wait while seats are free, never oversell.
+//!   [`Engine::reconcile_event`](happening_core::Engine::reconcile_event) (run by
+//!   `happening reconcile` and by the server on start) rebuilds the counter and the queue
+//!   from the store, reports the drift, and promotes whoever the repaired state lets in.
+//! - Redis restarted empty, flushed, or evicted an event: each operation on that event
+//!   answers [`AdmissionError::Missing`] (never a made-up zero), and the engine rebuilds the
+//!   event from the store and retries.
+//! - Redis down: every operation fails at once with a backend error (the engine's
+//!   `Error::Backend`, a 503 over HTTP); the store is not written, except where it was
+//!   written before the Redis step failed (a cancellation whose seats could not be given
+//!   back), which the next rebuild counts right. The [`ConnectionManager`] reconnects by
+//!   itself when Redis is back.
+//!
+//! [`SlotCounter`]: happening_core::ports::SlotCounter
+//! [`Waitlist`]: happening_core::ports::Waitlist
+//! [`SeatStore`]: happening_core::ports::SeatStore
+
+mod keys;
+mod scripts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use happening_core::domain::WaitlistPolicy;
+use happening_core::error::BackendError;
+use happening_core::ids::{BookingId, EventId};
+use happening_core::ports::*;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, Script};
+
+pub use keys::{EventKeys, DEFAULT_PREFIX};
+pub use redis;
+
+use scripts::SCRIPTS;
+
+/// [`SlotCounter`] + [`Waitlist`] on Redis. Cheap to clone: clones share one multiplexed,
+/// self-reconnecting connection.
+#[derive(Clone)]
+pub struct RedisAdmission {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+}
+
+impl std::fmt::Debug for RedisAdmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdmission").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+/// A Redis error as an admission error: the one place where driver errors cross the seam.
+fn backend(e: RedisError) -> AdmissionError {
+    AdmissionError::Backend(BackendError::new(e))
+}
+
+/// A reply that breaks the scripts' contract (a key written by someone else).
+fn corrupt(what: impl std::fmt::Display) -> AdmissionError {
+    AdmissionError::Backend(BackendError::msg(format!("unexpected Redis state: {what}")))
+}
+
+/// A count from Redis as a `u32`.
+fn count(n: i64) -> Result<u32, AdmissionError> {
+    u32::try_from(n).map_err(|_| corrupt(format!("count {n} out of range")))
+}
+
+impl RedisAdmission {
+    /// Connects to the Redis at `url` (`redis://host:port/db`) through a
+    /// [`ConnectionManager`], which reconnects by itself after a lost connection. Keys start
+    /// with `prefix` ([`DEFAULT_PREFIX`] is `happening`; it may not contain braces).
+    ///
+    /// Tuned to fail fast while Redis is down: a connection attempt gives up after 1 s and
+    /// is retried once, a reply is awaited 2 s at most.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, RedisError> {
+        check_prefix(prefix)?;
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_max_delay(100)
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(2));
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Self::new(conn, prefix)
+    }
+
+    /// Over a connection manager of your own.
+    pub fn new(conn: ConnectionManager, prefix: &str) -> Result<Self, RedisError> {
+        check_prefix(prefix)?;
+        Ok(Self { conn, prefix: prefix.into() })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The keys of `event`.
+    pub fn keys(&self, event: EventId) -> EventKeys {
+        EventKeys::new(&self.prefix, event)
+    }
+
+    /// The connection (for readiness checks, tools and tests).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Whether Redis answers (`PING`), for readiness probes.
+    pub async fn ping(&self) -> Result<(), AdmissionError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(backend)
+    }
+
+    /// Runs `script` on the keys of `event` with `args`.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        event: EventId,
+        args: &[&dyn ToArg],
+    ) -> Result<T, AdmissionError> {
+        let keys = self.keys(event);
+        let mut call = script.prepare_invoke();
+        for key in keys.all() {
+            call.key(key);
+        }
+        for a in args {
+            a.push_to(&mut call);
+        }
+        let mut conn = self.conn.clone();
+        call.invoke_async(&mut conn).await.map_err(backend)
+    }
+}
+
+fn check_prefix(prefix: &str) -> Result<(), RedisError> {
+    if keys::valid_prefix(prefix) {
+        Ok(())
+    } else {
+        Err(RedisError::from((ErrorKind::InvalidClientConfig, "the key prefix may not contain '{' or '}'")))
+    }
+}
+
+/// A script argument (`ScriptInvocation::arg` is generic; this makes a list of them).
+trait ToArg: Send + Sync {
+    fn push_to(&self, call: &mut redis::ScriptInvocation<'_>);
+}
+
+impl<T: redis::ToRedisArgs + Send + Sync> ToArg for T {
+    fn push_to(&self, call: &mut redis::ScriptInvocation<'_>) {
+        call.arg(self);
+    }
+}
+
+fn policy_name(policy: WaitlistPolicy) -> &'static str {
+    match policy {
+        WaitlistPolicy::Fifo => "fifo",
+        WaitlistPolicy::FirstFit => "first_fit",
+        WaitlistPolicy::Partial => "partial",
+    }
+}
+
+#[async_trait]
+impl SlotCounter for RedisAdmission {
+    async fn set_free(&self, event: EventId, free: u32) -> Result<(), AdmissionError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET").arg(self.keys(event).slots).arg(free).query_async::<()>(&mut conn).await.map_err(backend)
+    }
+
+    async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
+        debug_assert!(req.min >= 1 && req.min <= req.want);
+        let (status, n, queued): (i64, i64, i64) =
+            self.run(&SCRIPTS.take, event, &[&req.want, &req.min, &u32::from(req.behind_queue)]).await?;
+        match status {
+            1 => Ok(Take::Taken(count(n)?)),
+            0 => Ok(Take::Short { free: count(n)?, queued: queued == 1 }),
+            _ => Err(AdmissionError::Missing),
+        }
+    }
+
+    async fn give(&self, event: EventId, n: u32) -> Result<(), AdmissionError> {
+        match self.run::<i64>(&SCRIPTS.give, event, &[&n]).await? {
+            -1 => Err(AdmissionError::Missing),
+            _ => Ok(()),
+        }
+    }
+
+    async fn free(&self, event: EventId) -> Result<u32, AdmissionError> {
+        let mut conn = self.conn.clone();
+        let free: Option<i64> = redis::cmd("GET").arg(self.keys(event).slots).query_async(&mut conn).await.map_err(backend)?;
+        match free {
+            Some(n) => count(n),
+            None => Err(AdmissionError::Missing),
+        }
+    }
+
+    async fn forget(&self, event: EventId) -> Result<(), AdmissionError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("DEL").arg(&self.keys(event).all()[..]).query_async::<()>(&mut conn).await.map_err(backend)
+    }
+}
+
+#[async_trait]
+impl Waitlist for RedisAdmission {
+    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError> {
+        let booking = entry.booking.to_string();
+        match self.run::<i64>(&SCRIPTS.push, event, &[&booking, &keys::member(&entry)]).await? {
+            -1 => Err(AdmissionError::Missing),
+            n => count(n),
+        }
+    }
+
+    async fn remove(&self, event: EventId, booking: BookingId) -> Result<bool, AdmissionError> {
+        match self.run::<i64>(&SCRIPTS.remove, event, &[&booking.to_string()]).await? {
+            -1 => Err(AdmissionError::Missing),
+            n => Ok(n == 1),
+        }
+    }
+
+    async fn position(&self, event: EventId, booking: BookingId) -> Result<Option<u32>, AdmissionError> {
+        match self.run::<i64>(&SCRIPTS.position, event, &[&booking.to_string()]).await? {
+            -1 => Err(AdmissionError::Missing),
+            0 => Ok(None),
+            n => count(n).map(Some),
+        }
+    }
+
+    async fn len(&self, event: EventId) -> Result<u32, AdmissionError> {
+        match self.run::<i64>(&SCRIPTS.len, event, &[]).await? {
+            -1 => Err(AdmissionError::Missing),
+            n => count(n),
+        }
+    }
+
+    async fn list(&self, event: EventId, limit: u32) -> Result<Vec<WaitEntry>, AdmissionError> {
+        if limit == 0 {
+            // Still `Missing` for an unknown event.
+            return self.len(event).await.map(|_| Vec::new());
+        }
+        let stop = i64::from(limit) - 1;
+        let members: Option<Vec<String>> = self.run(&SCRIPTS.list, event, &[&stop]).await?;
+        let members = members.ok_or(AdmissionError::Missing)?;
+        members.iter().map(|m| keys::parse_member(m).ok_or_else(|| corrupt(format!("waitlist member {m:?}")))).collect()
+    }
+
+    async fn pop_fitting(&self, event: EventId, policy: WaitlistPolicy) -> Result<Option<Promotion>, AdmissionError> {
+        let (status, seats, member): (i64, i64, String) = self.run(&SCRIPTS.pop_fitting, event, &[&policy_name(policy)]).await?;
+        match status {
+            1 => {
+                let entry = keys::parse_member(&member).ok_or_else(|| corrupt(format!("waitlist member {member:?}")))?;
+                Ok(Some(Promotion { entry, seats: count(seats)? }))
+            }
+            0 => Ok(None),
+            _ => Err(AdmissionError::Missing),
+        }
+    }
+
+    async fn replace(&self, event: EventId, entries: Vec<WaitEntry>) -> Result<(), AdmissionError> {
+        debug_assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
+        let members: Vec<String> = entries.iter().map(keys::member).collect();
+        self.run::<i64>(&SCRIPTS.replace, event, &[&members]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! The Lua scripts: one per operation that reads and writes, so that each runs as one atomic
+//! step on the server (Redis runs a script to its end before anything else).
+//!
+//! Every script takes the event's keys as `KEYS[1]` (counter), `KEYS[2]` (waitlist) and
+//! `KEYS[3]` (booking -> member hash), and answers `-1` (or a table starting with `-1`, or
+//! `false`) when the counter is absent: the event is *missing* here, and the engine rebuilds
+//! it from the store. The counter is the mark of an event's existence, as the in-memory
+//! admission's per-event gate is: a queue key may be absent just because it is empty.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// The seats of a member `<seq>:<booking>:<seats>`, and its booking id.
+const MEMBER_FNS: &str = r#"
+local function seats_of(m) return tonumber(string.match(m, ':(%d+)$')) end
+local function booking_of(m) return string.match(m, '^%d+:(.+):%d+$') end
+"#;
+
+/// ARGV: want, min, behind_queue (0/1).
+/// Returns {1, taken, 0} | {0, free, queued (0/1)} | {-1, 0, 0}.
+/// The counter is read, compared and decremented inside one script: it never goes below
+/// zero, and nobody ever sees a value that a revert would undo.
+const TAKE: &str = r#"
+local free = redis.call('GET', KEYS[1])
+if not free then return {-1, 0, 0} end
+free = tonumber(free)
+if ARGV[3] == '1' and redis.call('ZCARD', KEYS[2]) > 0 then return {0, math.max(free, 0), 1} end
+local n = math.min(tonumber(ARGV[1]), free)
+if n >= tonumber(ARGV[2]) then
+  redis.call('DECRBY', KEYS[1], n)
+  return {1, n, 0}
+end
+return {0, math.max(free, 0), 0}
+"#;
+
+/// ARGV: n. Returns the new free count, or -1 (missing: nothing created).
+const GIVE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('INCRBY', KEYS[1], ARGV[1])
+"#;
+
+/// ARGV: booking, member. Returns the 1-based position, or -1.
+/// A booking already queued stays where it is and answers its position.
+const PUSH: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old then
+  local r = redis.call('ZRANK', KEYS[2], old)
+  if r then return r + 1 end
+end
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+return redis.call('ZRANK', KEYS[2], ARGV[2]) + 1
+"#;
+
+/// ARGV: booking. Returns 1 (removed), 0 (not queued) or -1.
+const REMOVE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local m = redis.call('HGET', KEYS[3], ARGV[1])
+if not m then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
+return redis.call('ZREM', KEYS[2], m)
+"#;
+
+/// ARGV: booking. Returns the 1-based position, 0 (not queued) or -1. Read-only.
+const POSITION: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local m = redis.call('HGET', KEYS[3], ARGV[1])
+if not m then return 0 end
+local r = redis.call('ZRANK', KEYS[2], m)
+if not r then return 0 end
+return r + 1
+"#;
+
+/// Returns the queue length, or -1. Read-only.
+const LEN: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('ZCARD', KEYS[2])
+"#;
+
+/// ARGV: stop index (limit - 1). Returns the members head first, or false (missing).
+/// Read-only.
+const LIST: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('ZRANGE', KEYS[2], 0, ARGV[1])
+"#;
+
+/// ARGV: policy (fifo, first_fit, partial).
+/// Returns {1, seats taken, member} | {0, 0, ''} (nothing fits) | {-1, 0, ''}.
+/// Chooses the entry, removes it from the queue and the hash, and takes its seats from the
+/// counter, all in one step: no other request can take those seats in between.
+const POP_FITTING: &str = r#"
+local free = redis.call('GET', KEYS[1])
+if not free then return {-1, 0, ''} end
+free = tonumber(free)
+local policy = ARGV[1]
+local pick, seats
+if policy == 'first_fit' then
+  local start, chunk = 0, 256
+  while not pick do
+    local ms = redis.call('ZRANGE', KEYS[2], start, start + chunk - 1)
+    if #ms == 0 then break end
+    for _, m in ipairs(ms) do
+      local s = seats_of(m)
+      if s <= free then pick, seats = m, s break end
+    end
+    start = start + chunk
+  end
+else
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if head then
+    local s = seats_of(head)
+    if policy == 'fifo' then
+      if s <= free then pick, seats = head, s end
+    elseif policy == 'partial' then
+      if free >= 1 then pick, seats = head, math.min(s, free) end
+    else
+      return redis.error_reply('unknown policy ' .. policy)
+    end
+  end
+end
+if not pick then return {0, 0, ''} end
+redis.call('ZREM', KEYS[2], pick)
+redis.call('HDEL', KEYS[3], booking_of(pick))
+redis.call('DECRBY', KEYS[1], seats)
+return {1, seats, pick}
+"#;
+
+/// ARGV: the members of the new queue. Replaces the queue and the hash; creates the counter
+/// at 0 if it is absent (as the in-memory admission creates the event's gate), and leaves
+/// it alone otherwise.
+const REPLACE: &str = r#"
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SET', KEYS[1], 0, 'NX')
+local batch = 500
+for i = 1, #ARGV, batch do
+  local z, h = {}, {}
+  for j = i, math.min(i + batch - 1, #ARGV) do
+    local m = ARGV[j]
+    z[#z + 1] = 0
+    z[#z + 1] = m
+    h[#h + 1] = booking_of(m)
+    h[#h + 1] = m
+  end
+  redis.call('ZADD', KEYS[2], unpack(z))
+  redis.call('HSET', KEYS[3], unpack(h))
+end
+return #ARGV
+"#;
+
+pub(crate) struct Scripts {
+    pub take: Script,
+    pub give: Script,
+    pub push: Script,
+    pub remove: Script,
+    pub position: Script,
+    pub len: Script,
+    pub list: Script,
+    pub pop_fitting: Script,
+    pub replace: Script,
+}
+
+fn with_fns(body: &str) -> Script {
+    Script::new(&format!("{MEMBER_FNS}{body}"))
+}
+
+pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    take: Script::new(TAKE),
+    give: Script::new(GIVE),
+    push: Script::new(PUSH),
+    remove: Script::new(REMOVE),
+    position: Script::new(POSITION),
+    len: Script::new(LEN),
+    list: Script::new(LIST),
+    pop_fitting: with_fns(POP_FITTING),
+    replace: with_fns(REPLACE),
+});
