@@ -80,11 +80,14 @@ pub(crate) async fn allocate(
             return Err(StoreError::Conflict { reason: Conflict::SeatsTaken, seats: taken });
         }
     }
+    // The candidates are a MATERIALIZED CTE, evaluated once: as a subquery in FROM the
+    // planner may rescan it per row (a nested loop), and each rescan with SKIP LOCKED would
+    // hand out more seats.
     let take = |lock: &str| {
         format!(
-            "UPDATE event_seats s SET {col} = $3 FROM (SELECT seat_no FROM event_seats WHERE event_id = $1 \
-             AND booking_id IS NULL AND hold_id IS NULL AND seat_no > $4 ORDER BY seat_no LIMIT $2 {lock}) f \
-             WHERE s.event_id = $1 AND s.seat_no = f.seat_no RETURNING s.seat_no",
+            "WITH f AS MATERIALIZED (SELECT seat_no FROM event_seats WHERE event_id = $1 \
+             AND booking_id IS NULL AND hold_id IS NULL AND seat_no > $4 ORDER BY seat_no LIMIT $2 {lock}) \
+             UPDATE event_seats s SET {col} = $3 FROM f WHERE s.event_id = $1 AND s.seat_no = f.seat_no RETURNING s.seat_no",
             col = owner.column()
         )
     };
@@ -97,6 +100,9 @@ pub(crate) async fn allocate(
             .fetch_all(&mut *conn)
             .await
             .map_err(db)?;
+        if got.len() > n as usize {
+            return Err(overdrawn(got.len(), n));
+        }
         return Ok((got.len() == n as usize).then(|| sorted(got)));
     }
     // Strictly ascending across the whole transaction: each round only looks above the
@@ -118,8 +124,17 @@ pub(crate) async fn allocate(
             return Err(StoreError::Short { free: free_seats(conn, event).await? + all.len() as u32 });
         }
         all.extend(more);
+        if all.len() > n as usize {
+            return Err(overdrawn(all.len(), n));
+        }
     }
     Ok(Some(sorted(all)))
+}
+
+/// More seats than asked came back: a bug in the query, refused rather than booked (the
+/// caller's transaction rolls back).
+fn overdrawn(got: usize, n: u32) -> StoreError {
+    StoreError::Backend(happening_core::error::BackendError::msg(format!("allocation returned {got} seats for {n}")))
 }
 
 fn sorted(v: Vec<i32>) -> Vec<SeatNo> {

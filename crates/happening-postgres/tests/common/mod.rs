@@ -11,14 +11,20 @@ use happening_postgres::{testing, PgAdmission, PgStore};
 /// A harness and the URL of its database. `None` when no test server is configured
 /// (outside CI; under CI that panics).
 pub async fn setup(replicas: usize, connections: u32) -> Option<(Harness, String)> {
+    setup_with(replicas, connections, "").await
+}
+
+/// As `setup`, with `params` appended to every engine's connection URL (e.g. planner
+/// settings, to test the queries against plans the planner might choose one day).
+pub async fn setup_with(replicas: usize, connections: u32, params: &str) -> Option<(Harness, String)> {
     let url = testing::server_url()?;
-    let first = testing::fresh_database(&url, connections).await;
+    let first = testing::fresh_database(&url, 1).await;
     let db = first.connect_options().get_database().map(str::to_string).expect("database name");
     let (base, _) = url.rsplit_once('/').expect("database URL");
     let db_url = format!("{base}/{db}");
-    let mut pools = vec![first];
-    for _ in 0..replicas {
-        pools.push(happening_postgres::connect(&db_url, connections).await.expect("replica pool"));
+    let mut pools = Vec::new();
+    for _ in 0..=replicas {
+        pools.push(happening_postgres::connect(&format!("{db_url}{params}"), connections).await.expect("engine pool"));
     }
     let mut pools = pools.into_iter();
     let h = Harness::new(replicas, || {
