@@ -53,10 +53,15 @@ async fn seed_demo_on_postgres() {
     assert_eq!((e["available_slots"].as_u64(), e["waiting_count"].as_u64()), (Some(2), Some(1)));
 
     let a_id = a["id"].as_str().unwrap();
-    let a2 = s.ok(Method::POST, &format!("/bookings/{a_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK).await;
+    let a2 = s
+        .ok(Method::POST, &format!("/bookings/{a_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK)
+        .await;
     assert_eq!(a2["seat_numbers"], json!([3]));
     let b2 = s.ok(Method::GET, &format!("/bookings/{}", b["id"].as_str().unwrap()), &bob, None, StatusCode::OK).await;
-    assert_eq!((b2["status"].as_str(), b2["seat_numbers"].clone(), b2["waiting_number"].clone()), (Some("confirmed"), json!([1, 2, 4]), Value::Null));
+    assert_eq!(
+        (b2["status"].as_str(), b2["seat_numbers"].clone(), b2["waiting_number"].clone()),
+        (Some("confirmed"), json!([1, 2, 4]), Value::Null)
+    );
     let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &alice, None, StatusCode::OK).await;
     assert_eq!(map, json!({ "total": 5, "taken": [1, 2, 3, 4], "held": [], "available_slots": 1 }));
     assert_eq!(s.ok(Method::GET, &format!("/events/{ev}/waitlist"), &alice, None, StatusCode::OK).await, json!([]));
@@ -66,8 +71,10 @@ async fn seed_demo_on_postgres() {
     assert_eq!(actions, ["created", "promoted"]);
 
     // The outbox in PostgreSQL is relayed by the background worker.
-    s.until("the promotion relayed", || async { (metric(&s.metrics().await, r#"happening_bookings_total{outcome="promoted"}"#) == Some(1)).then_some(()) })
-        .await;
+    s.until("the promotion relayed", || async {
+        (metric(&s.metrics().await, r#"happening_bookings_total{outcome="promoted"}"#) == Some(1)).then_some(())
+    })
+    .await;
     assert_eq!(s.stop().await.code(), Some(0));
 }
 
@@ -91,10 +98,16 @@ async fn data_survives_a_restart_and_booking_goes_on() {
     // A new process on the same database: everything is there.
     let s = start(&db, &[]).await;
     let orgs = s.ok(Method::GET, "/organizations", &admin, None, StatusCode::OK).await;
-    assert_eq!((orgs.as_array().unwrap().len(), orgs[0]["id"].as_str(), orgs[0]["role"].as_str()), (1, Some(org.as_str()), Some("orgAdmin")));
+    assert_eq!(
+        (orgs.as_array().unwrap().len(), orgs[0]["id"].as_str(), orgs[0]["role"].as_str()),
+        (1, Some(org.as_str()), Some("orgAdmin"))
+    );
     let event_after = s.ok(Method::GET, &format!("/events/{ev}"), &admin, None, StatusCode::OK).await;
     assert_eq!(event_after, event_before);
-    assert_eq!((event_after["booked_slots"].as_u64(), event_after["available_slots"].as_u64(), event_after["waiting_count"].as_u64()), (Some(2), Some(1), Some(1)));
+    assert_eq!(
+        (event_after["booked_slots"].as_u64(), event_after["available_slots"].as_u64(), event_after["waiting_count"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
     let a_again = s.ok(Method::GET, &format!("/bookings/{a_id}"), &alice, None, StatusCode::OK).await;
     assert_eq!((a_again["status"].as_str(), a_again["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2])));
     let wl = s.ok(Method::GET, &format!("/events/{ev}/waitlist"), &admin, None, StatusCode::OK).await;
@@ -107,7 +120,11 @@ async fn data_survives_a_restart_and_booking_goes_on() {
     // Booking goes on where it was: Carol queues behind Bob; Alice frees a seat, which is
     // not enough for Bob (FIFO), then another, and Bob gets both.
     let c = s.book(&carol, json!({ "event_id": ev, "seats": 1 })).await;
-    assert_eq!((c["status"].as_str(), c["waiting_number"].as_u64()), (Some("waiting"), Some(2)), "behind the queue kept across the restart");
+    assert_eq!(
+        (c["status"].as_str(), c["waiting_number"].as_u64()),
+        (Some("waiting"), Some(2)),
+        "behind the queue kept across the restart"
+    );
     s.ok(Method::POST, &format!("/bookings/{a_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1] })), StatusCode::OK).await;
     let b_now = s.ok(Method::GET, &format!("/bookings/{b_id}"), &bob, None, StatusCode::OK).await;
     assert_eq!((b_now["status"].as_str(), b_now["seat_numbers"].clone()), (Some("confirmed"), json!([1, 3])));
@@ -148,14 +165,20 @@ async fn migrate_applies_the_schema_once_and_is_idempotent() {
 
     let first = bin().arg("migrate").env("DATABASE_URL", &db).output().await.unwrap();
     assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
-    assert!(String::from_utf8_lossy(&first.stdout).contains(&format!("applied {total} migration(s)")), "{}", String::from_utf8_lossy(&first.stdout));
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains(&format!("applied {total} migration(s)")),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
     let mut conn = PgConnection::connect(&db).await.unwrap();
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&mut conn).await.unwrap();
     assert_eq!(applied, total);
-    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('events', 'bookings', 'event_seats')")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('events', 'bookings', 'event_seats')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     assert_eq!(tables, 3);
 
     for _ in 0..2 {
@@ -226,7 +249,10 @@ async fn two_servers_on_one_database_never_oversell() {
     // A seat freed through one server goes to the head of the queue, seen by the other.
     let freed = confirmed[0];
     let owner = users.iter().find(|(_, id)| freed["user_id"] == id.as_str()).unwrap();
-    let head = servers[1].ok(Method::GET, &format!("/events/{ev}/waitlist?limit=1"), &admin, None, StatusCode::OK).await[0]["id"].as_str().unwrap().to_string();
+    let head = servers[1].ok(Method::GET, &format!("/events/{ev}/waitlist?limit=1"), &admin, None, StatusCode::OK).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     servers[0].ok(Method::POST, &format!("/bookings/{}/cancel", freed["id"].as_str().unwrap()), &owner.0, None, StatusCode::OK).await;
     let promoted = servers[1].ok(Method::GET, &format!("/bookings/{head}"), &admin, None, StatusCode::OK).await;
     assert_eq!((promoted["status"].as_str(), promoted["seat_numbers"].clone()), (Some("confirmed"), freed["seat_numbers"].clone()));

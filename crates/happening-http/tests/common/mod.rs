@@ -26,7 +26,18 @@ pub struct Server {
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_happening"));
-    for v in ["DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "AMQP_URL", "HAPPENING_JWT_SECRET", "HAPPENING_JWKS_FILE", "HAPPENING_JWT_ISSUER", "HAPPENING_JWT_AUDIENCE", "PORT", "HAPPENING_RATE_LIMIT"] {
+    for v in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "RABBITMQ_URL",
+        "AMQP_URL",
+        "HAPPENING_JWT_SECRET",
+        "HAPPENING_JWKS_FILE",
+        "HAPPENING_JWT_ISSUER",
+        "HAPPENING_JWT_AUDIENCE",
+        "PORT",
+        "HAPPENING_RATE_LIMIT",
+    ] {
         c.env_remove(v);
     }
     c.kill_on_drop(true);
@@ -97,7 +108,14 @@ impl Server {
         let org = self.ok(Method::POST, "/organizations", admin, Some(json!({ "name": "Org" })), StatusCode::CREATED).await;
         let id = org["id"].as_str().unwrap().to_string();
         for m in members {
-            self.ok(Method::POST, &format!("/organizations/{id}/members"), admin, Some(json!({ "user_id": m, "role": "user" })), StatusCode::CREATED).await;
+            self.ok(
+                Method::POST,
+                &format!("/organizations/{id}/members"),
+                admin,
+                Some(json!({ "user_id": m, "role": "user" })),
+                StatusCode::CREATED,
+            )
+            .await;
         }
         id
     }
