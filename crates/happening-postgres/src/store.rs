@@ -345,22 +345,7 @@ impl SeatStore for PgStore {
             }
             e.capacity = capacity;
         }
-        if let Some(name) = &patch.name {
-            e.name = name.clone();
-        }
-        if let Some(d) = &patch.description {
-            e.description = d.clone();
-        }
-        if let Some(c) = &patch.category {
-            e.category = c.clone();
-        }
-        if let Some(date) = patch.event_date {
-            e.event_date = date;
-        }
-        if let Some(p) = patch.policy {
-            e.policy = p;
-        }
-        e.updated_at = now;
+        patch.apply(&mut e, now);
         sqlx::query(
             "UPDATE events SET name = $2, description = $3, category = $4, event_date = $5, total_slots = $6, \
              waitlist_policy = $7, updated_at = $8 WHERE id = $1",

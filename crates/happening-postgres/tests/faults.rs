@@ -48,6 +48,17 @@ async fn run_workers(h: &Harness, event: EventId, stop: Arc<AtomicBool>) -> Vec<
     h.engines().into_iter().cycle().take(8).enumerate().map(|(i, en)| tokio::spawn(worker(en, event, stop.clone(), i as u32 + 1))).collect()
 }
 
+/// Waits for the workers: every booking answered OK, and how many operations failed.
+async fn join(workers: Vec<tokio::task::JoinHandle<(Vec<BookingId>, u32)>>) -> (Vec<BookingId>, u32) {
+    let (mut confirmed, mut failed) = (Vec::new(), 0);
+    for w in workers {
+        let (ok, f) = w.await.unwrap();
+        confirmed.extend(ok);
+        failed += f;
+    }
+    (confirmed, failed)
+}
+
 async fn settle(h: &Harness, event: EventId, pool: &PgPool, confirmed: &[BookingId]) {
     // A fault between freeing seats and promoting leaves people waiting for free seats:
     // reconcile repairs it, as the server does on start.
@@ -93,13 +104,7 @@ async fn killed_connections_and_a_stopped_server_leave_nothing_half_done() {
         killed += n;
     }
     stop.store(true, Ordering::Relaxed);
-    let mut confirmed = Vec::new();
-    let mut failed = 0;
-    for w in workers {
-        let (ok, f) = w.await.unwrap();
-        confirmed.extend(ok);
-        failed += f;
-    }
+    let (confirmed, failed) = join(workers).await;
     println!("terminated {killed} busy connections; {failed} operations failed; {} succeeded", confirmed.len());
     assert!(!confirmed.is_empty(), "bookings went through between the kills");
     settle(&h, event, &pool, &confirmed).await;
@@ -120,13 +125,7 @@ async fn killed_connections_and_a_stopped_server_leave_nothing_half_done() {
     assert!(status.success(), "starting PostgreSQL");
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut confirmed = Vec::new();
-    let mut failed = 0;
-    for w in workers {
-        let (ok, f) = w.await.unwrap();
-        confirmed.extend(ok);
-        failed += f;
-    }
+    let (confirmed, failed) = join(workers).await;
     println!("server stop: {failed} operations failed; {} succeeded", confirmed.len());
     assert!(failed > 0, "the stop must have failed some operations");
     settle(&h, event, &pool, &confirmed).await;

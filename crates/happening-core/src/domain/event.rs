@@ -121,6 +121,27 @@ pub struct EventPatch {
 }
 
 impl EventPatch {
+    /// Applies every field but the capacity (which the store changes with its seats) and
+    /// stamps `updated_at`.
+    pub fn apply(&self, e: &mut Event, now: DateTime<Utc>) {
+        if let Some(name) = &self.name {
+            e.name = name.clone();
+        }
+        if let Some(d) = &self.description {
+            e.description = d.clone();
+        }
+        if let Some(c) = &self.category {
+            e.category = c.clone();
+        }
+        if let Some(date) = self.event_date {
+            e.event_date = date;
+        }
+        if let Some(p) = self.policy {
+            e.policy = p;
+        }
+        e.updated_at = now;
+    }
+
     /// Whether anything besides the capacity changes.
     pub fn touches_details(&self) -> bool {
         self.name.is_some() || self.description.is_some() || self.category.is_some() || self.event_date.is_some() || self.policy.is_some()

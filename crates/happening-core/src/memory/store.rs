@@ -221,23 +221,7 @@ impl SeatStore for MemoryStore {
             l.seats.resize(capacity);
             l.event.capacity = capacity;
         }
-        let e = &mut l.event;
-        if let Some(name) = &patch.name {
-            e.name = name.clone();
-        }
-        if let Some(d) = &patch.description {
-            e.description = d.clone();
-        }
-        if let Some(c) = &patch.category {
-            e.category = c.clone();
-        }
-        if let Some(date) = patch.event_date {
-            e.event_date = date;
-        }
-        if let Some(p) = patch.policy {
-            e.policy = p;
-        }
-        e.updated_at = now;
+        patch.apply(&mut l.event, now);
         for rec in l.bookings.values().filter(|r| r.booking.status != BookingStatus::Cancelled) {
             self.notify(effects::event_updated(&rec.booking, now));
         }
