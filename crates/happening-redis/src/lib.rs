@@ -34,7 +34,8 @@
 //!   from the store, reports the drift, and promotes whoever the repaired state lets in.
 //! - Redis restarted empty, flushed, or evicted an event: each operation on that event
 //!   answers [`AdmissionError::Missing`] (never a made-up zero), and the engine rebuilds the
-//!   event from the store and retries.
+//!   event from the store and retries. A counter that holds anything but a count of seats
+//!   (written by someone else) counts as missing too.
 //! - Redis down: every operation fails at once with a backend error (the engine's
 //!   `Error::Backend`, a 503 over HTTP); the store is not written, except where it was
 //!   written before the Redis step failed (a cancellation whose seats could not be given
@@ -212,11 +213,10 @@ impl SlotCounter for RedisAdmission {
 
     async fn free(&self, event: EventId) -> Result<u32, AdmissionError> {
         let mut conn = self.conn.clone();
-        let free: Option<i64> = redis::cmd("GET").arg(self.keys(event).slots).query_async(&mut conn).await.map_err(backend)?;
-        match free {
-            Some(n) => count(n),
-            None => Err(AdmissionError::Missing),
-        }
+        let free: Option<String> = redis::cmd("GET").arg(self.keys(event).slots).query_async(&mut conn).await.map_err(backend)?;
+        // Absent, or not a count of seats (only someone else can have written that): missing,
+        // as in the scripts, so that the engine rebuilds it.
+        free.and_then(|v| v.parse().ok()).ok_or(AdmissionError::Missing)
     }
 
     async fn forget(&self, event: EventId) -> Result<(), AdmissionError> {

@@ -3,7 +3,7 @@
 //!
 //! Every script takes the event's keys as `KEYS[1]` (counter), `KEYS[2]` (waitlist) and
 //! `KEYS[3]` (booking -> member hash), and answers `-1` (or a table starting with `-1`, or
-//! `false`) when the counter is absent: the event is *missing* here, and the engine rebuilds
+//! `false`) when the counter is absent (or not a count): the event is *missing* here, and the engine rebuilds
 //! it from the store. The counter is the mark of an event's existence, as the in-memory
 //! admission's per-event gate is: a queue key may be absent just because it is empty.
 
@@ -11,8 +11,18 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// The seats of a member `<seq>:<booking>:<seats>`, and its booking id.
-const MEMBER_FNS: &str = r#"
+/// Helpers put before every script: the counter of the event (nil when it is absent, or
+/// holds anything but a count of seats, which only someone else can have written: both are
+/// *missing*, and the engine rebuilds the event); the seats and the booking of a member
+/// `<seq>:<booking>:<seats>`.
+const PRELUDE: &str = r#"
+local function counter()
+  local v = redis.call('GET', KEYS[1])
+  if not v then return nil end
+  local n = tonumber(v)
+  if not n or n < 0 or n ~= math.floor(n) or n > 4294967295 then return nil end
+  return n
+end
 local function seats_of(m) return tonumber(string.match(m, ':(%d+)$')) end
 local function booking_of(m) return string.match(m, '^%d+:(.+):%d+$') end
 "#;
@@ -22,28 +32,27 @@ local function booking_of(m) return string.match(m, '^%d+:(.+):%d+$') end
 /// The counter is read, compared and decremented inside one script: it never goes below
 /// zero, and nobody ever sees a value that a revert would undo.
 const TAKE: &str = r#"
-local free = redis.call('GET', KEYS[1])
+local free = counter()
 if not free then return {-1, 0, 0} end
-free = tonumber(free)
-if ARGV[3] == '1' and redis.call('ZCARD', KEYS[2]) > 0 then return {0, math.max(free, 0), 1} end
+if ARGV[3] == '1' and redis.call('ZCARD', KEYS[2]) > 0 then return {0, free, 1} end
 local n = math.min(tonumber(ARGV[1]), free)
 if n >= tonumber(ARGV[2]) then
   redis.call('DECRBY', KEYS[1], n)
   return {1, n, 0}
 end
-return {0, math.max(free, 0), 0}
+return {0, free, 0}
 "#;
 
 /// ARGV: n. Returns the new free count, or -1 (missing: nothing created).
 const GIVE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not counter() then return -1 end
 return redis.call('INCRBY', KEYS[1], ARGV[1])
 "#;
 
 /// ARGV: booking, member. Returns the 1-based position, or -1.
 /// A booking already queued stays where it is and answers its position.
 const PUSH: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not counter() then return -1 end
 local old = redis.call('HGET', KEYS[3], ARGV[1])
 if old then
   local r = redis.call('ZRANK', KEYS[2], old)
@@ -56,7 +65,7 @@ return redis.call('ZRANK', KEYS[2], ARGV[2]) + 1
 
 /// ARGV: booking. Returns 1 (removed), 0 (not queued) or -1.
 const REMOVE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not counter() then return -1 end
 local m = redis.call('HGET', KEYS[3], ARGV[1])
 if not m then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
@@ -65,7 +74,7 @@ return redis.call('ZREM', KEYS[2], m)
 
 /// ARGV: booking. Returns the 1-based position, 0 (not queued) or -1. Read-only.
 const POSITION: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not counter() then return -1 end
 local m = redis.call('HGET', KEYS[3], ARGV[1])
 if not m then return 0 end
 local r = redis.call('ZRANK', KEYS[2], m)
@@ -75,14 +84,14 @@ return r + 1
 
 /// Returns the queue length, or -1. Read-only.
 const LEN: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not counter() then return -1 end
 return redis.call('ZCARD', KEYS[2])
 "#;
 
 /// ARGV: stop index (limit - 1). Returns the members head first, or false (missing).
 /// Read-only.
 const LIST: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if not counter() then return false end
 return redis.call('ZRANGE', KEYS[2], 0, ARGV[1])
 "#;
 
@@ -91,9 +100,8 @@ return redis.call('ZRANGE', KEYS[2], 0, ARGV[1])
 /// Chooses the entry, removes it from the queue and the hash, and takes its seats from the
 /// counter, all in one step: no other request can take those seats in between.
 const POP_FITTING: &str = r#"
-local free = redis.call('GET', KEYS[1])
+local free = counter()
 if not free then return {-1, 0, ''} end
-free = tonumber(free)
 local policy = ARGV[1]
 local pick, seats
 if policy == 'first_fit' then
@@ -128,11 +136,11 @@ return {1, seats, pick}
 "#;
 
 /// ARGV: the members of the new queue. Replaces the queue and the hash; creates the counter
-/// at 0 if it is absent (as the in-memory admission creates the event's gate), and leaves
-/// it alone otherwise.
+/// at 0 if it is absent or not a count (as the in-memory admission creates the event's
+/// gate), and leaves it alone otherwise.
 const REPLACE: &str = r#"
 redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('SET', KEYS[1], 0, 'NX')
+if not counter() then redis.call('SET', KEYS[1], 0) end
 local batch = 500
 for i = 1, #ARGV, batch do
   local z, h = {}, {}
@@ -161,18 +169,18 @@ pub(crate) struct Scripts {
     pub replace: Script,
 }
 
-fn with_fns(body: &str) -> Script {
-    Script::new(&format!("{MEMBER_FNS}{body}"))
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    take: Script::new(TAKE),
-    give: Script::new(GIVE),
-    push: Script::new(PUSH),
-    remove: Script::new(REMOVE),
-    position: Script::new(POSITION),
-    len: Script::new(LEN),
-    list: Script::new(LIST),
-    pop_fitting: with_fns(POP_FITTING),
-    replace: with_fns(REPLACE),
+    take: script(TAKE),
+    give: script(GIVE),
+    push: script(PUSH),
+    remove: script(REMOVE),
+    position: script(POSITION),
+    len: script(LEN),
+    list: script(LIST),
+    pop_fitting: script(POP_FITTING),
+    replace: script(REPLACE),
 });
