@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use happening_core::domain::*;
 use happening_core::effects;
-use happening_core::error::{Conflict, Entity};
+use happening_core::error::{BackendError, Conflict, Entity};
 use happening_core::ids::*;
 use happening_core::ports::{SeatStore, StoreError};
 use sqlx::{PgConnection, PgPool, Row};
@@ -109,16 +109,25 @@ async fn bind_key(conn: &mut PgConnection, key: Option<&IdempotencyKey>, booking
     if inserted == 1 {
         return Ok(());
     }
+    let rec = key_record(conn, key).await?.ok_or_else(|| StoreError::Backend(BackendError::msg("idempotency key vanished")))?;
+    Err(StoreError::IdempotencyKeyTaken(rec))
+}
+
+/// What an idempotency key is bound to, if anything.
+async fn key_record(conn: &mut PgConnection, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
     let row = sqlx::query("SELECT fingerprint, booking_id FROM idempotency_keys WHERE user_id = $1 AND key = $2")
         .bind(key.user_id.0)
         .bind(&key.key)
-        .fetch_one(conn)
+        .fetch_optional(conn)
         .await
         .map_err(db)?;
-    Err(StoreError::IdempotencyKeyTaken(IdempotencyRecord {
-        fingerprint: row.try_get::<i64, _>("fingerprint").map_err(db)? as u64,
-        booking_id: BookingId(row.try_get("booking_id").map_err(db)?),
-    }))
+    row.map(|r| {
+        Ok(IdempotencyRecord {
+            fingerprint: r.try_get::<i64, _>("fingerprint").map_err(db)? as u64,
+            booking_id: BookingId(r.try_get("booking_id").map_err(db)?),
+        })
+    })
+    .transpose()
 }
 
 /// Binds the history entry and the notification of a change, in `effects_sql` order.
@@ -450,24 +459,71 @@ impl SeatStore for PgStore {
         Ok(SeatMap { total: e.capacity, taken, held })
     }
 
+    /// One call of `happening_confirm` (migrations/0002): the whole booking in one round
+    /// trip. Contended in fast mode, it is called again in blocking mode.
     async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
-        for mode in [Mode::Fast, Mode::Blocking] {
-            let mut tx = self.pool.begin().await.map_err(db)?;
-            lock_shared(&mut tx, new.event_id).await?;
-            live_event(&mut tx, new.event_id).await?;
-            bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
-            let owner = Owner::Booking(new.id.0);
-            // Contended in fast mode: roll back (releasing the seats taken) and retry blocking.
-            let Some(seats) = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, new.strict_seats, owner, mode).await? else {
-                tx.rollback().await.map_err(db)?;
-                continue;
+        // The effects of the booking as it will be; the function fills in the seats.
+        let mut b = new_booking(new, BookingStatus::Confirmed, vec![0; new.seats as usize], now);
+        let (h, n) = effects::created(&b, now);
+        let key = new.idempotency.as_ref();
+        // Fast first; blocking after contention (or a key released by a twin that rolled back).
+        for attempt in 0..3 {
+            let blocking = attempt > 0;
+            let res: Result<Vec<i32>, sqlx::Error> = sqlx::query_scalar(
+                "SELECT happening_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            )
+            .bind(new.event_id.0)
+            .bind(lock_key(new.event_id))
+            .bind(new.id.0)
+            .bind(new.user_id.0)
+            .bind(new.seats_requested as i32)
+            .bind(new.seats as i32)
+            .bind(ints(&new.seat_numbers))
+            .bind(new.strict_seats)
+            .bind(blocking)
+            .bind(key.map(|k| k.user_id.0))
+            .bind(key.map(|k| k.key.as_str()))
+            .bind(key.map(|k| k.fingerprint as i64))
+            .bind(now)
+            .bind(h.action.as_str())
+            .bind(h.status.as_str())
+            .bind(n.id.0)
+            .bind(n.kind.as_str())
+            .bind(n.seats as i32)
+            .fetch_one(&self.pool)
+            .await;
+            let err = match res {
+                Ok(seats) => {
+                    b.seat_numbers = rows::seats(seats);
+                    return Ok(b);
+                }
+                Err(e) => e,
             };
-            let b = new_booking(new, BookingStatus::Confirmed, seats, now);
-            insert_booking(&mut tx, &b, effects::created(&b, now)).await?;
-            tx.commit().await.map_err(db)?;
-            return Ok(b);
+            let (code, message) = match &err {
+                sqlx::Error::Database(d) => (d.code().map(|c| c.to_string()), d.message().to_string()),
+                _ => (None, String::new()),
+            };
+            return Err(match code.as_deref() {
+                Some("HP001") => StoreError::NotFound(Entity::Event),
+                Some("HP002") => StoreError::conflict(Conflict::EventCancelled),
+                Some("HP003") => {
+                    let key = key.expect("a key was given");
+                    let mut conn = self.pool.acquire().await.map_err(db)?;
+                    match key_record(&mut conn, key).await? {
+                        Some(rec) => StoreError::IdempotencyKeyTaken(rec),
+                        None => continue,
+                    }
+                }
+                Some("HP004") => StoreError::Conflict {
+                    reason: Conflict::SeatsTaken,
+                    seats: message.split(',').filter_map(|s| s.parse().ok()).collect(),
+                },
+                Some("HP005") => continue,
+                Some("HP006") => StoreError::Short { free: message.parse().unwrap_or(0) },
+                _ => db(err),
+            });
         }
-        unreachable!("a blocking allocation always answers")
+        Err(StoreError::Backend(BackendError::msg("booking still contended after retries")))
     }
 
     async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {

@@ -35,8 +35,8 @@ async fn four_engines_race_under_first_fit_and_partial() {
 /// failure on demand; it guards the shape of the outcome.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_small_events_get_exactly_the_seats_asked() {
-    use happening_core::BookRequest;
     use happening_core::ids::UserId;
+    use happening_core::BookRequest;
     let planner = "?options=-c%20enable_hashjoin%3Doff%20-c%20enable_mergejoin%3Doff%20-c%20enable_material%3Doff";
     let Some((h, _)) = common::setup_with(1, 8, planner).await else { return };
     let mut events = Vec::new();
