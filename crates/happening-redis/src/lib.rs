@@ -99,14 +99,15 @@ impl RedisAdmission {
     /// [`ConnectionManager`], which reconnects by itself after a lost connection. Keys start
     /// with `prefix` ([`DEFAULT_PREFIX`] is `happening`; it may not contain braces).
     ///
-    /// Tuned to fail fast while Redis is down: a connection attempt gives up after 1 s and
-    /// is retried once, a reply is awaited 2 s at most.
+    /// Tuned to fail fast while Redis is down: a lost connection is replaced by one attempt
+    /// (given up after 1 s) made on the next call, not by retries with back-off during
+    /// which every call would wait; a reply is awaited 2 s at most. Callers get a backend
+    /// error at once, and the call after Redis is back reconnects.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, RedisError> {
         check_prefix(prefix)?;
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_max_delay(100)
+            .set_number_of_retries(0)
             .set_connection_timeout(Duration::from_secs(1))
             .set_response_timeout(Duration::from_secs(2));
         let conn = ConnectionManager::new_with_config(client, config).await?;
