@@ -141,12 +141,7 @@ impl RedisAdmission {
     }
 
     /// Runs `script` on the keys of `event` with `args`.
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        script: &Script,
-        event: EventId,
-        args: &[&dyn ToArg],
-    ) -> Result<T, AdmissionError> {
+    async fn run<T: redis::FromRedisValue>(&self, script: &Script, event: EventId, args: &[&dyn ToArg]) -> Result<T, AdmissionError> {
         let keys = self.keys(event);
         let mut call = script.prepare_invoke();
         for key in keys.all() {

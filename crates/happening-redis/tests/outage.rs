@@ -120,10 +120,8 @@ async fn redis_stopped_during_bookings_fails_fast_and_loses_nothing() {
     // 2. Redis stops: operations fail with a backend error, at once, and write nothing.
     ctl(&redis_ctl, "stop").await;
     let failed_before = c.failed.load(Ordering::Relaxed);
-    wait_for("operations failing while Redis is down", Duration::from_secs(30), || {
-        c.failed.load(Ordering::Relaxed) >= failed_before + 50
-    })
-    .await;
+    wait_for("operations failing while Redis is down", Duration::from_secs(30), || c.failed.load(Ordering::Relaxed) >= failed_before + 50)
+        .await;
     let probe = UserId::new();
     for en in h.engines() {
         let start = Instant::now();
@@ -146,11 +144,7 @@ async fn redis_stopped_during_bookings_fails_fast_and_loses_nothing() {
     for w in workers {
         w.await.expect("worker");
     }
-    println!(
-        "{} operations succeeded, {} failed on the backend",
-        c.ok.load(Ordering::Relaxed),
-        c.failed.load(Ordering::Relaxed)
-    );
+    println!("{} operations succeeded, {} failed on the backend", c.ok.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed));
 
     // 4. After reconcile (as the server runs on start) every invariant holds, from every
     //    engine, and nothing answered OK is lost.
@@ -161,7 +155,7 @@ async fn redis_stopped_during_bookings_fails_fast_and_loses_nothing() {
     }
     let (mut live, mut unasked) = (0, 0);
     for s in &seen {
-        let s = s.lock().unwrap();
+        let s = std::mem::take(&mut *s.lock().unwrap());
         let user = s.user.expect("worker started");
         let stored: Vec<_> = h.engine.store().user_bookings(user, u32::MAX).await.unwrap();
         let ids: BTreeSet<BookingId> = stored.iter().map(|b| b.id).collect();

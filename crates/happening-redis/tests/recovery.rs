@@ -229,7 +229,10 @@ async fn reconcile_reports_and_repairs_drift() {
 
     // Seats taken in Redis but never booked (a crash between the two steps).
     let a = &b.admissions[1];
-    assert!(matches!(a.take(event, TakeRequest { want: 2, min: 2, behind_queue: false }).await.unwrap(), happening_core::ports::Take::Taken(2)));
+    assert!(matches!(
+        a.take(event, TakeRequest { want: 2, min: 2, behind_queue: false }).await.unwrap(),
+        happening_core::ports::Take::Taken(2)
+    ));
     expect_drift(en.reconcile_event(event).await.unwrap(), Some(0), 2, false, 2, 0);
     check_all(&h, event).await;
 

@@ -87,28 +87,28 @@ pub async fn harness(replicas: usize, connections: u32) -> Option<Harness> {
 
 /// Deletes every key that starts with `<prefix>:`; returns how many there were.
 pub async fn flush_prefix(mut conn: redis::aio::ConnectionManager, prefix: &str) -> usize {
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}:*", prefix))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .expect("SCAN");
-            keys.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}:*", prefix))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            break;
         }
-        keys.sort();
-        keys.dedup();
-        if !keys.is_empty() {
-            let _: () = conn.del(&keys).await.expect("DEL");
-        }
-        keys.len()
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
+    if !keys.is_empty() {
+        let _: () = conn.del(&keys).await.expect("DEL");
+    }
+    keys.len()
 }
