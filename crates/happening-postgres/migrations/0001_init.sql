@@ -128,7 +128,9 @@ CREATE TABLE notifications (
     seats      integer NOT NULL CHECK (seats >= 0),
     status     text NOT NULL CHECK (status IN ('pending', 'sent', 'delivered', 'failed')),
     read       boolean NOT NULL DEFAULT false,
-    created_at timestamptz NOT NULL
+    created_at timestamptz NOT NULL,
+    -- A relay's claim on a pending row (see SeatStore::claim_pending).
+    claimed_until timestamptz
 );
 CREATE INDEX notifications_user_idx ON notifications (user_id, seq DESC);
 CREATE INDEX notifications_pending_idx ON notifications (seq) WHERE status = 'pending';

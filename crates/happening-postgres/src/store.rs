@@ -856,10 +856,39 @@ impl SeatStore for PgStore {
             .collect()
     }
 
-    async fn mark_sent(&self, ids: &[NotificationId]) -> Result<(), StoreError> {
+    async fn claim_pending(&self, limit: u32, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<Notification>, StoreError> {
+        // SKIP LOCKED: relays of several servers claim different rows at once.
+        let rows = sqlx::query(&format!(
+            "WITH c AS MATERIALIZED (SELECT seq FROM notifications WHERE status = 'pending' \
+             AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             UPDATE notifications n SET claimed_until = $2 FROM c WHERE n.seq = c.seq RETURNING n.seq, {}",
+            NOTIFICATION_COLS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<i64, _>("seq").map_err(db)?, rows::notification(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by_key(|(seq, _)| *seq);
+        Ok(claimed.into_iter().map(|(_, n)| n).collect())
+    }
+
+    async fn set_delivery(&self, ids: &[NotificationId], status: DeliveryStatus) -> Result<(), StoreError> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
-        sqlx::query("UPDATE notifications SET status = 'sent' WHERE id = ANY($1) AND status = 'pending'")
+        let from: &[&str] = match status {
+            DeliveryStatus::Sent => &["pending"],
+            DeliveryStatus::Delivered | DeliveryStatus::Failed => &["pending", "sent"],
+            DeliveryStatus::Pending => return Ok(()),
+        };
+        sqlx::query("UPDATE notifications SET status = $2 WHERE id = ANY($1) AND status = ANY($3)")
             .bind(ids)
+            .bind(rows::delivery_str(status))
+            .bind(from)
             .execute(&self.pool)
             .await
             .map_err(db)?;

@@ -1,17 +1,23 @@
 //! The outbox relay: hands pending notifications to a Notifier, then marks them sent.
 
-use crate::domain::Notification;
+use crate::domain::{DeliveryStatus, Notification};
 use crate::error::{BackendError, Error, Result};
 use crate::ids::{NotificationId, UserId};
 use crate::ports::{Notifier, NotifierError};
 
 use super::Engine;
 
+/// How long a relay owns the notifications it claimed: longer than a delivery takes, short
+/// enough that a dead server's batch is taken over soon.
+const RELAY_LEASE_MS: i64 = 30_000;
+
 impl Engine {
     /// Relays up to `batch` pending notifications. Returns how many were delivered. A failed
     /// delivery leaves them pending for the next call (at-least-once).
     pub async fn relay(&self, notifier: &dyn Notifier, batch: u32) -> Result<usize> {
-        let pending = self.store.pending_notifications(batch).await?;
+        let now = self.clock.now();
+        let lease_until = now + chrono::Duration::milliseconds(RELAY_LEASE_MS);
+        let pending = self.store.claim_pending(batch, now, lease_until).await?;
         if pending.is_empty() {
             return Ok(0);
         }
@@ -20,7 +26,7 @@ impl Engine {
             NotifierError::Rejected(why) => Error::Backend(BackendError::msg(why)),
         })?;
         let ids: Vec<NotificationId> = pending.iter().map(|n| n.id).collect();
-        self.store.mark_sent(&ids).await?;
+        self.store.set_delivery(&ids, DeliveryStatus::Sent).await?;
         Ok(ids.len())
     }
 

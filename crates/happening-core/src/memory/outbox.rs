@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{DeliveryStatus, Notification};
 use crate::ids::{NotificationId, UserId};
 
@@ -11,6 +13,8 @@ use super::sharded::IdMap;
 #[derive(Default)]
 pub(crate) struct Outbox {
     log: Vec<Notification>,
+    /// Claimed by a relay until then (parallel to `log`).
+    leases: Vec<Option<DateTime<Utc>>>,
     /// Every row before `cursor` is no longer pending.
     cursor: usize,
     by_user: IdMap<UserId, Vec<usize>>,
@@ -20,20 +24,37 @@ impl Outbox {
     pub(crate) fn push(&mut self, n: Notification) {
         self.by_user.entry(n.user_id).or_default().push(self.log.len());
         self.log.push(n);
+        self.leases.push(None);
     }
 
     pub(crate) fn pending(&self, limit: usize) -> Vec<Notification> {
         self.log[self.cursor..].iter().filter(|n| n.status == DeliveryStatus::Pending).take(limit).cloned().collect()
     }
 
-    pub(crate) fn mark_sent(&mut self, ids: &[NotificationId]) {
+    pub(crate) fn claim(&mut self, limit: usize, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Vec<Notification> {
+        let mut out = Vec::new();
+        for i in self.cursor..self.log.len() {
+            if out.len() == limit {
+                break;
+            }
+            if self.log[i].status == DeliveryStatus::Pending && self.leases[i].is_none_or(|l| l <= now) {
+                self.leases[i] = Some(lease_until);
+                out.push(self.log[i].clone());
+            }
+        }
+        out
+    }
+
+    pub(crate) fn set_delivery(&mut self, ids: &[NotificationId], status: DeliveryStatus) {
         let mut wanted: HashSet<NotificationId> = ids.iter().copied().collect();
-        for n in self.log[self.cursor..].iter_mut() {
+        // Pending rows are at or after the cursor; sent ones may be anywhere.
+        let start = if status == DeliveryStatus::Sent { self.cursor } else { 0 };
+        for n in self.log[start..].iter_mut() {
             if wanted.is_empty() {
                 break;
             }
-            if wanted.remove(&n.id) && n.status == DeliveryStatus::Pending {
-                n.status = DeliveryStatus::Sent;
+            if wanted.remove(&n.id) && forward(n.status, status) {
+                n.status = status;
             }
         }
         while self.cursor < self.log.len() && self.log[self.cursor].status != DeliveryStatus::Pending {
@@ -57,4 +78,10 @@ impl Outbox {
             None => false,
         }
     }
+}
+
+/// Whether a notification may move from `from` to `to` (never backwards).
+pub(crate) fn forward(from: DeliveryStatus, to: DeliveryStatus) -> bool {
+    use DeliveryStatus::*;
+    matches!((from, to), (Pending, Sent) | (Pending | Sent, Delivered | Failed))
 }

@@ -534,8 +534,12 @@ impl SeatStore for MemoryStore {
         Ok(lock(&self.inner.outbox).pending(limit as usize))
     }
 
-    async fn mark_sent(&self, ids: &[NotificationId]) -> Result<(), StoreError> {
-        lock(&self.inner.outbox).mark_sent(ids);
+    async fn claim_pending(&self, limit: u32, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<Notification>, StoreError> {
+        Ok(lock(&self.inner.outbox).claim(limit as usize, now, lease_until))
+    }
+
+    async fn set_delivery(&self, ids: &[NotificationId], status: DeliveryStatus) -> Result<(), StoreError> {
+        lock(&self.inner.outbox).set_delivery(ids, status);
         Ok(())
     }
 }

@@ -149,9 +149,16 @@ pub trait SeatStore: Send + Sync + 'static {
 
     async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError>;
 
-    /// Up to `limit` pending notifications, oldest first.
+    /// Up to `limit` pending notifications, oldest first (a read: claims nothing).
     async fn pending_notifications(&self, limit: u32) -> Result<Vec<Notification>, StoreError>;
 
-    /// Marks notifications sent (handed to the Notifier).
-    async fn mark_sent(&self, ids: &[NotificationId]) -> Result<(), StoreError>;
+    /// Claims up to `limit` pending notifications, oldest first, until `lease_until`: a
+    /// claimed notification is not handed to another relay (another server) until its lease
+    /// ends, then it can be claimed again (at least once, when a relay dies mid-batch).
+    async fn claim_pending(&self, limit: u32, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<Notification>, StoreError>;
+
+    /// Moves notifications forward to `status`: pending to sent (handed to the Notifier),
+    /// pending or sent to delivered or failed (reported by a consumer). Never backwards;
+    /// unknown ids are ignored.
+    async fn set_delivery(&self, ids: &[NotificationId], status: DeliveryStatus) -> Result<(), StoreError>;
 }

@@ -5,6 +5,7 @@
 //! happening_core::conformance_tests!(|| async { Harness::in_memory(0) });
 //! ```
 
+use crate::clock::Clock;
 use crate::domain::*;
 use crate::engine::{BookRequest, HoldRequest};
 use crate::error::{Conflict, Entity, Error};
@@ -47,6 +48,7 @@ macro_rules! conformance_tests {
             history_and_notifications_for_every_change,
             bad_input_changes_nothing,
             counter_rebuilt_when_missing,
+            outbox_claims_and_delivery,
             directory_roles_and_invites,
         );
     };
@@ -531,6 +533,40 @@ pub async fn counter_rebuilt_when_missing(h: &Harness) {
     assert_eq!((r.free_before, r.free_after, r.waitlist_repaired, r.waiting), (Some(before), 0, false, 2));
     assert_eq!(r.drifted(), keeps_own_count);
     assert!(!h.engine.reconcile_event(e).await.unwrap().drifted());
+    check(h, e).await;
+}
+
+/// Relays of several servers claim disjoint notifications; a claim whose relay died is
+/// taken over when its lease ends; delivery status only moves forward.
+pub async fn outbox_claims_and_delivery(h: &Harness) {
+    let e = h.event(10, Fifo).await;
+    h.delivered().await; // start from an empty outbox
+    for _ in 0..6 {
+        h.book(e, UserId::new(), 1).await.unwrap();
+    }
+    let store = h.engine.store();
+    let now = h.clock.now();
+    let lease = now + chrono::Duration::seconds(30);
+    let a = store.claim_pending(4, now, lease).await.unwrap();
+    let b = store.claim_pending(4, now, lease).await.unwrap();
+    assert_eq!((a.len(), b.len()), (4, 2), "the second relay gets what the first did not claim");
+    let ids_a: Vec<_> = a.iter().map(|n| n.id).collect();
+    assert!(b.iter().all(|n| !ids_a.contains(&n.id)), "claims are disjoint");
+    assert!(store.claim_pending(10, now, lease).await.unwrap().is_empty(), "everything is claimed");
+    // Relay A delivers; relay B dies. After B's lease, its rows are claimed again.
+    store.set_delivery(&ids_a, DeliveryStatus::Sent).await.unwrap();
+    let later = lease + chrono::Duration::seconds(1);
+    let again = store.claim_pending(10, later, later + chrono::Duration::seconds(30)).await.unwrap();
+    let mut got: Vec<_> = again.iter().map(|n| n.id).collect();
+    let mut want: Vec<_> = b.iter().map(|n| n.id).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "only the unsent claims come back");
+    // Forward only: delivered stays delivered.
+    store.set_delivery(&ids_a[..1], DeliveryStatus::Delivered).await.unwrap();
+    store.set_delivery(&ids_a[..1], DeliveryStatus::Sent).await.unwrap();
+    let mine = h.engine.notifications(a[0].user_id, 10).await.unwrap();
+    assert_eq!(mine.iter().find(|n| n.id == ids_a[0]).map(|n| n.status), Some(DeliveryStatus::Delivered));
     check(h, e).await;
 }
 
