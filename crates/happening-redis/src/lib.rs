@@ -22,26 +22,35 @@
 //! so all of them live in one Redis Cluster slot and the same scripts run on a cluster.
 //!
 //! ## What can drift, and how it heals
-//! The engine takes seats here *before* the store books them, and gives them back *after*
-//! the store freed them, so the counter is conservative: it never says more seats are free
-//! than the store has, except while a rebuild races other engines (and then the store's own
-//! checks refuse the booking: never an oversell).
+//! PostgreSQL is the source of truth; what is here can always be rebuilt from it. The
+//! engine takes seats here *before* the store books them, and gives them back *after* the
+//! store freed them, so the counter errs low: it says more seats are free than the store
+//! has only while a rebuild races other engines, and then the store's own capacity check
+//! refuses the booking (it queues): never an oversell.
 //! - A crash (or a lost connection) between the Redis step and the store's write leaves
-//!   seats taken here but booked nowhere, or a waiting booking missing from the queue. The
-//!   counter is then too low: requests wait while seats are free, never oversell.
-//!   [`Engine::reconcile_event`](happening_core::Engine::reconcile_event) (run by
-//!   `happening reconcile` and by the server on start) rebuilds the counter and the queue
-//!   from the store, reports the drift, and promotes whoever the repaired state lets in.
+//!   seats taken here but booked nowhere, or a cancellation whose seats were never given
+//!   back: the counter is too low, and requests wait while seats are free. A waiting
+//!   booking can likewise be missing from the queue (stored, then the push failed), or a
+//!   rebuild on one engine can overwrite a push made meanwhile on another.
+//!   [`Engine::reconcile_event`](happening_core::Engine::reconcile_event) repairs all of
+//!   it: it rebuilds the counter (capacity - booked - held) and the queue (the waiting
+//!   bookings in `queue_seq` order) from the store, reports the drift ([`Reconciled`]), and
+//!   promotes whoever the repaired state lets in. Run it after a crash, on start, and
+//!   from time to time.
 //! - Redis restarted empty, flushed, or evicted an event: each operation on that event
 //!   answers [`AdmissionError::Missing`] (never a made-up zero), and the engine rebuilds the
-//!   event from the store and retries. A counter that holds anything but a count of seats
+//!   event from the store and retries; a `give` on a missing counter is dropped (the
+//!   rebuild counts those seats). A counter that holds anything but a count of seats
 //!   (written by someone else) counts as missing too.
 //! - Redis down: every operation fails at once with a backend error (the engine's
-//!   `Error::Backend`, a 503 over HTTP); the store is not written, except where it was
-//!   written before the Redis step failed (a cancellation whose seats could not be given
-//!   back), which the next rebuild counts right. The [`ConnectionManager`] reconnects by
-//!   itself when Redis is back.
+//!   `Error::Backend`, a 503 over HTTP), and bookings write nothing to the store. The
+//!   [`ConnectionManager`] reconnects by itself on the first call after Redis is back.
 //!
+//! The scripts' cost is O(log n) in the queue's length, except `pop_fitting` under
+//! `first_fit`, which scans the queue for the first entry that fits (as the in-memory
+//! admission does), and `replace`, which writes the whole queue.
+//!
+//! [`Reconciled`]: happening_core::Reconciled
 //! [`SlotCounter`]: happening_core::ports::SlotCounter
 //! [`Waitlist`]: happening_core::ports::Waitlist
 //! [`SeatStore`]: happening_core::ports::SeatStore
