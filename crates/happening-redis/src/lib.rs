@@ -5,6 +5,22 @@
 //! requests for a few hundred seats) lands on Redis, while the [`SeatStore`] (PostgreSQL)
 //! stays the source of truth.
 //!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use happening_core::Engine;
+//! use happening_postgres::PgStore;
+//! use happening_redis::{RedisAdmission, DEFAULT_PREFIX};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = happening_postgres::connect("postgres://127.0.0.1/happening", 16).await?;
+//! let admission = RedisAdmission::connect("redis://127.0.0.1:6379/", DEFAULT_PREFIX).await?;
+//! let engine = Engine::new(Arc::new(PgStore::new(pool)), Arc::new(admission));
+//! # let _ = engine;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## One atomic script per operation
 //! Every operation that reads and writes is one Lua script run with `EVALSHA` (`take`,
 //! `give`, `push`, `remove`, `pop_fitting`, `replace`): Redis runs a script to its end before
