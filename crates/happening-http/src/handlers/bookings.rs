@@ -17,10 +17,10 @@ pub async fn create(ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Respon
     if let Some(replay) = idempotency_check(&ctx, key.as_deref(), fp)? {
         return Ok(replay);
     }
-    let view = event_as(&ctx, req.event_id, Role::User).await?;
+    let event = event_as(&ctx, req.event_id, Role::User).await?;
     let user_id = match req.user_id {
         Some(other) if other != ctx.user() => {
-            match ctx.engine().authorize(ctx.user(), view.event.org_id, Role::Organizer).await {
+            match ctx.engine().authorize(ctx.user(), event.org_id, Role::Organizer).await {
                 Ok(_) => {}
                 Err(CoreError::Forbidden(_)) => {
                     return Err(ApiError::Forbidden("forbidden: booking for another user needs the organizer role".into()));
@@ -28,7 +28,7 @@ pub async fn create(ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Respon
                 Err(e) => return Err(e.into()),
             }
             ctx.engine().user(other).await?;
-            if ctx.engine().authorize(other, view.event.org_id, Role::User).await.is_err() {
+            if ctx.engine().authorize(other, event.org_id, Role::User).await.is_err() {
                 return Err(ApiError::bad("user_id", "invalid user_id: not a member of the event's organization"));
             }
             other

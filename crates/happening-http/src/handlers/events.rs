@@ -53,7 +53,8 @@ pub async fn list(ctx: Ctx, q: HashMap<String, String>) -> Result<Response, ApiE
 
 /// `GET /events/:id`
 pub async fn get(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
-    ok(&EventDto::from(event_as(&ctx, id, Role::User).await?))
+    event_as(&ctx, id, Role::User).await?;
+    ok(&EventDto::from(ctx.engine().event(id).await?))
 }
 
 /// `PUT /events/:id` (partial)

@@ -10,7 +10,7 @@ pub mod users;
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use happening_core::domain::{Booking, EventView, Role};
+use happening_core::domain::{Booking, Event, Role};
 use happening_core::error::Entity;
 use happening_core::ids::{BookingId, EventId};
 use happening_core::Error as CoreError;
@@ -49,10 +49,13 @@ pub fn no_content() -> Result<Response, ApiError> {
 
 /// The event, if the caller has at least `role` in its organization. To a non-member the
 /// event does not exist (404); a member with too small a role gets 403.
-pub async fn event_as(ctx: &Ctx, id: EventId, role: Role) -> Result<EventView, ApiError> {
-    let view = ctx.engine().event(id).await?;
-    match ctx.engine().authorize(ctx.user(), view.event.org_id, role).await {
-        Ok(_) => Ok(view),
+///
+/// Reads the event row only, not its live counts (on PostgreSQL those are counted over the
+/// event's seat rows: too much to pay on every booking just to authorize it).
+pub async fn event_as(ctx: &Ctx, id: EventId, role: Role) -> Result<Event, ApiError> {
+    let event = ctx.engine().store().event(id).await.map_err(CoreError::from)?;
+    match ctx.engine().authorize(ctx.user(), event.org_id, role).await {
+        Ok(_) => Ok(event),
         Err(CoreError::NotFound(_)) => Err(ApiError::not_found(Entity::Event)),
         Err(e) => Err(e.into()),
     }
