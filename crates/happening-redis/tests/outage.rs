@@ -86,6 +86,19 @@ async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Starts Redis again if the test ends (or panics) while it is stopped, so that the test
+/// binaries after this one find it up.
+struct RestartOnDrop(String);
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        let up = std::process::Command::new(&self.0).arg("status").status().is_ok_and(|s| s.success());
+        if !up {
+            let _ = std::process::Command::new(&self.0).arg("start").status();
+        }
+    }
+}
+
 async fn ctl(ctl: &str, action: &str) {
     let status = tokio::process::Command::new(ctl).arg(action).status().await.expect("run the Redis control script");
     assert!(status.success(), "Redis {action}");
@@ -93,12 +106,12 @@ async fn ctl(ctl: &str, action: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_stopped_during_bookings_fails_fast_and_loses_nothing() {
-    let Some((h, _b)) = common::setup(1, 8).await else {
-        return;
-    };
     let Some(redis_ctl) = std::env::var("HAPPENING_TEST_REDIS_CTL").ok().filter(|v| !v.is_empty()) else {
         assert!(std::env::var_os("CI").is_none(), "HAPPENING_TEST_REDIS_CTL is not set under CI");
         eprintln!("skipped: HAPPENING_TEST_REDIS_CTL is not set (scripts/test sets it)");
+        return;
+    };
+    let Some((h, _b)) = common::setup(1, 8).await else {
         return;
     };
     let capacity = 120;
@@ -118,6 +131,7 @@ async fn redis_stopped_during_bookings_fails_fast_and_loses_nothing() {
     wait_for("bookings before the outage", Duration::from_secs(60), || c.ok.load(Ordering::Relaxed) >= 150).await;
 
     // 2. Redis stops: operations fail with a backend error, at once, and write nothing.
+    let _restart = RestartOnDrop(redis_ctl.clone());
     ctl(&redis_ctl, "stop").await;
     let failed_before = c.failed.load(Ordering::Relaxed);
     wait_for("operations failing while Redis is down", Duration::from_secs(30), || c.failed.load(Ordering::Relaxed) >= failed_before + 50)
