@@ -77,7 +77,7 @@ impl Engine {
             match self.store.confirm(&new, self.clock.now()).await {
                 Ok(b) => return Ok(b),
                 Err(e) => {
-                    self.give(req.event_id, n).await?;
+                    let _ = self.derived(req.event_id, self.give(req.event_id, n).await);
                     match e {
                         // The counter let us through but the store has fewer seats: it
                         // drifted. The store is right: queue like any short request.
@@ -98,13 +98,15 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         let entry = WaitEntry { booking: b.id, seats: b.seats_requested, seq: b.queue_seq.expect("waiting booking has a seq") };
-        let position = self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await?;
+        // From here on the booking is written: failures of the queue only mark the event for
+        // reconciliation (which queues it from the store), they do not fail the booking.
+        let position = self.derived(b.event_id, self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await);
         // Seats may have been freed between our short answer and the push, by someone who
         // then found the queue empty: promote now so that nobody waits for free seats.
-        if self.promote(b.event_id, policy).await? > 0 {
+        if position.is_some() && self.derived(b.event_id, self.promote(b.event_id, policy).await).unwrap_or(0) > 0 {
             return self.booking(b.id).await;
         }
-        Ok(Booking { waiting_number: Some(position), ..b })
+        Ok(Booking { waiting_number: position, ..b })
     }
 
     async fn book_hold(&self, req: &BookRequest, hold_id: HoldId, key: Option<IdempotencyKey>) -> Result<Booking> {
@@ -157,7 +159,7 @@ impl Engine {
             Err(e) => {
                 if removed {
                     let entry = WaitEntry { booking: id, seats: b.seats_requested, seq: b.queue_seq.expect("waiting") };
-                    self.admission.push(b.event_id, entry).await?;
+                    let _ = self.derived(b.event_id, self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await);
                 }
                 return match e {
                     StoreError::IdempotencyKeyTaken(rec) => self.replay_record(rec, key.as_ref()).await,
@@ -165,7 +167,7 @@ impl Engine {
                 };
             }
         };
-        self.after_free(b.event_id, c.freed.len() as u32).await?;
+        self.after_free(b.event_id, c.freed.len() as u32).await;
         Ok(c.booking)
     }
 
@@ -188,19 +190,18 @@ impl Engine {
             Err(StoreError::IdempotencyKeyTaken(rec)) => return self.replay_record(rec, key.as_ref()).await,
             Err(e) => return Err(e.into()),
         };
-        self.after_free(c.booking.event_id, c.freed.len() as u32).await?;
+        self.after_free(c.booking.event_id, c.freed.len() as u32).await;
         Ok(c.booking)
     }
 
     /// After the store freed `n` seats of `event` (or a waiting booking left): give them
-    /// back to the counter and promote.
-    pub(super) async fn after_free(&self, event: EventId, n: u32) -> Result<()> {
-        if n > 0 {
-            self.give(event, n).await?;
+    /// back to the counter and promote. The store's change stands whatever happens here.
+    pub(super) async fn after_free(&self, event: EventId, n: u32) {
+        if n > 0 && self.derived(event, self.give(event, n).await).is_none() {
+            return;
         }
-        let policy = self.store.event(event).await?.policy;
-        self.promote(event, policy).await?;
-        Ok(())
+        let Some(e) = self.derived(event, self.store.event(event).await.map_err(Error::from)) else { return };
+        let _ = self.derived(event, self.promote(event, e.policy).await);
     }
 
     /// A booking, with its live waitlist position if waiting.

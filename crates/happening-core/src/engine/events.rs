@@ -28,7 +28,8 @@ impl Engine {
         };
         self.store.org(event.org_id).await?;
         let view = self.store.insert_event(&event).await?;
-        self.admission.set_free(event.id, event.capacity).await?;
+        // A missing counter is rebuilt from the store on first use.
+        let _ = self.derived(event.id, self.admission.set_free(event.id, event.capacity).await.map_err(Error::from));
         Ok(view)
     }
 
@@ -75,16 +76,16 @@ impl Engine {
             Ok(v) => v,
             Err(e) => {
                 if new < old {
-                    self.give(id, old - new).await?;
+                    let _ = self.derived(id, self.give(id, old - new).await);
                 }
                 return Err(e.into());
             }
         };
-        if new > old {
-            self.give(id, new - old).await?;
+        if new > old && self.derived(id, self.give(id, new - old).await).is_none() {
+            return Ok(view);
         }
         if new > old || patch.policy.is_some() {
-            self.promote(id, view.event.policy).await?;
+            let _ = self.derived(id, self.promote(id, view.event.policy).await);
             return self.event(id).await;
         }
         Ok(view)
@@ -93,14 +94,14 @@ impl Engine {
     /// Cancels the event: every booking cancelled and notified, the waitlist emptied.
     pub async fn cancel_event(&self, id: EventId) -> Result<Vec<Booking>> {
         let cancelled = self.store.cancel_event(id, self.clock.now()).await?;
-        self.admission.forget(id).await?;
+        let _ = self.derived(id, self.admission.forget(id).await.map_err(Error::from));
         Ok(cancelled)
     }
 
     /// Removes the event and everything of it.
     pub async fn delete_event(&self, id: EventId) -> Result<()> {
         self.store.delete_event(id).await?;
-        self.admission.forget(id).await?;
+        let _ = self.derived(id, self.admission.forget(id).await.map_err(Error::from));
         Ok(())
     }
 

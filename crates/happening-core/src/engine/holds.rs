@@ -53,7 +53,7 @@ impl Engine {
         match self.store.create_hold(&new, now).await {
             Ok(h) => Ok(h),
             Err(e) => {
-                self.give(req.event_id, seats).await?;
+                let _ = self.derived(req.event_id, self.give(req.event_id, seats).await);
                 Err(e.into())
             }
         }
@@ -70,7 +70,7 @@ impl Engine {
             return Err(Error::Forbidden("only the hold's owner may release it"));
         }
         let hold = self.store.release_hold(id).await?;
-        self.after_free(hold.event_id, hold.seat_numbers.len() as u32).await?;
+        self.after_free(hold.event_id, hold.seat_numbers.len() as u32).await;
         Ok(hold)
     }
 
@@ -95,7 +95,7 @@ impl Engine {
                 *freed.entry(h.event_id).or_default() += h.seat_numbers.len() as u32;
             }
             for (event, n) in freed {
-                self.after_free(event, n).await?;
+                self.after_free(event, n).await;
             }
         }
         Ok(total)

@@ -13,10 +13,12 @@ mod promotion;
 mod relay;
 mod validate;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{BackendError, Conflict, Error};
+use crate::error::{BackendError, Conflict, Error, Result};
+use crate::ids::EventId;
 use crate::limits::Limits;
 use crate::memory::{MemoryAdmission, MemoryStore};
 use crate::ports::{Admission, AdmissionError, Store, StoreError};
@@ -32,12 +34,15 @@ pub struct Engine {
     admission: Arc<dyn Admission>,
     clock: Arc<dyn Clock>,
     limits: Arc<Limits>,
+    /// Events whose counter or waitlist may be stale after a failure of the admission
+    /// backend, for [`Engine::reconcile_dirty`].
+    dirty: Arc<Mutex<BTreeSet<EventId>>>,
 }
 
 impl Engine {
     /// An engine over the given stores, on the wall clock, with default limits.
     pub fn new(store: Arc<dyn Store>, admission: Arc<dyn Admission>) -> Self {
-        Self { store, admission, clock: Arc::new(SystemClock), limits: Arc::new(Limits::default()) }
+        Self { store, admission, clock: Arc::new(SystemClock), limits: Arc::new(Limits::default()), dirty: Arc::default() }
     }
 
     /// An engine with in-memory stores: no setup, nothing persisted.
@@ -69,6 +74,49 @@ impl Engine {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// Takes a derived-state step (counter, waitlist, promotion) that follows a change the
+    /// store already committed, or undoes a step of a change the store refused. If it fails
+    /// (the admission backend is down), the store's answer stands, the caller gets it, and the
+    /// event is marked for [`Engine::reconcile_dirty`], which rebuilds the derived state from
+    /// the store.
+    pub(super) fn derived<T>(&self, event: EventId, step: Result<T>) -> Option<T> {
+        match step {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.mark_dirty(event);
+                None
+            }
+        }
+    }
+
+    pub(super) fn mark_dirty(&self, event: EventId) {
+        self.dirty.lock().expect("dirty set lock poisoned").insert(event);
+    }
+
+    /// Reconciles every event marked after a failure of the admission backend (and after
+    /// each rebuild of a missing counter, to settle races with other engines). The server
+    /// calls this on its timer. Returns how many events had drifted.
+    pub async fn reconcile_dirty(&self) -> Result<usize> {
+        let events = std::mem::take(&mut *self.dirty.lock().expect("dirty set lock poisoned"));
+        let mut drifted = 0;
+        let mut left = events.iter();
+        while let Some(&event) = left.next() {
+            match self.reconcile_event(event).await {
+                Ok(r) => drifted += r.drifted() as usize,
+                Err(Error::NotFound(_)) => {}
+                Err(e) => {
+                    // Still down: keep this one and the rest for the next round.
+                    self.mark_dirty(event);
+                    for &rest in left {
+                        self.mark_dirty(rest);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(drifted)
     }
 
     /// Clamps a requested page size to the limit (0 means the limit).

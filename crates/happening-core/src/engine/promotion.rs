@@ -42,6 +42,9 @@ impl Engine {
         match call().await {
             Err(AdmissionError::Missing) => {
                 self.rebuild(event).await?;
+                // Pushes of other engines during the rebuild may have been overwritten:
+                // reconcile once more when things are quiet.
+                self.mark_dirty(event);
                 Ok(call().await?)
             }
             other => Ok(other?),
@@ -74,7 +77,7 @@ impl Engine {
                 Err(e) => {
                     // Put things back as they were; a drifted counter (`Short`) is repaired.
                     self.give(event, p.seats).await?;
-                    self.admission.push(event, p.entry).await?;
+                    self.with_admission(event, || self.admission.push(event, p.entry)).await?;
                     if let StoreError::Short { .. } = e {
                         self.rebuild(event).await?;
                         continue;
