@@ -1,1 +1,66 @@
-//! happening-amqp: not yet implemented (see the issue tracker).
+//! # happening-amqp
+//!
+//! RabbitMQ for Happening's notifications: [`AmqpNotifier`], the [`Notifier`] that the
+//! outbox relay publishes through, and [`Worker`], the consumer that hands each notification
+//! to a [`Sink`] (a log line, a webhook) and records its delivery.
+//!
+//! ## Why nothing is lost
+//!
+//! The seed published to RabbitMQ *after* its database commit and swallowed the error, so a
+//! broker hiccup lost the notification for good; its worker dropped any message it failed
+//! to handle. Here:
+//!
+//! - **Outbox**: the core writes each notification in the same transaction as the change
+//!   it reports (a `pending` row). Nothing is published inside that transaction; a
+//!   booking never waits for, nor fails because of, RabbitMQ.
+//! - **Relay + publisher confirms**: `Engine::relay` claims pending rows, and
+//!   [`AmqpNotifier::deliver`] publishes them as persistent messages to a durable queue
+//!   (`mandatory`, so an unroutable message is an error) and returns `Ok` only once the broker
+//!   has *confirmed* every one. Only then are the rows marked `sent`. RabbitMQ down: the
+//!   relay fails, the rows stay pending, the outbox grows, and the next relay after
+//!   RabbitMQ is back sends them.
+//! - **Worker acks last**: the worker acknowledges a message only after the sink handled
+//!   it and the store recorded it `delivered`; a message that keeps failing is retried a
+//!   bounded number of times (counted in an `x-attempts` header), then dead-lettered to
+//!   `<queue>.dead` and marked `failed`, never dropped. Poison (not JSON) goes straight to the
+//!   dead-letter queue.
+//!
+//! ## At least once, so consumers de-duplicate
+//!
+//! Every step that makes loss impossible can repeat a message: a relay that dies after
+//! the broker confirmed but before marking `sent` publishes again (after its lease); a worker
+//! that dies after handling but before acknowledging gets it again. So delivery is **at
+//! least once**, and every message carries the notification's unique id (the JSON `id` and
+//! the AMQP `message_id`). The [`Worker`] de-duplicates by it: a bounded in-memory LRU of
+//! ids it handled, plus the store (a notification already `delivered` is acknowledged
+//! without handling). Sinks that reach the outside world should pass the id on
+//! ([`WebhookSink`] sends it as `Idempotency-Key`). In the normal case nothing is sent
+//! twice: relays of several servers claim disjoint batches (`SeatStore::claim_pending`).
+//!
+//! ## Topology
+//!
+//! `<queue>` (default `notifications`), durable, dead-lettering to the direct exchange
+//! `<queue>.dlx`, which routes to the durable `<queue>.dead`. Declared by both the
+//! notifier and the worker ([`Topology`]).
+//!
+//! TLS (`amqps://`) is not compiled in (lapin's `rustls` feature would pull aws-lc); the
+//! broker is expected on a private network.
+//!
+//! [`Notifier`]: happening_core::ports::Notifier
+
+mod log;
+mod message;
+mod notifier;
+mod sink;
+mod topology;
+mod worker;
+
+pub use log::{DeliveryLog, StoreDeliveryLog};
+pub use message::NotificationMessage;
+pub use notifier::AmqpNotifier;
+pub use sink::{LogSink, Sink, SinkError, WebhookSink};
+pub use topology::{Topology, DEFAULT_QUEUE};
+pub use worker::{Worker, WorkerConfig, WorkerStats, ATTEMPTS_HEADER};
+
+/// Re-exported for [`Worker::run`]'s shutdown signal.
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,236 @@
+//! The notification pipeline end to end against a real RabbitMQ and PostgreSQL: outbox ->
+//! relay (`AmqpNotifier`, publisher confirms) -> queue -> `Worker` -> sink -> store.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use happening_amqp::{AmqpNotifier, NotificationMessage, WorkerConfig, ATTEMPTS_HEADER};
+use happening_core::domain::{BookingStatus, DeliveryStatus, NotificationKind, WaitlistPolicy};
+use happening_core::ids::UserId;
+use happening_core::ports::{Notifier, NotifierError};
+use lapin::types::AMQPValue;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// (a) Book, waitlist, cancel, promote: every notification reaches the sink exactly once
+/// (even when the relay sends the batch twice) and ends `delivered`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_scenario_arrives_exactly_once_and_ends_delivered() {
+    let Some(env) = setup(0).await else { return };
+    let h = &env.h;
+    let e = h.event(2, WaitlistPolicy::Fifo).await;
+    let (a, b, c) = (UserId::new(), UserId::new(), UserId::new());
+    let ba = h.book(e, a, 2).await.unwrap();
+    let bb = h.book(e, b, 1).await.unwrap();
+    let bc = h.book(e, c, 1).await.unwrap();
+    assert_eq!((ba.status, bb.status, bc.status), (BookingStatus::Confirmed, BookingStatus::Waiting, BookingStatus::Waiting));
+    h.engine.cancel(ba.id, a, None).await.unwrap();
+    assert_eq!(h.engine.booking(bb.id).await.unwrap().status, BookingStatus::Confirmed, "b promoted");
+    assert_eq!(h.engine.booking(bc.id).await.unwrap().status, BookingStatus::Confirmed, "c promoted");
+
+    let all = all_pending(&h.engine).await;
+    let mut kinds: Vec<&str> = all.iter().map(|n| n.kind.as_str()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["booking_cancelled", "booking_confirmed", "booking_waitlisted", "booking_waitlisted", "waitlist_promoted", "waitlist_promoted"]
+    );
+
+    let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
+    assert!(notifier.is_connected().await);
+    assert_eq!(relay_all(&h.engine, &notifier).await, all.len());
+    assert!(all_have_status(&h.engine, &all, DeliveryStatus::Sent).await, "relayed rows are sent");
+    // At least once: the same batch again, as from a relay that died before marking it sent.
+    notifier.deliver(&all).await.expect("deliver again");
+    assert_eq!(depth(&env.amqp, &env.queue).await, 2 * all.len() as u32, "both copies are queued, confirmed");
+
+    let sink = Arc::new(RecordingSink::default());
+    let w = spawn_worker(&env, worker_config(&env), sink.clone());
+    wait_until("every notification delivered", LIMIT, || all_have_status(&h.engine, &all, DeliveryStatus::Delivered)).await;
+    wait_until("the duplicates acknowledged", LIMIT, || {
+        let done = w.worker.stats().duplicates == all.len() as u64;
+        async move { done }
+    })
+    .await;
+    let stats = w.shutdown().await;
+    assert_eq!((stats.handled, stats.duplicates, stats.retried, stats.dead_lettered), (all.len() as u64, all.len() as u64, 0, 0));
+
+    let got = sink.ok.lock().unwrap().clone();
+    assert_eq!(got.len(), all.len(), "each once: {got:?}");
+    for n in &all {
+        let m: Vec<&NotificationMessage> = got.iter().filter(|m| m.id == n.id).collect();
+        assert_eq!(m.len(), 1, "{:?} exactly once", n.id);
+        assert_eq!(*m[0], NotificationMessage::from(n), "the message carries the notification");
+    }
+    assert_eq!(depth(&env.amqp, &env.queue).await, 0);
+    assert_eq!(depth(&env.amqp, &format!("{}.dead", env.queue)).await, 0);
+}
+
+/// (c) Poison: a body that is not JSON goes straight to the dead-letter queue; a message
+/// whose sink always fails is tried `max_attempts` times, then dead-lettered and `failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_messages_end_in_the_dead_letter_queue() {
+    let Some(env) = setup(0).await else { return };
+    let h = &env.h;
+    let e = h.event(10, WaitlistPolicy::Fifo).await;
+    h.book(e, UserId::new(), 1).await.unwrap();
+    h.book(e, UserId::new(), 1).await.unwrap();
+    let all = all_pending(&h.engine).await;
+    assert_eq!(all.len(), 2);
+    let (good, bad) = (&all[0], &all[1]);
+
+    let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
+    publish_raw(&env.amqp, &env.queue, b"{\"id\": not json", Some("not-a-uuid")).await;
+    relay_all(&h.engine, &notifier).await;
+
+    let sink = Arc::new(RecordingSink::default());
+    sink.fail(bad.id);
+    let w = spawn_worker(&env, WorkerConfig { max_attempts: 3, ..worker_config(&env) }, sink.clone());
+    let dead = format!("{}.dead", env.queue);
+    wait_until("two dead letters", LIMIT, || async { depth(&env.amqp, &dead).await == 2 }).await;
+    wait_until("the failing one marked failed", LIMIT, || async {
+        let s = statuses(&h.engine, &all).await;
+        s.get(&bad.id) == Some(&DeliveryStatus::Failed) && s.get(&good.id) == Some(&DeliveryStatus::Delivered)
+    })
+    .await;
+    let stats = w.shutdown().await;
+    assert_eq!((stats.handled, stats.retried, stats.dead_lettered), (1, 2, 2));
+    assert_eq!(sink.calls_for(bad.id), 3, "tried max_attempts times");
+    assert_eq!(sink.calls_for(good.id), 1);
+    assert_eq!(depth(&env.amqp, &env.queue).await, 0, "nothing left in the main queue");
+
+    let letters = drain(&env.amqp, &dead).await;
+    assert_eq!(letters.len(), 2);
+    let junk = letters.iter().find(|l| l.1.as_deref() == Some("not-a-uuid")).expect("the junk is dead-lettered");
+    assert_eq!(junk.0, b"{\"id\": not json");
+    let failed = letters.iter().find(|l| l.1 == Some(bad.id.to_string())).expect("the failing one is dead-lettered");
+    assert_eq!(NotificationMessage::from_json(&failed.0).unwrap().id, bad.id);
+    assert_eq!(failed.2.inner().get(ATTEMPTS_HEADER), Some(&AMQPValue::LongLongInt(2)), "two failures before the last try");
+    assert!(failed.2.inner().contains_key("x-death"), "dead-lettered by the broker");
+}
+
+/// (d) A worker shut down while messages flow finishes what it had in flight; a new worker
+/// takes the rest: nothing lost, nothing handled twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_restarted_mid_stream_loses_and_duplicates_nothing() {
+    let Some(env) = setup(0).await else { return };
+    let h = &env.h;
+    let e = h.event(500, WaitlistPolicy::Fifo).await;
+    for _ in 0..200 {
+        h.book(e, UserId::new(), 1).await.unwrap();
+    }
+    let all = all_pending(&h.engine).await;
+    assert_eq!(all.len(), 200);
+    let notifier = Arc::new(AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect"));
+    // The relay runs while the workers consume, in small batches.
+    let relay = tokio::spawn({
+        let (engine, notifier) = (h.engine.clone(), notifier.clone());
+        async move {
+            let mut n = 0;
+            while n < 200 {
+                n += engine.relay(&*notifier, 10).await.expect("relay");
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+
+    // The first worker handles 50, then its sink stalls: shut it down with messages in flight.
+    let sink = Arc::new(RecordingSink::default());
+    sink.park_after(50);
+    let config = WorkerConfig { prefetch: 10, ..worker_config(&env) };
+    let first = spawn_worker(&env, config.clone(), sink.clone());
+    wait_until("the first worker mid-stream", LIMIT, || {
+        let n = sink.call_count();
+        async move { n > 50 }
+    })
+    .await;
+    first.stop.cancel();
+    sink.release();
+    let stats1 = first.shutdown().await;
+    let handled_first = sink.ok.lock().unwrap().len();
+    assert_eq!(stats1.handled as usize, handled_first);
+    assert!(handled_first > 50 && handled_first < 200, "stopped mid-stream after {handled_first}");
+    assert!(handled_first <= 50 + 10, "at most the prefetch in flight after the stall");
+    let done_first: HashSet<_> = sink.ok.lock().unwrap().iter().map(|m| m.id).collect();
+    let done_first: Vec<_> = all.iter().filter(|n| done_first.contains(&n.id)).cloned().collect();
+    assert!(all_have_status(&h.engine, &done_first, DeliveryStatus::Delivered).await, "what it handled is recorded");
+
+    let second = spawn_worker(&env, config, sink.clone());
+    relay.await.expect("relay task");
+    wait_until("everything delivered", LIMIT, || all_have_status(&h.engine, &all, DeliveryStatus::Delivered)).await;
+    let stats2 = second.shutdown().await;
+    let counts = sink.ok_counts();
+    assert_eq!(counts.len(), 200, "nothing lost");
+    assert!(counts.values().all(|&c| c == 1), "nothing handled twice");
+    assert_eq!(stats1.handled + stats2.handled, 200);
+    assert_eq!(depth(&env.amqp, &env.queue).await, 0);
+}
+
+/// (e) Two relays (two engines on one database, as two servers) relaying at once send each
+/// notification once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_send_each_notification_once() {
+    let Some(env) = setup(1).await else { return };
+    let h = &env.h;
+    let e = h.event(500, WaitlistPolicy::Fifo).await;
+    for _ in 0..300 {
+        h.book(e, UserId::new(), 1).await.unwrap();
+    }
+    let all = all_pending(&h.engine).await;
+    assert_eq!(all.len(), 300);
+    let relays: Vec<_> = h
+        .engines()
+        .into_iter()
+        .map(|engine| {
+            let (amqp, queue) = (env.amqp.clone(), env.queue.clone());
+            tokio::spawn(async move {
+                let notifier = CountingNotifier::new(AmqpNotifier::connect(&amqp, &queue).await.expect("connect"));
+                loop {
+                    let n = engine.relay(&notifier, 20).await.expect("relay");
+                    if n == 0 && all_pending(&engine).await.is_empty() {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                notifier.delivered.into_inner().unwrap()
+            })
+        })
+        .collect();
+    let mut sent = Vec::new();
+    for r in relays {
+        sent.extend(r.await.expect("relay task"));
+    }
+    let unique: HashSet<_> = sent.iter().copied().collect();
+    assert_eq!(sent.len(), 300, "each notification sent once");
+    assert_eq!(unique, all.iter().map(|n| n.id).collect::<HashSet<_>>());
+    assert_eq!(depth(&env.amqp, &env.queue).await, 300, "and queued once");
+    assert!(all_have_status(&h.engine, &all, DeliveryStatus::Sent).await);
+}
+
+/// Publishing to a queue that does not exist is an error (mandatory), not a silent loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unroutable_publish_is_rejected() {
+    let Some(env) = setup(0).await else { return };
+    let h = &env.h;
+    let e = h.event(10, WaitlistPolicy::Fifo).await;
+    h.book(e, UserId::new(), 1).await.unwrap();
+    let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
+    // Someone deletes the queue under the notifier.
+    {
+        let conn = lapin::Connection::connect(&env.amqp, Default::default()).await.unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        ch.queue_delete(env.queue.clone().into(), Default::default()).await.unwrap();
+    }
+    let batch = all_pending(&h.engine).await;
+    match notifier.deliver(&batch).await {
+        Err(NotifierError::Rejected(why)) => assert!(why.contains("NO_ROUTE"), "{why}"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert!(h.engine.relay(&notifier, 10).await.is_err(), "the relay fails");
+    assert_eq!(all_pending(&h.engine).await.len(), 1, "and the row stays pending");
+    assert_eq!(batch[0].kind, NotificationKind::BookingConfirmed);
+}
