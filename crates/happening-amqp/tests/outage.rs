@@ -23,6 +23,21 @@ async fn ctl(ctl: &str, action: &str) {
     assert!(status.success(), "RabbitMQ {action}");
 }
 
+/// Starts RabbitMQ again if the test ends (panics) while it is stopped, so that the tests
+/// that follow find it running.
+struct RestartOnDrop {
+    ctl: String,
+    stopped: bool,
+}
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        if self.stopped {
+            let _ = std::process::Command::new(&self.ctl).arg("start").status();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_stopped_during_bookings_loses_nothing() {
     let Some(env) = setup(0).await else { return };
@@ -44,6 +59,7 @@ async fn rabbitmq_stopped_during_bookings_loses_nothing() {
     assert_eq!(relay_all(&h.engine, &notifier).await, 20);
 
     // 2. RabbitMQ stops: bookings go on, the relay fails, the outbox grows.
+    let mut guard = RestartOnDrop { ctl: rabbit.clone(), stopped: true };
     ctl(&rabbit, "stop").await;
     for i in 0..30 {
         h.book(e, UserId::new(), 1).await.unwrap();
@@ -59,6 +75,7 @@ async fn rabbitmq_stopped_during_bookings_loses_nothing() {
 
     // 3. RabbitMQ is back: the relay reconnects and sends everything.
     ctl(&rabbit, "start").await;
+    guard.stopped = false;
     let start = Instant::now();
     loop {
         h.clock.advance_ms(31_000);
