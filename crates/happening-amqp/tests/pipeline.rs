@@ -168,6 +168,20 @@ async fn worker_restarted_mid_stream_loses_and_duplicates_nothing() {
     assert!(counts.values().all(|&c| c == 1), "nothing handled twice");
     assert_eq!(stats1.handled + stats2.handled, 200);
     assert_eq!(depth(&env.amqp, &env.queue).await, 0);
+
+    // A third worker (an empty in-memory LRU) gets copies of delivered ones: the store
+    // de-duplicates them.
+    notifier.deliver(&all[..20]).await.expect("deliver copies");
+    let third = spawn_worker(&env, worker_config(&env), sink.clone());
+    wait_until("the copies acknowledged", LIMIT, || {
+        let done = third.worker.stats().duplicates == 20;
+        async move { done }
+    })
+    .await;
+    let stats3 = third.shutdown().await;
+    assert_eq!(stats3.handled, 0, "already delivered: not handled again");
+    assert_eq!(sink.ok.lock().unwrap().len(), 200);
+    assert_eq!(depth(&env.amqp, &env.queue).await, 0);
 }
 
 /// (e) Two relays (two engines on one database, as two servers) relaying at once send each
