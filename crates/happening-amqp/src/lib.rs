@@ -43,6 +43,30 @@
 //! `<queue>.dlx`, which routes to the durable `<queue>.dead`. Declared by both the
 //! notifier and the worker ([`Topology`]).
 //!
+//! ## Wiring it
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use happening_amqp::{run_relay, AmqpNotifier, CancellationToken, RelayConfig, StoreDeliveryLog, Worker, WorkerConfig};
+//! use happening_core::Engine;
+//!
+//! # async fn demo(engine: Engine) {
+//! let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+//! let shutdown = CancellationToken::new();
+//! // In the server: the relay, in the background (connects on first use).
+//! let notifier = AmqpNotifier::lazy(url, "notifications");
+//! let relay = tokio::spawn({
+//!     let (engine, shutdown) = (engine.clone(), shutdown.clone());
+//!     async move { run_relay(&engine, &notifier, RelayConfig::default(), shutdown).await }
+//! });
+//! // In `happening worker`: the consumer, recording delivery in the same store.
+//! let log = Arc::new(StoreDeliveryLog::new(engine.store().clone()));
+//! let worker = Worker::new(url, WorkerConfig::default(), log);
+//! worker.run(shutdown.clone()).await; // returns once `shutdown` is cancelled
+//! relay.await.unwrap();
+//! # }
+//! ```
+//!
 //! TLS (`amqps://`) is not compiled in (lapin's `rustls` feature would pull aws-lc); the
 //! broker is expected on a private network.
 //!
@@ -51,6 +75,7 @@
 mod log;
 mod message;
 mod notifier;
+mod relay;
 mod sink;
 mod topology;
 mod worker;
@@ -58,6 +83,7 @@ mod worker;
 pub use log::{DeliveryLog, StoreDeliveryLog};
 pub use message::NotificationMessage;
 pub use notifier::AmqpNotifier;
+pub use relay::{run_relay, RelayConfig};
 pub use sink::{LogSink, Sink, SinkError, WebhookSink};
 pub use topology::{Topology, DEFAULT_QUEUE};
 pub use worker::{Worker, WorkerConfig, WorkerStats, ATTEMPTS_HEADER};

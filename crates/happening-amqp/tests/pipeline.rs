@@ -248,3 +248,65 @@ async fn unroutable_publish_is_rejected() {
     assert_eq!(all_pending(&h.engine).await.len(), 1, "and the row stays pending");
     assert_eq!(batch[0].kind, NotificationKind::BookingConfirmed);
 }
+
+/// The in-memory engine (no PostgreSQL) with the background relay loop: notifications,
+/// including ones written while the loop runs, reach the sink once and end `delivered` in
+/// the in-memory store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_engine_with_the_relay_loop() {
+    let Some(amqp) = amqp_url() else { return };
+    let queue = format!("notifications-{}", uuid::Uuid::new_v4().simple());
+    let h = happening_core::testkit::Harness::in_memory(0);
+    let e = h.event(3, WaitlistPolicy::Fifo).await;
+    let users: Vec<UserId> = (0..5).map(|_| UserId::new()).collect();
+    let mut first = None;
+    for u in &users {
+        let b = h.book(e, *u, 1).await.unwrap();
+        first.get_or_insert(b);
+    }
+    let first = first.unwrap();
+    h.engine.cancel(first.id, first.user_id, None).await.unwrap();
+    assert_eq!(all_pending(&h.engine).await.len(), 7, "5 bookings, a cancel, a promotion");
+
+    let stop = happening_amqp::CancellationToken::new();
+    let relay = tokio::spawn({
+        let (engine, stop, amqp, queue) = (h.engine.clone(), stop.clone(), amqp.clone(), queue.clone());
+        async move {
+            let notifier = AmqpNotifier::lazy(&amqp, &queue);
+            let config = happening_amqp::RelayConfig { batch: 4, idle: Duration::from_millis(10), ..Default::default() };
+            happening_amqp::run_relay(&engine, &notifier, config, stop).await
+        }
+    });
+    let sink = Arc::new(RecordingSink::default());
+    let log = Arc::new(happening_amqp::StoreDeliveryLog::new(h.engine.store().clone()));
+    let worker = Arc::new(happening_amqp::Worker::with_sink(
+        &amqp,
+        WorkerConfig { queue: queue.clone(), ..Default::default() },
+        log,
+        sink.clone(),
+    ));
+    let worker_task = tokio::spawn({
+        let (w, s) = (worker.clone(), stop.clone());
+        async move { w.run(s).await }
+    });
+
+    let mut all: Vec<_> = Vec::new();
+    for u in &users {
+        all.extend(h.engine.notifications(*u, 100).await.unwrap());
+    }
+    wait_until("delivered", LIMIT, || all_have_status(&h.engine, &all, DeliveryStatus::Delivered)).await;
+    // Written while the loop runs: picked up too.
+    let late = UserId::new();
+    h.book(e, late, 1).await.unwrap();
+    all.extend(h.engine.notifications(late, 100).await.unwrap());
+    assert_eq!(all.len(), 8);
+    wait_until("the late one delivered", LIMIT, || all_have_status(&h.engine, &all, DeliveryStatus::Delivered)).await;
+
+    stop.cancel();
+    assert_eq!(relay.await.unwrap(), 8, "relayed each once");
+    worker_task.await.unwrap();
+    let counts = sink.ok_counts();
+    assert_eq!(counts.len(), 8);
+    assert!(counts.values().all(|&c| c == 1));
+    assert_eq!(worker.stats().handled, 8);
+}
