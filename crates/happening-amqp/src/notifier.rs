@@ -51,12 +51,7 @@ impl AmqpNotifier {
 
     /// Connects on the first delivery (so a server can start while RabbitMQ is down).
     pub fn lazy(url: &str, queue: &str) -> Self {
-        Self {
-            url: url.to_string(),
-            topology: Topology::new(queue),
-            confirm_timeout: Duration::from_secs(30),
-            link: Mutex::new(None),
-        }
+        Self { url: url.to_string(), topology: Topology::new(queue), confirm_timeout: Duration::from_secs(30), link: Mutex::new(None) }
     }
 
     /// How long `deliver` waits for a batch's confirms before giving up (default 30 s).

@@ -279,12 +279,8 @@ async fn in_memory_engine_with_the_relay_loop() {
     });
     let sink = Arc::new(RecordingSink::default());
     let log = Arc::new(happening_amqp::StoreDeliveryLog::new(h.engine.store().clone()));
-    let worker = Arc::new(happening_amqp::Worker::with_sink(
-        &amqp,
-        WorkerConfig { queue: queue.clone(), ..Default::default() },
-        log,
-        sink.clone(),
-    ));
+    let worker =
+        Arc::new(happening_amqp::Worker::with_sink(&amqp, WorkerConfig { queue: queue.clone(), ..Default::default() }, log, sink.clone()));
     let worker_task = tokio::spawn({
         let (w, s) = (worker.clone(), stop.clone());
         async move { w.run(s).await }

@@ -118,8 +118,7 @@ pub async fn all_have_status(engine: &Engine, of: &[Notification], status: Deliv
 pub async fn depth(url: &str, queue: &str) -> u32 {
     let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");
     let ch = conn.create_channel().await.expect("channel");
-    let n = match ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await
-    {
+    let n = match ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await {
         Ok(q) => q.message_count(),
         Err(_) => 0,
     };
