@@ -303,6 +303,12 @@ impl SeatStore for PgStore {
         rows::event_view(&row)
     }
 
+    async fn live_event_ids(&self) -> Result<Vec<EventId>, StoreError> {
+        let ids: Vec<uuid::Uuid> =
+            sqlx::query_scalar("SELECT id FROM events WHERE status <> 'cancelled' ORDER BY id").fetch_all(&self.pool).await.map_err(db)?;
+        Ok(ids.into_iter().map(EventId).collect())
+    }
+
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError> {
         let ids: Vec<uuid::Uuid> = filter.org_ids.iter().map(|o| o.0).collect();
         sqlx::query(&format!(

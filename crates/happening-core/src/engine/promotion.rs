@@ -89,6 +89,20 @@ impl Engine {
         Ok(promoted)
     }
 
+    /// Reconciles every live event (on start, by `happening reconcile`). Returns the events
+    /// that had drifted.
+    pub async fn reconcile_all(&self) -> Result<Vec<Reconciled>> {
+        let mut drifted = Vec::new();
+        for event in self.store.live_event_ids().await? {
+            match self.reconcile_event(event).await {
+                Ok(r) if r.drifted() => drifted.push(r),
+                Ok(_) | Err(crate::Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(drifted)
+    }
+
     /// Rebuilds the counter and waitlist of `event` from the store (the source of truth):
     /// free = capacity - booked - held, the waitlist = waiting bookings in `queue_seq`
     /// order. Run on a missing counter, by `reconcile`, and after a crash.

@@ -13,7 +13,8 @@ const RELAY_LEASE_MS: i64 = 30_000;
 
 impl Engine {
     /// Relays up to `batch` pending notifications. Returns how many were delivered. A failed
-    /// delivery leaves them pending for the next call (at-least-once).
+    /// delivery leaves them pending but claimed by this relay until the lease ends (30 s),
+    /// then any relay claims them again (at least once).
     pub async fn relay(&self, notifier: &dyn Notifier, batch: u32) -> Result<usize> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::milliseconds(RELAY_LEASE_MS);

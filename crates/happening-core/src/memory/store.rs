@@ -201,6 +201,11 @@ impl SeatStore for MemoryStore {
         Ok(view)
     }
 
+    async fn live_event_ids(&self) -> Result<Vec<EventId>, StoreError> {
+        let ledgers: Vec<_> = self.inner.events.read().expect("events lock poisoned").values().cloned().collect();
+        Ok(ledgers.iter().map(|l| lock(l).event.clone()).filter(|e| e.status != EventStatus::Cancelled).map(|e| e.id).collect())
+    }
+
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError> {
         let ledgers: Vec<_> = self.inner.events.read().expect("events lock poisoned").values().cloned().collect();
         let mut views: Vec<EventView> =

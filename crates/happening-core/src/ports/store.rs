@@ -56,6 +56,10 @@ pub trait SeatStore: Send + Sync + 'static {
     /// The event with its live counts.
     async fn event_view(&self, id: EventId) -> Result<EventView, StoreError>;
 
+    /// Every event that is not cancelled, for reconciliation (on start, `happening
+    /// reconcile`). Reads every event: not for request paths.
+    async fn live_event_ids(&self) -> Result<Vec<EventId>, StoreError>;
+
     /// Events of `filter.org_ids`, by `event_date` descending, then id.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError>;
 
