@@ -225,22 +225,6 @@ pub(crate) async fn insert_notification(conn: &mut PgConnection, n: &Notificatio
     Ok(())
 }
 
-fn new_booking(new: &NewBooking, status: BookingStatus, seats: Vec<SeatNo>, now: DateTime<Utc>) -> Booking {
-    Booking {
-        id: new.id,
-        event_id: new.event_id,
-        user_id: new.user_id,
-        seats_requested: new.seats_requested,
-        seat_numbers: seats,
-        status,
-        queue_seq: None,
-        waiting_number: None,
-        hold_id: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 /// Frees the seats of `booking` given in `seats` (all of them if `None`).
 async fn free_booking_seats(conn: &mut PgConnection, booking: BookingId, seats: Option<&[SeatNo]>) -> Result<u64, StoreError> {
     let q = match seats {
@@ -469,7 +453,7 @@ impl SeatStore for PgStore {
     /// trip. Contended in fast mode, it is called again in blocking mode.
     async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
         // The effects of the booking as it will be; the function fills in the seats.
-        let mut b = new_booking(new, BookingStatus::Confirmed, vec![0; new.seats as usize], now);
+        let mut b = Booking::new(new, BookingStatus::Confirmed, vec![0; new.seats as usize], now);
         let (h, n) = effects::created(&b, now);
         let key = new.idempotency.as_ref();
         // Fast first; blocking after contention (or a key released by a twin that rolled back).
@@ -538,7 +522,7 @@ impl SeatStore for PgStore {
         live_event(&mut tx, new.event_id).await?;
         bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
         let seq: i64 = sqlx::query_scalar("SELECT nextval('booking_queue_seq')").fetch_one(&mut *tx).await.map_err(db)?;
-        let mut b = new_booking(new, BookingStatus::Waiting, Vec::new(), now);
+        let mut b = Booking::new(new, BookingStatus::Waiting, Vec::new(), now);
         b.queue_seq = Some(seq as u64);
         insert_booking(&mut tx, &b, effects::created(&b, now)).await?;
         tx.commit().await.map_err(db)?;
@@ -788,7 +772,7 @@ impl SeatStore for PgStore {
             return Err(StoreError::conflict(Conflict::HoldExpired));
         }
         bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
-        let mut b = new_booking(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now);
+        let mut b = Booking::new(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now);
         b.seats_requested = hold.seat_numbers.len() as u32;
         b.hold_id = Some(hold_id);
         insert_booking(&mut tx, &b, effects::created(&b, now)).await?;

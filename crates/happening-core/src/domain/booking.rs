@@ -46,6 +46,23 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// The booking a store writes for `new`, with `status` and `seats`, at `now`.
+    pub fn new(new: &NewBooking, status: BookingStatus, seats: Vec<SeatNo>, now: DateTime<Utc>) -> Self {
+        Booking {
+            id: new.id,
+            event_id: new.event_id,
+            user_id: new.user_id,
+            seats_requested: new.seats_requested,
+            seat_numbers: seats,
+            status,
+            queue_seq: None,
+            waiting_number: None,
+            hold_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Seats this booking counts against capacity (confirmed) or waits for (waiting).
     pub fn seats(&self) -> u32 {
         match self.status {

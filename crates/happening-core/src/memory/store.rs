@@ -156,21 +156,6 @@ impl MemoryStore {
         lock(&self.inner.hold_expiry).remove(&(hold.expires_at, hold.id));
     }
 
-    fn new_booking(new: &NewBooking, status: BookingStatus, seats: Vec<SeatNo>, now: DateTime<Utc>) -> Booking {
-        Booking {
-            id: new.id,
-            event_id: new.event_id,
-            user_id: new.user_id,
-            seats_requested: new.seats_requested,
-            seat_numbers: seats,
-            status,
-            queue_seq: None,
-            waiting_number: None,
-            hold_id: None,
-            created_at: now,
-            updated_at: now,
-        }
-    }
 }
 
 #[async_trait]
@@ -291,7 +276,7 @@ impl SeatStore for MemoryStore {
         l.live()?;
         let booking = self.with_key(new.idempotency.as_ref(), new.id, || {
             let seats = l.allocate(new.seats, &new.seat_numbers, new.strict_seats)?;
-            Ok(Self::new_booking(new, BookingStatus::Confirmed, seats, now))
+            Ok(Booking::new(new, BookingStatus::Confirmed, seats, now))
         })?;
         let effects = effects::created(&booking, now);
         Ok(self.record_new(&mut l, booking, effects))
@@ -302,7 +287,7 @@ impl SeatStore for MemoryStore {
         let mut l = lock(&ledger);
         l.live()?;
         let mut booking =
-            self.with_key(new.idempotency.as_ref(), new.id, || Ok(Self::new_booking(new, BookingStatus::Waiting, Vec::new(), now)))?;
+            self.with_key(new.idempotency.as_ref(), new.id, || Ok(Booking::new(new, BookingStatus::Waiting, Vec::new(), now)))?;
         let seq = self.inner.queue_seq.fetch_add(1, Ordering::Relaxed) + 1;
         booking.queue_seq = Some(seq);
         l.waiting.insert(seq, booking.id);
@@ -489,7 +474,7 @@ impl SeatStore for MemoryStore {
             return Err(StoreError::conflict(Conflict::HoldExpired));
         }
         let mut booking = self.with_key(new.idempotency.as_ref(), new.id, || {
-            Ok(Self::new_booking(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now))
+            Ok(Booking::new(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now))
         })?;
         booking.seats_requested = hold.seat_numbers.len() as u32;
         booking.hold_id = Some(hold_id);
