@@ -2,7 +2,9 @@
 //!
 //! `happening` / `happening serve` runs the HTTP API (on PostgreSQL when `DATABASE_URL` is
 //! set, in memory otherwise); `happening migrate` applies the PostgreSQL migrations;
-//! `happening token --sub ... --secret ...` mints a development token.
+//! `happening token --sub ... --secret ...` mints a development token;
+//! `happening reconcile` repairs the admission's counters and waitlists from the store;
+//! `happening worker` consumes the RabbitMQ notifications queue.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -12,10 +14,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use happening_core::ports::{Admission, Store};
-use happening_core::Engine;
+use happening_core::ids::EventId;
+use happening_core::{Engine, Reconciled};
 use happening_http::auth::{self, AuthConfig, MintRequest, Verifier};
 use happening_http::ratelimit::RateLimiter;
-use happening_http::readiness::{PostgresCheck, ReadyCheck};
+use happening_http::readiness::{PostgresCheck, RabbitCheck, ReadyCheck, RedisCheck};
 use happening_http::server::{self, LogNotifier, RunOptions};
 use happening_http::{AppState, Settings};
 
@@ -38,6 +41,12 @@ enum Command {
     Migrate(Migrate),
     /// Mint an HS256 token for development (use the server's HAPPENING_JWT_SECRET).
     Token(Token),
+    /// Rebuild the admission's counters and waitlists from PostgreSQL (all live events, or
+    /// one) and print each event that had drifted.
+    Reconcile(Reconcile),
+    /// Consume the RabbitMQ notifications queue: hand each notification to a sink (a log
+    /// line, or a webhook) and record it `delivered` in PostgreSQL.
+    Worker(WorkerCmd),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -63,6 +72,9 @@ struct Serve {
     /// Redis URL for counters, waitlists and holds (in memory when absent).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// Prefix of the Redis keys (several deployments can share one Redis).
+    #[arg(long, env = "HAPPENING_REDIS_PREFIX", default_value = happening_redis::DEFAULT_PREFIX)]
+    redis_prefix: String,
     /// RabbitMQ URL for notifications (also read from AMQP_URL; logged when absent).
     #[arg(long, env = "RABBITMQ_URL", hide_env_values = true)]
     rabbitmq_url: Option<String>,
@@ -127,6 +139,44 @@ struct Migrate {
 }
 
 #[derive(Args)]
+struct Reconcile {
+    /// PostgreSQL URL (the source of truth).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Redis URL of the admission to repair (PostgreSQL's own admission when absent).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Prefix of the Redis keys.
+    #[arg(long, env = "HAPPENING_REDIS_PREFIX", default_value = happening_redis::DEFAULT_PREFIX)]
+    redis_prefix: String,
+    /// Only this event (default: every live event).
+    #[arg(long)]
+    event: Option<EventId>,
+}
+
+#[derive(Args)]
+struct WorkerCmd {
+    /// RabbitMQ URL (also read from AMQP_URL).
+    #[arg(long, env = "RABBITMQ_URL", hide_env_values = true)]
+    rabbitmq_url: Option<String>,
+    /// PostgreSQL URL, where deliveries are recorded.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// RabbitMQ queue for notifications.
+    #[arg(long, env = "NOTIFICATIONS_QUEUE", default_value = "notifications")]
+    notifications_queue: String,
+    /// POST each notification (JSON, with an Idempotency-Key) to this URL; logged when absent.
+    #[arg(long, env = "HAPPENING_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, env = "HAPPENING_LOG", default_value = "info")]
+    log_level: String,
+    /// Log format.
+    #[arg(long, env = "HAPPENING_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Args)]
 struct Token {
     /// The user's subject (`sub`).
     #[arg(long)]
@@ -156,19 +206,25 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Migrate(m)) => migrate(m),
+        Some(Command::Reconcile(r)) => reconcile(r),
+        Some(Command::Worker(w)) => worker(w),
         Some(Command::Serve(s)) => serve(s),
         None => serve(cli.serve),
     }
 }
 
 fn init_logs(s: &Serve) {
+    init_logs_with(&s.log_level, s.log_format)
+}
+
+fn init_logs_with(log_level: &str, log_format: LogFormat) {
     // PostgreSQL's notices ("relation ... already exists, skipping" on every start) are
     // noise at info, unless asked for by name.
-    let directives = if s.log_level.contains("sqlx") { s.log_level.clone() } else { format!("{},sqlx::postgres::notice=warn", s.log_level) };
+    let directives = if log_level.contains("sqlx") { log_level.to_string() } else { format!("{log_level},sqlx::postgres::notice=warn") };
     let filter = tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match s.log_format {
+    match log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
@@ -176,22 +232,12 @@ fn init_logs(s: &Serve) {
 
 fn serve(s: Serve) -> ExitCode {
     init_logs(&s);
-    // Adapters for these stores land in their own issues; until then, a URL must not be
-    // silently ignored (an operator would believe data is persisted).
-    let rabbit = s.rabbitmq_url.clone().or_else(|| std::env::var("AMQP_URL").ok().filter(|v| !v.is_empty()));
-    let mut refused = Vec::new();
-    if s.redis_url.as_deref().is_some_and(|v| !v.is_empty()) {
-        refused.push("REDIS_URL (Redis)");
-    }
-    if rabbit.is_some_and(|v| !v.is_empty()) {
-        refused.push("RABBITMQ_URL/AMQP_URL (RabbitMQ)");
-    }
-    if !refused.is_empty() {
-        eprintln!(
-            "error: {} set, but this build of happening has no adapter for it yet; \
-             unset it to run with in-memory stores (nothing is persisted)",
-            refused.join(", ")
-        );
+    let rabbit = rabbit_url(s.rabbitmq_url.clone());
+    let redis_url = s.redis_url.clone().filter(|v| !v.is_empty());
+    // Redis only holds what can be rebuilt from the store: without PostgreSQL there is
+    // nothing to rebuild it from (and nothing persisted).
+    if redis_url.is_some() && s.database_url.as_deref().is_none_or(str::is_empty) {
+        eprintln!("error: REDIS_URL needs DATABASE_URL: Redis holds counters and waitlists rebuilt from PostgreSQL, the source of truth; set DATABASE_URL too, or unset REDIS_URL");
         return ExitCode::from(2);
     }
 
@@ -248,37 +294,69 @@ fn serve(s: Serve) -> ExitCode {
     let result = rt.block_on(async move {
         let mut settings = settings;
         let mut checks: Vec<Arc<dyn ReadyCheck>> = Vec::new();
+        let mut backends = vec![("seat_store", "memory"), ("admission", "memory"), ("notifier", "log")];
         let engine = match &database_url {
             None => Engine::in_memory(),
             Some(url) => {
-                // One plain connection first: the pool's own error on an unreachable server
-                // is only "timed out", this one says why.
-                drop(pg_connect(url).await?);
-                // Connecting runs the migrations (idempotent; concurrent starts serialize on
-                // sqlx's migration lock).
-                let pool = happening_postgres::connect(url, s.db_pool_size)
-                    .await
-                    .map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
-                settings.backends = vec![("seat_store", "postgres"), ("admission", "postgres"), ("notifier", "log")];
-                checks.push(Arc::new(PostgresCheck::new(pool.clone())));
-                let store: Arc<dyn Store> = Arc::new(happening_postgres::PgStore::new(pool.clone()));
-                // Derived from the store's tables: nothing to rebuild on start.
-                let admission: Arc<dyn Admission> = Arc::new(happening_postgres::PgAdmission::new(pool));
-                Engine::new(store, admission)
+                let pg = pg_engine(url, s.db_pool_size, redis_url.as_deref(), &s.redis_prefix).await?;
+                backends[0].1 = "postgres";
+                checks.push(Arc::new(PostgresCheck::new(pg.pool.clone())));
+                match pg.redis {
+                    Some(redis) => {
+                        backends[1].1 = "redis";
+                        checks.push(Arc::new(RedisCheck::new(redis)));
+                        // Redis may have lost or missed writes while we were down (or be a
+                        // fresh instance): rebuild every live event from the store.
+                        let drifted = pg.engine.reconcile_all().await.map_err(|e| format!("cannot reconcile Redis with PostgreSQL on start: {e}"))?;
+                        for r in &drifted {
+                            tracing::info!(event = %r.event_id, free_before = ?r.free_before, free_after = r.free_after, waitlist_repaired = r.waitlist_repaired, promoted = r.promoted, "reconciled");
+                        }
+                        tracing::info!(drifted = drifted.len(), "reconciled Redis with PostgreSQL on start");
+                    }
+                    // Derived from the store's tables: nothing to rebuild on start.
+                    None => backends[1].1 = "postgres",
+                }
+                pg.engine
             }
         };
+        let notifier: Arc<dyn happening_core::ports::Notifier> = match &rabbit {
+            None => Arc::new(LogNotifier),
+            Some(url) => {
+                backends[2].1 = "rabbitmq";
+                // Connect now when RabbitMQ is there (so /readyz says so at once); start
+                // anyway when it is not: bookings do not need it, the outbox keeps the
+                // notifications until it is back.
+                let notifier = match tokio::time::timeout(Duration::from_secs(5), happening_amqp::AmqpNotifier::connect(url, &s.notifications_queue)).await {
+                    Ok(Ok(n)) => n,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "RabbitMQ unavailable on start; notifications wait in the outbox until it is back");
+                        happening_amqp::AmqpNotifier::lazy(url, &s.notifications_queue)
+                    }
+                    Err(_) => {
+                        tracing::warn!("RabbitMQ did not answer within 5 s on start; notifications wait in the outbox until it is back");
+                        happening_amqp::AmqpNotifier::lazy(url, &s.notifications_queue)
+                    }
+                };
+                let notifier = Arc::new(notifier);
+                checks.push(Arc::new(RabbitCheck::new(notifier.clone())));
+                notifier
+            }
+        };
+        settings.backends = backends;
         let stores = if database_url.is_some() { "postgres" } else { "memory" };
+        let notifier_name = if rabbit.is_some() { "rabbitmq" } else { "log" };
         let st = AppState::with_checks(engine, verifier, limiter, settings, checks);
         let opts = RunOptions {
             addr: SocketAddr::new(s.host, s.port),
             tick: Duration::from_millis(s.tick_ms.max(10)),
             grace: Duration::from_secs(s.shutdown_grace),
-            notifier: Arc::new(LogNotifier),
+            notifier,
         };
         tracing::info!(
             stores,
+            admission = if redis_url.is_some() { "redis" } else { stores },
             db_pool_size = database_url.as_ref().map(|_| s.db_pool_size),
-            notifier = "log",
+            notifier = notifier_name,
             body_limit = s.body_limit,
             rate_limit = s.rate_limit,
             auth = if dev_token.is_some() { "generated HS256 secret" } else if cfg.jwks.is_some() { "RS256 (JWKS)" } else { "HS256" },
@@ -340,6 +418,165 @@ fn migrate(m: Migrate) -> ExitCode {
             println!("applied {n} migration(s); database is up to date ({total} migration(s))");
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// RABBITMQ_URL (flag or variable), else AMQP_URL; empty counts as unset.
+fn rabbit_url(flag: Option<String>) -> Option<String> {
+    flag.filter(|v| !v.is_empty()).or_else(|| std::env::var("AMQP_URL").ok().filter(|v| !v.is_empty()))
+}
+
+/// An engine on PostgreSQL, and what the caller needs besides.
+struct PgEngine {
+    engine: Engine,
+    pool: sqlx::PgPool,
+    store: Arc<happening_postgres::PgStore>,
+    /// The Redis admission, when one was asked for.
+    redis: Option<happening_redis::RedisAdmission>,
+}
+
+/// Connects to PostgreSQL (running the migrations) and, with `redis_url`, to Redis: the
+/// engine is `PgStore` + `RedisAdmission`, else `PgStore` + `PgAdmission`.
+async fn pg_engine(url: &str, pool_size: u32, redis_url: Option<&str>, redis_prefix: &str) -> Result<PgEngine, String> {
+    // One plain connection first: the pool's own error on an unreachable server is only
+    // "timed out", this one says why.
+    drop(pg_connect(url).await?);
+    // Connecting runs the migrations (idempotent; concurrent starts serialize on sqlx's
+    // migration lock).
+    let pool = happening_postgres::connect(url, pool_size).await.map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
+    let store = Arc::new(happening_postgres::PgStore::new(pool.clone()));
+    let (admission, redis): (Arc<dyn Admission>, _) = match redis_url {
+        None => (Arc::new(happening_postgres::PgAdmission::new(pool.clone())), None),
+        Some(r) => {
+            let redis = match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect(r, redis_prefix)).await {
+                Ok(Ok(a)) => a,
+                Ok(Err(e)) => return Err(format!("cannot connect to Redis (REDIS_URL): {e}")),
+                Err(_) => return Err("cannot connect to Redis (REDIS_URL): no answer within 10 s".to_string()),
+            };
+            redis.ping().await.map_err(|e| format!("cannot use Redis (REDIS_URL): {e}"))?;
+            (Arc::new(redis.clone()), Some(redis))
+        }
+    };
+    let engine = Engine::new(store.clone() as Arc<dyn Store>, admission);
+    Ok(PgEngine { engine, pool, store, redis })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// One line for an event that had drifted.
+fn describe(r: &Reconciled) -> String {
+    let before = r.free_before.map_or_else(|| "missing".to_string(), |n| n.to_string());
+    format!(
+        "event {}: free seats {} -> {}, waitlist repaired: {}, waiting: {}, promoted: {}",
+        r.event_id,
+        before,
+        r.free_after,
+        if r.waitlist_repaired { "yes" } else { "no" },
+        r.waiting,
+        r.promoted
+    )
+}
+
+/// `happening reconcile [--event ID]`: exit 0 when every event is consistent (repaired or
+/// already so), 2 without DATABASE_URL, 1 when a store fails or the event does not exist.
+fn reconcile(r: Reconcile) -> ExitCode {
+    let Some(url) = r.database_url.filter(|v| !v.is_empty()) else {
+        eprintln!("error: happening reconcile needs the database: set DATABASE_URL or pass --database-url");
+        return ExitCode::from(2);
+    };
+    init_logs_with("warn", LogFormat::Text);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let redis_url = r.redis_url.filter(|v| !v.is_empty());
+    let result = rt.block_on(async move {
+        let pg = pg_engine(&url, 4, redis_url.as_deref(), &r.redis_prefix).await?;
+        let drifted = match r.event {
+            Some(id) => {
+                let one = pg.engine.reconcile_event(id).await.map_err(|e| format!("cannot reconcile event {id}: {e}"))?;
+                if one.drifted() {
+                    vec![one]
+                } else {
+                    Vec::new()
+                }
+            }
+            None => pg.engine.reconcile_all().await.map_err(|e| format!("cannot reconcile: {e}"))?,
+        };
+        pg.pool.close().await;
+        Ok::<_, String>(drifted)
+    });
+    match result {
+        Ok(drifted) => {
+            for d in &drifted {
+                println!("{}", describe(d));
+            }
+            if drifted.is_empty() {
+                println!("no drift: every counter and waitlist matches the store");
+            } else {
+                println!("repaired {} event(s)", drifted.len());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `happening worker`: runs until SIGTERM/SIGINT. Exit 2 without RABBITMQ_URL/AMQP_URL or
+/// DATABASE_URL, 1 when PostgreSQL cannot be used.
+fn worker(w: WorkerCmd) -> ExitCode {
+    let rabbit = rabbit_url(w.rabbitmq_url.clone());
+    let database_url = w.database_url.clone().filter(|v| !v.is_empty());
+    let (Some(rabbit), Some(database_url)) = (rabbit, database_url) else {
+        eprintln!("error: happening worker needs RabbitMQ and the database: set RABBITMQ_URL (or AMQP_URL) and DATABASE_URL");
+        return ExitCode::from(2);
+    };
+    init_logs_with(&w.log_level, w.log_format);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(async move {
+        let pg = pg_engine(&database_url, 8, None, happening_redis::DEFAULT_PREFIX).await?;
+        let log = Arc::new(happening_amqp::StoreDeliveryLog::new(pg.store.clone()));
+        let config = happening_amqp::WorkerConfig { queue: w.notifications_queue.clone(), ..Default::default() };
+        let worker = match &w.webhook_url {
+            Some(hook) if !hook.is_empty() => {
+                happening_amqp::Worker::with_sink(&rabbit, config, log, Arc::new(happening_amqp::WebhookSink::new(hook.clone())))
+            }
+            _ => happening_amqp::Worker::with_sink(&rabbit, config, log, Arc::new(happening_amqp::LogSink)),
+        };
+        let shutdown = happening_amqp::CancellationToken::new();
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                server::shutdown_signal().await;
+                tracing::info!("shutdown requested: finishing messages in flight");
+                shutdown.cancel();
+            }
+        });
+        tracing::info!(queue = %w.notifications_queue, sink = if w.webhook_url.as_deref().is_some_and(|h| !h.is_empty()) { "webhook" } else { "log" }, "starting happening worker");
+        println!("happening worker consuming {}", w.notifications_queue);
+        worker.run(shutdown).await;
+        let stats = worker.stats();
+        tracing::info!(?stats, "worker stopped");
+        pg.pool.close().await;
+        Ok::<_, String>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -15,6 +15,13 @@ pub trait ReadyCheck: Send + Sync {
     /// The store's name as `/readyz` reports it (e.g. `postgres`).
     fn name(&self) -> &'static str;
 
+    /// Whether the server is unready without this store (the default). A store that is not
+    /// required (RabbitMQ: notifications wait in the outbox) is reported as `degraded`
+    /// while `/readyz` still answers 200.
+    fn required(&self) -> bool {
+        true
+    }
+
     /// `Err` with the cause (logged, never shown to clients) when the store does not answer.
     async fn check(&self) -> Result<(), String>;
 }
@@ -51,5 +58,59 @@ pub async fn run(check: &dyn ReadyCheck) -> Result<(), String> {
     match tokio::time::timeout(CHECK_TIMEOUT, check.check()).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())),
+    }
+}
+
+/// `PING` to the Redis of the admission (counters, waitlists): bookings need it.
+pub struct RedisCheck {
+    admission: happening_redis::RedisAdmission,
+}
+
+impl RedisCheck {
+    pub fn new(admission: happening_redis::RedisAdmission) -> Self {
+        Self { admission }
+    }
+}
+
+#[async_trait]
+impl ReadyCheck for RedisCheck {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.admission.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+/// Whether the notifier's RabbitMQ connection is up. Not a readiness check: a down RabbitMQ
+/// only delays notifications (the outbox keeps them), so `/readyz` reports it as
+/// `degraded` and still answers 200.
+pub struct RabbitCheck {
+    notifier: std::sync::Arc<happening_amqp::AmqpNotifier>,
+}
+
+impl RabbitCheck {
+    pub fn new(notifier: std::sync::Arc<happening_amqp::AmqpNotifier>) -> Self {
+        Self { notifier }
+    }
+}
+
+#[async_trait]
+impl ReadyCheck for RabbitCheck {
+    fn name(&self) -> &'static str {
+        "rabbitmq"
+    }
+
+    fn required(&self) -> bool {
+        false
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.notifier.is_connected().await {
+            Ok(())
+        } else {
+            Err("not connected".to_string())
+        }
     }
 }

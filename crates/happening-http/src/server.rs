@@ -56,7 +56,8 @@ async fn relay_all(st: &State, notifier: &dyn Notifier) {
     }
 }
 
-/// Every `tick`: expire due holds (promoting whoever waits), relay the outbox. On `stop`,
+/// Every `tick`: expire due holds (promoting whoever waits), reconcile the events marked
+/// dirty by an admission failure, relay the outbox. On `stop`,
 /// one last relay.
 pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, mut stop: watch::Receiver<bool>) {
     let notifier = Counting { inner: notifier, st: st.clone() };
@@ -74,6 +75,16 @@ pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, 
                 st.live.touch_all();
             }
             Err(e) => tracing::warn!(error = %e, "hold expiry failed; will retry"),
+        }
+        // Events whose counter or queue may be stale after an admission failure (cheap when
+        // none is marked).
+        match st.engine.reconcile_dirty().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(drifted = n, "reconciled events after admission failures");
+                st.live.touch_all();
+            }
+            Err(e) => tracing::warn!(error = %e, "reconciling events failed; will retry"),
         }
         relay_all(&st, &notifier).await;
     }

@@ -42,19 +42,27 @@ pub async fn readyz(st: State) -> Response {
             failing.push(seat_store);
         }
     }
+    // Stores that are not required (RabbitMQ): reported, but the server stays ready.
+    let mut degraded: Vec<&'static str> = Vec::new();
     for check in &st.checks {
         if let Err(e) = crate::readiness::run(check.as_ref()).await {
-            tracing::warn!(store = check.name(), error = %e, "readiness check failed");
-            if !failing.contains(&check.name()) {
-                failing.push(check.name());
+            tracing::warn!(store = check.name(), error = %e, required = check.required(), "readiness check failed");
+            let list = if check.required() { &mut failing } else { &mut degraded };
+            if !list.contains(&check.name()) {
+                list.push(check.name());
             }
         }
     }
-    if failing.is_empty() {
+    if failing.is_empty() && degraded.is_empty() {
         json(StatusCode::OK, &json!({ "status": "ready", "stores": backends }))
+    } else if failing.is_empty() {
+        json(StatusCode::OK, &json!({ "status": "degraded", "degraded": degraded, "stores": backends }))
     } else {
         let error = format!("{} unavailable", failing.join(", "));
-        json(StatusCode::SERVICE_UNAVAILABLE, &json!({ "error": error, "status": "unavailable", "failing": failing, "stores": backends }))
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "error": error, "status": "unavailable", "failing": failing, "degraded": degraded, "stores": backends }),
+        )
     }
 }
 
