@@ -268,7 +268,7 @@ async fn handle(ctx: Arc<Ctx>, delivery: Delivery) {
             Claim::Mine(tx) => break InFlight { dedup: ctx.dedup.clone(), id, done: false, _tx: tx },
         }
     };
-    match ctx.log.status(id, msg.user_id).await {
+    match ctx.log.status(id).await {
         Ok(Some(DeliveryStatus::Delivered)) => {
             guard.done = true;
             ack(&delivery).await;

@@ -809,6 +809,16 @@ impl SeatStore for PgStore {
         Ok(expired)
     }
 
+    async fn notification(&self, id: NotificationId) -> Result<Notification, StoreError> {
+        let row = sqlx::query(&format!("SELECT {NOTIFICATION_COLS} FROM notifications WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(Entity::Notification))?;
+        rows::notification(&row)
+    }
+
     async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError> {
         sqlx::query(&format!("SELECT {NOTIFICATION_COLS} FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"))
             .bind(user.0)

@@ -18,11 +18,13 @@ pub(crate) struct Outbox {
     /// Every row before `cursor` is no longer pending.
     cursor: usize,
     by_user: IdMap<UserId, Vec<usize>>,
+    by_id: IdMap<NotificationId, usize>,
 }
 
 impl Outbox {
     pub(crate) fn push(&mut self, n: Notification) {
         self.by_user.entry(n.user_id).or_default().push(self.log.len());
+        self.by_id.insert(n.id, self.log.len());
         self.log.push(n);
         self.leases.push(None);
     }
@@ -60,6 +62,10 @@ impl Outbox {
         while self.cursor < self.log.len() && self.log[self.cursor].status != DeliveryStatus::Pending {
             self.cursor += 1;
         }
+    }
+
+    pub(crate) fn get(&self, id: NotificationId) -> Option<Notification> {
+        self.by_id.get(&id).map(|&i| self.log[i].clone())
     }
 
     /// A user's notifications, newest first.

@@ -508,6 +508,10 @@ impl SeatStore for MemoryStore {
         Ok(expired)
     }
 
+    async fn notification(&self, id: NotificationId) -> Result<Notification, StoreError> {
+        lock(&self.inner.outbox).get(id).ok_or(StoreError::NotFound(Entity::Notification))
+    }
+
     async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError> {
         Ok(lock(&self.inner.outbox).of_user(user, limit as usize))
     }

@@ -148,6 +148,9 @@ pub trait SeatStore: Send + Sync + 'static {
 
     // ---- outbox ----
 
+    /// One notification, by id (consumers de-duplicate against its delivery status).
+    async fn notification(&self, id: NotificationId) -> Result<Notification, StoreError>;
+
     /// A user's notifications, newest first.
     async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError>;
 
