@@ -347,13 +347,43 @@ async fn without_auth_config_a_secret_is_generated_and_a_token_printed() {
 }
 
 #[tokio::test]
-async fn store_urls_without_adapters_are_refused() {
-    for (var, val) in [("REDIS_URL", "redis://localhost"), ("RABBITMQ_URL", "amqp://localhost"), ("AMQP_URL", "amqp://localhost")] {
-        let out = bin().args(["--port", "0"]).env(var, val).env("HAPPENING_JWT_SECRET", SECRET).output().await.unwrap();
-        assert_eq!(out.status.code(), Some(2), "{var}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(if var == "AMQP_URL" { "RABBITMQ_URL/AMQP_URL" } else { var }), "{var}: {err}");
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+async fn redis_without_postgres_and_bad_usage_are_refused() {
+    // Redis is rebuilt from PostgreSQL: without it, refused.
+    let out = bin().args(["--port", "0"]).env("REDIS_URL", "redis://localhost").env("HAPPENING_JWT_SECRET", SECRET).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("REDIS_URL") && err.contains("DATABASE_URL"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    // reconcile needs the database; worker needs RabbitMQ and the database; a bad event id
+    // is bad usage.
+    for args in [&["reconcile"][..], &["worker"], &["reconcile", "--event", "not-an-id"]] {
+        let out = bin().args(args).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = bin().args(["worker"]).env("RABBITMQ_URL", "amqp://localhost").output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
+}
+
+/// RabbitMQ down (nobody listens): the server starts, bookings work, and `/readyz` answers
+/// 200 with RabbitMQ as degraded.
+#[tokio::test]
+async fn rabbitmq_down_is_degraded_not_unready() {
+    for var in ["RABBITMQ_URL", "AMQP_URL"] {
+        let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", closed_port().await);
+        let s = Server::start(&["--tick-ms", "50"], &[("HAPPENING_JWT_SECRET", SECRET), (var, &url)]).await;
+        let (st, body) = s.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(st, StatusCode::OK, "{var}: {body}");
+        assert_eq!(body["status"], "degraded", "{body}");
+        assert_eq!(body["degraded"], json!(["rabbitmq"]), "{body}");
+        assert_eq!(body["stores"]["notifier"], "rabbitmq", "{body}");
+        let (admin, _) = s.user("admin").await;
+        let (alice, alice_id) = s.user("alice").await;
+        let org = s.org(&admin, &[&alice_id]).await;
+        let ev = s.event(&admin, &org, 5).await;
+        let b = s.book(&alice, json!({ "event_id": ev, "seats": 2 })).await;
+        assert_eq!(b["status"], "confirmed");
+        assert_eq!(s.stop().await.code(), Some(0));
     }
 }
 
