@@ -878,6 +878,16 @@ impl SeatStore for PgStore {
         Ok(claimed.into_iter().map(|(_, n)| n).collect())
     }
 
+    async fn release_claims(&self, ids: &[NotificationId]) -> Result<(), StoreError> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
+        sqlx::query("UPDATE notifications SET claimed_until = NULL WHERE id = ANY($1) AND status = 'pending'")
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn set_delivery(&self, ids: &[NotificationId], status: DeliveryStatus) -> Result<(), StoreError> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
         let from: &[&str] = match status {

@@ -13,8 +13,8 @@ const RELAY_LEASE_MS: i64 = 30_000;
 
 impl Engine {
     /// Relays up to `batch` pending notifications. Returns how many were delivered. A failed
-    /// delivery leaves them pending but claimed by this relay until the lease ends (30 s),
-    /// then any relay claims them again (at least once).
+    /// delivery gives the batch back for the next round; a relay that dies holding a batch
+    /// holds it until its lease ends (30 s), then any relay claims it again (at least once).
     pub async fn relay(&self, notifier: &dyn Notifier, batch: u32) -> Result<usize> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::milliseconds(RELAY_LEASE_MS);
@@ -22,11 +22,15 @@ impl Engine {
         if pending.is_empty() {
             return Ok(0);
         }
-        notifier.deliver(&pending).await.map_err(|e| match e {
-            NotifierError::Backend(b) => Error::Backend(b),
-            NotifierError::Rejected(why) => Error::Backend(BackendError::msg(why)),
-        })?;
         let ids: Vec<NotificationId> = pending.iter().map(|n| n.id).collect();
+        if let Err(e) = notifier.deliver(&pending).await {
+            // Give the batch back for the next round; if even that fails, the lease ends.
+            let _ = self.store.release_claims(&ids).await;
+            return Err(match e {
+                NotifierError::Backend(b) => Error::Backend(b),
+                NotifierError::Rejected(why) => Error::Backend(BackendError::msg(why)),
+            });
+        }
         self.store.set_delivery(&ids, DeliveryStatus::Sent).await?;
         Ok(ids.len())
     }

@@ -64,6 +64,14 @@ impl Outbox {
         }
     }
 
+    pub(crate) fn release(&mut self, ids: &[NotificationId]) {
+        for id in ids {
+            if let Some(&i) = self.by_id.get(id) {
+                self.leases[i] = None;
+            }
+        }
+    }
+
     pub(crate) fn get(&self, id: NotificationId) -> Option<Notification> {
         self.by_id.get(&id).map(|&i| self.log[i].clone())
     }

@@ -532,6 +532,11 @@ impl SeatStore for MemoryStore {
         Ok(lock(&self.inner.outbox).claim(limit as usize, now, lease_until))
     }
 
+    async fn release_claims(&self, ids: &[NotificationId]) -> Result<(), StoreError> {
+        lock(&self.inner.outbox).release(ids);
+        Ok(())
+    }
+
     async fn set_delivery(&self, ids: &[NotificationId], status: DeliveryStatus) -> Result<(), StoreError> {
         lock(&self.inner.outbox).set_delivery(ids, status);
         Ok(())

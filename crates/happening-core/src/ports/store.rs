@@ -164,6 +164,10 @@ pub trait SeatStore: Send + Sync + 'static {
     /// ends, then it can be claimed again (at least once, when a relay dies mid-batch).
     async fn claim_pending(&self, limit: u32, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<Notification>, StoreError>;
 
+    /// Ends a relay's claim on notifications it could not deliver, so that the next round
+    /// (of any relay) retries them at once instead of after the lease.
+    async fn release_claims(&self, ids: &[NotificationId]) -> Result<(), StoreError>;
+
     /// Moves notifications forward to `status`: pending to sent (handed to the Notifier),
     /// pending or sent to delivered or failed (reported by a consumer). Never backwards;
     /// unknown ids are ignored.

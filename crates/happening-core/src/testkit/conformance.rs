@@ -562,6 +562,12 @@ pub async fn outbox_claims_and_delivery(h: &Harness) {
     got.sort();
     want.sort();
     assert_eq!(got, want, "only the unsent claims come back");
+    // A relay that could not deliver gives its batch back at once.
+    let retry = store.claim_pending(10, later, later + chrono::Duration::seconds(30)).await.unwrap();
+    assert!(retry.is_empty(), "still claimed");
+    store.release_claims(&got).await.unwrap();
+    let retry = store.claim_pending(10, later, later + chrono::Duration::seconds(30)).await.unwrap();
+    assert_eq!(retry.len(), got.len(), "released claims are claimed again at once");
     // Forward only: delivered stays delivered.
     store.set_delivery(&ids_a[..1], DeliveryStatus::Delivered).await.unwrap();
     store.set_delivery(&ids_a[..1], DeliveryStatus::Sent).await.unwrap();
