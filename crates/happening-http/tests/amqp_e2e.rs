@@ -1,0 +1,92 @@
+//! The real `happening` server and `happening worker` on PostgreSQL + RabbitMQ
+//! (`DATABASE_URL` + `RABBITMQ_URL`), each test on a fresh database and its own queue. Needs
+//! `HAPPENING_TEST_DATABASE_URL` and `HAPPENING_TEST_AMQP_URL` (scripts/services starts
+//! both); without them the tests skip with a message, except under CI, where that is a
+//! failure.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use happening_postgres::testing;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A `HAPPENING_TEST_*` variable; `None` (test skipped) when unset, a panic under CI.
+fn test_var(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set, and CI is: start the services (scripts/services)"),
+        _ => {
+            eprintln!("skipped: {name} is not set (scripts/services starts it)");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn worker_delivers_what_the_server_relays() {
+    let Some(amqp) = test_var("HAPPENING_TEST_AMQP_URL") else { return };
+    let Some(server) = test_var("HAPPENING_TEST_DATABASE_URL") else { return };
+    let pool = testing::fresh_database(&server, 1).await;
+    let db_name = pool.connect_options().get_database().map(str::to_string).expect("database name");
+    pool.close().await;
+    let (base, _) = server.rsplit_once('/').unwrap();
+    let db = format!("{base}/{db_name}");
+    let queue = format!("notifications-test-{}", uuid::Uuid::new_v4().simple());
+
+    let s = Server::start(
+        &["--tick-ms", "20"],
+        &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", &db), ("RABBITMQ_URL", &amqp), ("NOTIFICATIONS_QUEUE", &queue)],
+    )
+    .await;
+    let (st, body) = s.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["stores"]["notifier"], "rabbitmq", "{body}");
+
+    let mut worker = bin()
+        .args(["worker", "--log-level", "warn"])
+        .env("DATABASE_URL", &db)
+        .env("AMQP_URL", &amqp)
+        .env("NOTIFICATIONS_QUEUE", &queue)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the worker");
+    let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(DEADLINE, lines.next_line()).await.expect("worker started").unwrap().expect("a line");
+    assert!(line.contains(&queue), "{line}");
+
+    let (admin, _) = s.user("admin").await;
+    let (alice, alice_id) = s.user("alice").await;
+    let (bob, bob_id) = s.user("bob").await;
+    let org = s.org(&admin, &[&alice_id, &bob_id]).await;
+    let ev = s.event(&admin, &org, 2).await;
+    assert_eq!(s.book(&alice, json!({ "event_id": ev, "seats": 2 })).await["status"], "confirmed");
+    assert_eq!(s.book(&bob, json!({ "event_id": ev, "seats": 1 })).await["status"], "waiting");
+
+    // Bounded: the relay publishes, the worker handles and records `delivered`.
+    let start = Instant::now();
+    loop {
+        let a = s.ok(Method::GET, "/notifications", &alice, None, StatusCode::OK).await;
+        let b = s.ok(Method::GET, "/notifications", &bob, None, StatusCode::OK).await;
+        let all: Vec<_> = a.as_array().unwrap().iter().chain(b.as_array().unwrap()).cloned().collect();
+        assert!(all.len() >= 2, "{all:?}");
+        if all.iter().all(|n| n["status"] == "delivered") {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "notifications not delivered in time: {all:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // SIGTERM: the worker stops cleanly.
+    let pid = worker.id().unwrap();
+    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    let status = tokio::time::timeout(DEADLINE, worker.wait()).await.expect("worker did not exit").unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(s.stop().await.code(), Some(0));
+}
