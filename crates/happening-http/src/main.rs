@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use happening_core::ports::{Admission, Store};
 use happening_core::ids::EventId;
+use happening_core::ports::{Admission, Store};
 use happening_core::{Engine, Reconciled};
 use happening_http::auth::{self, AuthConfig, MintRequest, Verifier};
 use happening_http::ratelimit::RateLimiter;

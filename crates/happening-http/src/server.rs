@@ -43,14 +43,18 @@ impl Notifier for Counting {
 
 const RELAY_BATCH: u32 = 1000;
 
-async fn relay_all(st: &State, notifier: &dyn Notifier) {
+/// Longest pause between relays while the notifier fails (RabbitMQ down).
+const RELAY_MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Relays until the outbox is empty; `false` when the notifier (or the store) failed.
+async fn relay_all(st: &State, notifier: &dyn Notifier) -> bool {
     loop {
         match st.engine.relay(notifier, RELAY_BATCH).await {
             Ok(n) if n as u32 == RELAY_BATCH => continue,
-            Ok(_) => break,
+            Ok(_) => return true,
             Err(e) => {
                 tracing::warn!(error = %e, "outbox relay failed; will retry");
-                break;
+                return false;
             }
         }
     }
@@ -63,6 +67,10 @@ pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, 
     let notifier = Counting { inner: notifier, st: st.clone() };
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // While the notifier fails, relays back off (doubling, up to RELAY_MAX_BACKOFF) instead
+    // of reconnecting and warning every tick; the rows wait in the outbox meanwhile.
+    let mut relay_backoff = Duration::ZERO;
+    let mut next_relay = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -86,7 +94,14 @@ pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, 
             }
             Err(e) => tracing::warn!(error = %e, "reconciling events failed; will retry"),
         }
-        relay_all(&st, &notifier).await;
+        if tokio::time::Instant::now() >= next_relay {
+            if relay_all(&st, &notifier).await {
+                relay_backoff = Duration::ZERO;
+            } else {
+                relay_backoff = (relay_backoff * 2).clamp(tick, RELAY_MAX_BACKOFF.max(tick));
+                next_relay = tokio::time::Instant::now() + relay_backoff;
+            }
+        }
     }
     relay_all(&st, &notifier).await;
 }
