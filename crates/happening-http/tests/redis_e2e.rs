@@ -146,6 +146,12 @@ async fn reconcile_reports_and_repairs_a_wrong_counter() {
     // An unknown event is an error (exit 1), not a silent success.
     let (code, _) = reconcile(&db, &redis, &prefix, &["--event", &EventId::new().to_string()]).await;
     assert_eq!(code, Some(1));
+
+    // Without REDIS_URL: PostgreSQL's own admission, derived from the store, never drifts.
+    let out = bin().arg("reconcile").env("DATABASE_URL", &db).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("no drift"), "{stdout}");
 }
 
 #[tokio::test]
