@@ -7,6 +7,7 @@
 mod common;
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -29,6 +30,33 @@ fn test_var(name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn worker_delivers_what_the_server_relays() {
+    relay_and_deliver(false).await;
+}
+
+/// As above, through `--webhook-url`: every notification is POSTed once, keyed by its id.
+#[tokio::test]
+async fn worker_posts_to_the_webhook() {
+    relay_and_deliver(true).await;
+}
+
+/// A webhook receiver on the loopback: its URL, and the `Idempotency-Key`s it got.
+async fn webhook() -> (String, Arc<Mutex<Vec<String>>>) {
+    use warp::Filter;
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let route = warp::post().and(warp::header::<String>("idempotency-key")).and(warp::body::json::<serde_json::Value>()).map(
+        move |key: String, body: serde_json::Value| {
+            assert_eq!(body["id"].as_str(), Some(key.as_str()), "the key is the notification id");
+            keep.lock().unwrap().push(key);
+            warp::reply()
+        },
+    );
+    let (addr, server) = warp::serve(route).bind_ephemeral(([127, 0, 0, 1], 0));
+    tokio::spawn(server);
+    (format!("http://{addr}/hook"), got)
+}
+
+async fn relay_and_deliver(with_webhook: bool) {
     let Some(amqp) = test_var("HAPPENING_TEST_AMQP_URL") else { return };
     let Some(server) = test_var("HAPPENING_TEST_DATABASE_URL") else { return };
     let pool = testing::fresh_database(&server, 1).await;
@@ -48,8 +76,13 @@ async fn worker_delivers_what_the_server_relays() {
     assert_eq!(body["status"], "ready", "{body}");
     assert_eq!(body["stores"]["notifier"], "rabbitmq", "{body}");
 
+    let hook = if with_webhook { Some(webhook().await) } else { None };
+    let mut args = vec!["worker".to_string(), "--log-level".into(), "warn".into()];
+    if let Some((url, _)) = &hook {
+        args.extend(["--webhook-url".to_string(), url.clone()]);
+    }
     let mut worker = bin()
-        .args(["worker", "--log-level", "warn"])
+        .args(&args)
         .env("DATABASE_URL", &db)
         .env("AMQP_URL", &amqp)
         .env("NOTIFICATIONS_QUEUE", &queue)
@@ -77,6 +110,14 @@ async fn worker_delivers_what_the_server_relays() {
         let all: Vec<_> = a.as_array().unwrap().iter().chain(b.as_array().unwrap()).cloned().collect();
         assert!(all.len() >= 2, "{all:?}");
         if all.iter().all(|n| n["status"] == "delivered") {
+            if let Some((_, got)) = &hook {
+                let mut ids: Vec<String> = all.iter().map(|n| n["id"].as_str().unwrap().to_string()).collect();
+                let mut keys = got.lock().unwrap().clone();
+                ids.sort();
+                keys.sort();
+                keys.dedup();
+                assert_eq!(keys, ids, "each notification POSTed to the webhook");
+            }
             break;
         }
         assert!(start.elapsed() < DEADLINE, "notifications not delivered in time: {all:?}");
