@@ -14,28 +14,7 @@ use tokio::process::Command;
 #[tokio::test]
 async fn seed_demo_capacity_five_with_promotion() {
     let s = Server::with_secret(&["--tick-ms", "20"]).await;
-    let (admin, _) = s.user("admin").await;
-    let (alice, alice_id) = s.user("alice").await;
-    let (bob, bob_id) = s.user("bob").await;
-    let org = s.org(&admin, &[&alice_id, &bob_id]).await;
-    let ev = s.event(&admin, &org, 5).await;
-
-    let a = s.book(&alice, json!({ "event_id": ev, "seats": 3 })).await;
-    assert_eq!((a["status"].as_str(), a["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2, 3])));
-    let b = s.book(&bob, json!({ "event_id": ev, "seats": 3 })).await;
-    assert_eq!((b["status"].as_str(), b["waiting_number"].as_u64()), (Some("waiting"), Some(1)), "one waitlisted");
-    let e = s.ok(Method::GET, &format!("/events/{ev}"), &bob, None, StatusCode::OK).await;
-    assert_eq!((e["available_slots"].as_u64(), e["waiting_count"].as_u64()), (Some(2), Some(1)));
-
-    let a_id = a["id"].as_str().unwrap();
-    let a2 = s.ok(Method::POST, &format!("/bookings/{a_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK).await;
-    assert_eq!(a2["seat_numbers"], json!([3]));
-    let b2 = s.ok(Method::GET, &format!("/bookings/{}", b["id"].as_str().unwrap()), &bob, None, StatusCode::OK).await;
-    assert_eq!((b2["status"].as_str(), b2["seat_numbers"].clone(), b2["waiting_number"].clone()), (Some("confirmed"), json!([1, 2, 4]), Value::Null));
-    let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &alice, None, StatusCode::OK).await;
-    assert_eq!(map, json!({ "total": 5, "taken": [1, 2, 3, 4], "held": [], "available_slots": 1 }));
-    let wl = s.ok(Method::GET, &format!("/events/{ev}/waitlist"), &alice, None, StatusCode::OK).await;
-    assert_eq!(wl, json!([]));
+    let Demo { bob, bob_id, .. } = seed_demo(&s).await;
     let notes = s.ok(Method::GET, "/notifications", &bob, None, StatusCode::OK).await;
     let kinds: Vec<&str> = notes.as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["waitlist_promoted", "booking_waitlisted"]);

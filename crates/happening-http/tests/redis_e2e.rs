@@ -13,7 +13,7 @@ use happening_postgres::testing;
 use happening_redis::redis;
 use happening_redis::EventKeys;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A `HAPPENING_TEST_*` variable; `None` (test skipped) when unset, a panic under CI.
 fn test_var(name: &str) -> Option<String> {
@@ -43,36 +43,6 @@ async fn start(db: &str, redis: &str, prefix: &str) -> Server {
     Server::start(&["--tick-ms", "20", "--redis-prefix", prefix], &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", db), ("REDIS_URL", redis)]).await
 }
 
-/// The seeds' demo over HTTP; returns the event's id.
-async fn demo(s: &Server) -> String {
-    let (admin, _) = s.user("admin").await;
-    let (alice, alice_id) = s.user("alice").await;
-    let (bob, bob_id) = s.user("bob").await;
-    let org = s.org(&admin, &[&alice_id, &bob_id]).await;
-    let ev = s.event(&admin, &org, 5).await;
-
-    let a = s.book(&alice, json!({ "event_id": ev, "seats": 3 })).await;
-    assert_eq!((a["status"].as_str(), a["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2, 3])));
-    let b = s.book(&bob, json!({ "event_id": ev, "seats": 3 })).await;
-    assert_eq!((b["status"].as_str(), b["waiting_number"].as_u64()), (Some("waiting"), Some(1)), "one waitlisted");
-    let e = s.ok(Method::GET, &format!("/events/{ev}"), &bob, None, StatusCode::OK).await;
-    assert_eq!((e["available_slots"].as_u64(), e["waiting_count"].as_u64()), (Some(2), Some(1)));
-
-    let a_id = a["id"].as_str().unwrap();
-    let a2 = s
-        .ok(Method::POST, &format!("/bookings/{a_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK)
-        .await;
-    assert_eq!(a2["seat_numbers"], json!([3]));
-    let b2 = s.ok(Method::GET, &format!("/bookings/{}", b["id"].as_str().unwrap()), &bob, None, StatusCode::OK).await;
-    assert_eq!(
-        (b2["status"].as_str(), b2["seat_numbers"].clone(), b2["waiting_number"].clone()),
-        (Some("confirmed"), json!([1, 2, 4]), Value::Null)
-    );
-    let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &alice, None, StatusCode::OK).await;
-    assert_eq!(map, json!({ "total": 5, "taken": [1, 2, 3, 4], "held": [], "available_slots": 1 }));
-    assert_eq!(s.ok(Method::GET, &format!("/events/{ev}/waitlist"), &alice, None, StatusCode::OK).await, json!([]));
-    ev
-}
 
 /// `happening reconcile` with `args`: (exit code, stdout).
 async fn reconcile(db: &str, redis: &str, prefix: &str, args: &[&str]) -> (Option<i32>, String) {
@@ -100,7 +70,7 @@ async fn seed_demo_on_postgres_and_redis() {
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ready", "{body}");
     assert_eq!(body["stores"], json!({ "seat_store": "postgres", "admission": "redis", "notifier": "log" }));
-    let ev = demo(&s).await;
+    let ev = seed_demo(&s).await.event;
 
     // The counter lives in Redis under this test's prefix.
     let keys = EventKeys::new(&prefix, ev.parse::<EventId>().unwrap());
@@ -114,7 +84,7 @@ async fn seed_demo_on_postgres_and_redis() {
 async fn reconcile_reports_and_repairs_a_wrong_counter() {
     let Some((db, redis, prefix)) = setup().await else { return };
     let s = start(&db, &redis, &prefix).await;
-    let ev = demo(&s).await;
+    let ev = seed_demo(&s).await.event;
     assert_eq!(s.stop().await.code(), Some(0));
 
     // After a clean run: nothing to repair.

@@ -164,3 +164,45 @@ pub fn token(sub: &str) -> String {
 pub fn metric(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
 }
+
+/// What the seeds' demo leaves for a test to check further.
+pub struct Demo {
+    pub event: String,
+    /// Bob's token and user id, and his booking (waitlisted, then promoted).
+    pub bob: String,
+    pub bob_id: String,
+    pub bob_booking: String,
+}
+
+/// The seeds' demo, on whatever stores `s` runs: capacity 5, Alice books 3 and Bob 3 (he
+/// waits), Alice cancels seats 1 and 2, Bob is promoted to seats 1, 2 and 4.
+pub async fn seed_demo(s: &Server) -> Demo {
+    let (admin, _) = s.user("admin").await;
+    let (alice, alice_id) = s.user("alice").await;
+    let (bob, bob_id) = s.user("bob").await;
+    let org = s.org(&admin, &[&alice_id, &bob_id]).await;
+    let ev = s.event(&admin, &org, 5).await;
+
+    let a = s.book(&alice, json!({ "event_id": ev, "seats": 3 })).await;
+    assert_eq!((a["status"].as_str(), a["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2, 3])));
+    let b = s.book(&bob, json!({ "event_id": ev, "seats": 3 })).await;
+    assert_eq!((b["status"].as_str(), b["waiting_number"].as_u64()), (Some("waiting"), Some(1)), "one waitlisted");
+    let e = s.ok(Method::GET, &format!("/events/{ev}"), &bob, None, StatusCode::OK).await;
+    assert_eq!((e["available_slots"].as_u64(), e["waiting_count"].as_u64()), (Some(2), Some(1)));
+
+    let a_id = a["id"].as_str().unwrap();
+    let a2 = s
+        .ok(Method::POST, &format!("/bookings/{a_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK)
+        .await;
+    assert_eq!(a2["seat_numbers"], json!([3]));
+    let bob_booking = b["id"].as_str().unwrap().to_string();
+    let b2 = s.ok(Method::GET, &format!("/bookings/{bob_booking}"), &bob, None, StatusCode::OK).await;
+    assert_eq!(
+        (b2["status"].as_str(), b2["seat_numbers"].clone(), b2["waiting_number"].clone()),
+        (Some("confirmed"), json!([1, 2, 4]), Value::Null)
+    );
+    let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &alice, None, StatusCode::OK).await;
+    assert_eq!(map, json!({ "total": 5, "taken": [1, 2, 3, 4], "held": [], "available_slots": 1 }));
+    assert_eq!(s.ok(Method::GET, &format!("/events/{ev}/waitlist"), &alice, None, StatusCode::OK).await, json!([]));
+    Demo { event: ev, bob, bob_id, bob_booking }
+}
