@@ -59,11 +59,7 @@ async fn webhook() -> (String, Arc<Mutex<Vec<String>>>) {
 async fn relay_and_deliver(with_webhook: bool) {
     let Some(amqp) = test_var("HAPPENING_TEST_AMQP_URL") else { return };
     let Some(server) = test_var("HAPPENING_TEST_DATABASE_URL") else { return };
-    let pool = testing::fresh_database(&server, 1).await;
-    let db_name = pool.connect_options().get_database().map(str::to_string).expect("database name");
-    pool.close().await;
-    let (base, _) = server.rsplit_once('/').unwrap();
-    let db = format!("{base}/{db_name}");
+    let db = testing::fresh_database_url(&server).await;
     let queue = format!("notifications-test-{}", uuid::Uuid::new_v4().simple());
 
     let s = Server::start(

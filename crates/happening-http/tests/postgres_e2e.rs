@@ -15,10 +15,7 @@ use sqlx::{Connection, PgConnection};
 /// The URL of a fresh, migrated database; `None` when no test server is configured.
 async fn fresh_database() -> Option<String> {
     let server = testing::server_url()?;
-    let pool = testing::fresh_database(&server, 1).await;
-    let db = pool.connect_options().get_database().map(str::to_string).expect("database name");
-    pool.close().await;
-    Some(database_url(&server, &db))
+    Some(testing::fresh_database_url(&server).await)
 }
 
 fn database_url(server: &str, db: &str) -> String {

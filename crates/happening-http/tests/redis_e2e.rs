@@ -31,12 +31,8 @@ fn test_var(name: &str) -> Option<String> {
 async fn setup() -> Option<(String, String, String)> {
     let redis = test_var("HAPPENING_TEST_REDIS_URL")?;
     let server = test_var("HAPPENING_TEST_DATABASE_URL")?;
-    let pool = testing::fresh_database(&server, 1).await;
-    let db = pool.connect_options().get_database().map(str::to_string).expect("database name");
-    pool.close().await;
-    let (base, _) = server.rsplit_once('/').expect("a database URL ends in /<database>");
     let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
-    Some((format!("{base}/{db}"), redis, prefix))
+    Some((testing::fresh_database_url(&server).await, redis, prefix))
 }
 
 async fn start(db: &str, redis: &str, prefix: &str) -> Server {

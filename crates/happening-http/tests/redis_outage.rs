@@ -45,11 +45,7 @@ async fn redis_down_is_unready_and_recovers_from_postgres() {
     let Some(redis) = test_var("HAPPENING_TEST_REDIS_URL") else { return };
     let Some(redis_ctl) = test_var("HAPPENING_TEST_REDIS_CTL") else { return };
     let Some(server) = test_var("HAPPENING_TEST_DATABASE_URL") else { return };
-    let pool = testing::fresh_database(&server, 1).await;
-    let db_name = pool.connect_options().get_database().map(str::to_string).expect("database name");
-    pool.close().await;
-    let (base, _) = server.rsplit_once('/').unwrap();
-    let db = format!("{base}/{db_name}");
+    let db = testing::fresh_database_url(&server).await;
     let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
 
     let s = Server::start(

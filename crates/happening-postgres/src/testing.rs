@@ -1,7 +1,7 @@
 //! Test support: a fresh database per test on the server named by
 //! `HAPPENING_TEST_DATABASE_URL` (the test script starts one; see scripts/test).
 
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 
 /// The test server's URL. Without one, tests skip, except under CI (`CI` set), where a
 /// missing server is a failure.
@@ -18,12 +18,13 @@ pub fn server_url() -> Option<String> {
     }
 }
 
-/// Creates a new database on the server at `url`, migrates it, and returns a pool of
-/// `max_connections` on it.
-pub async fn fresh_database(url: &str, max_connections: u32) -> PgPool {
+/// Creates a new database on the server at `url`, migrates it, and returns its URL.
+pub async fn fresh_database_url(url: &str) -> String {
     let name = format!("happening_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(url).await.expect("connect to the test server");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create the test database");
     let (base, _) = url.rsplit_once('/').expect("a database URL ends in /<database>");
-    crate::connect(&format!("{base}/{name}"), max_connections).await.expect("migrate the test database")
+    let db_url = format!("{base}/{name}");
+    crate::connect(&db_url, 1).await.expect("migrate the test database").close().await;
+    db_url
 }

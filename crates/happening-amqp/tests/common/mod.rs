@@ -47,10 +47,7 @@ pub struct Env {
 pub async fn setup(replicas: usize) -> Option<Env> {
     let amqp = amqp_url()?;
     let url = testing::server_url()?;
-    let first = testing::fresh_database(&url, 1).await;
-    let db = first.connect_options().get_database().map(str::to_string).expect("database name");
-    let (base, _) = url.rsplit_once('/').expect("database URL");
-    let db_url = format!("{base}/{db}");
+    let db_url = testing::fresh_database_url(&url).await;
     let mut pools = Vec::new();
     for _ in 0..=replicas {
         pools.push(happening_postgres::connect(&db_url, 8).await.expect("engine pool"));

@@ -18,10 +18,7 @@ pub async fn setup(replicas: usize, connections: u32) -> Option<(Harness, String
 /// settings, to test the queries against plans the planner might choose one day).
 pub async fn setup_with(replicas: usize, connections: u32, params: &str) -> Option<(Harness, String)> {
     let url = testing::server_url()?;
-    let first = testing::fresh_database(&url, 1).await;
-    let db = first.connect_options().get_database().map(str::to_string).expect("database name");
-    let (base, _) = url.rsplit_once('/').expect("database URL");
-    let db_url = format!("{base}/{db}");
+    let db_url = testing::fresh_database_url(&url).await;
     let mut pools = Vec::new();
     for _ in 0..=replicas {
         pools.push(happening_postgres::connect(&format!("{db_url}{params}"), connections).await.expect("engine pool"));

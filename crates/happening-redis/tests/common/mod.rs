@@ -60,12 +60,9 @@ impl Backends {
 pub async fn setup(replicas: usize, connections: u32) -> Option<(Harness, Backends)> {
     let redis_url = redis_url()?;
     let url = testing::server_url()?;
-    let first = testing::fresh_database(&url, connections).await;
-    let db = first.connect_options().get_database().map(str::to_string).expect("database name");
-    let (base, _) = url.rsplit_once('/').expect("database URL");
-    let db_url = format!("{base}/{db}");
-    let mut pools = vec![first];
-    for _ in 0..replicas {
+    let db_url = testing::fresh_database_url(&url).await;
+    let mut pools = Vec::new();
+    for _ in 0..=replicas {
         pools.push(happening_postgres::connect(&db_url, connections).await.expect("replica pool"));
     }
     let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
