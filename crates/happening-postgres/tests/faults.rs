@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +17,11 @@ use happening_core::testkit::{invariants, Harness};
 use happening_core::{BookRequest, Engine, Error};
 use sqlx::PgPool;
 
-/// Books and cancels until `stop`; returns the bookings confirmed or queued, and how many
-/// operations failed on the backend.
-async fn worker(engine: Engine, event: EventId, stop: Arc<AtomicBool>, seed: u32) -> (Vec<BookingId>, u32) {
+/// Books and cancels until `stop`; returns the bookings confirmed or queued, and counts the
+/// operations that failed on the backend in `failed` (shared, so the test can watch it).
+async fn worker(engine: Engine, event: EventId, stop: Arc<AtomicBool>, failed: Arc<AtomicU32>, seed: u32) -> Vec<BookingId> {
     let user = UserId::new();
-    let (mut ok, mut failed) = (Vec::new(), 0);
+    let mut ok = Vec::new();
     let mut i = seed;
     while !stop.load(Ordering::Relaxed) {
         i = i.wrapping_mul(1_103_515_245).wrapping_add(12_345);
@@ -29,7 +29,7 @@ async fn worker(engine: Engine, event: EventId, stop: Arc<AtomicBool>, seed: u32
             let id = ok[(i as usize / 5) % ok.len()];
             match engine.cancel(id, user, None).await {
                 Ok(_) | Err(Error::Conflict { .. }) => {}
-                Err(Error::Backend(_)) => failed += 1,
+                Err(Error::Backend(_)) => _ = failed.fetch_add(1, Ordering::Relaxed),
                 Err(e) => panic!("cancel: unexpected {e}"),
             }
             continue;
@@ -37,26 +37,27 @@ async fn worker(engine: Engine, event: EventId, stop: Arc<AtomicBool>, seed: u32
         let req = BookRequest { event_id: event, user_id: user, seats: Some(1 + i % 2), ..Default::default() };
         match engine.book(req).await {
             Ok(b) => ok.push(b.id),
-            Err(Error::Backend(_)) => failed += 1,
+            Err(Error::Backend(_)) => _ = failed.fetch_add(1, Ordering::Relaxed),
             Err(e) => panic!("book: unexpected {e}"),
         }
     }
-    (ok, failed)
+    ok
 }
 
-async fn run_workers(h: &Harness, event: EventId, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<(Vec<BookingId>, u32)>> {
-    h.engines().into_iter().cycle().take(8).enumerate().map(|(i, en)| tokio::spawn(worker(en, event, stop.clone(), i as u32 + 1))).collect()
+type Workers = Vec<tokio::task::JoinHandle<Vec<BookingId>>>;
+
+async fn run_workers(h: &Harness, event: EventId, stop: Arc<AtomicBool>, failed: Arc<AtomicU32>) -> Workers {
+    let engines = h.engines().into_iter().cycle().take(8).enumerate();
+    engines.map(|(i, en)| tokio::spawn(worker(en, event, stop.clone(), failed.clone(), i as u32 + 1))).collect()
 }
 
-/// Waits for the workers: every booking answered OK, and how many operations failed.
-async fn join(workers: Vec<tokio::task::JoinHandle<(Vec<BookingId>, u32)>>) -> (Vec<BookingId>, u32) {
-    let (mut confirmed, mut failed) = (Vec::new(), 0);
+/// Waits for the workers: every booking answered OK.
+async fn join(workers: Workers) -> Vec<BookingId> {
+    let mut confirmed = Vec::new();
     for w in workers {
-        let (ok, f) = w.await.unwrap();
-        confirmed.extend(ok);
-        failed += f;
+        confirmed.extend(w.await.unwrap());
     }
-    (confirmed, failed)
+    confirmed
 }
 
 async fn settle(h: &Harness, event: EventId, pool: &PgPool, confirmed: &[BookingId]) {
@@ -90,7 +91,8 @@ async fn killed_connections_and_a_stopped_server_leave_nothing_half_done() {
     // 1. Connections terminated while bookings and cancellations run.
     let event = h.event(300, WaitlistPolicy::Fifo).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let workers = run_workers(&h, event, stop.clone()).await;
+    let failed = Arc::new(AtomicU32::new(0));
+    let workers = run_workers(&h, event, stop.clone(), failed.clone()).await;
     let mut killed = 0;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(15)).await;
@@ -104,7 +106,8 @@ async fn killed_connections_and_a_stopped_server_leave_nothing_half_done() {
         killed += n;
     }
     stop.store(true, Ordering::Relaxed);
-    let (confirmed, failed) = join(workers).await;
+    let confirmed = join(workers).await;
+    let failed = failed.load(Ordering::Relaxed);
     println!("terminated {killed} busy connections; {failed} operations failed; {} succeeded", confirmed.len());
     assert!(!confirmed.is_empty(), "bookings went through between the kills");
     settle(&h, event, &pool, &confirmed).await;
@@ -116,16 +119,24 @@ async fn killed_connections_and_a_stopped_server_leave_nothing_half_done() {
     };
     let event = h.event(300, WaitlistPolicy::Fifo).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let workers = run_workers(&h, event, stop.clone()).await;
+    let failed = Arc::new(AtomicU32::new(0));
+    let workers = run_workers(&h, event, stop.clone(), failed.clone()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = tokio::process::Command::new(&ctl).arg("stop").status().await.unwrap();
     assert!(status.success(), "stopping PostgreSQL");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stay down until an operation has failed: one in flight at the stop fails at once; the
+    // others wait for a connection and fail when the pool's acquire timeout (5 s) runs out.
+    // Restarting sooner would let them all succeed on new connections, proving nothing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while failed.load(Ordering::Relaxed) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let status = tokio::process::Command::new(&ctl).arg("start").status().await.unwrap();
     assert!(status.success(), "starting PostgreSQL");
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
-    let (confirmed, failed) = join(workers).await;
+    let confirmed = join(workers).await;
+    let failed = failed.load(Ordering::Relaxed);
     println!("server stop: {failed} operations failed; {} succeeded", confirmed.len());
     assert!(failed > 0, "the stop must have failed some operations");
     settle(&h, event, &pool, &confirmed).await;
