@@ -107,7 +107,8 @@ pub fn mint(secret: &str, req: &MintRequest) -> String {
         iss: req.issuer.clone(),
         aud: req.audience.clone().map(serde_json::Value::String),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).expect("HS256 encoding cannot fail")
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .expect("HS256 encoding cannot fail")
 }
 
 /// The caller, once the token is verified and the user resolved.
@@ -156,7 +157,13 @@ impl Verifier {
             }
             v
         };
-        Ok(Self { hs, rs, validation_hs: validation(Algorithm::HS256), validation_rs: validation(Algorithm::RS256), cache: RwLock::new(HashMap::new()) })
+        Ok(Self {
+            hs,
+            rs,
+            validation_hs: validation(Algorithm::HS256),
+            validation_rs: validation(Algorithm::RS256),
+            cache: RwLock::new(HashMap::new()),
+        })
     }
 
     /// A cached identity for this exact token, if it has not expired.

@@ -16,7 +16,10 @@ pub enum ApiError {
     /// An engine error; mapped by [`ApiError::status`].
     Core(CoreError),
     /// Malformed input. `field` names the offending field where there is one.
-    BadRequest { field: Option<String>, message: String },
+    BadRequest {
+        field: Option<String>,
+        message: String,
+    },
     /// No token, or a token that does not verify.
     Unauthorized(String),
     Forbidden(String),
@@ -24,7 +27,9 @@ pub enum ApiError {
     /// The body is over the limit (bytes).
     PayloadTooLarge(u64),
     /// Per-user rate limit; retry after this many seconds.
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// The idempotency key was used before with another request.
     IdempotencyMismatch,
     /// A store is unreachable, or the server is shutting down.

@@ -31,9 +31,7 @@ pub fn auth(st: State) -> impl Filter<Extract = (Ctx,), Error = Rejection> + Clo
 
 /// The request body, at most `limit` bytes (413 past it, with or without Content-Length).
 pub fn body(limit: u64) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
-        .and(warp::body::stream())
-        .and_then(move |len: Option<u64>, s| collect(limit, len, s))
+    warp::header::optional::<u64>("content-length").and(warp::body::stream()).and_then(move |len: Option<u64>, s| collect(limit, len, s))
 }
 
 async fn collect<S, B>(limit: u64, len: Option<u64>, s: S) -> Result<Bytes, Rejection>
@@ -136,10 +134,16 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         let org_list = warp::path!("organizations").and(warp::get()).and(a()).then(orgs::list).map(done);
         let org_get = warp::path!("organizations" / OrgId).and(warp::get()).and(a()).then(orgs::get).map(done);
         let members = warp::path!("organizations" / OrgId / "members").and(warp::get()).and(a()).then(orgs::members).map(done);
-        let add = warp::path!("organizations" / OrgId / "members").and(warp::post()).and(a()).and(body(limit)).then(orgs::add_member).map(done);
-        let set_role =
-            warp::path!("organizations" / OrgId / "members" / UserId).and(warp::put()).and(a()).and(body(limit)).then(orgs::set_role).map(done);
-        let remove = warp::path!("organizations" / OrgId / "members" / UserId).and(warp::delete()).and(a()).then(orgs::remove_member).map(done);
+        let add =
+            warp::path!("organizations" / OrgId / "members").and(warp::post()).and(a()).and(body(limit)).then(orgs::add_member).map(done);
+        let set_role = warp::path!("organizations" / OrgId / "members" / UserId)
+            .and(warp::put())
+            .and(a())
+            .and(body(limit))
+            .then(orgs::set_role)
+            .map(done);
+        let remove =
+            warp::path!("organizations" / OrgId / "members" / UserId).and(warp::delete()).and(a()).then(orgs::remove_member).map(done);
         let invite = warp::path!("org-invites").and(warp::post()).and(a()).and(body(limit)).then(orgs::invite).map(done);
         let get_invite = warp::path!("org-invites" / String).and(warp::get()).and(a()).then(orgs::get_invite).map(done);
         let accept = warp::path!("org-invites" / String / "accept").and(warp::post()).and(a()).then(orgs::accept_invite).map(done);

@@ -241,7 +241,12 @@ fn serve(s: Serve) -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let mut cfg = AuthConfig { secret: s.jwt_secret.clone().filter(|v| !v.is_empty()), jwks: None, issuer: s.jwt_issuer.clone(), audience: s.jwt_audience.clone() };
+    let mut cfg = AuthConfig {
+        secret: s.jwt_secret.clone().filter(|v| !v.is_empty()),
+        jwks: None,
+        issuer: s.jwt_issuer.clone(),
+        audience: s.jwt_audience.clone(),
+    };
     if let Some(path) = &s.jwks_file {
         match AuthConfig::load_jwks(path) {
             Ok(set) => cfg.jwks = Some(set),
@@ -276,7 +281,13 @@ fn serve(s: Serve) -> ExitCode {
         let burst = s.rate_limit_burst.unwrap_or(((s.rate_limit * 2.0).ceil() as u32).max(1));
         RateLimiter::new(s.rate_limit, burst)
     });
-    let settings = Settings { body_limit: s.body_limit, default_hold_ttl_secs: s.hold_ttl, max_streams: s.max_streams, cors_origins: s.cors_origins.clone(), ..Settings::default() };
+    let settings = Settings {
+        body_limit: s.body_limit,
+        default_hold_ttl_secs: s.hold_ttl,
+        max_streams: s.max_streams,
+        cors_origins: s.cors_origins.clone(),
+        ..Settings::default()
+    };
 
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
@@ -452,7 +463,8 @@ async fn pg_engine(url: &str, pool_size: u32, redis_url: Option<&str>, redis_pre
     let (admission, redis): (Arc<dyn Admission>, _) = match redis_url {
         None => (Arc::new(happening_postgres::PgAdmission::new(pool.clone())), None),
         Some(r) => {
-            let redis = match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect(r, redis_prefix)).await {
+            let redis = match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect(r, redis_prefix)).await
+            {
                 Ok(Ok(a)) => a,
                 Ok(Err(e)) => return Err(format!("cannot connect to Redis (REDIS_URL): {e}")),
                 Err(_) => return Err("cannot connect to Redis (REDIS_URL): no answer within 10 s".to_string()),

@@ -93,7 +93,9 @@ impl Metrics {
         drop(lat);
         out.push_str("# HELP happening_bookings_total Booking outcomes (from the notification outbox).\n");
         out.push_str("# TYPE happening_bookings_total counter\n");
-        for (outcome, c) in [("confirmed", &self.confirmed), ("waitlisted", &self.waitlisted), ("promoted", &self.promoted), ("cancelled", &self.cancelled)] {
+        for (outcome, c) in
+            [("confirmed", &self.confirmed), ("waitlisted", &self.waitlisted), ("promoted", &self.promoted), ("cancelled", &self.cancelled)]
+        {
             let _ = writeln!(out, "happening_bookings_total{{outcome=\"{outcome}\"}} {}", c.load(Ordering::Relaxed));
         }
         out.push_str("# HELP happening_holds_expired_total Holds that ran out.\n# TYPE happening_holds_expired_total counter\n");

@@ -482,8 +482,8 @@ mod tests {
         assert!(matches!(e, ApiError::BadRequest { field: Some(ref f), .. } if f == "seats"), "{e:?}");
         let e = parse::<CreateBooking>(&Bytes::from_static(br#"{"seats":2}"#)).unwrap_err();
         assert!(matches!(e, ApiError::BadRequest { field: Some(ref f), .. } if f == "event_id"), "{e:?}");
-        let e = parse::<CreateBooking>(&Bytes::from_static(br#"{"event_id":"00000000-0000-0000-0000-000000000000","seat":2}"#))
-            .unwrap_err();
+        let e =
+            parse::<CreateBooking>(&Bytes::from_static(br#"{"event_id":"00000000-0000-0000-0000-000000000000","seat":2}"#)).unwrap_err();
         assert!(matches!(e, ApiError::BadRequest { field: Some(ref f), .. } if f == "seat"), "{e:?}");
         let e = parse::<CreateBooking>(&Bytes::from_static(b"{not json")).unwrap_err();
         assert!(matches!(e, ApiError::BadRequest { field: None, .. }), "{e:?}");

@@ -155,12 +155,16 @@ pub fn document() -> Value {
             params.push(json!({ "name": name, "in": "query", "required": *name == "keycloak_id", "schema": schema }));
         }
         if r.idempotent {
-            params.push(json!({ "name": "Idempotency-Key", "in": "header", "required": false, "schema": { "type": "string", "maxLength": 200 },
-                "description": "A repeat returns the first response and changes nothing; the same key with another request is a 422" }));
+            params.push(
+                json!({ "name": "Idempotency-Key", "in": "header", "required": false, "schema": { "type": "string", "maxLength": 200 },
+                "description": "A repeat returns the first response and changes nothing; the same key with another request is a 422" }),
+            );
         }
         let mut responses = Map::new();
         let ok = match r.ok.1 {
-            Some(s) if r.path.ends_with("/stream") => json!({ "description": "text/event-stream of `seats` events", "content": { "text/event-stream": { "schema": schema_ref(s) } } }),
+            Some(s) if r.path.ends_with("/stream") => {
+                json!({ "description": "text/event-stream of `seats` events", "content": { "text/event-stream": { "schema": schema_ref(s) } } })
+            }
             Some(s) => json!({ "description": "OK", "content": { "application/json": { "schema": schema_ref(s) } } }),
             None if r.path == "/metrics" => json!({ "description": "Prometheus text format", "content": { "text/plain": {} } }),
             None => json!({ "description": "OK" }),

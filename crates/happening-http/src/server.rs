@@ -119,7 +119,12 @@ pub struct RunOptions {
 /// Serves until `signal` resolves, then stops accepting, lets in-flight requests finish
 /// (up to `grace`), and flushes the outbox. `on_bound` gets the bound address (port 0
 /// picks a free port).
-pub async fn run(st: State, opts: RunOptions, signal: impl Future<Output = ()> + Send + 'static, on_bound: impl FnOnce(SocketAddr)) -> Result<(), String> {
+pub async fn run(
+    st: State,
+    opts: RunOptions,
+    signal: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), String> {
     let routes = crate::filters::routes(st.clone());
     let st_sig = st.clone();
     let (addr, server) = warp::serve(routes)

@@ -67,7 +67,13 @@ impl AppState {
     }
 
     /// As [`AppState::new`], with the external stores `/readyz` must check.
-    pub fn with_checks(engine: Engine, verifier: Verifier, limiter: Option<RateLimiter>, settings: Settings, checks: Vec<Arc<dyn ReadyCheck>>) -> State {
+    pub fn with_checks(
+        engine: Engine,
+        verifier: Verifier,
+        limiter: Option<RateLimiter>,
+        settings: Settings,
+        checks: Vec<Arc<dyn ReadyCheck>>,
+    ) -> State {
         Arc::new(Self {
             engine,
             verifier,

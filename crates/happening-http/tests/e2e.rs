@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use happening_http::auth::{mint, MintRequest};
+use std::collections::BTreeSet;
 
 use common::*;
 use reqwest::{Client, Method, StatusCode};
@@ -46,7 +46,14 @@ async fn seed_walkthrough_capacity_ten() {
     assert_eq!((ba["status"].as_str(), ba["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2])));
     let bb = s.book(&b, json!({ "event_id": ev, "seats": 9 })).await;
     assert_eq!((bb["status"].as_str(), bb["waiting_number"].as_u64()), (Some("waiting"), Some(1)), "only 8 left");
-    s.ok(Method::POST, &format!("/bookings/{}/cancel-seats", ba["id"].as_str().unwrap()), &a, Some(json!({ "seat_numbers": [1] })), StatusCode::OK).await;
+    s.ok(
+        Method::POST,
+        &format!("/bookings/{}/cancel-seats", ba["id"].as_str().unwrap()),
+        &a,
+        Some(json!({ "seat_numbers": [1] })),
+        StatusCode::OK,
+    )
+    .await;
     let bb = s.ok(Method::GET, &format!("/bookings/{}", bb["id"].as_str().unwrap()), &b, None, StatusCode::OK).await;
     assert_eq!(bb["status"], "confirmed");
     assert_eq!(bb["seat_numbers"], json!([1, 3, 4, 5, 6, 7, 8, 9, 10]));
@@ -131,7 +138,13 @@ async fn tenants_and_roles_over_http() {
     let bid = b["id"].as_str().unwrap();
 
     // Eve is in no organization of theirs: everything of it is 404, and nothing changes.
-    for (m, p) in [(Method::GET, format!("/events/{ev}")), (Method::GET, format!("/events/{ev}/seats")), (Method::GET, format!("/bookings/{bid}")), (Method::POST, format!("/bookings/{bid}/cancel")), (Method::GET, format!("/organizations/{org}/members"))] {
+    for (m, p) in [
+        (Method::GET, format!("/events/{ev}")),
+        (Method::GET, format!("/events/{ev}/seats")),
+        (Method::GET, format!("/bookings/{bid}")),
+        (Method::POST, format!("/bookings/{bid}/cancel")),
+        (Method::GET, format!("/organizations/{org}/members")),
+    ] {
         let (st, v) = s.call(m.clone(), &p, Some(&eve), None).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{m} {p}");
         assert!(v["error"].is_string());
@@ -159,7 +172,14 @@ async fn concurrent_repeats_of_one_idempotency_key_book_once() {
     for _ in 0..20 {
         let (http, url, tok, ev) = (s.http.clone(), s.url("/bookings"), admin.clone(), ev.clone());
         tasks.push(tokio::spawn(async move {
-            let res = http.post(url).bearer_auth(tok).header("Idempotency-Key", "order-42").json(&json!({ "event_id": ev, "seats": 2 })).send().await.unwrap();
+            let res = http
+                .post(url)
+                .bearer_auth(tok)
+                .header("Idempotency-Key", "order-42")
+                .json(&json!({ "event_id": ev, "seats": 2 }))
+                .send()
+                .await
+                .unwrap();
             (res.status(), res.json::<Value>().await.unwrap())
         }));
     }
@@ -174,7 +194,15 @@ async fn concurrent_repeats_of_one_idempotency_key_book_once() {
     assert_eq!(mine.as_array().unwrap().len(), 1);
     let map = s.ok(Method::GET, &format!("/events/{ev}/seats"), &admin, None, StatusCode::OK).await;
     assert_eq!(map["taken"], json!([1, 2]));
-    let res = s.http.post(s.url("/bookings")).bearer_auth(&admin).header("Idempotency-Key", "order-42").json(&json!({ "event_id": ev, "seats": 3 })).send().await.unwrap();
+    let res = s
+        .http
+        .post(s.url("/bookings"))
+        .bearer_auth(&admin)
+        .header("Idempotency-Key", "order-42")
+        .json(&json!({ "event_id": ev, "seats": 3 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.json::<Value>().await.unwrap()["error"].is_string());
 }
@@ -186,7 +214,9 @@ async fn holds_expire_and_promote_the_waitlist() {
     let (bob, bob_id) = s.user("bob").await;
     let org = s.org(&admin, &[&bob_id]).await;
     let ev = s.event(&admin, &org, 2).await;
-    let h = s.ok(Method::POST, &format!("/events/{ev}/holds"), &admin, Some(json!({ "seats": 2, "ttl_seconds": 1 })), StatusCode::CREATED).await;
+    let h = s
+        .ok(Method::POST, &format!("/events/{ev}/holds"), &admin, Some(json!({ "seats": 2, "ttl_seconds": 1 })), StatusCode::CREATED)
+        .await;
     assert_eq!(h["seat_numbers"], json!([1, 2]));
     let hid = h["id"].as_str().unwrap();
     let w = s.book(&bob, json!({ "event_id": ev, "seats": 2 })).await;
@@ -285,7 +315,11 @@ async fn bad_requests_over_http_change_nothing() {
         (b"{\"event_id\":".to_vec(), Some(admin.clone()), StatusCode::BAD_REQUEST),
         (format!(r#"{{"event_id":"{ev}","seats":"1"}}"#).into_bytes(), Some(admin.clone()), StatusCode::BAD_REQUEST),
         (format!(r#"{{"event_id":"{ev}","seats":9}}"#).into_bytes(), Some(admin.clone()), StatusCode::BAD_REQUEST),
-        (format!(r#"{{"event_id":"{ev}","seat_numbers":[1],"strict_seats":true}}"#).into_bytes(), Some(admin.clone()), StatusCode::CONFLICT),
+        (
+            format!(r#"{{"event_id":"{ev}","seat_numbers":[1],"strict_seats":true}}"#).into_bytes(),
+            Some(admin.clone()),
+            StatusCode::CONFLICT,
+        ),
         (vec![b' '; 5000], Some(admin.clone()), StatusCode::PAYLOAD_TOO_LARGE),
     ];
     for (body, tok, want) in cases {
@@ -299,7 +333,13 @@ async fn bad_requests_over_http_change_nothing() {
     }
     // A body sent without Content-Length (chunked) is limited too.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10).map(|_| Ok(vec![b' '; 1000])).collect();
-    let res = s.http.post(s.url("/bookings")).bearer_auth(&admin).body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))).send().await;
+    let res = s
+        .http
+        .post(s.url("/bookings"))
+        .bearer_auth(&admin)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await;
     if let Ok(res) = res {
         // The server may answer before reading the rest, or close: either way, no booking.
         assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -376,7 +416,10 @@ async fn closed_port() -> u16 {
 async fn an_unreachable_database_stops_the_start_with_a_clear_error() {
     let url = format!("postgres://happening:secret-password@127.0.0.1:{}/happening", closed_port().await);
     for args in [&["--port", "0"][..], &["serve", "--port", "0", "--db-pool-size", "4"][..]] {
-        let out = tokio::time::timeout(DEADLINE, bin().args(args).env("DATABASE_URL", &url).env("HAPPENING_JWT_SECRET", SECRET).output()).await.expect("exits").unwrap();
+        let out = tokio::time::timeout(DEADLINE, bin().args(args).env("DATABASE_URL", &url).env("HAPPENING_JWT_SECRET", SECRET).output())
+            .await
+            .expect("exits")
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("cannot connect to PostgreSQL (DATABASE_URL)"), "{err}");
@@ -416,7 +459,11 @@ async fn rs256_tokens_verify_against_a_jwks_file_with_issuer_and_audience() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     let s = Server::start(
         &[],
-        &[("HAPPENING_JWKS_FILE", &format!("{dir}/jwks.json")), ("HAPPENING_JWT_ISSUER", "https://kc.example/realms/h"), ("HAPPENING_JWT_AUDIENCE", "happening")],
+        &[
+            ("HAPPENING_JWKS_FILE", &format!("{dir}/jwks.json")),
+            ("HAPPENING_JWT_ISSUER", "https://kc.example/realms/h"),
+            ("HAPPENING_JWT_AUDIENCE", "happening"),
+        ],
     )
     .await;
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&std::fs::read(format!("{dir}/rs256-test-key.pem")).unwrap()).unwrap();
@@ -429,7 +476,11 @@ async fn rs256_tokens_verify_against_a_jwks_file_with_issuer_and_audience() {
     };
     let me = s.ok(Method::GET, "/users/me", &sign("https://kc.example/realms/h", "happening", "test-key-1"), None, StatusCode::OK).await;
     assert_eq!((me["keycloak_id"].as_str(), me["name"].as_str()), (Some("kc-user"), Some("kc")));
-    for (iss, aud, kid) in [("https://evil.example", "happening", "test-key-1"), ("https://kc.example/realms/h", "other", "test-key-1"), ("https://kc.example/realms/h", "happening", "unknown-kid")] {
+    for (iss, aud, kid) in [
+        ("https://evil.example", "happening", "test-key-1"),
+        ("https://kc.example/realms/h", "other", "test-key-1"),
+        ("https://kc.example/realms/h", "happening", "unknown-kid"),
+    ] {
         let (st, v) = s.call(Method::GET, "/users/me", Some(&sign(iss, aud, kid)), None).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED, "{iss} {aud} {kid}");
         assert!(v["error"].is_string());
@@ -481,7 +532,8 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     // One connection, known to be accepted by the server before the booking starts on it.
     let client = Client::builder().pool_max_idle_per_host(1).build().unwrap();
     assert!(client.get(s.url("/healthz")).send().await.unwrap().status().is_success());
-    let req = client.post(s.url("/bookings")).bearer_auth(&admin).header("content-length", json.len()).body(reqwest::Body::wrap_stream(body));
+    let req =
+        client.post(s.url("/bookings")).bearer_auth(&admin).header("content-length", json.len()).body(reqwest::Body::wrap_stream(body));
     let in_flight = tokio::spawn(req.send());
     tx.send(Ok(first[..5].to_vec())).await.unwrap();
     // The channel holds one chunk: this returns once the client took the first one, i.e.

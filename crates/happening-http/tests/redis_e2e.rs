@@ -36,9 +36,12 @@ async fn setup() -> Option<(String, String, String)> {
 }
 
 async fn start(db: &str, redis: &str, prefix: &str) -> Server {
-    Server::start(&["--tick-ms", "20", "--redis-prefix", prefix], &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", db), ("REDIS_URL", redis)]).await
+    Server::start(
+        &["--tick-ms", "20", "--redis-prefix", prefix],
+        &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", db), ("REDIS_URL", redis)],
+    )
+    .await
 }
-
 
 /// `happening reconcile` with `args`: (exit code, stdout).
 async fn reconcile(db: &str, redis: &str, prefix: &str, args: &[&str]) -> (Option<i32>, String) {
@@ -124,7 +127,8 @@ async fn reconcile_reports_and_repairs_a_wrong_counter() {
 async fn reconcile_on_an_unreachable_database_fails() {
     // Needs no service: a closed port of the loopback.
     let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
-    let out = bin().arg("reconcile").env("DATABASE_URL", format!("postgres://happening@127.0.0.1:{port}/happening")).output().await.unwrap();
+    let out =
+        bin().arg("reconcile").env("DATABASE_URL", format!("postgres://happening@127.0.0.1:{port}/happening")).output().await.unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PostgreSQL"));
 }

@@ -87,7 +87,14 @@ impl App {
         let org = self.ok("POST", "/organizations", admin, Some(json!({ "name": "Org" })), StatusCode::CREATED).await;
         let id = org["id"].as_str().unwrap().to_string();
         for (user, role) in members {
-            self.ok("POST", &format!("/organizations/{id}/members"), admin, Some(json!({ "user_id": user, "role": role })), StatusCode::CREATED).await;
+            self.ok(
+                "POST",
+                &format!("/organizations/{id}/members"),
+                admin,
+                Some(json!({ "user_id": user, "role": role })),
+                StatusCode::CREATED,
+            )
+            .await;
         }
         id
     }
@@ -114,7 +121,13 @@ async fn every_documented_route_exists_and_requires_auth_where_it_says() {
     let a = app();
     let id = uuid::Uuid::new_v4().to_string();
     for r in ROUTES {
-        let path = r.path.replace("{token}", "sometoken").split('/').map(|s| if s.starts_with('{') { id.as_str() } else { s }).collect::<Vec<_>>().join("/");
+        let path = r
+            .path
+            .replace("{token}", "sometoken")
+            .split('/')
+            .map(|s| if s.starts_with('{') { id.as_str() } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
         let res = a.call(r.method, &path, None, None).await;
         if r.auth {
             assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{} {path}", r.method);
@@ -195,7 +208,8 @@ async fn seed_demo_capacity_five() {
     assert_eq!(wl[0]["id"], b2.body["id"]);
 
     let b1_id = b1.body["id"].as_str().unwrap();
-    let after = a.ok("POST", &format!("/bookings/{b1_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK).await;
+    let after =
+        a.ok("POST", &format!("/bookings/{b1_id}/cancel-seats"), &alice, Some(json!({ "seat_numbers": [1, 2] })), StatusCode::OK).await;
     assert_eq!(after["seat_numbers"], json!([3]));
     let b2_now = a.ok("GET", &format!("/bookings/{}", b2.body["id"].as_str().unwrap()), &bob, None, StatusCode::OK).await;
     assert_eq!(b2_now["status"], "confirmed");
@@ -265,7 +279,10 @@ async fn another_organization_is_invisible() {
     let list = a.ok("GET", "/events", &mallory, None, StatusCode::OK).await;
     assert_eq!(list, json!([]));
     let e = a.ok("GET", &format!("/events/{ev}"), &alice, None, StatusCode::OK).await;
-    assert_eq!((e["name"].as_str(), e["booked_slots"].as_u64(), e["held_slots"].as_u64(), e["status"].as_str()), (Some("Show"), Some(2), Some(1), Some("upcoming")));
+    assert_eq!(
+        (e["name"].as_str(), e["booked_slots"].as_u64(), e["held_slots"].as_u64(), e["status"].as_str()),
+        (Some("Show"), Some(2), Some(1), Some("upcoming"))
+    );
     let b_now = a.ok("GET", &format!("/bookings/{bid}"), &alice, None, StatusCode::OK).await;
     assert_eq!(b_now["status"], "confirmed");
     let members = a.ok("GET", &format!("/organizations/{org_a}/members"), &alice, None, StatusCode::OK).await;
@@ -320,11 +337,13 @@ async fn roles_are_enforced() {
     assert_eq!(bobs[0]["status"], "cancelled");
     a.ok("PUT", &format!("/events/{ev}"), &orgz, Some(json!({ "total_slots": 6 })), StatusCode::OK).await;
     // ...but not the organization.
-    let r = a.call("POST", &format!("/organizations/{org}/members"), Some(&orgz), Some(json!({ "user_id": bob_id, "role": "orgAdmin" }))).await;
+    let r =
+        a.call("POST", &format!("/organizations/{org}/members"), Some(&orgz), Some(json!({ "user_id": bob_id, "role": "orgAdmin" }))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // The orgAdmin manages members and invites.
-    let m = a.ok("PUT", &format!("/organizations/{org}/members/{bob_id}"), &admin, Some(json!({ "role": "organizer" })), StatusCode::OK).await;
+    let m =
+        a.ok("PUT", &format!("/organizations/{org}/members/{bob_id}"), &admin, Some(json!({ "role": "organizer" })), StatusCode::OK).await;
     assert_eq!(m["role"], "organizer");
     a.ok("POST", "/events", &bob, Some(new_event), StatusCode::CREATED).await;
     let r = a.call("DELETE", &format!("/organizations/{org}/members/{bob_id}"), Some(&admin), None).await;
@@ -332,7 +351,15 @@ async fn roles_are_enforced() {
     assert_eq!(a.call("GET", &format!("/events/{ev}"), Some(&bob), None).await.status, StatusCode::NOT_FOUND, "bob left");
 
     // Invites: created by the orgAdmin, accepted by the invited email only.
-    let inv = a.ok("POST", "/org-invites", &admin, Some(json!({ "organization_id": org, "email": "carol@example.com", "role": "organizer" })), StatusCode::CREATED).await;
+    let inv = a
+        .ok(
+            "POST",
+            "/org-invites",
+            &admin,
+            Some(json!({ "organization_id": org, "email": "carol@example.com", "role": "organizer" })),
+            StatusCode::CREATED,
+        )
+        .await;
     let tok = inv["token"].as_str().unwrap();
     let (carol, _) = a.user("carol").await;
     let seen = a.ok("GET", &format!("/org-invites/{tok}"), &carol, None, StatusCode::OK).await;
@@ -374,31 +401,133 @@ async fn bad_input_is_refused_and_changes_nothing() {
         ("POST", "/bookings".into(), Some(b"".to_vec()), StatusCode::BAD_REQUEST, None),
         ("POST", "/bookings".into(), Some(b"[1,2]".to_vec()), StatusCode::BAD_REQUEST, None),
         ("POST", "/bookings".into(), Some(br#"{"seats":1}"#.to_vec()), StatusCode::BAD_REQUEST, Some("event_id")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":"two"}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":-1}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":0}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":51}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":11}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[0]}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[11]}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[1,1]}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seats":3,"seat_numbers":[1,2]}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seats")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat":1}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("seat")),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[4],"strict_seats":true}}"#).into_bytes()), StatusCode::CONFLICT, None),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seats":"two"}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seats"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seats":-1}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seats"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seats":0}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seats"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seats":51}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seats"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seats":11}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seats"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[0]}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seat_numbers"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[11]}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seat_numbers"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[1,1]}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seat_numbers"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seats":3,"seat_numbers":[1,2]}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seats"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seat":1}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("seat"),
+        ),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{ev}","seat_numbers":[4],"strict_seats":true}}"#).into_bytes()),
+            StatusCode::CONFLICT,
+            None,
+        ),
         ("POST", "/bookings".into(), Some(big.into_bytes()), StatusCode::PAYLOAD_TOO_LARGE, None),
-        ("POST", "/bookings".into(), Some(format!(r#"{{"event_id":"{}","seats":1}}"#, uuid::Uuid::new_v4()).into_bytes()), StatusCode::NOT_FOUND, None),
-        ("POST", format!("/bookings/{bid}/cancel-seats"), Some(br#"{"seat_numbers":[]}"#.to_vec()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
+        (
+            "POST",
+            "/bookings".into(),
+            Some(format!(r#"{{"event_id":"{}","seats":1}}"#, uuid::Uuid::new_v4()).into_bytes()),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        (
+            "POST",
+            format!("/bookings/{bid}/cancel-seats"),
+            Some(br#"{"seat_numbers":[]}"#.to_vec()),
+            StatusCode::BAD_REQUEST,
+            Some("seat_numbers"),
+        ),
         ("POST", format!("/bookings/{bid}/cancel-seats"), Some(br#"{"seat_numbers":[9]}"#.to_vec()), StatusCode::CONFLICT, None),
         ("POST", format!("/bookings/{bid}/cancel-seats"), Some(br#"{}"#.to_vec()), StatusCode::BAD_REQUEST, Some("seat_numbers")),
-        ("POST", format!("/events/{ev}/holds"), Some(br#"{"seats":1,"ttl_seconds":0}"#.to_vec()), StatusCode::BAD_REQUEST, Some("ttl_seconds")),
+        (
+            "POST",
+            format!("/events/{ev}/holds"),
+            Some(br#"{"seats":1,"ttl_seconds":0}"#.to_vec()),
+            StatusCode::BAD_REQUEST,
+            Some("ttl_seconds"),
+        ),
         ("POST", format!("/events/{ev}/holds"), Some(br#"{"seat_numbers":[5]}"#.to_vec()), StatusCode::CONFLICT, None),
         ("POST", format!("/events/{ev}/holds"), Some(br#"{"seats":20}"#.to_vec()), StatusCode::BAD_REQUEST, Some("seats")),
         ("PUT", format!("/events/{ev}"), Some(br#"{"total_slots":0}"#.to_vec()), StatusCode::BAD_REQUEST, Some("total_slots")),
         ("PUT", format!("/events/{ev}"), Some(br#"{"name":"   "}"#.to_vec()), StatusCode::BAD_REQUEST, Some("name")),
         ("PUT", format!("/events/{ev}"), Some(br#"{"event_date":"someday"}"#.to_vec()), StatusCode::BAD_REQUEST, Some("event_date")),
-        ("PUT", format!("/events/{ev}"), Some(br#"{"waitlist_policy":"lottery"}"#.to_vec()), StatusCode::BAD_REQUEST, Some("waitlist_policy")),
-        ("POST", "/events".into(), Some(format!(r#"{{"org_id":"{org}","name":"x","event_date":"2030-01-01","total_slots":0}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("total_slots")),
-        ("POST", "/events".into(), Some(format!(r#"{{"org_id":"{org}","name":"x","total_slots":3}}"#).into_bytes()), StatusCode::BAD_REQUEST, Some("event_date")),
+        (
+            "PUT",
+            format!("/events/{ev}"),
+            Some(br#"{"waitlist_policy":"lottery"}"#.to_vec()),
+            StatusCode::BAD_REQUEST,
+            Some("waitlist_policy"),
+        ),
+        (
+            "POST",
+            "/events".into(),
+            Some(format!(r#"{{"org_id":"{org}","name":"x","event_date":"2030-01-01","total_slots":0}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("total_slots"),
+        ),
+        (
+            "POST",
+            "/events".into(),
+            Some(format!(r#"{{"org_id":"{org}","name":"x","total_slots":3}}"#).into_bytes()),
+            StatusCode::BAD_REQUEST,
+            Some("event_date"),
+        ),
         ("GET", "/events?limit=lots".into(), None, StatusCode::BAD_REQUEST, Some("limit")),
         ("GET", "/events?org_id=nope".into(), None, StatusCode::BAD_REQUEST, Some("org_id")),
         ("GET", "/events/not-a-uuid".into(), None, StatusCode::NOT_FOUND, None),
@@ -426,17 +555,40 @@ async fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(snapshot(&a, &alice, &ev, &alice_id).await, before, "nothing changed");
 
     // Idempotency-Key reused with another body.
-    let r = a.raw("POST", "/bookings", Some(&alice), Some(format!(r#"{{"event_id":"{ev}","seats":1}}"#).into_bytes()), &[("idempotency-key", "k1")]).await;
+    let r = a
+        .raw(
+            "POST",
+            "/bookings",
+            Some(&alice),
+            Some(format!(r#"{{"event_id":"{ev}","seats":1}}"#).into_bytes()),
+            &[("idempotency-key", "k1")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let after_first = snapshot(&a, &alice, &ev, &alice_id).await;
-    let r = a.raw("POST", "/bookings", Some(&alice), Some(format!(r#"{{"event_id":"{ev}","seats":2}}"#).into_bytes()), &[("idempotency-key", "k1")]).await;
+    let r = a
+        .raw(
+            "POST",
+            "/bookings",
+            Some(&alice),
+            Some(format!(r#"{{"event_id":"{ev}","seats":2}}"#).into_bytes()),
+            &[("idempotency-key", "k1")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(is_error(&r));
-    let r = a.raw("POST", "/bookings", Some(&alice), Some(format!(r#"{{"event_id":"{ev}","seats":1}}"#).into_bytes()), &[("idempotency-key", "bad key")]).await;
+    let r = a
+        .raw(
+            "POST",
+            "/bookings",
+            Some(&alice),
+            Some(format!(r#"{{"event_id":"{ev}","seats":1}}"#).into_bytes()),
+            &[("idempotency-key", "bad key")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["field"], "Idempotency-Key");
     assert_eq!(snapshot(&a, &alice, &ev, &alice_id).await, after_first, "nothing changed after the 422 and the 400");
-
 }
 
 #[tokio::test]
@@ -459,7 +611,8 @@ async fn idempotency_key_replays_the_first_response() {
     assert_eq!(mine.as_array().unwrap().len(), 1, "booked once");
     // The key is the caller's: another user's same key is another request.
     let (bob, bob_id) = a.user("bob").await;
-    a.ok("POST", &format!("/organizations/{org}/members"), &admin, Some(json!({ "user_id": bob_id, "role": "user" })), StatusCode::CREATED).await;
+    a.ok("POST", &format!("/organizations/{org}/members"), &admin, Some(json!({ "user_id": bob_id, "role": "user" })), StatusCode::CREATED)
+        .await;
     let bobs = a.raw("POST", "/bookings", Some(&bob), Some(body.clone().into_bytes()), &[("idempotency-key", "abc")]).await;
     assert_eq!(bobs.status, StatusCode::CREATED);
     assert_eq!(bobs.body["status"], "waiting");
@@ -483,7 +636,9 @@ async fn holds_expire_by_the_clock_and_promote() {
     let org = a.org(&admin, &[(&alice_id, "user"), (&bob_id, "user")]).await;
     let ev = a.event(&admin, &org, 3).await;
 
-    let h = a.ok("POST", &format!("/events/{ev}/holds"), &alice, Some(json!({ "seat_numbers": [2, 3], "ttl_seconds": 60 })), StatusCode::CREATED).await;
+    let h = a
+        .ok("POST", &format!("/events/{ev}/holds"), &alice, Some(json!({ "seat_numbers": [2, 3], "ttl_seconds": 60 })), StatusCode::CREATED)
+        .await;
     assert_eq!(h["seat_numbers"], json!([2, 3]));
     let hid = h["id"].as_str().unwrap().to_string();
     let map = a.ok("GET", &format!("/events/{ev}/seats"), &bob, None, StatusCode::OK).await;
@@ -530,7 +685,14 @@ async fn events_list_update_cancel_delete() {
     let (alice, alice_id) = a.user("alice").await;
     let org = a.org(&admin, &[(&alice_id, "user")]).await;
     for (name, date) in [("early", "2030-01-01T10:00:00Z"), ("late", "2031-01-01T10:00:00Z"), ("mid", "2030-06-01T10:00:00Z")] {
-        a.ok("POST", "/events", &admin, Some(json!({ "org_id": org, "name": name, "event_date": date, "total_slots": 2, "category": "concert" })), StatusCode::CREATED).await;
+        a.ok(
+            "POST",
+            "/events",
+            &admin,
+            Some(json!({ "org_id": org, "name": name, "event_date": date, "total_slots": 2, "category": "concert" })),
+            StatusCode::CREATED,
+        )
+        .await;
     }
     let list = a.ok("GET", "/events", &alice, None, StatusCode::OK).await;
     let names: Vec<&str> = list.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
@@ -542,8 +704,13 @@ async fn events_list_update_cancel_delete() {
     a.book(&alice, json!({ "event_id": ev, "seats": 2 })).await;
     let w = a.book(&alice, json!({ "event_id": ev, "seats": 1 })).await.body;
     assert_eq!(w["status"], "waiting");
-    let up = a.ok("PUT", &format!("/events/{ev}"), &admin, Some(json!({ "total_slots": 3, "description": "bigger" })), StatusCode::OK).await;
-    assert_eq!((up["total_slots"].as_u64(), up["available_slots"].as_u64(), up["waiting_count"].as_u64()), (Some(3), Some(0), Some(0)), "growth promotes");
+    let up =
+        a.ok("PUT", &format!("/events/{ev}"), &admin, Some(json!({ "total_slots": 3, "description": "bigger" })), StatusCode::OK).await;
+    assert_eq!(
+        (up["total_slots"].as_u64(), up["available_slots"].as_u64(), up["waiting_count"].as_u64()),
+        (Some(3), Some(0), Some(0)),
+        "growth promotes"
+    );
     assert_eq!(up["description"], "bigger");
     let up = a.ok("PUT", &format!("/events/{ev}"), &admin, Some(json!({ "description": null })), StatusCode::OK).await;
     assert_eq!(up["description"], Value::Null);
@@ -587,7 +754,12 @@ async fn metrics_count_requests_and_bookings() {
     assert_eq!(w["status"], "waiting");
     // The relay counts outcomes; run one pass as the server's background task would.
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let bg = tokio::spawn(happening_http::server::background(a.st.clone(), Arc::new(happening_http::server::LogNotifier), std::time::Duration::from_millis(1), rx));
+    let bg = tokio::spawn(happening_http::server::background(
+        a.st.clone(),
+        Arc::new(happening_http::server::LogNotifier),
+        std::time::Duration::from_millis(1),
+        rx,
+    ));
     tx.send(true).unwrap();
     bg.await.unwrap();
     let res = warp::test::request().path("/metrics").reply(&a.api).await;

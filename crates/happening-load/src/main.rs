@@ -77,7 +77,14 @@ async fn connect(host: &str) -> Result<Conn, String> {
     Ok(send)
 }
 
-async fn call(conn: &mut Conn, host: &str, method: Method, path: &str, token: &str, body: Option<&Value>) -> Result<(StatusCode, Value), String> {
+async fn call(
+    conn: &mut Conn,
+    host: &str,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Result<(StatusCode, Value), String> {
     let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let req = Request::builder()
         .method(method)
@@ -149,7 +156,11 @@ async fn run(o: Opts) -> Result<bool, String> {
     let mut setup = connect(&host).await?;
     let admin = token(format!("load-admin-{run_id}"));
     expect("POST /users", call(&mut setup, &host, Method::POST, "/users", &admin, None).await?, StatusCode::OK)?;
-    let org = expect("POST /organizations", call(&mut setup, &host, Method::POST, "/organizations", &admin, Some(&json!({ "name": format!("load {run_id}") }))).await?, StatusCode::CREATED)?;
+    let org = expect(
+        "POST /organizations",
+        call(&mut setup, &host, Method::POST, "/organizations", &admin, Some(&json!({ "name": format!("load {run_id}") }))).await?,
+        StatusCode::CREATED,
+    )?;
     let org_id = org["id"].as_str().ok_or("organization without id")?.to_string();
     let n_events = if o.scenario == Scenario::Flash { 1 } else { o.events.max(1) };
     let mut events = Vec::with_capacity(n_events);
@@ -163,7 +174,11 @@ async fn run(o: Opts) -> Result<bool, String> {
         let t = token(format!("load-{run_id}-{i}"));
         let user = expect("POST /users", call(&mut setup, &host, Method::POST, "/users", &t, None).await?, StatusCode::OK)?;
         let add = json!({ "user_id": user["id"], "role": "user" });
-        expect("POST members", call(&mut setup, &host, Method::POST, &format!("/organizations/{org_id}/members"), &admin, Some(&add)).await?, StatusCode::CREATED)?;
+        expect(
+            "POST members",
+            call(&mut setup, &host, Method::POST, &format!("/organizations/{org_id}/members"), &admin, Some(&add)).await?,
+            StatusCode::CREATED,
+        )?;
         // Each client walks the events from its own offset.
         let mut evs = events.clone();
         evs.rotate_left(i % events.len());
@@ -182,7 +197,8 @@ async fn run(o: Opts) -> Result<bool, String> {
     let issued = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in clients {
-        let (host, counters, measuring, stop, issued, seats) = (host.clone(), counters.clone(), measuring.clone(), stop.clone(), issued.clone(), o.seats);
+        let (host, counters, measuring, stop, issued, seats) =
+            (host.clone(), counters.clone(), measuring.clone(), stop.clone(), issued.clone(), o.seats);
         tasks.push(tokio::spawn(async move {
             let mut conn = connect(&host).await?;
             let auth = format!("Bearer {}", c.token);
@@ -285,7 +301,8 @@ async fn run(o: Opts) -> Result<bool, String> {
     let mut ok = counters.errors.load(Ordering::Relaxed) == 0;
     let mut taken_total = 0u64;
     for e in &events {
-        let map = expect("GET seats", call(&mut setup, &host, Method::GET, &format!("/events/{e}/seats"), &admin, None).await?, StatusCode::OK)?;
+        let map =
+            expect("GET seats", call(&mut setup, &host, Method::GET, &format!("/events/{e}/seats"), &admin, None).await?, StatusCode::OK)?;
         let ev = expect("GET event", call(&mut setup, &host, Method::GET, &format!("/events/{e}"), &admin, None).await?, StatusCode::OK)?;
         let taken: Vec<u64> = map["taken"].as_array().ok_or("seat map without taken")?.iter().filter_map(Value::as_u64).collect();
         let held = map["held"].as_array().map(Vec::len).unwrap_or(0) as u64;

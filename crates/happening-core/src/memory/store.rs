@@ -155,7 +155,6 @@ impl MemoryStore {
         self.inner.hold_event.remove(&hold.id);
         lock(&self.inner.hold_expiry).remove(&(hold.expires_at, hold.id));
     }
-
 }
 
 #[async_trait]

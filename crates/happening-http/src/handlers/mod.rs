@@ -73,7 +73,9 @@ pub async fn booking_as(ctx: &Ctx, id: BookingId) -> Result<Booking, ApiError> {
     match ctx.engine().authorize(ctx.user(), view.event.org_id, Role::Organizer).await {
         Ok(_) => Ok(b),
         Err(CoreError::NotFound(_)) => Err(ApiError::not_found(Entity::Booking)),
-        Err(CoreError::Forbidden(_)) => Err(ApiError::Forbidden("forbidden: only the booking's owner or an organizer of the event may do this".into())),
+        Err(CoreError::Forbidden(_)) => {
+            Err(ApiError::Forbidden("forbidden: only the booking's owner or an organizer of the event may do this".into()))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -113,7 +115,9 @@ pub fn fingerprint(op: &str, path: &str, body: &Bytes) -> u64 {
 /// `limit` and `offset` from a query string, each a number if present.
 pub fn paging(q: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
     let num = |name: &str| -> Result<Option<u32>, ApiError> {
-        q.get(name).map(|v| v.parse::<u32>().map_err(|_| ApiError::bad(name, format!("invalid {name}: must be a non-negative integer")))).transpose()
+        q.get(name)
+            .map(|v| v.parse::<u32>().map_err(|_| ApiError::bad(name, format!("invalid {name}: must be a non-negative integer"))))
+            .transpose()
     };
     Ok((num("limit")?.unwrap_or(100), num("offset")?.unwrap_or(0)))
 }

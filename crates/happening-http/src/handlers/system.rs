@@ -24,7 +24,8 @@ pub async fn healthz() -> Response {
 /// check has a short timeout; a failure answers 503 naming the store, never its error
 /// (that is logged).
 pub async fn readyz(st: State) -> Response {
-    let backends: serde_json::Map<String, serde_json::Value> = st.settings.backends.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let backends: serde_json::Map<String, serde_json::Value> =
+        st.settings.backends.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     if st.shutting_down() {
         return json(StatusCode::SERVICE_UNAVAILABLE, &json!({ "error": "shutting down", "status": "shutting down", "stores": backends }));
     }
@@ -89,7 +90,15 @@ pub async fn snapshot(engine: &Engine, id: EventId) -> Result<LiveSnapshot, Core
         .map(|b| WaitingDto { booking_id: b.id, seats: b.seats_requested, waiting_number: b.waiting_number.unwrap_or(0) })
         .collect();
     let available_slots = map.total.saturating_sub(map.taken.len() as u32 + map.held.len() as u32);
-    Ok(LiveSnapshot { event_id: id, status: view.event.status, total: map.total, taken: map.taken, held: map.held, available_slots, waiting })
+    Ok(LiveSnapshot {
+        event_id: id,
+        status: view.event.status,
+        total: map.total,
+        taken: map.taken,
+        held: map.held,
+        available_slots,
+        waiting,
+    })
 }
 
 struct Stream {
