@@ -31,7 +31,13 @@ pub struct Metrics {
     pub promoted: AtomicU64,
     pub cancelled: AtomicU64,
     pub holds_expired: AtomicU64,
-    pub notifications_relayed: AtomicU64,
+    /// Notifications handed to the notifier (RabbitMQ: published).
+    pub notifications_published: AtomicU64,
+    /// Of those, the ones the notifier accepted (RabbitMQ: confirmed by the broker), then
+    /// marked sent.
+    pub notifications_confirmed: AtomicU64,
+    /// Of those, the ones whose delivery failed; they stay in the outbox for the next round.
+    pub notifications_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -49,8 +55,17 @@ impl Metrics {
         }
     }
 
-    /// Counts relayed notifications by what they report.
-    pub fn relayed(&self, batch: &[Notification]) {
+    /// Counts a batch handed to the notifier; then `confirmed` or `failed` says how it went.
+    pub fn published(&self, batch: &[Notification]) {
+        self.notifications_published.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+
+    pub fn failed(&self, batch: &[Notification]) {
+        self.notifications_failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts delivered notifications, and the booking outcomes they report.
+    pub fn confirmed(&self, batch: &[Notification]) {
         for n in batch {
             let c = match n.kind {
                 NotificationKind::BookingConfirmed => &self.confirmed,
@@ -62,10 +77,12 @@ impl Metrics {
             };
             c.fetch_add(1, Ordering::Relaxed);
         }
-        self.notifications_relayed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.notifications_confirmed.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    /// The text format; `outbox_depth` is read from the store by the caller (`None` when the
+    /// store did not answer: the gauge is left out rather than reported wrong).
+    pub fn render(&self, outbox_depth: Option<u64>) -> String {
         let mut out = String::with_capacity(8 * 1024);
         out.push_str("# HELP happening_http_requests_total HTTP requests by route, method and status.\n");
         out.push_str("# TYPE happening_http_requests_total counter\n");
@@ -100,9 +117,20 @@ impl Metrics {
         }
         out.push_str("# HELP happening_holds_expired_total Holds that ran out.\n# TYPE happening_holds_expired_total counter\n");
         let _ = writeln!(out, "happening_holds_expired_total {}", self.holds_expired.load(Ordering::Relaxed));
-        out.push_str("# HELP happening_notifications_relayed_total Notifications handed to the notifier.\n");
-        out.push_str("# TYPE happening_notifications_relayed_total counter\n");
-        let _ = writeln!(out, "happening_notifications_relayed_total {}", self.notifications_relayed.load(Ordering::Relaxed));
+        for (name, help, c) in [
+            ("published", "Notifications handed to the notifier (RabbitMQ: published).", &self.notifications_published),
+            ("confirmed", "Notifications the notifier accepted (RabbitMQ: confirmed by the broker), then marked sent.", &self.notifications_confirmed),
+            ("failed", "Notifications whose delivery failed; they stay in the outbox and are retried.", &self.notifications_failed),
+        ] {
+            let _ = writeln!(out, "# HELP happening_notifications_{name}_total {help}");
+            let _ = writeln!(out, "# TYPE happening_notifications_{name}_total counter");
+            let _ = writeln!(out, "happening_notifications_{name}_total {}", c.load(Ordering::Relaxed));
+        }
+        if let Some(depth) = outbox_depth {
+            out.push_str("# HELP happening_outbox_depth Notifications written but not yet delivered to the notifier.\n");
+            out.push_str("# TYPE happening_outbox_depth gauge\n");
+            let _ = writeln!(out, "happening_outbox_depth {depth}");
+        }
         out
     }
 }

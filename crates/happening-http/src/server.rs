@@ -26,7 +26,7 @@ impl Notifier for LogNotifier {
     }
 }
 
-/// Wraps a Notifier to count what it delivered into the metrics.
+/// Wraps a Notifier to count into the metrics what it was given, and how that went.
 struct Counting {
     inner: Arc<dyn Notifier>,
     st: State,
@@ -35,8 +35,14 @@ struct Counting {
 #[async_trait]
 impl Notifier for Counting {
     async fn deliver(&self, batch: &[Notification]) -> Result<(), NotifierError> {
-        self.inner.deliver(batch).await?;
-        self.st.metrics.relayed(batch);
+        self.st.metrics.published(batch);
+        match self.inner.deliver(batch).await {
+            Ok(()) => self.st.metrics.confirmed(batch),
+            Err(e) => {
+                self.st.metrics.failed(batch);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 }

@@ -769,6 +769,51 @@ async fn metrics_count_requests_and_bookings() {
     assert!(text.contains(r#"happening_bookings_total{outcome="confirmed"} 1"#), "{text}");
     assert!(text.contains(r#"happening_bookings_total{outcome="waitlisted"} 1"#), "{text}");
     assert!(text.contains(r#"happening_bookings_total{outcome="promoted"} 0"#), "{text}");
+    assert!(text.contains("happening_outbox_depth 0\n"), "the relay drained the outbox: {text}");
+    let published = metric(&text, "happening_notifications_published_total");
+    assert!(published >= 2.0, "{text}");
+    assert_eq!(metric(&text, "happening_notifications_confirmed_total"), published, "{text}");
+    assert_eq!(metric(&text, "happening_notifications_failed_total"), 0.0, "{text}");
+}
+
+/// The value of an unlabelled metric in the text format.
+fn metric(text: &str, name: &str) -> f64 {
+    let line = text.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("no {name} in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A notifier that is down: the relay counts each batch published and failed, and the rows
+/// stay in the outbox (its depth says how many wait).
+#[tokio::test]
+async fn metrics_count_failed_deliveries_and_the_outbox_backlog() {
+    struct Down;
+    #[async_trait::async_trait]
+    impl happening_core::ports::Notifier for Down {
+        async fn deliver(&self, _: &[happening_core::domain::Notification]) -> Result<(), happening_core::ports::NotifierError> {
+            Err(happening_core::ports::NotifierError::Rejected("broker down".into()))
+        }
+    }
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let org = a.org(&admin, &[]).await;
+    let ev = a.event(&admin, &org, 10).await;
+    for _ in 0..3 {
+        a.book(&admin, json!({ "event_id": ev })).await;
+    }
+    let before = String::from_utf8(warp::test::request().path("/metrics").reply(&a.api).await.body().to_vec()).unwrap();
+    let depth = metric(&before, "happening_outbox_depth");
+    assert!(depth >= 3.0, "one notification per booking at least: {before}");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let bg = tokio::spawn(happening_http::server::background(a.st.clone(), Arc::new(Down), std::time::Duration::from_millis(1), rx));
+    tx.send(true).unwrap();
+    bg.await.unwrap();
+    let text = String::from_utf8(warp::test::request().path("/metrics").reply(&a.api).await.body().to_vec()).unwrap();
+    assert_eq!(metric(&text, "happening_outbox_depth"), depth, "nothing lost, nothing sent: {text}");
+    let failed = metric(&text, "happening_notifications_failed_total");
+    assert!(failed >= depth, "{text}");
+    assert_eq!(metric(&text, "happening_notifications_published_total"), failed, "{text}");
+    assert_eq!(metric(&text, "happening_notifications_confirmed_total"), 0.0, "{text}");
+    assert!(text.contains(r#"happening_bookings_total{outcome="confirmed"} 0"#), "outcomes count delivered rows only: {text}");
 }
 
 #[tokio::test]

@@ -856,6 +856,12 @@ impl SeatStore for PgStore {
             .collect()
     }
 
+    async fn outbox_depth(&self) -> Result<u64, StoreError> {
+        // Counts the partial index `notifications_pending_idx`: the backlog only.
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'pending'").fetch_one(&self.pool).await.map_err(db)?;
+        Ok(n as u64)
+    }
+
     async fn claim_pending(&self, limit: u32, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<Notification>, StoreError> {
         // SKIP LOCKED: relays of several servers claim different rows at once.
         let rows = sqlx::query(&format!(

@@ -35,6 +35,11 @@ impl Engine {
         Ok(ids.len())
     }
 
+    /// Notifications written but not yet handed to the notifier (the relay's backlog).
+    pub async fn outbox_depth(&self) -> Result<u64> {
+        Ok(self.store.outbox_depth().await?)
+    }
+
     /// A user's notifications, newest first.
     pub async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>> {
         Ok(self.store.notifications(user, self.page(limit)).await?)

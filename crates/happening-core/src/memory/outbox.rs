@@ -33,6 +33,11 @@ impl Outbox {
         self.log[self.cursor..].iter().filter(|n| n.status == DeliveryStatus::Pending).take(limit).cloned().collect()
     }
 
+    /// Pending rows (claimed or not): O(rows after the cursor).
+    pub(crate) fn depth(&self) -> u64 {
+        self.log[self.cursor..].iter().filter(|n| n.status == DeliveryStatus::Pending).count() as u64
+    }
+
     pub(crate) fn claim(&mut self, limit: usize, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Vec<Notification> {
         let mut out = Vec::new();
         for i in self.cursor..self.log.len() {

@@ -527,6 +527,10 @@ impl SeatStore for MemoryStore {
         Ok(lock(&self.inner.outbox).pending(limit as usize))
     }
 
+    async fn outbox_depth(&self) -> Result<u64, StoreError> {
+        Ok(lock(&self.inner.outbox).depth())
+    }
+
     async fn claim_pending(&self, limit: u32, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<Notification>, StoreError> {
         Ok(lock(&self.inner.outbox).claim(limit as usize, now, lease_until))
     }

@@ -159,6 +159,10 @@ pub trait SeatStore: Send + Sync + 'static {
     /// Up to `limit` pending notifications, oldest first (a read: claims nothing).
     async fn pending_notifications(&self, limit: u32) -> Result<Vec<Notification>, StoreError>;
 
+    /// How many notifications are pending, claimed by a relay or not: the outbox's backlog
+    /// (a read; for metrics, so it MAY cost a scan of the pending rows).
+    async fn outbox_depth(&self) -> Result<u64, StoreError>;
+
     /// Claims up to `limit` pending notifications, oldest first, until `lease_until`: a
     /// claimed notification is not handed to another relay (another server) until its lease
     /// ends, then it can be claimed again (at least once, when a relay dies mid-batch).

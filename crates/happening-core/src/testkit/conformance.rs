@@ -541,9 +541,11 @@ pub async fn counter_rebuilt_when_missing(h: &Harness) {
 pub async fn outbox_claims_and_delivery(h: &Harness) {
     let e = h.event(10, Fifo).await;
     h.delivered().await; // start from an empty outbox
+    assert_eq!(h.engine.outbox_depth().await.unwrap(), 0);
     for _ in 0..6 {
         h.book(e, UserId::new(), 1).await.unwrap();
     }
+    assert_eq!(h.engine.outbox_depth().await.unwrap(), 6, "one notification per booking");
     let store = h.engine.store();
     let now = h.clock.now();
     let lease = now + chrono::Duration::seconds(30);
@@ -553,8 +555,10 @@ pub async fn outbox_claims_and_delivery(h: &Harness) {
     let ids_a: Vec<_> = a.iter().map(|n| n.id).collect();
     assert!(b.iter().all(|n| !ids_a.contains(&n.id)), "claims are disjoint");
     assert!(store.claim_pending(10, now, lease).await.unwrap().is_empty(), "everything is claimed");
+    assert_eq!(h.engine.outbox_depth().await.unwrap(), 6, "claimed rows are still the backlog");
     // Relay A delivers; relay B dies. After B's lease, its rows are claimed again.
     store.set_delivery(&ids_a, DeliveryStatus::Sent).await.unwrap();
+    assert_eq!(h.engine.outbox_depth().await.unwrap(), 2, "sent rows leave the backlog");
     let later = lease + chrono::Duration::seconds(1);
     let again = store.claim_pending(10, later, later + chrono::Duration::seconds(30)).await.unwrap();
     let mut got: Vec<_> = again.iter().map(|n| n.id).collect();

@@ -69,7 +69,14 @@ pub async fn readyz(st: State) -> Response {
 
 /// `GET /metrics` (Prometheus text format)
 pub async fn metrics(st: State) -> Response {
-    let mut res = Response::new(st.metrics.render().into());
+    let depth = match st.engine.outbox_depth().await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: reading the outbox depth failed");
+            None
+        }
+    };
+    let mut res = Response::new(st.metrics.render(depth).into());
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     res
 }
