@@ -687,6 +687,22 @@ impl SeatStore for PgStore {
             .collect()
     }
 
+    async fn event_booking_notifications(&self, event: EventId) -> Result<Vec<Notification>, StoreError> {
+        // No index on `event_id`: the users of the event's bookings (a booking's notifications
+        // go to its user) narrow the scan through `notifications_user_idx`.
+        sqlx::query(&format!(
+            "SELECT {NOTIFICATION_COLS} FROM notifications WHERE event_id = $1 AND booking_id IS NOT NULL \
+             AND user_id IN (SELECT user_id FROM bookings WHERE event_id = $1) ORDER BY seq"
+        ))
+        .bind(event.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::notification)
+        .collect()
+    }
+
     async fn idempotency(&self, user: UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         let row = sqlx::query("SELECT fingerprint, booking_id FROM idempotency_keys WHERE user_id = $1 AND key = $2")
             .bind(user.0)

@@ -5,6 +5,7 @@
 //! store, then give back to the counter. The store re-checks capacity itself, so a stale or
 //! drifted counter can make the engine queue or retry, never oversell.
 
+mod audit;
 mod booking;
 mod directory;
 mod events;
@@ -23,6 +24,7 @@ use crate::limits::Limits;
 use crate::memory::{MemoryAdmission, MemoryStore};
 use crate::ports::{Admission, AdmissionError, Store, StoreError};
 
+pub use audit::{AuditOptions, AuditReport, Breach, EventAudit};
 pub use booking::BookRequest;
 pub use holds::HoldRequest;
 pub use promotion::Reconciled;

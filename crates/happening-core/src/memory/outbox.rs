@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{DeliveryStatus, Notification};
-use crate::ids::{NotificationId, UserId};
+use crate::ids::{EventId, NotificationId, UserId};
 
 use super::sharded::IdMap;
 
@@ -84,6 +84,12 @@ impl Outbox {
     /// A user's notifications, newest first.
     pub(crate) fn of_user(&self, user: UserId, limit: usize) -> Vec<Notification> {
         self.by_user.get(&user).map(|idx| idx.iter().rev().take(limit).map(|&i| self.log[i].clone()).collect()).unwrap_or_default()
+    }
+
+    /// The notifications about bookings of an event, oldest first: a scan of the whole log
+    /// (for audits).
+    pub(crate) fn of_event_bookings(&self, event: EventId) -> Vec<Notification> {
+        self.log.iter().filter(|n| n.event_id == Some(event) && n.booking_id.is_some()).cloned().collect()
     }
 
     /// Marks one of `user`'s notifications read; `false` if it is not theirs.

@@ -424,6 +424,10 @@ impl SeatStore for MemoryStore {
         Ok(l.record(booking)?.history.clone())
     }
 
+    async fn event_booking_notifications(&self, event: EventId) -> Result<Vec<Notification>, StoreError> {
+        Ok(lock(&self.inner.outbox).of_event_bookings(event))
+    }
+
     async fn idempotency(&self, user: UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         Ok(self.inner.idempotency.shard(&user).get(&user).and_then(|keys| keys.get(key).cloned()))
     }

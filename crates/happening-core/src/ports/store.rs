@@ -125,6 +125,12 @@ pub trait SeatStore: Send + Sync + 'static {
     /// A booking's history, oldest first.
     async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError>;
 
+    /// Every notification about a booking of `event` (`booking_id` set, `event_id` =
+    /// `event`), any delivery status, in outbox order (oldest first); none for an unknown
+    /// event. A read for audits (each history entry has its notification): it reads every
+    /// such row of the event.
+    async fn event_booking_notifications(&self, event: EventId) -> Result<Vec<Notification>, StoreError>;
+
     async fn idempotency(&self, user: UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 
     // ---- holds ----
