@@ -29,7 +29,8 @@ impl Default for RelayConfig {
 /// number of notifications relayed.
 ///
 /// Several servers may each run one on the same store: `claim_pending` gives them disjoint
-/// batches. A batch whose delivery failed stays claimed until its lease ends (30 s).
+/// batches. A batch whose delivery failed is given back at once for the next round; a relay
+/// that dies holding a batch holds it until its lease ends (30 s).
 pub async fn run_relay(engine: &Engine, notifier: &dyn Notifier, config: RelayConfig, shutdown: CancellationToken) -> u64 {
     let mut total = 0u64;
     let mut backoff = config.idle;

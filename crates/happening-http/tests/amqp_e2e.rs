@@ -16,18 +16,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// A `HAPPENING_TEST_*` variable; `None` (test skipped) when unset, a panic under CI.
-fn test_var(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set, and CI is: start the services (scripts/services)"),
-        _ => {
-            eprintln!("skipped: {name} is not set (scripts/services starts it)");
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn worker_delivers_what_the_server_relays() {
     relay_and_deliver(false).await;

@@ -15,18 +15,6 @@ use happening_redis::EventKeys;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// A `HAPPENING_TEST_*` variable; `None` (test skipped) when unset, a panic under CI.
-fn test_var(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set, and CI is: start the services (scripts/services)"),
-        _ => {
-            eprintln!("skipped: {name} is not set (scripts/services starts it)");
-            None
-        }
-    }
-}
-
 /// A fresh, migrated database, Redis, and a key prefix of this test alone.
 async fn setup() -> Option<(String, String, String)> {
     let redis = test_var("HAPPENING_TEST_REDIS_URL")?;

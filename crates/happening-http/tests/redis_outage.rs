@@ -13,22 +13,6 @@ use happening_postgres::testing;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-fn test_var(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set, and CI is: start the services (scripts/services)"),
-        _ => {
-            eprintln!("skipped: {name} is not set (scripts/services starts it)");
-            None
-        }
-    }
-}
-
-fn ctl(ctl: &str, action: &str) {
-    let status = std::process::Command::new(ctl).arg(action).status().expect("run the Redis control script");
-    assert!(status.success(), "Redis {action}");
-}
-
 /// Starts Redis again when the test fails while it is stopped.
 struct RestartOnDrop(String);
 

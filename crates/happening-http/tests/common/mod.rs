@@ -157,6 +157,25 @@ impl Server {
     }
 }
 
+/// A `HAPPENING_TEST_*` variable (scripts/services sets them); `None` (the test skips) when
+/// unset, a panic under CI.
+pub fn test_var(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("CI").is_some() => panic!("{name} is not set, and CI is: start the services (scripts/services)"),
+        _ => {
+            eprintln!("skipped: {name} is not set (scripts/services starts it)");
+            None
+        }
+    }
+}
+
+/// Runs a service's control script (`HAPPENING_TEST_*_CTL`) with `start` or `stop`.
+pub fn ctl(ctl: &str, action: &str) {
+    let status = std::process::Command::new(ctl).arg(action).status().expect("run the service's control script");
+    assert!(status.success(), "{ctl} {action}");
+}
+
 pub fn token(sub: &str) -> String {
     mint(SECRET, &MintRequest { sub: sub.into(), email: Some(format!("{sub}@example.com")), ttl_secs: 3600, ..Default::default() })
 }
