@@ -20,9 +20,15 @@ fn with_state(st: State) -> impl Filter<Extract = (State,), Error = std::convert
 }
 
 /// The caller: a verified bearer token, its user, within the rate limit.
+///
+/// The header is read as bytes: one that is not visible ASCII is a malformed token (401
+/// like any other), not a 400 "invalid header" from warp.
 pub fn auth(st: State) -> impl Filter<Extract = (Ctx,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and(with_state(st)).and_then(|h: Option<String>, st: State| async move {
-        match st.authenticate(h.as_deref()).await {
+    let header = warp::header::value("authorization").map(Some).or(warp::any().map(|| None)).unify();
+    header.and(with_state(st)).and_then(|h: Option<warp::http::HeaderValue>, st: State| async move {
+        // Not ASCII: as malformed as a header without a scheme.
+        let h = h.as_ref().map(|v| v.to_str().unwrap_or(""));
+        match st.authenticate(h).await {
             Ok(id) => Ok(Ctx { st, id }),
             Err(e) => Err(reject(e)),
         }
