@@ -1,0 +1,170 @@
+//! The audit against PostgreSQL: a fresh database is corrupted with raw SQL behind the
+//! engine's back (a seat owned twice, a booking without history, a notification stuck in
+//! the outbox, counts that disagree, the waiting order broken), and the audit reports each
+//! as its own `Breach`; a clean database reports none.
+
+mod common;
+
+use happening_core::domain::{BookingStatus, WaitlistPolicy};
+use happening_core::engine::{AuditOptions, AuditReport, Breach};
+use happening_core::ids::{EventId, UserId};
+use happening_core::testkit::Harness;
+use happening_core::HoldRequest;
+use sqlx::PgPool;
+
+async fn setup() -> Option<(Harness, PgPool)> {
+    let (h, url) = common::setup(0, 2).await?;
+    let pool = PgPool::connect(&url).await.expect("raw connection");
+    Some((h, pool))
+}
+
+async fn audit(h: &Harness) -> AuditReport {
+    h.engine.audit_all(&AuditOptions::default()).await.expect("audit")
+}
+
+async fn event_breaches(h: &Harness, event: EventId) -> Vec<Breach> {
+    h.engine.audit_event(event, &AuditOptions::default()).await.expect("audit").breaches
+}
+
+async fn sql(pool: &PgPool, query: &str, id: uuid::Uuid) {
+    let n = sqlx::query(query).bind(id).execute(pool).await.unwrap_or_else(|e| panic!("{query}: {e}")).rows_affected();
+    assert!(n > 0, "{query}: no row changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_database_reports_no_breach() {
+    let Some((h, _pool)) = setup().await else { return };
+    let event = h.event(4, WaitlistPolicy::Fifo).await;
+    let user = UserId::new();
+    let a = h.book(event, user, 2).await.unwrap();
+    h.book(event, user, 1).await.unwrap();
+    let w = h.book(event, user, 2).await.unwrap();
+    assert_eq!(w.status, BookingStatus::Waiting);
+    h.engine.cancel(a.id, user, None).await.unwrap(); // promotes w
+    h.engine.hold(HoldRequest { event_id: event, user_id: user, seats: Some(1), seat_numbers: None, ttl_ms: 60_000 }).await.unwrap();
+    h.book(event, user, 3).await.unwrap(); // waits
+    let other = h.event(2, WaitlistPolicy::FirstFit).await;
+    h.book(other, user, 2).await.unwrap();
+    let r = audit(&h).await;
+    assert_eq!(r.breaches, vec![], "{r:?}");
+    assert_eq!((r.events_checked, r.bookings_checked), (2, 5));
+    assert!(r.admission_missing.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_owned_twice_is_reported() {
+    let Some((h, pool)) = setup().await else { return };
+    let event = h.event(4, WaitlistPolicy::Fifo).await;
+    let a = h.book_seats(event, UserId::new(), &[1], true).await.unwrap();
+    let b = h.book_seats(event, UserId::new(), &[2], true).await.unwrap();
+    assert!(audit(&h).await.is_clean());
+    sql(&pool, "UPDATE bookings SET seat_numbers = '{1}' WHERE id = $1", b.id.0).await;
+    let breaches = event_breaches(&h, event).await;
+    let twice = breaches.iter().find_map(|x| match x {
+        Breach::SeatTwice { seat: 1, first, second, .. } => Some([*first, *second]),
+        _ => None,
+    });
+    let mut pair = twice.unwrap_or_else(|| panic!("no seat_twice in {breaches:?}"));
+    pair.sort();
+    let mut want = [a.id, b.id];
+    want.sort();
+    assert_eq!(pair, want);
+    assert!(breaches.contains(&Breach::SeatMap { event, taken: vec![1, 2], confirmed: vec![1] }), "{breaches:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_without_history_or_notifications_is_reported() {
+    let Some((h, pool)) = setup().await else { return };
+    let event = h.event(4, WaitlistPolicy::Fifo).await;
+    let user = UserId::new();
+    let a = h.book(event, user, 1).await.unwrap();
+    let b = h.book(event, user, 1).await.unwrap();
+    h.engine.cancel(b.id, user, None).await.unwrap();
+    sql(&pool, "DELETE FROM booking_history WHERE booking_id = $1", a.id.0).await;
+    assert_eq!(event_breaches(&h, event).await, vec![Breach::HistoryMissing { event, booking: a.id }]);
+
+    // The cancellation's notification lost: the history has two entries, the outbox one.
+    sql(&pool, "DELETE FROM notifications WHERE booking_id = $1 AND type = 'booking_cancelled'", b.id.0).await;
+    let breaches = event_breaches(&h, event).await;
+    assert!(
+        breaches.iter().any(|x| matches!(x, Breach::Notifications { booking, history, notifications, .. }
+            if *booking == b.id && history.len() == 2 && notifications.len() == 1)),
+        "{breaches:?}"
+    );
+
+    // A history that does not end in the booking's status.
+    sql(&pool, "UPDATE bookings SET status = 'confirmed', seat_numbers = '{2}' WHERE id = $1", b.id.0).await;
+    let breaches = event_breaches(&h, event).await;
+    assert!(breaches.iter().any(|x| matches!(x, Breach::HistoryMismatch { booking, .. } if *booking == b.id)), "{breaches:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_left_pending_is_stuck() {
+    let Some((h, pool)) = setup().await else { return };
+    let event = h.event(4, WaitlistPolicy::Fifo).await;
+    let a = h.book(event, UserId::new(), 1).await.unwrap();
+    let b = h.book(event, UserId::new(), 1).await.unwrap();
+    assert!(audit(&h).await.is_clean());
+    // One pending for an hour, one claimed by a relay (that died) for an hour.
+    sql(&pool, "UPDATE notifications SET created_at = created_at - interval '1 hour' WHERE booking_id = $1", a.id.0).await;
+    sql(
+        &pool,
+        "UPDATE notifications SET created_at = created_at - interval '2 hours', claimed_until = now() + interval '1 day' WHERE booking_id = $1",
+        b.id.0,
+    )
+    .await;
+    let r = audit(&h).await;
+    let stuck: Vec<_> = r
+        .breaches
+        .iter()
+        .map(|x| match x {
+            Breach::OutboxStuck { event: Some(e), .. } if *e == event => x.clone(),
+            other => panic!("unexpected {other}"),
+        })
+        .collect();
+    assert_eq!(stuck.len(), 2, "{r:?}");
+    // Under a longer threshold, none; once sent, none.
+    let lenient = AuditOptions { stuck_after: chrono::Duration::hours(3), ..Default::default() };
+    assert!(h.engine.audit_all(&lenient).await.unwrap().is_clean());
+    sqlx::query("UPDATE notifications SET status = 'sent'").execute(&pool).await.unwrap();
+    assert!(audit(&h).await.is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_that_disagree_are_reported() {
+    let Some((h, pool)) = setup().await else { return };
+    let event = h.event(4, WaitlistPolicy::Fifo).await;
+    let a = h.book_seats(event, UserId::new(), &[1, 2], true).await.unwrap();
+
+    // A seat row freed behind the bookings' back: the booked count and the seat map disagree
+    // with the confirmed bookings.
+    sql(&pool, "UPDATE event_seats SET booking_id = NULL WHERE event_id = $1 AND seat_no = 2", event.0).await;
+    let breaches = event_breaches(&h, event).await;
+    assert!(breaches.contains(&Breach::BookedCount { event, booked: 1, confirmed_seats: 2 }), "{breaches:?}");
+    assert!(breaches.contains(&Breach::SeatMap { event, taken: vec![1], confirmed: vec![1, 2] }), "{breaches:?}");
+    sql(&pool, "UPDATE event_seats SET booking_id = $1 WHERE seat_no = 2", a.id.0).await;
+    assert_eq!(event_breaches(&h, event).await, vec![]);
+
+    // The capacity cut below what is booked: oversold, and a seat out of range.
+    sql(&pool, "UPDATE events SET total_slots = 1 WHERE id = $1", event.0).await;
+    let breaches = event_breaches(&h, event).await;
+    assert!(breaches.contains(&Breach::Oversold { event, capacity: 1, booked: 2, held: 0 }), "{breaches:?}");
+    assert!(breaches.contains(&Breach::SeatOutOfRange { event, booking: a.id, seat: 2, capacity: 1 }), "{breaches:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_waiting_order_is_reported() {
+    let Some((h, pool)) = setup().await else { return };
+    let event = h.event(1, WaitlistPolicy::Fifo).await;
+    h.book(event, UserId::new(), 1).await.unwrap();
+    let first = h.book(event, UserId::new(), 1).await.unwrap();
+    h.clock.advance_ms(60_000);
+    let second = h.book(event, UserId::new(), 1).await.unwrap();
+    assert!(audit(&h).await.is_clean());
+    let (s1, s2) = (first.queue_seq.unwrap() as i64, second.queue_seq.unwrap() as i64);
+    // Swap their places in the queue (through a free seq: the waiting order is unique).
+    for (id, seq) in [(first.id, -1), (second.id, s1), (first.id, s2)] {
+        sqlx::query("UPDATE bookings SET queue_seq = $2 WHERE id = $1").bind(id.0).bind(seq).execute(&pool).await.unwrap();
+    }
+    assert_eq!(event_breaches(&h, event).await, vec![Breach::QueueOrder { event, booking: second.id, created_before: first.id }]);
+}
