@@ -14,6 +14,7 @@
 
 mod admission;
 mod alloc;
+mod batch;
 mod directory;
 mod error;
 mod rows;

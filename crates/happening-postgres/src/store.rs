@@ -6,6 +6,8 @@
 //! other on it: the lock lives in memory, not in the event row), *exclusive* by the steps
 //! that change the whole event (cancel, resize, delete), so that those never race a booking.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use happening_core::domain::*;
@@ -16,6 +18,7 @@ use happening_core::ports::{SeatStore, StoreError};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::alloc::{allocate, Mode, Owner};
+use crate::batch::{self, Batcher, Item, Outcome};
 use crate::error::db;
 use crate::rows::{self, ints, BOOKING_COLS, EVENT_COLS, HOLD_COLS, NOTIFICATION_COLS};
 
@@ -23,16 +26,63 @@ use crate::rows::{self, ints, BOOKING_COLS, EVENT_COLS, HOLD_COLS, NOTIFICATION_
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    /// Group commit of new bookings (see `batch.rs`); `None` when made outside a tokio
+    /// runtime, and each booking is then a batch of one.
+    batcher: Option<Arc<Batcher>>,
 }
 
 impl PgStore {
+    /// The store on `pool`; inside a tokio runtime it also starts the booking batcher's
+    /// tasks there (they end with the last clone of the store).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        let batcher = Batcher::start(pool.clone()).map(Arc::new);
+        Self { pool, batcher }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    async fn book_item(&self, item: Item) -> Result<Outcome, StoreError> {
+        match &self.batcher {
+            Some(b) => b.submit(item).await,
+            None => Ok(batch::run(&self.pool, std::slice::from_ref(&item)).await?.pop().expect("one outcome per item")),
+        }
+    }
+
+    /// What a booking's failure (a SQLSTATE of migrations/0002 and 0003) means: an error
+    /// for the caller, or a reason to try again (contended in fast mode, a deadlock, or an
+    /// idempotency key held by a twin that rolled back).
+    async fn failure(&self, code: &str, message: &str, key: Option<&IdempotencyKey>) -> Next {
+        Next::Fail(match code {
+            "HP001" => StoreError::NotFound(Entity::Event),
+            "HP002" => StoreError::conflict(Conflict::EventCancelled),
+            "HP003" => {
+                let Some(key) = key else { return Next::Fail(StoreError::Backend(BackendError::msg("key taken without a key"))) };
+                let rec = match self.pool.acquire().await {
+                    Ok(mut conn) => key_record(&mut conn, key).await,
+                    Err(e) => Err(db(e)),
+                };
+                match rec {
+                    Ok(Some(rec)) => StoreError::IdempotencyKeyTaken(rec),
+                    Ok(None) => return Next::Retry,
+                    Err(e) => e,
+                }
+            }
+            "HP004" => {
+                StoreError::Conflict { reason: Conflict::SeatsTaken, seats: message.split(',').filter_map(|s| s.parse().ok()).collect() }
+            }
+            "HP005" | "40P01" => return Next::Retry,
+            "HP006" => StoreError::Short { free: message.parse().unwrap_or(0) },
+            _ => StoreError::Backend(BackendError::msg(format!("booking failed: {code} {message}"))),
+        })
+    }
+}
+
+/// After a failed booking step.
+enum Next {
+    Retry,
+    Fail(StoreError),
 }
 
 /// The advisory-lock key of an event: the first 8 bytes of its (random) id.
@@ -449,16 +499,31 @@ impl SeatStore for PgStore {
         Ok(SeatMap { total: e.capacity, taken, held })
     }
 
-    /// One call of `happening_confirm` (migrations/0002): the whole booking in one round
-    /// trip. Contended in fast mode, it is called again in blocking mode.
+    /// A booking of the lowest free seats goes through the batcher (group commit, fast
+    /// mode); one of requested seats, or one contended in fast mode, is one call of
+    /// `happening_confirm` (migrations/0002) of its own, blocking after contention.
     async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
-        // The effects of the booking as it will be; the function fills in the seats.
+        // The effects of the booking as it will be; the database fills in the seats.
         let mut b = Booking::new(new, BookingStatus::Confirmed, vec![0; new.seats as usize], now);
         let (h, n) = effects::created(&b, now);
         let key = new.idempotency.as_ref();
+        let mut blocking = false;
+        if new.seat_numbers.is_empty() {
+            let item = Item { confirm: true, new: new.clone(), lock: lock_key(new.event_id), now, history: h.clone(), note: n.clone() };
+            match self.book_item(item).await? {
+                Outcome::Seats(seats) => {
+                    b.seat_numbers = rows::seats(seats);
+                    return Ok(b);
+                }
+                Outcome::Failed { code, message } => match self.failure(&code, &message, key).await {
+                    Next::Retry => blocking = true,
+                    Next::Fail(e) => return Err(e),
+                },
+                Outcome::Seq(_) => unreachable!("a confirmed item answers seats"),
+            }
+        }
         // Fast first; blocking after contention (or a key released by a twin that rolled back).
         for attempt in 0..3 {
-            let blocking = attempt > 0;
             let res: Result<Vec<i32>, sqlx::Error> = sqlx::query_scalar(
                 "SELECT happening_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             )
@@ -470,7 +535,7 @@ impl SeatStore for PgStore {
             .bind(new.seats as i32)
             .bind(ints(&new.seat_numbers))
             .bind(new.strict_seats)
-            .bind(blocking)
+            .bind(blocking || attempt > 0)
             .bind(key.map(|k| k.user_id.0))
             .bind(key.map(|k| k.key.as_str()))
             .bind(key.map(|k| k.fingerprint as i64))
@@ -489,44 +554,40 @@ impl SeatStore for PgStore {
                 }
                 Err(e) => e,
             };
-            let (code, message) = match &err {
-                sqlx::Error::Database(d) => (d.code().map(|c| c.to_string()), d.message().to_string()),
-                _ => (None, String::new()),
+            let code = match &err {
+                sqlx::Error::Database(d) => d.code().map(|c| c.to_string()).filter(|c| c.starts_with("HP")),
+                _ => None,
             };
-            return Err(match code.as_deref() {
-                Some("HP001") => StoreError::NotFound(Entity::Event),
-                Some("HP002") => StoreError::conflict(Conflict::EventCancelled),
-                Some("HP003") => {
-                    let key = key.expect("a key was given");
-                    let mut conn = self.pool.acquire().await.map_err(db)?;
-                    match key_record(&mut conn, key).await? {
-                        Some(rec) => StoreError::IdempotencyKeyTaken(rec),
-                        None => continue,
-                    }
-                }
-                Some("HP004") => StoreError::Conflict {
-                    reason: Conflict::SeatsTaken,
-                    seats: message.split(',').filter_map(|s| s.parse().ok()).collect(),
-                },
-                Some("HP005") => continue,
-                Some("HP006") => StoreError::Short { free: message.parse().unwrap_or(0) },
-                _ => db(err),
-            });
+            let Some(code) = code else { return Err(db(err)) };
+            let message = err.as_database_error().map(|d| d.message().to_string()).unwrap_or_default();
+            match self.failure(&code, &message, key).await {
+                Next::Retry => continue,
+                Next::Fail(e) => return Err(e),
+            }
         }
         Err(StoreError::Backend(BackendError::msg("booking still contended after retries")))
     }
 
+    /// Through the batcher, as one call of `happening_enqueue` (migrations/0003).
     async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_shared(&mut tx, new.event_id).await?;
-        live_event(&mut tx, new.event_id).await?;
-        bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
-        let seq: i64 = sqlx::query_scalar("SELECT nextval('booking_queue_seq')").fetch_one(&mut *tx).await.map_err(db)?;
         let mut b = Booking::new(new, BookingStatus::Waiting, Vec::new(), now);
-        b.queue_seq = Some(seq as u64);
-        insert_booking(&mut tx, &b, effects::created(&b, now)).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(b)
+        let (h, n) = effects::created(&b, now);
+        // Again only when the key was held by a twin that rolled back, or in a deadlock.
+        for _ in 0..3 {
+            let item = Item { confirm: false, new: new.clone(), lock: lock_key(new.event_id), now, history: h.clone(), note: n.clone() };
+            match self.book_item(item).await? {
+                Outcome::Seq(seq) => {
+                    b.queue_seq = Some(seq as u64);
+                    return Ok(b);
+                }
+                Outcome::Failed { code, message } => match self.failure(&code, &message, new.idempotency.as_ref()).await {
+                    Next::Retry => continue,
+                    Next::Fail(e) => return Err(e),
+                },
+                Outcome::Seats(_) => unreachable!("a waiting item answers its queue place"),
+            }
+        }
+        Err(StoreError::Backend(BackendError::msg("waiting booking still contended after retries")))
     }
 
     async fn promote(&self, id: BookingId, seats: u32, now: DateTime<Utc>) -> Result<Booking, StoreError> {
@@ -874,7 +935,8 @@ impl SeatStore for PgStore {
 
     async fn outbox_depth(&self) -> Result<u64, StoreError> {
         // Counts the partial index `notifications_pending_idx`: the backlog only.
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'pending'").fetch_one(&self.pool).await.map_err(db)?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM notifications WHERE status = 'pending'").fetch_one(&self.pool).await.map_err(db)?;
         Ok(n as u64)
     }
 

@@ -1,0 +1,172 @@
+//! Group commit for the hot path of a flash sale: concurrent bookings (a confirmed booking of
+//! the lowest free seats, or a waiting booking) share one call of `happening_book_batch`
+//! (migrations/0003): one round trip and one commit for up to [`BATCH_MAX`] bookings.
+//!
+//! Why: on a durable server a booking's own work is small (a seat row, three inserts); what
+//! costs is per transaction: the round trips, the commit and its WAL flush, the pool. So the
+//! store gathers what arrives while its [`WORKERS`] are busy ("smart batching": a lone
+//! request goes at once, alone; no timer ever delays one).
+//!
+//! Each item has its own subtransaction in the batch, so items fail alone; a batch whose
+//! call fails (connection lost) fails all its items, none of them written. Items that may
+//! wait on row locks (requested seats) are not batched: one wait would stall the batch.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use happening_core::domain::{HistoryEntry, NewBooking, Notification};
+use happening_core::error::BackendError;
+use happening_core::ports::StoreError;
+use sqlx::{PgPool, Row};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::error::db;
+
+/// Bookings per batch at most: each item is a subtransaction, and PostgreSQL tracks 64 per
+/// transaction in shared memory before it overflows to disk (slowing every snapshot).
+pub(crate) const BATCH_MAX: usize = 32;
+
+/// Batches in flight at once (each holds one pooled connection while it runs): enough to
+/// overlap one batch's commit with the next one's work, few enough that batches fill up.
+pub(crate) const WORKERS: usize = 4;
+
+/// Bookings waiting for a worker at most; more wait in `submit` (back pressure).
+const QUEUE_MAX: usize = 4096;
+
+/// One booking to write: confirmed with the lowest free seats (any requested seats are
+/// ignored: such bookings are not batched), or waiting.
+pub(crate) struct Item {
+    /// Confirmed (fast mode) or waiting.
+    pub confirm: bool,
+    pub new: NewBooking,
+    pub lock: i64,
+    pub now: DateTime<Utc>,
+    pub history: HistoryEntry,
+    pub note: Notification,
+}
+
+/// How an item went.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Confirmed with these seats.
+    Seats(Vec<i32>),
+    /// Waiting with this place in the queue order.
+    Seq(i64),
+    /// Rolled back alone: its SQLSTATE (`HP001`..`HP006`, see migrations/0002) and message.
+    Failed { code: String, message: String },
+}
+
+type Job = (Item, oneshot::Sender<Result<Outcome, StoreError>>);
+
+/// The handle the store keeps: a queue that [`WORKERS`] tasks drain in batches. They end
+/// when the last handle is dropped.
+#[derive(Debug)]
+pub(crate) struct Batcher {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    /// Starts the workers on the current tokio runtime; `None` outside one (the store then
+    /// writes each booking as a batch of one).
+    pub(crate) fn start(pool: PgPool) -> Option<Self> {
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, rx) = mpsc::channel(QUEUE_MAX);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..WORKERS {
+            rt.spawn(work(pool.clone(), rx.clone()));
+        }
+        Some(Self { tx })
+    }
+
+    pub(crate) async fn submit(&self, item: Item) -> Result<Outcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send((item, reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Backend(BackendError::msg("the booking batcher stopped"))
+}
+
+async fn work(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let mut jobs = Vec::with_capacity(BATCH_MAX);
+        {
+            // One worker gathers at a time: what queued while the others ran, without waiting
+            // for more.
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(job) => jobs.push(job),
+                None => return,
+            }
+            while jobs.len() < BATCH_MAX {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let (items, replies): (Vec<Item>, Vec<_>) = jobs.into_iter().unzip();
+        match run(&pool, &items).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Backend(BackendError::msg(format!("booking batch failed: {why}")))));
+                }
+            }
+        }
+    }
+}
+
+/// Writes `items` in one call (a batch of one when the store has no batcher). The outcomes
+/// are in the items' order.
+pub(crate) async fn run(pool: &PgPool, items: &[Item]) -> Result<Vec<Outcome>, StoreError> {
+    assert!(!items.is_empty() && items.len() <= BATCH_MAX, "a batch of {} items", items.len());
+    // Shared event locks in one order across batches: no cycle through a waiting exclusive
+    // lock (stable, so one event's bookings keep their arrival order).
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| items[i].lock);
+    fn key(it: &Item) -> Option<&happening_core::domain::IdempotencyKey> {
+        it.new.idempotency.as_ref()
+    }
+    let rows = sqlx::query(
+        "SELECT code, message, seats, seq FROM happening_book_batch(\
+         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(order.iter().map(|&i| items[i].confirm).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].new.event_id.0).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].lock).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].new.id.0).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].new.user_id.0).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].new.seats_requested as i32).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].new.seats as i32).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| key(&items[i]).map(|k| k.user_id.0)).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| key(&items[i]).map(|k| k.key.clone())).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| key(&items[i]).map(|k| k.fingerprint as i64)).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].now).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].history.action.as_str()).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].history.status.as_str()).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].note.id.0).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].note.kind.as_str()).collect::<Vec<_>>())
+    .bind(order.iter().map(|&i| items[i].note.seats as i32).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    assert_eq!(rows.len(), items.len(), "one result row per item");
+    let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
+    for (row, &i) in rows.iter().zip(&order) {
+        let code: Option<String> = row.try_get("code").map_err(db)?;
+        outcomes[i] = Some(match code {
+            Some(code) => Outcome::Failed { code, message: row.try_get::<Option<String>, _>("message").map_err(db)?.unwrap_or_default() },
+            None if items[i].confirm => Outcome::Seats(row.try_get("seats").map_err(db)?),
+            None => Outcome::Seq(row.try_get("seq").map_err(db)?),
+        });
+    }
+    Ok(outcomes.into_iter().map(|o| o.expect("every item answered")).collect())
+}
