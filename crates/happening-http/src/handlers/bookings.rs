@@ -18,6 +18,21 @@ pub async fn create(ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Respon
         return Ok(replay);
     }
     let event = event_as(&ctx, req.event_id, Role::User).await?;
+    if let Some(hold_id) = req.hold_id {
+        // A hold of an event the caller cannot see does not exist, as the event does not
+        // (else the engine's "only the hold's owner" 403 tells another organization it does).
+        if let Ok(hold) = ctx.engine().get_hold(hold_id).await {
+            if hold.event_id != req.event_id {
+                match event_as(&ctx, hold.event_id, Role::User).await {
+                    Ok(_) => {}
+                    Err(ApiError::Core(CoreError::NotFound(_))) => {
+                        return Err(ApiError::not_found(happening_core::error::Entity::Hold));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
     let user_id = match req.user_id {
         Some(other) if other != ctx.user() => {
             match ctx.engine().authorize(ctx.user(), event.org_id, Role::Organizer).await {
@@ -72,9 +87,16 @@ pub async fn of_user(user: UserId, ctx: Ctx, q: HashMap<String, String>) -> Resu
     let mut bookings = ctx.engine().user_bookings(user, limit).await?;
     let mut events: HashMap<EventId, Option<EventView>> = HashMap::new();
     if user != ctx.user() {
-        let managed: HashSet<_> =
-            ctx.engine().orgs_of(ctx.user()).await?.into_iter().filter(|(_, r)| r.manages_events()).map(|(o, _)| o.id).collect();
+        let mine = ctx.engine().orgs_of(ctx.user()).await?;
+        // A user of no organization of the caller's does not exist to the caller (404, as
+        // anything of another organization), whatever the caller's role elsewhere.
+        let theirs: HashSet<_> = ctx.engine().orgs_of(user).await?.into_iter().map(|(o, _)| o.id).collect();
+        let shares_an_org = mine.iter().any(|(o, _)| theirs.contains(&o.id));
+        let managed: HashSet<_> = mine.into_iter().filter(|(_, r)| r.manages_events()).map(|(o, _)| o.id).collect();
         if managed.is_empty() {
+            if !shares_an_org {
+                return Err(ApiError::not_found(happening_core::error::Entity::User));
+            }
             return Err(ApiError::Forbidden("forbidden: only organizers may read another user's bookings".into()));
         }
         let mut keep = Vec::with_capacity(bookings.len());
@@ -90,6 +112,10 @@ pub async fn of_user(user: UserId, ctx: Ctx, q: HashMap<String, String>) -> Resu
             if view.is_some_and(|v| managed.contains(&v.event.org_id)) {
                 keep.push(b);
             }
+        }
+        // (A former member's bookings of the caller's events stay visible to its organizers.)
+        if keep.is_empty() && !shares_an_org {
+            return Err(ApiError::not_found(happening_core::error::Entity::User));
         }
         bookings = keep;
     }
