@@ -84,6 +84,9 @@ QpmflIDDO41fsVuwD+aE0zzm
 -----END PRIVATE KEY-----
 ";
 
+/// The modulus of `OTHER_RSA_KEY` (its public half), base64url.
+const OTHER_RSA_N: &str = "lTuXZdjxT0cd7MfEKZgDCVZe1YGlGQ27_Pxf151qQ58GLHb89bgYaLfejAHxhdY4cNRrtbQHG3RBFhzOf5rMn9b-HRBLZHvzIOVAas9VBJxA0hU-hKHBCiTtsTc4znqzoBFSlWUeduUHgUsGK0AjRSQek7OM-oafNTEw4eoPLWa6kHQhfdCd9V0ZJYt_eSaAXIyIkExl9FQLEmNczeARuu-AqU6LFwPuzcMBCfIf1bf4XFqHSXiq7jV_ZVmnYaJO3M5C1pOoeJwYc6SZVwrWA13yBSqTvCd7uMyvf8fhHpLWaWeVyswopQBc3WPUjkPxfol-9_VBQkzjcb_ucbTepw";
+
 struct App {
     engine: Engine,
     api: BoxedFilter<(Response,)>,
@@ -515,6 +518,30 @@ async fn tokens_of_other_keys_are_refused() {
         ("RS256 with another key, unknown kid", rs256_with(OTHER_RSA_KEY, Some("attacker"), &claims("ghost"))),
     ] {
         refused_token(&a, &ev, &t, what).await;
+    }
+    // Keys the token brings along (embedded `jwk`, `jku`/`x5u` URLs) or points at with a
+    // crafted `kid` are never used: only the configured JWKS is.
+    let attacker_jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(json!({
+        "kty": "RSA", "kid": "attacker", "alg": "RS256", "use": "sig", "e": "AQAB", "n": OTHER_RSA_N,
+    }))
+    .unwrap();
+    let mut embedded = Header::new(Algorithm::RS256);
+    embedded.jwk = Some(attacker_jwk);
+    let mut urls = Header::new(Algorithm::RS256);
+    urls.jku = Some("https://evil.example/jwks.json".into());
+    urls.x5u = Some("https://evil.example/cert.pem".into());
+    let other = EncodingKey::from_rsa_pem(OTHER_RSA_KEY.as_bytes()).unwrap();
+    for (what, h) in [("embedded jwk", embedded), ("jku and x5u", urls)] {
+        for kid in [None, Some(KID), Some("attacker")] {
+            let mut h = h.clone();
+            h.kid = kid.map(str::to_string);
+            let t = jsonwebtoken::encode(&h, &claims("ghost"), &other).unwrap();
+            refused_token(&a, &ev, &t, &format!("{what}, kid {kid:?}")).await;
+        }
+    }
+    for kid in ["../../../../dev/null", "' OR '1'='1", "test-key-1\u{0}", "", "TEST-KEY-1", "test-key-1 "] {
+        let t = rs256_with(OTHER_RSA_KEY, Some(kid), &claims("ghost"));
+        refused_token(&a, &ev, &t, &format!("kid {kid:?}")).await;
     }
     assert!(!a.user_exists("ghost").await, "no user for a refused token");
     // With RS256 only, even the right HS256 secret's tokens are refused.
