@@ -4,6 +4,7 @@
 //! set, in memory otherwise); `happening migrate` applies the PostgreSQL migrations;
 //! `happening token --sub ... --secret ...` mints a development token;
 //! `happening reconcile` repairs the admission's counters and waitlists from the store;
+//! `happening audit` checks the stores against every invariant (read-only);
 //! `happening worker` consumes the RabbitMQ notifications queue.
 
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +45,9 @@ enum Command {
     /// Rebuild the admission's counters and waitlists from PostgreSQL (all live events, or
     /// one) and print each event that had drifted.
     Reconcile(Reconcile),
+    /// Check PostgreSQL (and Redis) against every invariant, read-only, and print each
+    /// breach: exit 0 when clean, 1 on breaches, 2 when the stores cannot be read.
+    Audit(Audit),
     /// Consume the RabbitMQ notifications queue: hand each notification to a sink (a log
     /// line, or a webhook) and record it `delivered` in PostgreSQL.
     Worker(WorkerCmd),
@@ -155,6 +159,26 @@ struct Reconcile {
 }
 
 #[derive(Args)]
+struct Audit {
+    /// PostgreSQL URL (the source of truth); read in read-only transactions, not migrated.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Redis URL of the admission to compare (PostgreSQL's own admission when absent).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Prefix of the Redis keys.
+    #[arg(long, env = "HAPPENING_REDIS_PREFIX", default_value = happening_redis::DEFAULT_PREFIX)]
+    redis_prefix: String,
+    /// Only this event, and the outbox rows about it (default: every live event, the whole
+    /// outbox).
+    #[arg(long)]
+    event: Option<EventId>,
+    /// A notification pending (claimed by a relay or not) this long is stuck.
+    #[arg(long, default_value_t = 300)]
+    stuck_after_secs: u32,
+}
+
+#[derive(Args)]
 struct WorkerCmd {
     /// RabbitMQ URL (also read from AMQP_URL).
     #[arg(long, env = "RABBITMQ_URL", hide_env_values = true)]
@@ -207,6 +231,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Migrate(m)) => migrate(m),
         Some(Command::Reconcile(r)) => reconcile(r),
+        Some(Command::Audit(a)) => audit(a),
         Some(Command::Worker(w)) => worker(w),
         Some(Command::Serve(s)) => serve(s),
         None => serve(cli.serve),
@@ -603,5 +628,86 @@ async fn pg_connect(url: &str) -> Result<sqlx::PgConnection, String> {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(format!("cannot connect to PostgreSQL (DATABASE_URL): {e}")),
         Err(_) => Err("cannot connect to PostgreSQL (DATABASE_URL): no answer within 10 s".to_string()),
+    }
+}
+
+/// The engine `happening audit` reads through: PgStore on read-only sessions (no
+/// migrations: an audit writes nothing, the schema included), and RedisAdmission or
+/// PgAdmission.
+async fn audit_engine(url: &str, redis_url: Option<&str>, redis_prefix: &str) -> Result<(Engine, sqlx::PgPool), String> {
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    drop(pg_connect(url).await?);
+    let options: PgConnectOptions = url.parse().map_err(|e| format!("invalid DATABASE_URL: {e}"))?;
+    let options = options.options([("default_transaction_read_only", "on")]);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
+    let admission: Arc<dyn Admission> = match redis_url {
+        None => Arc::new(happening_postgres::PgAdmission::new(pool.clone())),
+        Some(r) => match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect(r, redis_prefix)).await {
+            Ok(Ok(a)) => Arc::new(a),
+            Ok(Err(e)) => return Err(format!("cannot connect to Redis (REDIS_URL): {e}")),
+            Err(_) => return Err("cannot connect to Redis (REDIS_URL): no answer within 10 s".to_string()),
+        },
+    };
+    let store = Arc::new(happening_postgres::PgStore::new(pool.clone()));
+    Ok((Engine::new(store as Arc<dyn Store>, admission), pool))
+}
+
+/// `happening audit [--event ID] [--stuck-after-secs N]`: one line per breach, then a
+/// summary. Exit 0 when clean, 1 on breaches, 2 when the stores cannot be read (or without
+/// DATABASE_URL).
+fn audit(a: Audit) -> ExitCode {
+    let Some(url) = a.database_url.filter(|v| !v.is_empty()) else {
+        eprintln!("error: happening audit needs the database: set DATABASE_URL or pass --database-url");
+        return ExitCode::from(2);
+    };
+    init_logs_with("warn", LogFormat::Text);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(_) => return ExitCode::from(2),
+    };
+    let redis_url = a.redis_url.filter(|v| !v.is_empty());
+    let opts = happening_core::engine::AuditOptions {
+        stuck_after: chrono::Duration::seconds(i64::from(a.stuck_after_secs)),
+        ..Default::default()
+    };
+    let result = rt.block_on(async move {
+        let (engine, pool) = audit_engine(&url, redis_url.as_deref(), &a.redis_prefix).await?;
+        let report = match a.event {
+            Some(id) => engine.audit_events(&[id], &opts).await.map_err(|e| format!("cannot audit event {id}: {e}")),
+            None => engine.audit_all(&opts).await.map_err(|e| format!("cannot audit: {e}")),
+        };
+        pool.close().await;
+        report
+    });
+    match result {
+        Ok(report) => {
+            for b in &report.breaches {
+                println!("breach: {b}");
+            }
+            for e in &report.admission_missing {
+                println!("note: event {e} has no admission counter (rebuilt from the store on first use; not compared)");
+            }
+            println!(
+                "audited {} event(s), {} booking(s), {} pending notification(s): {} breach(es)",
+                report.events_checked,
+                report.bookings_checked,
+                report.pending_scanned,
+                report.breaches.len()
+            );
+            if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
