@@ -23,6 +23,13 @@ pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
 /// `GET /organizations/user/:userId` (the seed's path): the caller's own organizations.
 pub async fn of_user(user: UserId, ctx: Ctx) -> Result<Response, ApiError> {
     if user != ctx.user() {
+        // A user of no organization of the caller's does not exist to the caller (404, as in
+        // `GET /bookings/user/:id`); a co-member's list is still not the caller's to read.
+        let theirs: Vec<_> = ctx.engine().orgs_of(user).await?.into_iter().map(|(o, _)| o.id).collect();
+        let shares_an_org = ctx.engine().orgs_of(ctx.user()).await?.iter().any(|(o, _)| theirs.contains(&o.id));
+        if !shares_an_org {
+            return Err(ApiError::not_found(happening_core::error::Entity::User));
+        }
         return Err(ApiError::Forbidden("forbidden: only your own organizations".into()));
     }
     list(ctx).await
