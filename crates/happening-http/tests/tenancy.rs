@@ -278,15 +278,10 @@ fn matrix(a: &Tenant, b: &Tenant) -> BTreeMap<(&'static str, &'static str), Deci
     m.insert(("GET", "/organizations"), NotScoped("the caller's own organizations (A's absence from B's list is asserted in the test)"));
     m.insert(
         ("GET", "/organizations/user/{userId}"),
-        Probes(vec![Probe {
-            method: "GET",
-            path: format!("/organizations/user/{}", a.member_id),
-            body: None,
-            // Only the caller's own list, for anyone: 403 for every other id, existing or not,
-            // of B or of A, so the answer tells B nothing about A.
-            want: StatusCode::FORBIDDEN,
-            admin_only: false,
-        }]),
+        Probes(vec![
+            p("GET", format!("/organizations/user/{}", a.member_id), None),
+            p("GET", format!("/organizations/user/{}", a.admin_id), None),
+        ]),
     );
     m.insert(("GET", "/organizations/{id}"), Probes(vec![p("GET", format!("/organizations/{}", a.org), None)]));
     m.insert(("GET", "/organizations/{id}/members"), Probes(vec![p("GET", format!("/organizations/{}/members", a.org), None)]));
@@ -426,6 +421,7 @@ async fn a_404_of_another_organization_is_the_404_of_nothing() {
         (format!("/events/{}/holds/{}", ta.event, ta.hold), format!("/events/{nobody}/holds/{nobody}")),
         (format!("/events/{}/holds/{}", tb.event, ta.hold), format!("/events/{}/holds/{nobody}", tb.event)),
         (format!("/bookings/user/{}", ta.member_id), format!("/bookings/user/{nobody}")),
+        (format!("/organizations/user/{}", ta.member_id), format!("/organizations/user/{nobody}")),
     ] {
         for tok in [&tb.admin, &tb.member] {
             let x = a.call("GET", &real, tok, None).await;
