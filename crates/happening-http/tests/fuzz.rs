@@ -9,8 +9,10 @@
 //! strings and duplicate keys.
 //!
 //! Properties, for every request: no panic, never a 5xx, every non-2xx answer is
-//! `application/json` with a non-empty string `error`; and after each request the engine's
-//! invariants (`happening_core::testkit::invariants::check`) hold for both seeded events.
+//! `application/json` with a non-empty string `error` and changed nothing (events,
+//! bookings, seats, waitlists, members, invite, users, notifications compared in the
+//! store); and after each request the engine's invariants
+//! (`happening_core::testkit::invariants::check`) hold for both seeded events.
 //!
 //! `FUZZ_CASES` overrides the number of cases (default 2,000, a few seconds at the test
 //! profile's opt-level).
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use happening_core::clock::ManualClock;
-use happening_core::ids::EventId;
+use happening_core::ids::{EventId, OrgId, UserId};
 use happening_core::Engine;
 use happening_http::auth::{mint, AuthConfig, MintRequest, Verifier};
 use happening_http::openapi::ROUTES;
@@ -461,8 +463,36 @@ impl Req {
     }
 }
 
+/// Everything the seeded server holds that a request could change: both events (row,
+/// bookings, seat map, waitlist), the organization's members, the invite, the users'
+/// organizations and notifications, the user list by subject.
+async fn state(s: &Seeded) -> String {
+    let store = s.engine.store();
+    let mut out = String::new();
+    for ev in &s.events {
+        out += &format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n",
+            store.event_view(*ev).await,
+            store.event_bookings(*ev).await,
+            store.seat_map(*ev).await,
+            s.engine.waitlist(*ev, 0).await,
+        );
+    }
+    let org: OrgId = s.real[0].parse().unwrap();
+    out += &format!("{:?}\n{:?}\n", store.members(org).await, store.invite(&s.real[8]).await);
+    for user in [&s.real[6], &s.real[7]] {
+        let u: UserId = user.parse().unwrap();
+        out += &format!("{:?}\n{:?}\n{:?}\n", store.user(u).await, store.user_orgs(u).await, store.notifications(u, 500).await);
+    }
+    for sub in ["admin", "member", "outsider"] {
+        out += &format!("{:?}\n", store.user_by_subject(sub).await);
+    }
+    out
+}
+
 /// Sends one request and checks what it answered.
 async fn send(s: &Seeded, r: &Req) -> Result<(), TestCaseError> {
+    let before = state(s).await;
     let method = r.method();
     let path = r.path(&s.real);
     let mut b = warp::test::request().method(method).path(&path);
@@ -499,6 +529,11 @@ async fn send(s: &Seeded, r: &Req) -> Result<(), TestCaseError> {
         let v: Value = serde_json::from_slice(res.body())
             .map_err(|e| TestCaseError::fail(format!("{what}: {status} body is not JSON ({e}): {:?}", res.body())))?;
         prop_assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{}: {} without an error string: {}", what, status, v);
+    }
+    if !status.is_success() {
+        // A refused request changes nothing.
+        let after = state(s).await;
+        prop_assert!(after == before, "{}: {} changed the state:\nbefore {}\nafter {}", what, status, before, after);
     }
     if status == StatusCode::UNAUTHORIZED {
         prop_assert!(matches!(r.auth, Auth::Missing | Auth::Garbage), "{}: 401 with a valid token", what);
