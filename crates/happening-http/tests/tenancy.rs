@@ -459,3 +459,41 @@ async fn the_members_of_a_still_reach_everything_of_a() {
     a.ok("POST", &format!("/org-invites/{}/accept", inv["token"].as_str().unwrap()), &tb_admin, None, StatusCode::OK).await;
     a.ok("GET", &format!("/events/{}", ta.event), &tb_admin, None, StatusCode::OK).await;
 }
+
+#[tokio::test]
+async fn repeated_or_smuggled_ids_do_not_reach_another_organization() {
+    let a = app();
+    let (ta, tb) = (tenant(&a, "a").await, tenant(&a, "b").await);
+    let before = snapshot(&a, &ta).await;
+    // A repeated query parameter: whichever the server reads, B never sees A's events.
+    for q in [format!("org_id={}&org_id={}", tb.org, ta.org), format!("org_id={}&org_id={}", ta.org, tb.org)] {
+        let (status, body) = a.call("GET", &format!("/events?{q}"), &tb.admin, None).await;
+        assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{q}: {status} {body}");
+        if status == StatusCode::OK {
+            assert!(body.as_array().unwrap().iter().all(|e| e["org_id"] == tb.org.as_str()), "{q}: {body}");
+        }
+    }
+    // A body naming B's event and then A's (or A's then B's): refused, nothing booked anywhere.
+    for (first, second) in [(&tb.event, &ta.event), (&ta.event, &tb.event)] {
+        let raw = format!(r#"{{"event_id":"{first}","event_id":"{second}","seats":1}}"#);
+        let res = warp::test::request()
+            .method("POST")
+            .path("/bookings")
+            .header("authorization", format!("Bearer {}", tb.admin))
+            .body(raw)
+            .reply(&a.api)
+            .await;
+        assert!(res.status() == StatusCode::BAD_REQUEST || res.status() == StatusCode::NOT_FOUND, "{:?}", res);
+    }
+    // Ids in odd spellings (upper case, braces, URN) are either the same id, and so still
+    // another organization's (404), or no id (404 as an unknown route).
+    for id in [ta.event.to_uppercase(), ta.event.replace('-', ""), format!("urn:uuid:{}", ta.event), format!("{{{}}}", ta.event)] {
+        let (status, body) = a.call("GET", &format!("/events/{id}"), &tb.admin, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {body}");
+        let (status, body) = a.call("PUT", &format!("/events/{id}"), &tb.admin, Some(&json!({ "name": "pwned" }))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {body}");
+    }
+    assert_eq!(snapshot(&a, &ta).await, before);
+    let seats = a.ok("GET", &format!("/events/{}/seats", tb.event), &tb.admin, None, StatusCode::OK).await;
+    assert_eq!(seats["taken"], json!([1, 2]), "nothing booked in B either");
+}
