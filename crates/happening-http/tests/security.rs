@@ -620,3 +620,36 @@ async fn a_spent_burst_answers_429_with_retry_after_and_changes_nothing() {
 fn mint_plain(sub: &str) -> String {
     mint(SECRET, &MintRequest { sub: sub.into(), email: Some(format!("{sub}@example.com")), ttl_secs: 3600, ..Default::default() })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_burst_gets_exactly_its_allowance() {
+    let cfg = AuthConfig { secret: Some(SECRET.into()), ..Default::default() };
+    let open = app_with(cfg.clone(), None);
+    let (admin, alice) = (mint_plain("admin"), mint_plain("alice"));
+    let ev = open.seed(&admin, &alice).await;
+    let limited = Arc::new(app_over(open.engine.clone(), cfg, Some(RateLimiter::new(0.001, 4))));
+    let before = limited.state(&ev).await;
+    // 40 bookings of one seat at once: the burst of 4 goes through, the rest is 429.
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (l, t, ev) = (limited.clone(), alice.clone(), ev.clone());
+            tokio::spawn(async move { l.call("POST", "/bookings", &t, Some(json!({ "event_id": ev, "seats": 1 }))).await })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status != StatusCode::CREATED {
+            assert_json_error(&r, StatusCode::TOO_MANY_REQUESTS, "concurrent burst");
+            assert!(r.headers.get("retry-after").is_some());
+        }
+        *statuses.entry(r.status.as_u16()).or_default() += 1;
+    }
+    assert_eq!(statuses, [(201, 4), (429, 36)].into_iter().collect(), "{statuses:?}");
+    assert_ne!(limited.state(&ev).await, before);
+    // Exactly the 4 admitted bookings changed the event: 2 + 3 seats confirmed (5 seats),
+    // the fourth waits.
+    let view = open.ok("GET", &format!("/events/{ev}"), &admin, None, StatusCode::OK).await;
+    assert_eq!((view["booked_slots"].as_u64(), view["waiting_count"].as_u64()), (Some(5), Some(1)), "{view}");
+    happening_core::testkit::invariants::check(&open.engine, ev.parse().unwrap()).await.unwrap();
+}
