@@ -140,6 +140,8 @@ impl Verifier {
         let validation = |alg| {
             let mut v = Validation::new(alg);
             v.leeway = 30;
+            // A token whose `nbf` is still ahead (past the leeway) is not valid yet.
+            v.validate_nbf = true;
             let mut required = vec!["exp", "sub"];
             if cfg.issuer.is_some() {
                 required.push("iss");
@@ -204,6 +206,7 @@ impl Verifier {
             use jsonwebtoken::errors::ErrorKind::*;
             unauthorized(match e.kind() {
                 ExpiredSignature => "token expired",
+                ImmatureSignature => "token not valid yet",
                 InvalidIssuer => "token issuer not accepted",
                 InvalidAudience => "token audience not accepted",
                 InvalidSignature => "token signature does not verify",
