@@ -359,6 +359,18 @@ async fn expired_tokens_are_refused() {
             assert!(msg.contains("expired") || (exp <= 0 && msg.contains("required claim")), "exp {exp}: {msg}");
         }
     }
+    // Not valid yet: `nbf` past the leeway ahead (within it, clock skew, it passes).
+    for (nbf, ok) in [(now + 3600, false), (now + 31 + 5, false), (now + 10, true), (now - 10, true)] {
+        let c = json!({ "sub": format!("nbf-{ok}-{nbf}"), "exp": now + 7200, "nbf": nbf, "iss": ISSUER, "aud": AUDIENCE });
+        for t in [hs256(SECRET.as_bytes(), &c), rs256(&c)] {
+            if ok {
+                assert_eq!(a.call("GET", "/users/me", &t, None).await.status, StatusCode::OK, "nbf {nbf}");
+            } else {
+                let msg = refused_token(&a, &ev, &t, &format!("nbf {nbf}")).await;
+                assert!(msg.contains("not valid yet"), "{msg}");
+            }
+        }
+    }
     // exp missing, or not a number.
     for c in [
         json!({ "sub": "alice", "iss": ISSUER, "aud": AUDIENCE }),
