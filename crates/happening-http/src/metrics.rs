@@ -181,8 +181,10 @@ mod tests {
         assert_eq!(route_of("GET", "/nope/x/y/z"), "unmatched");
         let m = Metrics::default();
         m.observe("POST", "/bookings", 201, Duration::from_micros(300));
-        let text = m.render();
+        let text = m.render(Some(7));
         assert!(text.contains("happening_http_requests_total{route=\"/bookings\",method=\"POST\",status=\"201\"} 1"), "{text}");
+        assert!(text.contains("happening_outbox_depth 7\n"), "{text}");
+        assert!(!m.render(None).contains("happening_outbox_depth"), "no gauge when the store did not answer");
         assert!(text.contains("happening_http_request_duration_seconds_bucket{route=\"/bookings\",le=\"0.0005\"} 1"), "{text}");
     }
 }
