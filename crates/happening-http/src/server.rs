@@ -1,6 +1,7 @@
 //! Running the server: the background worker (hold expiry, outbox relay), binding, and
 //! graceful shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use happening_core::domain::Notification;
 use happening_core::ports::{Notifier, NotifierError};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::state::State;
 
@@ -131,16 +133,19 @@ pub async fn run(
     signal: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
-    let routes = crate::filters::routes(st.clone());
+    let routes = warp::service(crate::filters::routes(st.clone()));
+    let make = hyper::service::make_service_fn(move |_| {
+        let routes = routes.clone();
+        async move { Ok::<_, Infallible>(hyper::service::service_fn(move |req| with_request_id(routes.clone(), req))) }
+    });
+    let server = hyper::Server::try_bind(&opts.addr).map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?.serve(make);
+    on_bound(server.local_addr());
     let st_sig = st.clone();
-    let (addr, server) = warp::serve(routes)
-        .try_bind_with_graceful_shutdown(opts.addr, async move {
-            signal.await;
-            tracing::info!("shutdown requested: no new connections, finishing requests in flight");
-            st_sig.shutdown.send_replace(true);
-        })
-        .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
-    on_bound(addr);
+    let server = server.with_graceful_shutdown(async move {
+        signal.await;
+        tracing::info!("shutdown requested: no new connections, finishing requests in flight");
+        st_sig.shutdown.send_replace(true);
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let bg = tokio::spawn(background(st.clone(), opts.notifier, opts.tick, stop_rx));
     let mut server = tokio::spawn(server);
@@ -157,6 +162,31 @@ pub async fn run(
     let _ = bg.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The longest `X-Request-Id` taken from a client; a longer or odd one is replaced.
+const REQUEST_ID_BYTES_MAX: usize = 64;
+
+/// Runs one request in a `request` span carrying its request id (the client's
+/// `X-Request-Id` when it is 1 to 64 of `[A-Za-z0-9._-]`, else a new UUID), so that every log
+/// line of the request has it, and answers it in `X-Request-Id`.
+async fn with_request_id<S>(mut routes: S, req: hyper::Request<hyper::Body>) -> Result<warp::reply::Response, Infallible>
+where
+    S: hyper::service::Service<hyper::Request<hyper::Body>, Response = warp::reply::Response, Error = Infallible>,
+{
+    let given =
+        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
+            (1..=REQUEST_ID_BYTES_MAX).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
+    let id = given.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
+    let span = tracing::info_span!("request", request_id = %id);
+    async move {
+        let mut res = routes.call(req).await?;
+        res.headers_mut().insert("x-request-id", warp::http::HeaderValue::from_str(&id).expect("a request id is visible ASCII"));
+        Ok(res)
+    }
+    .instrument(span)
+    .await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
