@@ -44,11 +44,25 @@ impl Engine {
     /// Books seats: confirmed if they are free (and, under `fifo` and `partial`, nobody
     /// waits), else waiting at the back of the event's waitlist.
     pub async fn book(&self, req: BookRequest) -> Result<Booking> {
+        self.book_read(None, req).await
+    }
+
+    /// As [`Engine::book`], given the event row the caller has just read (e.g. to check that
+    /// the caller may book it), which saves reading it again: a store round trip per booking.
+    /// The row only validates the request; the store's atomic steps check again whatever a
+    /// concurrent change could make stale (the event cancelled, its seats). `None` reads it.
+    pub async fn book_read(&self, event: Option<Event>, req: BookRequest) -> Result<Booking> {
         let key = self.key(req.user_id, req.idempotency_key.as_deref(), || req.fingerprint())?;
         if let Some(b) = self.replay(key.as_ref()).await? {
             return Ok(b);
         }
-        let event = self.store.event(req.event_id).await?;
+        let event = match event {
+            Some(e) => {
+                assert_eq!(e.id, req.event_id, "book_read: the event given is not the one booked");
+                e
+            }
+            None => self.store.event(req.event_id).await?,
+        };
         if event.status == EventStatus::Cancelled {
             return Err(Error::conflict(Conflict::EventCancelled));
         }

@@ -52,16 +52,19 @@ pub async fn create(ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Respon
     };
     let b = ctx
         .engine()
-        .book(BookRequest {
-            event_id: req.event_id,
-            user_id,
-            seats: req.seats,
-            seat_numbers: req.seat_numbers,
-            hold_id: req.hold_id,
-            accept_partial: req.accept_partial,
-            strict_seats: req.strict_seats,
-            idempotency_key: key.clone(),
-        })
+        .book_read(
+            Some(event),
+            BookRequest {
+                event_id: req.event_id,
+                user_id,
+                seats: req.seats,
+                seat_numbers: req.seat_numbers,
+                hold_id: req.hold_id,
+                accept_partial: req.accept_partial,
+                strict_seats: req.strict_seats,
+                idempotency_key: key.clone(),
+            },
+        )
         .await?;
     ctx.st.live.touch(b.event_id);
     Ok(respond_idempotent(&ctx, key.as_deref(), fp, StatusCode::CREATED, &BookingDto::from(b)))
