@@ -8,6 +8,7 @@
 //! - the engine (PgStore + PgAdmission) on one hot event, and spread over 1,000 events;
 //! - the baseline, the seed's second design: `SELECT ... FOR UPDATE` on the event row,
 //!   decrement its counter, insert the booking, in one transaction; same two shapes.
+//!
 //! Commits are durable (`synchronous_commit = on`); the server's own fsync setting is
 //! printed, so that a figure is never quoted without it.
 

@@ -132,7 +132,7 @@ async fn baseline_run(pool: PgPool, redis_url: &str, clients: u32, requests: u32
                         .bind(Uuid::new_v4())
                         .bind(event)
                         .bind(user)
-                        .bind(n as i32)
+                        .bind(n)
                         .bind(status)
                         .execute(&pool)
                         .await

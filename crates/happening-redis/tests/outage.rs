@@ -46,7 +46,7 @@ async fn worker(engine: Engine, event: EventId, c: Arc<Counters>, seed: u32, see
     while !c.stop.load(Ordering::Relaxed) {
         i = i.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let mine = seen.lock().unwrap().booked.clone();
-        let result = if (i >> 8) % 5 == 0 && !mine.is_empty() {
+        let result = if (i >> 8).is_multiple_of(5) && !mine.is_empty() {
             let id = mine[(i as usize >> 4) % mine.len()];
             if seen.lock().unwrap().cancelled.contains(&id) {
                 continue;

@@ -172,7 +172,7 @@ impl Model {
             (None, 0) => 1,
             (None, k) => k,
         };
-        if n < 1 || n > SEATS_MAX || n > cap {
+        if !(1..=SEATS_MAX).contains(&n) || n > cap {
             return Err(ErrKind::Invalid("seats"));
         }
         Ok((n, list))
