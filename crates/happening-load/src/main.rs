@@ -6,6 +6,10 @@
 //! a progress bar while running, and at the end checks the seat maps for oversell (exit 1
 //! if any check fails).
 //!
+//! `mixed` (module [`mixed`]) is for chaos runs: several `--url` replicas, bookings, cancels,
+//! holds released or converted, over many events, tolerating failures (each request's outcome
+//! is counted, nothing is retried) and checking at the end only what holds even with faults.
+//!
 //! The server must know the HS256 secret given here (`HAPPENING_JWT_SECRET`): the load
 //! generator mints a token per client.
 
@@ -26,14 +30,20 @@ enum Scenario {
     Flash,
     /// Clients book events chosen round-robin among `--events`.
     Events,
+    /// Chaos traffic over `--events` events: book (mostly), cancel own bookings, hold seats and
+    /// release or convert the holds; requests round-robin over every `--url`; failures are
+    /// counted, not fatal.
+    Mixed,
 }
 
 #[derive(Parser, Debug)]
 #[command(name = "happening-load", about = "Load generator for the Happening HTTP server")]
 struct Opts {
-    /// Base URL of the server (http only).
-    #[arg(long, default_value = "http://127.0.0.1:5000")]
-    url: String,
+    /// Base URL of the server (http only). Repeat it (or separate with commas) for several
+    /// replicas: `mixed` spreads requests round-robin over them, the other scenarios use the
+    /// first.
+    #[arg(long, default_value = "http://127.0.0.1:5000", value_delimiter = ',', num_args = 1..)]
+    url: Vec<String>,
     /// The server's HS256 secret (HAPPENING_JWT_SECRET), to mint client tokens.
     #[arg(long, env = "HAPPENING_JWT_SECRET", hide_env_values = true)]
     secret: String,
@@ -60,10 +70,16 @@ struct Opts {
     /// Runtime worker threads of the load generator.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Seconds of warm-up traffic before measuring (not counted).
+    /// Seconds of warm-up traffic before measuring (not counted; not in `mixed`).
     #[arg(long, default_value_t = 1)]
     warmup: u64,
+    /// `mixed`: a request without an answer after this many milliseconds counts as a timeout
+    /// (its connection is dropped).
+    #[arg(long, default_value_t = 5000)]
+    timeout_ms: u64,
 }
+
+mod mixed;
 
 type Conn = SendRequest<Body>;
 
@@ -147,8 +163,15 @@ fn main() {
     }
 }
 
+fn host_of(url: &str) -> Result<String, String> {
+    Ok(url.trim_end_matches('/').strip_prefix("http://").ok_or("--url must start with http://")?.to_string())
+}
+
 async fn run(o: Opts) -> Result<bool, String> {
-    let host = o.url.trim_end_matches('/').strip_prefix("http://").ok_or("--url must start with http://")?.to_string();
+    if o.scenario == Scenario::Mixed {
+        return mixed::run(o).await;
+    }
+    let host = host_of(&o.url[0])?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let token = |sub: String| mint(&o.secret, &MintRequest { sub, ttl_secs: 86_400, ..Default::default() });
 
@@ -186,7 +209,7 @@ async fn run(o: Opts) -> Result<bool, String> {
     }
     println!(
         "happening-load: {} clients, scenario {:?}, {} event(s) of {} seats, {} seat(s) per booking, against {}",
-        o.connections, o.scenario, n_events, o.capacity, o.seats, o.url
+        o.connections, o.scenario, n_events, o.capacity, o.seats, o.url[0]
     );
 
     // ---- run
