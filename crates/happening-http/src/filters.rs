@@ -214,7 +214,35 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         Some(cors) => api.with(cors).map(warp::Reply::into_response).recover(recover).unify().boxed(),
         None => api,
     };
+    // A 405 says which methods the path takes (RFC 9110 requires `Allow` on it).
+    let api = warp::path::full().and(api).map(|path: warp::path::FullPath, res: Response| with_allow(path.as_str(), res));
     api.with(log).map(warp::Reply::into_response).boxed()
+}
+
+/// Adds `Allow` to a 405: the methods of the route templates the path matches.
+fn with_allow(path: &str, mut res: Response) -> Response {
+    if res.status() != warp::http::StatusCode::METHOD_NOT_ALLOWED || res.headers().contains_key(warp::http::header::ALLOW) {
+        return res;
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut methods: Vec<&str> = Vec::new();
+    for m in crate::openapi::ROUTES
+        .iter()
+        .filter(|r| {
+            let template: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| if t.starts_with('{') { !s.is_empty() } else { t == s })
+        })
+        .map(|r| r.method)
+    {
+        if !methods.contains(&m) {
+            methods.push(m);
+        }
+    }
+    if let Ok(v) = warp::http::HeaderValue::from_str(&methods.join(", ")) {
+        res.headers_mut().insert(warp::http::header::ALLOW, v);
+    }
+    res
 }
 
 fn cors(origins: &[String]) -> Option<warp::cors::Builder> {
