@@ -74,8 +74,15 @@ fn schema_ref(name: &str) -> Value {
 fn uuid() -> Value {
     json!({ "type": "string", "format": "uuid" })
 }
+fn nullable(mut v: Value) -> Value {
+    v["nullable"] = json!(true);
+    v
+}
 fn int() -> Value {
     json!({ "type": "integer", "minimum": 0 })
+}
+fn range(min: u64, max: u64) -> Value {
+    json!({ "type": "integer", "minimum": min, "maximum": max })
 }
 fn string() -> Value {
     json!({ "type": "string" })
@@ -86,45 +93,115 @@ fn date() -> Value {
 fn seats() -> Value {
     json!({ "type": "array", "items": { "type": "integer", "minimum": 1 } })
 }
+/// Seat numbers a request may name: 1 to 50 distinct seats (each also within the event's
+/// capacity, which no schema can say: a seat past it is a 400 naming `seat_numbers`).
+fn seat_request() -> Value {
+    json!({ "type": "array", "items": range(1, u32::MAX as u64), "minItems": 1, "maxItems": 50, "uniqueItems": true })
+}
 fn role() -> Value {
     json!({ "type": "string", "enum": ["user", "organizer", "orgAdmin"] })
 }
 fn object(required: &[&str], props: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": props })
 }
+/// A request body: unknown fields are refused (400 naming them).
+fn strict(required: &[&str], props: Value) -> Value {
+    let mut v = object(required, props);
+    v["additionalProperties"] = json!(false);
+    v
+}
+/// A response row: every property is always there (`null` where the schema says nullable).
+fn row(props: Value) -> Value {
+    let required: Vec<String> = props.as_object().expect("properties").keys().cloned().collect();
+    json!({ "type": "object", "required": required, "properties": props })
+}
+
+// The engine's text rules (happening-core `validate::text`): trimmed of Unicode white space,
+// then no control character but tab and newline; `max` is in UTF-8 bytes (as `maxLength`
+// counts characters, a text of multi-byte characters may be refused below it).
+const WS: &str = r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+const CTRL: &str = r"\u0000-\u0008\u000b-\u001f\u007f-\u009f";
+
+fn content() -> String {
+    format!("[^{CTRL}{WS}]([^{CTRL}]*[^{CTRL}{WS}])?")
+}
+/// A required text: not blank.
+fn text(max: usize) -> Value {
+    json!({ "type": "string", "maxLength": max, "pattern": format!("^[{WS}]*{}[{WS}]*$", content()) })
+}
+/// An optional text: blank means none.
+fn optional_text(max: usize) -> Value {
+    json!({ "type": "string", "maxLength": max, "pattern": format!("^[{WS}]*({}[{WS}]*)?$", content()) })
+}
+/// An email: a text with an `@` (blank allowed where `optional`).
+fn email(optional: bool) -> Value {
+    let c = format!("[^{CTRL}]*");
+    let addr = format!("([^{CTRL}{WS}]{c}@{c}[^{CTRL}{WS}]|[^{CTRL}{WS}]{c}@|@{c}[^{CTRL}{WS}]|@)");
+    let blank = if optional { "?" } else { "" };
+    json!({ "type": "string", "maxLength": 320, "pattern": format!("^[{WS}]*({addr}[{WS}]*){blank}$") })
+}
 
 fn schemas() -> Value {
     let policy = json!({ "type": "string", "enum": ["fifo", "first_fit", "partial"] });
+    let conflict = json!({ "type": "string", "enum": ["seats_taken", "seats_not_in_booking", "event_cancelled", "booking_cancelled",
+        "booking_not_confirmed", "capacity_below_taken_seat", "hold_expired", "already_member", "last_org_admin",
+        "invite_not_pending", "invite_expired"] });
+    let event = row(json!({
+        "id": uuid(), "org_id": uuid(), "name": string(), "description": nullable(string()), "category": nullable(string()), "event_date": date(),
+        "total_slots": int(), "available_slots": int(), "booked_slots": int(), "held_slots": int(), "waiting_count": int(),
+        "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "waitlist_policy": policy, "created_at": date(), "updated_at": date() }));
+    let mut booking = row(json!({
+        "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seats_requested": int(), "seat_numbers": seats(),
+        "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "waiting_number": nullable(json!({ "type": "integer", "minimum": 1 })),
+        "hold_id": nullable(uuid()), "created_at": date(), "updated_at": date() }));
+    // Only with `GET /bookings/user/{userId}` (and absent there when the event is gone).
+    booking["properties"]["event_name"] = string();
+    booking["properties"]["event_date"] = date();
+    booking["properties"]["event"] = json!({ "$ref": "#/components/schemas/Event" });
+    let store_names = json!({ "type": "object", "additionalProperties": string() });
     json!({
-        "Error": object(&["error"], json!({ "error": string(), "field": string(), "seats": seats(), "available": int() })),
-        "User": object(&["id", "keycloak_id"], json!({ "id": uuid(), "keycloak_id": string(), "email": string(), "name": string(), "created_at": date() })),
-        "UpsertUser": object(&[], json!({ "keycloak_id": string(), "email": string(), "name": string() })),
-        "Organization": object(&["id", "name", "role"], json!({ "id": uuid(), "name": string(), "role": role(), "created_at": date() })),
-        "CreateOrganization": object(&["name"], json!({ "name": string() })),
-        "Member": object(&["organization_id", "user_id", "role"], json!({ "organization_id": uuid(), "user_id": uuid(), "role": role(), "email": string(), "name": string(), "created_at": date() })),
-        "AddMember": object(&["user_id", "role"], json!({ "user_id": uuid(), "role": role() })),
-        "SetRole": object(&["role"], json!({ "role": role() })),
-        "Invite": object(&["token", "organization_id", "email", "role", "status"], json!({ "token": string(), "organization_id": uuid(), "email": string(), "role": role(), "status": { "type": "string", "enum": ["pending", "accepted", "revoked"] }, "invited_by": uuid(), "expires_at": date(), "created_at": date() })),
-        "CreateInvite": object(&["organization_id", "email"], json!({ "organization_id": uuid(), "email": string(), "role": role(), "ttl_hours": { "type": "integer", "minimum": 1, "maximum": 720, "default": 168 } })),
-        "Event": object(&["id", "org_id", "name", "event_date", "total_slots", "available_slots", "status"], json!({
-            "id": uuid(), "org_id": uuid(), "name": string(), "description": string(), "category": string(), "event_date": date(),
-            "total_slots": int(), "available_slots": int(), "booked_slots": int(), "held_slots": int(), "waiting_count": int(),
-            "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "waitlist_policy": policy, "created_at": date(), "updated_at": date() })),
-        "CreateEvent": object(&["org_id", "name", "event_date", "total_slots"], json!({ "org_id": uuid(), "name": string(), "description": string(), "category": string(), "event_date": date(), "total_slots": { "type": "integer", "minimum": 1, "maximum": 1000000 }, "waitlist_policy": policy })),
-        "UpdateEvent": object(&[], json!({ "name": string(), "description": string(), "category": string(), "event_date": date(), "total_slots": { "type": "integer", "minimum": 1 }, "waitlist_policy": policy })),
-        "SeatMap": object(&["total", "taken", "held"], json!({ "total": int(), "taken": seats(), "held": seats(), "available_slots": int() })),
-        "Hold": object(&["id", "event_id", "seat_numbers", "expires_at"], json!({ "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seat_numbers": seats(), "expires_at": date(), "created_at": date() })),
-        "CreateHold": object(&[], json!({ "seats": { "type": "integer", "minimum": 1, "maximum": 50 }, "seat_numbers": seats(), "ttl_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "default": 300 } })),
-        "Booking": object(&["id", "event_id", "user_id", "seats", "seat_numbers", "status"], json!({
-            "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seats_requested": int(), "seat_numbers": seats(),
-            "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "waiting_number": { "type": "integer", "minimum": 1, "nullable": true },
-            "hold_id": uuid(), "created_at": date(), "updated_at": date(), "event_name": string(), "event_date": date(), "event": { "$ref": "#/components/schemas/Event" } })),
-        "CreateBooking": object(&["event_id"], json!({ "event_id": uuid(), "seats": { "type": "integer", "minimum": 1, "maximum": 50 }, "seat_numbers": seats(), "hold_id": uuid(), "accept_partial": { "type": "boolean" }, "strict_seats": { "type": "boolean" }, "user_id": uuid() })),
-        "CancelSeats": object(&["seat_numbers"], json!({ "seat_numbers": seats() })),
-        "History": object(&["booking_id", "action", "status"], json!({ "booking_id": uuid(), "action": { "type": "string", "enum": ["created", "cancelled", "promoted", "modified"] }, "status": string(), "seat_numbers": seats(), "created_at": date() })),
-        "Notification": object(&["id", "type", "message"], json!({ "id": uuid(), "type": string(), "message": string(), "event_id": uuid(), "booking_id": uuid(), "organization_id": uuid(), "seats": int(), "status": string(), "read": { "type": "boolean" }, "created_at": date() })),
-        "LiveSnapshot": object(&["event_id", "total", "taken", "held", "waiting"], json!({ "event_id": uuid(), "status": string(), "total": int(), "taken": seats(), "held": seats(), "available_slots": int(), "waiting": { "type": "array", "items": object(&["booking_id", "seats", "waiting_number"], json!({ "booking_id": uuid(), "seats": int(), "waiting_number": int() })) } })),
+        "Error": object(&["error"], json!({ "error": { "type": "string", "minLength": 1 }, "field": string(), "reason": conflict, "seats": seats(), "available": int() })),
+        "Health": row(json!({ "status": { "type": "string", "enum": ["ok"] } })),
+        "Ready": object(&["status", "stores"], json!({ "status": { "type": "string", "enum": ["ready", "degraded"] },
+            "degraded": { "type": "array", "items": string() }, "stores": store_names })),
+        "NotReady": object(&["error", "status", "stores"], json!({ "error": string(), "status": { "type": "string", "enum": ["unavailable", "shutting down"] },
+            "failing": { "type": "array", "items": string() }, "degraded": { "type": "array", "items": string() }, "stores": store_names })),
+        "User": row(json!({ "id": uuid(), "keycloak_id": string(), "email": nullable(string()), "name": nullable(string()), "created_at": date() })),
+        "UpsertUser": strict(&[], json!({ "keycloak_id": nullable(string()), "email": nullable(email(true)), "name": nullable(optional_text(200)) })),
+        "Organization": row(json!({ "id": uuid(), "name": string(), "role": role(), "created_at": date() })),
+        "CreateOrganization": strict(&["name"], json!({ "name": text(200) })),
+        "Member": row(json!({ "organization_id": uuid(), "user_id": uuid(), "role": role(), "email": nullable(string()), "name": nullable(string()), "created_at": date() })),
+        "AddMember": strict(&["user_id", "role"], json!({ "user_id": uuid(), "role": role() })),
+        "SetRole": strict(&["role"], json!({ "role": role() })),
+        "Invite": row(json!({ "token": string(), "organization_id": uuid(), "email": string(), "role": role(), "status": { "type": "string", "enum": ["pending", "accepted", "revoked"] }, "invited_by": uuid(), "expires_at": date(), "created_at": date() })),
+        "CreateInvite": strict(&["organization_id", "email"], json!({ "organization_id": uuid(), "email": email(false), "role": role(), "ttl_hours": { "type": "integer", "minimum": 1, "maximum": 720, "default": 168, "nullable": true } })),
+        "Event": event,
+        "CreateEvent": strict(&["org_id", "name", "event_date", "total_slots"], json!({ "org_id": uuid(), "name": text(200), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": range(1, 1_000_000), "waitlist_policy": nullable(policy.clone()) })),
+        "UpdateEvent": strict(&[], json!({ "name": nullable(text(200)), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": nullable(range(1, 1_000_000)), "waitlist_policy": nullable(policy) })),
+        "SeatMap": row(json!({ "total": int(), "taken": seats(), "held": seats(), "available_slots": int() })),
+        "Hold": row(json!({ "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seat_numbers": seats(), "expires_at": date(), "created_at": date() })),
+        "CreateHold": strict(&[], json!({ "seats": nullable(range(1, 50)), "seat_numbers": nullable(seat_request()), "ttl_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "nullable": true, "description": "default: the server's --hold-ttl (300)" } })),
+        "Booking": booking,
+        "CreateBooking": strict(&["event_id"], json!({ "event_id": uuid(), "seats": nullable(range(1, 50)), "seat_numbers": nullable(seat_request()), "hold_id": nullable(uuid()), "accept_partial": { "type": "boolean" }, "strict_seats": { "type": "boolean" }, "user_id": nullable(uuid()) })),
+        "CancelSeats": strict(&["seat_numbers"], json!({ "seat_numbers": seat_request() })),
+        "History": row(json!({ "booking_id": uuid(), "action": { "type": "string", "enum": ["created", "cancelled", "promoted", "modified"] }, "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "seat_numbers": seats(), "created_at": date() })),
+        "Notification": row(json!({ "id": uuid(), "type": string(), "message": string(), "event_id": nullable(uuid()), "booking_id": nullable(uuid()), "organization_id": nullable(uuid()), "seats": int(), "status": string(), "read": { "type": "boolean" }, "created_at": date() })),
+        "LiveSnapshot": row(json!({ "event_id": uuid(), "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "total": int(), "taken": seats(), "held": seats(), "available_slots": int(), "waiting": { "type": "array", "items": row(json!({ "booking_id": uuid(), "seats": int(), "waiting_number": int() })) } })),
     })
+}
+
+/// One server-sent event of the live stream: its name and its JSON data.
+fn sse_event(snapshot: &str) -> Value {
+    let item = |name: &str, data: Value| {
+        json!({ "type": "object", "required": ["event", "data"], "properties": {
+            "event": { "type": "string", "enum": [name] },
+            "data": { "type": "string", "contentMediaType": "application/json", "contentSchema": data } } })
+    };
+    json!({ "oneOf": [
+        item("seats", schema_ref(snapshot)),
+        item("deleted", row(json!({ "event_id": uuid() }))),
+        item("error", schema_ref("Error")),
+    ] })
 }
 
 fn error_response(desc: &str) -> Value {
@@ -144,51 +221,82 @@ pub fn document() -> Value {
                 json!({ "name": name, "in": "path", "required": true, "schema": schema })
             })
             .collect();
-        let query: &[(&str, &str)] = match (r.method, r.path) {
-            ("GET", "/events") => &[("org_id", "uuid"), ("limit", "integer"), ("offset", "integer")],
-            ("GET", "/events/{id}/waitlist") | ("GET", "/notifications") | ("GET", "/bookings/user/{userId}") => &[("limit", "integer")],
-            ("GET", "/users") => &[("keycloak_id", "string")],
-            _ => &[],
+        let page = || json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "at most 500 rows are returned (0 or more: 500)" });
+        let query: Vec<(&str, bool, Value)> = match (r.method, r.path) {
+            ("GET", "/events") => vec![("org_id", false, uuid()), ("limit", false, page()), ("offset", false, range(0, u32::MAX as u64))],
+            ("GET", "/events/{id}/waitlist") | ("GET", "/notifications") | ("GET", "/bookings/user/{userId}") => {
+                vec![("limit", false, page())]
+            }
+            ("GET", "/users") => vec![("keycloak_id", true, string())],
+            _ => vec![],
         };
-        for (name, ty) in query {
-            let schema = if *ty == "uuid" { uuid() } else { json!({ "type": ty }) };
-            params.push(json!({ "name": name, "in": "query", "required": *name == "keycloak_id", "schema": schema }));
+        let has_query = !query.is_empty();
+        for (name, required, schema) in query {
+            params.push(json!({ "name": name, "in": "query", "required": required, "schema": schema }));
         }
         if r.idempotent {
-            params.push(
-                json!({ "name": "Idempotency-Key", "in": "header", "required": false, "schema": { "type": "string", "maxLength": 200 },
-                "description": "A repeat returns the first response and changes nothing; the same key with another request is a 422" }),
-            );
+            params.push(json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+                "schema": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$" },
+                "description": "1 to 200 visible ASCII characters. A repeat returns the first response (with `Idempotent-Replayed: true`) and changes nothing; the same key with another request is a 422" }));
         }
         let mut responses = Map::new();
-        let ok = match r.ok.1 {
-            Some(s) if r.path.ends_with("/stream") => {
-                json!({ "description": "text/event-stream of `seats` events", "content": { "text/event-stream": { "schema": schema_ref(s) } } })
+        let ok = match (r.ok.1, r.path) {
+            (Some(s), _) if r.path.ends_with("/stream") => json!({
+                "description": "Server-sent events: `seats` (data: a LiveSnapshot) at once and after every change, `deleted` (data: `{event_id}`) when the event goes, `error` (data: an Error) when a store fails; each item as below",
+                "content": { "text/event-stream": { "schema": sse_event(s) } }
+            }),
+            (Some(s), _) => json!({ "description": "OK", "content": { "application/json": { "schema": schema_ref(s) } } }),
+            (None, "/metrics") => json!({ "description": "Prometheus text format", "content": { "text/plain": { "schema": string() } } }),
+            (None, "/healthz") => {
+                json!({ "description": "The process answers", "content": { "application/json": { "schema": schema_ref("Health") } } })
             }
-            Some(s) => json!({ "description": "OK", "content": { "application/json": { "schema": schema_ref(s) } } }),
-            None if r.path == "/metrics" => json!({ "description": "Prometheus text format", "content": { "text/plain": {} } }),
-            None => json!({ "description": "OK" }),
+            (None, "/readyz") => {
+                json!({ "description": "Every required store answers (`degraded` names the optional ones that do not)", "content": { "application/json": { "schema": schema_ref("Ready") } } })
+            }
+            (None, "/openapi.json") => {
+                json!({ "description": "This document", "content": { "application/json": { "schema": { "type": "object" } } } })
+            }
+            (None, _) => json!({ "description": "Done" }),
         };
         responses.insert(r.ok.0.to_string(), ok);
+        if r.body.is_some() || has_query || r.idempotent {
+            responses.insert(
+                "400".into(),
+                error_response("Malformed JSON, an unknown field, a wrong type or an invalid value, in the body, the query or a header (named in `field`)"),
+            );
+        }
         if r.body.is_some() {
-            responses.insert("400".into(), error_response("Malformed JSON or an invalid field (named in `field`)"));
             responses.insert("413".into(), error_response("Body over the size limit"));
         }
+        // Any origin not allowed by --cors-origins, on every route when CORS is configured.
+        responses
+            .insert("403".into(), error_response("Role too small in the organization, or (with --cors-origins) an origin not allowed"));
         if r.auth {
             responses.insert("401".into(), error_response("Missing or invalid bearer token"));
-            responses.insert("403".into(), error_response("Role too small in the organization"));
             responses.insert("404".into(), error_response("Not found, or of another organization"));
             responses.insert("429".into(), error_response("Per-user rate limit (when configured)"));
+            responses.insert("503".into(), error_response("A store is unavailable (or, for streams, too many are open)"));
+        }
+        if r.path == "/readyz" {
+            responses.insert(
+                "503".into(),
+                json!({ "description": "A required store does not answer, or the server is shutting down", "content": { "application/json": { "schema": schema_ref("NotReady") } } }),
+            );
         }
         if r.method != "GET" && r.auth {
-            responses.insert("409".into(), error_response("Conflict with the current state (seats taken, capacity, cancelled, ...)"));
+            responses.insert(
+                "409".into(),
+                error_response("Conflict with the current state (seats taken, capacity, cancelled, ...); `reason` says which"),
+            );
         }
         if r.idempotent {
             responses.insert("422".into(), error_response("Idempotency-Key reused with another request"));
         }
         let mut op = json!({ "summary": r.summary, "parameters": params, "responses": responses });
         if let Some(b) = r.body {
-            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema_ref(b) } } });
+            // `POST /users` takes an empty body as `{}`.
+            let required = r.path != "/users";
+            op["requestBody"] = json!({ "required": required, "content": { "application/json": { "schema": schema_ref(b) } } });
         }
         if !r.auth {
             op["security"] = json!([]);
