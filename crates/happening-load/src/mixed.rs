@@ -265,6 +265,40 @@ async fn get_retrying(hosts: &[String], path: &str, token: &str, patience: Durat
     Err(format!("GET {path}: no replica answered 200 within {patience:?} (last: {last})"))
 }
 
+/// The checks of one event's seat map and row, and of the confirmed bookings followed to the
+/// end (event index, id, seats): the problems found, and how many seats are taken.
+fn check_event(map: &Value, ev: &Value, live: &[&(usize, String, Vec<u64>)]) -> Result<(Vec<String>, u64), String> {
+    let taken: Vec<u64> = map["taken"].as_array().ok_or("seat map without taken")?.iter().filter_map(Value::as_u64).collect();
+    let held = map["held"].as_array().map(Vec::len).unwrap_or(0) as u64;
+    let total = map["total"].as_u64().unwrap_or(0);
+    let mut problems = Vec::new();
+    if !taken.windows(2).all(|w| w[0] < w[1]) {
+        problems.push("a seat taken twice in the seat map".to_string());
+    }
+    if !taken.iter().all(|&s| s >= 1 && s <= total) {
+        problems.push("a seat beyond capacity".to_string());
+    }
+    if taken.len() as u64 + held > total {
+        problems.push(format!("taken {} + held {held} > total {total}", taken.len()));
+    }
+    if ev["booked_slots"].as_u64() != Some(taken.len() as u64) {
+        problems.push(format!("event row booked_slots {} but {} seats taken", ev["booked_slots"], taken.len()));
+    }
+    let taken_set: HashSet<u64> = taken.iter().copied().collect();
+    let mut owner: HashMap<u64, &str> = HashMap::new();
+    for (_, id, seats) in live {
+        for s in seats {
+            if !taken_set.contains(s) {
+                problems.push(format!("seat {s} of confirmed booking {id} (never cancelled) not taken"));
+            }
+            if let Some(other) = owner.insert(*s, id) {
+                problems.push(format!("seat {s} confirmed to bookings {other} and {id}"));
+            }
+        }
+    }
+    Ok((problems, taken.len() as u64))
+}
+
 pub(super) async fn run(o: Opts) -> Result<bool, String> {
     let hosts: Vec<String> = o.url.iter().map(|u| host_of(u)).collect::<Result<_, _>>()?;
     let hosts = Arc::new(hosts);
@@ -410,34 +444,7 @@ pub(super) async fn run(o: Opts) -> Result<bool, String> {
             attempt += 1;
             let map = get_retrying(&hosts, &format!("/events/{e}/seats"), &admin, patience).await?;
             let ev = get_retrying(&hosts, &format!("/events/{e}"), &admin, patience).await?;
-            let taken: Vec<u64> = map["taken"].as_array().ok_or("seat map without taken")?.iter().filter_map(Value::as_u64).collect();
-            let held = map["held"].as_array().map(Vec::len).unwrap_or(0) as u64;
-            let total = map["total"].as_u64().unwrap_or(0);
-            let mut problems = Vec::new();
-            if !taken.windows(2).all(|w| w[0] < w[1]) {
-                problems.push("a seat taken twice in the seat map".to_string());
-            }
-            if !taken.iter().all(|&s| s >= 1 && s <= total) {
-                problems.push("a seat beyond capacity".to_string());
-            }
-            if taken.len() as u64 + held > total {
-                problems.push(format!("taken {} + held {held} > total {total}", taken.len()));
-            }
-            if ev["booked_slots"].as_u64() != Some(taken.len() as u64) {
-                problems.push(format!("event row booked_slots {} but {} seats taken", ev["booked_slots"], taken.len()));
-            }
-            let taken_set: HashSet<u64> = taken.iter().copied().collect();
-            let mut owner: HashMap<u64, &str> = HashMap::new();
-            for (_, id, seats) in &live_by_event[i] {
-                for s in seats {
-                    if !taken_set.contains(s) {
-                        problems.push(format!("seat {s} of confirmed booking {id} (never cancelled) not taken"));
-                    }
-                    if let Some(other) = owner.insert(*s, id) {
-                        problems.push(format!("seat {s} confirmed to bookings {other} and {id}"));
-                    }
-                }
-            }
+            let (problems, taken) = check_event(&map, &ev, &live_by_event[i])?;
             // The two reads are not one snapshot (a hold may expire between them): read again
             // before calling it a breach.
             if problems.is_empty() || attempt >= 3 {
@@ -445,7 +452,7 @@ pub(super) async fn run(o: Opts) -> Result<bool, String> {
                     println!("BREACH event {e}: {p}");
                 }
                 breaches += problems.len() as u64;
-                taken_total += taken.len() as u64;
+                taken_total += taken;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -474,5 +481,26 @@ mod tests {
         assert_eq!(Outcome::Status(503).to_string(), "503");
         let mut r = Rng(7);
         assert!((0..1000).all(|_| r.below(3) < 3));
+    }
+
+    #[test]
+    fn checks_find_each_breach() {
+        let ev = json!({ "booked_slots": 3 });
+        let ok = json!({ "total": 5, "taken": [1, 2, 4], "held": [5] });
+        let a = (0, "a".to_string(), vec![1, 2]);
+        let b = (0, "b".to_string(), vec![4]);
+        assert_eq!(check_event(&ok, &ev, &[&a, &b]).unwrap(), (vec![], 3));
+        let twice = json!({ "total": 5, "taken": [1, 1, 4], "held": [] });
+        assert!(check_event(&twice, &ev, &[]).unwrap().0.iter().any(|p| p.contains("twice")));
+        let beyond = json!({ "total": 3, "taken": [1, 2, 4], "held": [] });
+        assert!(check_event(&beyond, &ev, &[]).unwrap().0.iter().any(|p| p.contains("beyond")));
+        let over = json!({ "total": 4, "taken": [1, 2, 4], "held": [3, 5] });
+        assert!(check_event(&over, &ev, &[]).unwrap().0.iter().any(|p| p.contains("> total")));
+        let rows = json!({ "booked_slots": 2 });
+        assert!(check_event(&ok, &rows, &[]).unwrap().0.iter().any(|p| p.contains("booked_slots")));
+        let lost = (0, "c".to_string(), vec![3]);
+        assert!(check_event(&ok, &ev, &[&lost]).unwrap().0.iter().any(|p| p.contains("not taken")));
+        let shared = (0, "d".to_string(), vec![2]);
+        assert!(check_event(&ok, &ev, &[&a, &shared]).unwrap().0.iter().any(|p| p.contains("confirmed to bookings")));
     }
 }
