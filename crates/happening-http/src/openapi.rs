@@ -190,6 +190,103 @@ fn schemas() -> Value {
     })
 }
 
+/// `GET /events/{id}/holds/{holdId}` is `get_events_id_holds_holdId`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        id.extend(seg.chars().filter(|c| c.is_ascii_alphanumeric()));
+    }
+    id
+}
+
+/// What a created row leads to (OpenAPI links, so that clients and stateful testers such as
+/// schemathesis can chain calls with real ids): (source operation, target operation, path
+/// parameters, request body fields), each value a runtime expression (`$response...`) or a
+/// JSON literal.
+#[allow(clippy::type_complexity)]
+const LINKS: &[(&str, &str, &[(&str, &str)], &[(&str, &str)])] = &[
+    ("POST /users", "GET /bookings/user/{userId}", &[("userId", "$response.body#/id")], &[]),
+    ("POST /users", "GET /organizations/user/{userId}", &[("userId", "$response.body#/id")], &[]),
+    ("POST /organizations", "GET /organizations/{id}", &[("id", "$response.body#/id")], &[]),
+    ("POST /organizations", "GET /organizations/{id}/members", &[("id", "$response.body#/id")], &[]),
+    (
+        "POST /organizations",
+        "POST /events",
+        &[],
+        &[("org_id", "$response.body#/id"), ("name", "\"Linked\""), ("event_date", "\"2030-05-01T19:00:00Z\""), ("total_slots", "5")],
+    ),
+    ("POST /organizations", "GET /events", &[("org_id", "$response.body#/id")], &[]),
+    ("POST /organizations", "POST /org-invites", &[], &[("organization_id", "$response.body#/id"), ("email", "\"invitee@example.com\"")]),
+    ("POST /org-invites", "GET /org-invites/{token}", &[("token", "$response.body#/token")], &[]),
+    ("POST /org-invites", "POST /org-invites/{token}/accept", &[("token", "$response.body#/token")], &[]),
+    ("POST /events", "GET /events/{id}", &[("id", "$response.body#/id")], &[]),
+    ("POST /events", "PUT /events/{id}", &[("id", "$response.body#/id")], &[]),
+    ("POST /events", "DELETE /events/{id}", &[("id", "$response.body#/id")], &[]),
+    ("POST /events", "POST /events/{id}/cancel", &[("id", "$response.body#/id")], &[]),
+    ("POST /events", "GET /events/{id}/seats", &[("id", "$response.body#/id")], &[]),
+    ("POST /events", "GET /events/{id}/waitlist", &[("id", "$response.body#/id")], &[]),
+    ("POST /events", "GET /events/{id}/stream", &[("id", "$response.body#/id")], &[]),
+    // Seats within the event's capacity (which no schema can say).
+    ("POST /events", "POST /events/{id}/holds", &[("id", "$response.body#/id")], &[("seats", "1"), ("seat_numbers", "null")]),
+    (
+        "POST /events",
+        "POST /bookings",
+        &[],
+        &[("event_id", "$response.body#/id"), ("seats", "2"), ("seat_numbers", "null"), ("hold_id", "null"), ("user_id", "null")],
+    ),
+    (
+        "POST /events/{id}/holds",
+        "GET /events/{id}/holds/{holdId}",
+        &[("id", "$response.body#/event_id"), ("holdId", "$response.body#/id")],
+        &[],
+    ),
+    (
+        "POST /events/{id}/holds",
+        "DELETE /events/{id}/holds/{holdId}",
+        &[("id", "$response.body#/event_id"), ("holdId", "$response.body#/id")],
+        &[],
+    ),
+    (
+        "POST /events/{id}/holds",
+        "POST /bookings",
+        &[],
+        &[
+            ("event_id", "$response.body#/event_id"),
+            ("hold_id", "$response.body#/id"),
+            ("seats", "null"),
+            ("seat_numbers", "null"),
+            ("user_id", "null"),
+        ],
+    ),
+    ("POST /bookings", "GET /bookings/{id}", &[("id", "$response.body#/id")], &[]),
+    ("POST /bookings", "GET /bookings/{id}/history", &[("id", "$response.body#/id")], &[]),
+    ("POST /bookings", "POST /bookings/{id}/cancel", &[("id", "$response.body#/id")], &[]),
+    ("POST /bookings", "POST /bookings/{id}/cancel-seats", &[("id", "$response.body#/id")], &[]),
+    ("POST /bookings", "GET /events/{id}/waitlist", &[("id", "$response.body#/event_id")], &[]),
+];
+
+fn links(method: &str, path: &str) -> Map<String, Value> {
+    let from = format!("{method} {path}");
+    let mut out = Map::new();
+    for (src, dst, params, body) in LINKS {
+        if *src != from {
+            continue;
+        }
+        let (m, p) = dst.split_once(' ').expect("METHOD /path");
+        let mut link = json!({ "operationId": operation_id(m, p) });
+        if !params.is_empty() {
+            link["parameters"] = params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>().into();
+        }
+        if !body.is_empty() {
+            let value = |v: &str| if v.starts_with('$') { json!(v) } else { serde_json::from_str(v).expect("a JSON literal") };
+            link["requestBody"] = body.iter().map(|(k, v)| (k.to_string(), value(v))).collect::<Map<_, _>>().into();
+        }
+        out.insert(operation_id(m, p), link);
+    }
+    out
+}
+
 /// One server-sent event of the live stream: its name and its JSON data.
 fn sse_event(snapshot: &str) -> Value {
     let item = |name: &str, data: Value| {
@@ -292,7 +389,12 @@ pub fn document() -> Value {
         if r.idempotent {
             responses.insert("422".into(), error_response("Idempotency-Key reused with another request"));
         }
-        let mut op = json!({ "summary": r.summary, "parameters": params, "responses": responses });
+        let links = links(r.method, r.path);
+        if !links.is_empty() {
+            responses.get_mut(&r.ok.0.to_string()).expect("the success response")["links"] = Value::Object(links);
+        }
+        let mut op =
+            json!({ "operationId": operation_id(r.method, r.path), "summary": r.summary, "parameters": params, "responses": responses });
         if let Some(b) = r.body {
             // `POST /users` takes an empty body as `{}`.
             let required = r.path != "/users";
@@ -314,4 +416,31 @@ pub fn document() -> Value {
         },
         "security": [{ "bearer": [] }]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_join_routes() {
+        let ops: Vec<String> = ROUTES.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+        for (src, dst, params, body) in LINKS {
+            assert!(ops.iter().any(|o| o == src), "{src}");
+            assert!(ops.iter().any(|o| o == dst), "{dst}");
+            for (_, v) in *body {
+                assert!(v.starts_with('$') || serde_json::from_str::<Value>(v).is_ok(), "{v}");
+            }
+            for (name, _) in *params {
+                assert!(dst.contains(&format!("{{{name}}}")) || *name == "org_id", "{dst} has no {name}");
+            }
+        }
+        let doc = document();
+        let ids: Vec<&str> =
+            ROUTES.iter().map(|r| doc["paths"][r.path][r.method.to_ascii_lowercase()]["operationId"].as_str().unwrap()).collect();
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "operationIds are unique");
+    }
 }
