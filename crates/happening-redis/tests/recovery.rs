@@ -278,3 +278,22 @@ async fn reconcile_reports_and_repairs_drift() {
     assert!(is_missing(other.free(event).await));
     assert_eq!(other.keys(event).slots.replace("-other", ""), a.keys(event).slots);
 }
+
+/// A counter too high (as a rebuild that lost a race with a booking leaves it) lets a
+/// booking through that the store then finds short: the booking waits, and the promotion
+/// that follows its queueing finds the store short too and rebuilds the counter at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_found_too_high_heals_at_the_next_booking() {
+    let Some((h, b)) = common::setup(0, 4).await else {
+        return;
+    };
+    let en = &h.engine;
+    let event = h.event(2, WaitlistPolicy::Fifo).await;
+    assert_eq!(h.book(event, UserId::new(), 2).await.unwrap().status, BookingStatus::Confirmed);
+    b.set_counter(event, 5).await;
+    let late = h.book(event, UserId::new(), 1).await.unwrap();
+    assert_eq!(late.status, BookingStatus::Waiting, "the store is right: no seat is free");
+    assert_eq!(en.admission().free(event).await.unwrap(), 0, "the counter is rebuilt from the store");
+    assert!(!en.reconcile_event(event).await.unwrap().drifted(), "nothing left to repair");
+    check_all(&h, event).await;
+}
