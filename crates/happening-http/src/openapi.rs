@@ -117,28 +117,31 @@ fn row(props: Value) -> Value {
 }
 
 // The engine's text rules (happening-core `validate::text`): trimmed of Unicode white space,
-// then no control character but tab and newline; `max` is in UTF-8 bytes (as `maxLength`
-// counts characters, a text of multi-byte characters may be refused below it).
+// then at most `max` UTF-8 bytes with no control character but tab and newline. The
+// patterns bound the trimmed text to `max` characters (so a text of multi-byte characters
+// may still be refused below it): `maxLength` would count the white space around it too.
 const WS: &str = r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 const CTRL: &str = r"\u0000-\u0008\u000b-\u001f\u007f-\u009f";
 
-fn content() -> String {
-    format!("[^{CTRL}{WS}]([^{CTRL}]*[^{CTRL}{WS}])?")
+/// The trimmed text: 1 to `max` characters, first and last not white space.
+fn content(max: usize) -> String {
+    format!("[^{CTRL}{WS}]([^{CTRL}]{{0,{}}}[^{CTRL}{WS}])?", max - 2)
+}
+fn described(pattern: String, max: usize) -> Value {
+    json!({ "type": "string", "pattern": pattern, "description": format!("trimmed: at most {max} bytes, no control characters but tab and newline") })
 }
 /// A required text: not blank.
 fn text(max: usize) -> Value {
-    json!({ "type": "string", "maxLength": max, "pattern": format!("^[{WS}]*{}[{WS}]*$", content()) })
+    described(format!("^[{WS}]*{}[{WS}]*$", content(max)), max)
 }
 /// An optional text: blank means none.
 fn optional_text(max: usize) -> Value {
-    json!({ "type": "string", "maxLength": max, "pattern": format!("^[{WS}]*({}[{WS}]*)?$", content()) })
+    described(format!("^[{WS}]*({}[{WS}]*)?$", content(max)), max)
 }
 /// An email: a text with an `@` (blank allowed where `optional`).
 fn email(optional: bool) -> Value {
-    let c = format!("[^{CTRL}]*");
-    let addr = format!("([^{CTRL}{WS}]{c}@{c}[^{CTRL}{WS}]|[^{CTRL}{WS}]{c}@|@{c}[^{CTRL}{WS}]|@)");
     let blank = if optional { "?" } else { "" };
-    json!({ "type": "string", "maxLength": 320, "pattern": format!("^[{WS}]*({addr}[{WS}]*){blank}$") })
+    described(format!("^[{WS}]*((?=[^{CTRL}]*@){}[{WS}]*){blank}$", content(320)), 320)
 }
 
 fn schemas() -> Value {
