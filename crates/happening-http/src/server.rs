@@ -138,7 +138,11 @@ pub async fn run(
         let routes = routes.clone();
         async move { Ok::<_, Infallible>(hyper::service::service_fn(move |req| with_request_id(routes.clone(), req))) }
     });
-    let server = hyper::Server::try_bind(&opts.addr).map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?.serve(make);
+    let mut incoming = hyper::server::conn::AddrIncoming::bind(&opts.addr).map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    // Small answers go out at once (as warp's own server does): without it, Nagle's
+    // algorithm and delayed ACKs hold keep-alive answers back by tens of milliseconds.
+    incoming.set_nodelay(true);
+    let server = hyper::Server::builder(incoming).serve(make);
     on_bound(server.local_addr());
     let st_sig = st.clone();
     let server = server.with_graceful_shutdown(async move {
