@@ -15,20 +15,6 @@ use happening_postgres::testing;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// Starts RabbitMQ again if the test fails while it is stopped.
-struct RestartOnDrop {
-    ctl: String,
-    stopped: bool,
-}
-
-impl Drop for RestartOnDrop {
-    fn drop(&mut self) {
-        if self.stopped {
-            let _ = std::process::Command::new(&self.ctl).arg("start").status();
-        }
-    }
-}
-
 const USERS: usize = 4;
 const BEFORE: usize = 2; // bookings per user before the outage
 const DURING: usize = 5; // bookings per user while RabbitMQ is down
@@ -71,7 +57,7 @@ async fn rabbitmq_down_and_back_while_the_server_runs_loses_nothing() {
     s.until("the outbox relayed", || async { (depth().await == Some(0)).then_some(()) }).await;
 
     // 2. RabbitMQ stops: bookings go on, the outbox grows, failures are counted.
-    let mut guard = RestartOnDrop { ctl: rabbit.clone(), stopped: true };
+    let _restart = RestartOnPanic(rabbit.clone());
     ctl(&rabbit, "stop");
     book_round(DURING).await;
     s.until("relays failing", || async { metric(&s.metrics().await, "happening_notifications_failed_total").filter(|&n| n > 0) }).await;
@@ -85,7 +71,6 @@ async fn rabbitmq_down_and_back_while_the_server_runs_loses_nothing() {
 
     // 3. RabbitMQ is back: the relay reconnects and drains the outbox.
     ctl(&rabbit, "start");
-    guard.stopped = false;
     s.until("the outbox drained", || async { (depth().await == Some(0)).then_some(()) }).await;
     let text = s.metrics().await;
     let confirmed = metric(&text, "happening_notifications_confirmed_total").unwrap();

@@ -13,17 +13,6 @@ use happening_postgres::testing;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// Starts Redis again when the test fails while it is stopped.
-struct RestartOnDrop(String);
-
-impl Drop for RestartOnDrop {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let _ = std::process::Command::new(&self.0).arg("start").status();
-        }
-    }
-}
-
 #[tokio::test]
 async fn redis_down_is_unready_and_recovers_from_postgres() {
     let Some(redis) = test_var("HAPPENING_TEST_REDIS_URL") else { return };
@@ -43,7 +32,7 @@ async fn redis_down_is_unready_and_recovers_from_postgres() {
     let ev = s.event(&admin, &org, 5).await;
     assert_eq!(s.book(&alice, json!({ "event_id": ev, "seats": 2 })).await["seat_numbers"], json!([1, 2]));
 
-    let _restart = RestartOnDrop(redis_ctl.clone());
+    let _restart = RestartOnPanic(redis_ctl.clone());
     ctl(&redis_ctl, "stop");
     let (st, body) = s.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");

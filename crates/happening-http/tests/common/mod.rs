@@ -176,6 +176,18 @@ pub fn ctl(ctl: &str, action: &str) {
     assert!(status.success(), "{ctl} {action}");
 }
 
+/// Starts a service again (its control script, `start`) if the test fails while it holds
+/// the service stopped, so that the tests that follow find it running.
+pub struct RestartOnPanic(pub String);
+
+impl Drop for RestartOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = std::process::Command::new(&self.0).arg("start").status();
+        }
+    }
+}
+
 pub fn token(sub: &str) -> String {
     mint(SECRET, &MintRequest { sub: sub.into(), email: Some(format!("{sub}@example.com")), ttl_secs: 3600, ..Default::default() })
 }
