@@ -488,18 +488,22 @@ async fn pg_engine(url: &str, pool_size: u32, redis_url: Option<&str>, redis_pre
     let (admission, redis): (Arc<dyn Admission>, _) = match redis_url {
         None => (Arc::new(happening_postgres::PgAdmission::new(pool.clone())), None),
         Some(r) => {
-            let redis = match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect(r, redis_prefix)).await
-            {
-                Ok(Ok(a)) => a,
-                Ok(Err(e)) => return Err(format!("cannot connect to Redis (REDIS_URL): {e}")),
-                Err(_) => return Err("cannot connect to Redis (REDIS_URL): no answer within 10 s".to_string()),
-            };
+            let redis = redis_connect(r, redis_prefix).await?;
             redis.ping().await.map_err(|e| format!("cannot use Redis (REDIS_URL): {e}"))?;
             (Arc::new(redis.clone()), Some(redis))
         }
     };
     let engine = Engine::new(store.clone() as Arc<dyn Store>, admission);
     Ok(PgEngine { engine, pool, store, redis })
+}
+
+/// The Redis admission at `url`, or why not, within 10 s.
+async fn redis_connect(url: &str, prefix: &str) -> Result<happening_redis::RedisAdmission, String> {
+    match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect(url, prefix)).await {
+        Ok(Ok(a)) => Ok(a),
+        Ok(Err(e)) => Err(format!("cannot connect to Redis (REDIS_URL): {e}")),
+        Err(_) => Err("cannot connect to Redis (REDIS_URL): no answer within 10 s".to_string()),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -647,11 +651,7 @@ async fn audit_engine(url: &str, redis_url: Option<&str>, redis_prefix: &str) ->
         .map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
     let admission: Arc<dyn Admission> = match redis_url {
         None => Arc::new(happening_postgres::PgAdmission::new(pool.clone())),
-        Some(r) => match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect(r, redis_prefix)).await {
-            Ok(Ok(a)) => Arc::new(a),
-            Ok(Err(e)) => return Err(format!("cannot connect to Redis (REDIS_URL): {e}")),
-            Err(_) => return Err("cannot connect to Redis (REDIS_URL): no answer within 10 s".to_string()),
-        },
+        Some(r) => Arc::new(redis_connect(r, redis_prefix).await?),
     };
     let store = Arc::new(happening_postgres::PgStore::new(pool.clone()));
     Ok((Engine::new(store as Arc<dyn Store>, admission), pool))
