@@ -4,13 +4,19 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use happening_core::domain::Notification;
 use happening_core::ports::{Notifier, NotifierError};
-use tokio::sync::watch;
+use hyper::server::accept::Accept;
+use hyper::server::conn::AddrStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use crate::state::State;
@@ -124,9 +130,82 @@ pub struct RunOptions {
     pub notifier: Arc<dyn Notifier>,
 }
 
-/// Serves until `signal` resolves, then stops accepting, lets in-flight requests finish
-/// (up to `grace`), and flushes the outbox. `on_bound` gets the bound address (port 0
-/// picks a free port).
+/// The open connections that have received at least one byte.
+///
+/// Shutdown waits for these, not for every connection: hyper's graceful shutdown closes an
+/// idle keep-alive connection at once, but waits on a connection that was opened and never
+/// used (HTTP clients open such spares) until its client sends a request or hangs up, so one
+/// pooled spare held the shutdown for the whole grace period.
+#[derive(Clone, Default)]
+struct UsedConnections(Arc<(AtomicUsize, Notify)>);
+
+impl UsedConnections {
+    /// Resolves once no used connection is open.
+    async fn closed(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.0 .0.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// An accepted connection, counted in [`UsedConnections`] from its first byte read until it
+/// is dropped.
+struct Connection {
+    io: AddrStream,
+    used: UsedConnections,
+    counted: bool,
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        if !this.counted && buf.filled().len() > before {
+            this.counted = true;
+            this.used.0 .0.fetch_add(1, Ordering::SeqCst);
+        }
+        read
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.counted && self.used.0 .0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.used.0 .1.notify_waiters();
+        }
+    }
+}
+
+/// Serves until `signal` resolves, then stops accepting, lets the requests in flight finish
+/// (up to `grace`), drops the connections never used, and flushes the outbox. `on_bound`
+/// gets the bound address (port 0 picks a free port).
 pub async fn run(
     st: State,
     opts: RunOptions,
@@ -142,8 +221,14 @@ pub async fn run(
     // Small answers go out at once (as warp's own server does): without it, Nagle's
     // algorithm and delayed ACKs hold keep-alive answers back by tens of milliseconds.
     incoming.set_nodelay(true);
-    let server = hyper::Server::builder(incoming).serve(make);
-    on_bound(server.local_addr());
+    let addr = incoming.local_addr();
+    let used = UsedConnections::default();
+    let counting = used.clone();
+    let accept = hyper::server::accept::poll_fn(move |cx| {
+        Pin::new(&mut incoming).poll_accept(cx).map_ok(|io| Connection { io, used: counting.clone(), counted: false })
+    });
+    let server = hyper::Server::builder(accept).serve(make);
+    on_bound(addr);
     let st_sig = st.clone();
     let server = server.with_graceful_shutdown(async move {
         signal.await;
@@ -155,10 +240,17 @@ pub async fn run(
     let mut server = tokio::spawn(server);
     let mut shutdown = st.shutdown.subscribe();
     let grace = opts.grace;
+    let used_closed = async {
+        let _ = shutdown.wait_for(|v| *v).await;
+        tokio::time::timeout(grace, used.closed()).await.is_ok()
+    };
     tokio::select! {
         _ = &mut server => {}
-        _ = async { let _ = shutdown.wait_for(|v| *v).await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing with requests in flight");
+        closed = used_closed => {
+            if !closed {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing with requests in flight");
+            }
+            // What is left is connections never used, or requests past the grace period.
             server.abort();
         }
     }

@@ -552,3 +552,21 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     let status = tokio::time::timeout(DEADLINE, s.child.wait()).await.expect("server did not exit").unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn sigterm_does_not_wait_for_a_connection_never_used() {
+    // A grace period far past the test's deadline: waiting on the idle connections below
+    // would fail the test.
+    let mut s = Server::with_secret(&["--shutdown-grace", "600"]).await;
+    let (admin, _) = s.user("admin").await; // leaves a used keep-alive connection idle
+    let addr = s.url("").trim_start_matches("http://").to_string();
+    // What an HTTP client's pool keeps as a spare: connected, and never a byte sent.
+    let spare = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let org = s.org(&admin, &[]).await;
+    assert!(!org.is_empty());
+    let pid = s.child.id().unwrap();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    let status = tokio::time::timeout(DEADLINE, s.child.wait()).await.expect("the server waited on an unused connection").unwrap();
+    assert!(status.success(), "{status:?}");
+    drop(spare);
+}
