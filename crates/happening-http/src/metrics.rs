@@ -119,7 +119,11 @@ impl Metrics {
         let _ = writeln!(out, "happening_holds_expired_total {}", self.holds_expired.load(Ordering::Relaxed));
         for (name, help, c) in [
             ("published", "Notifications handed to the notifier (RabbitMQ: published).", &self.notifications_published),
-            ("confirmed", "Notifications the notifier accepted (RabbitMQ: confirmed by the broker), then marked sent.", &self.notifications_confirmed),
+            (
+                "confirmed",
+                "Notifications the notifier accepted (RabbitMQ: confirmed by the broker), then marked sent.",
+                &self.notifications_confirmed,
+            ),
             ("failed", "Notifications whose delivery failed; they stay in the outbox and are retried.", &self.notifications_failed),
         ] {
             let _ = writeln!(out, "# HELP happening_notifications_{name}_total {help}");
