@@ -85,13 +85,18 @@ impl Waitlist for Flaky {
         self.check("pop_fitting")?;
         self.inner.pop_fitting(e, p).await
     }
-    async fn replace(&self, e: EventId, entries: Vec<WaitEntry>) -> Result<(), AdmissionError> {
-        self.check("replace")?;
-        self.inner.replace(e, entries).await
+    async fn version(&self, e: EventId) -> Result<u64, AdmissionError> {
+        self.check("version")?;
+        self.inner.version(e).await
+    }
+    async fn restore(&self, e: EventId, version: u64, free: u32, entries: Vec<WaitEntry>) -> Result<bool, AdmissionError> {
+        self.check("restore")?;
+        self.inner.restore(e, version, free, entries).await
     }
 }
 
-const ALL: &[&str] = &["set_free", "take", "give", "free", "forget", "push", "remove", "position", "len", "list", "pop_fitting", "replace"];
+const ALL: &[&str] =
+    &["set_free", "take", "give", "free", "forget", "push", "remove", "position", "len", "list", "pop_fitting", "version", "restore"];
 
 fn harness() -> (Harness, Flaky) {
     let store = MemoryStore::new();

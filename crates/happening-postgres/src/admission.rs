@@ -6,7 +6,8 @@
 //! store's own atomic steps confirm: a booking told "free" that loses the race for the seats
 //! gets `Short` from the store and queues; a promotion of a booking that someone else
 //! promoted or cancelled first gets `NotWaiting`. `set_free`, `give`, `push`, `remove` and
-//! `replace` have nothing to change.
+//! `restore` have nothing to change, and the version stays 0 (a rebuild has nothing to
+//! overwrite, so it cannot lose a step of another engine).
 
 use async_trait::async_trait;
 use happening_core::domain::WaitlistPolicy;
@@ -179,7 +180,11 @@ impl Waitlist for PgAdmission {
         Ok(pick.map(|(entry, seats)| Promotion { entry, seats }))
     }
 
-    async fn replace(&self, _event: EventId, _entries: Vec<WaitEntry>) -> Result<(), AdmissionError> {
-        Ok(())
+    async fn version(&self, _event: EventId) -> Result<u64, AdmissionError> {
+        Ok(0)
+    }
+
+    async fn restore(&self, _event: EventId, _version: u64, _free: u32, _entries: Vec<WaitEntry>) -> Result<bool, AdmissionError> {
+        Ok(true)
     }
 }

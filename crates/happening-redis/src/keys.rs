@@ -8,12 +8,19 @@
 //! | `<prefix>:{<event>}:slots`       | string     | free seats (an integer); absent = missing |
 //! | `<prefix>:{<event>}:waitlist`    | sorted set | one member per waiting booking, see below |
 //! | `<prefix>:{<event>}:seats`       | hash       | booking id -> its member in `waitlist`    |
+//! | `<prefix>:{<event>}:version`     | string     | the event's version (an integer), see below |
 //!
 //! Waitlist members are `<seq, 20 digits>:<booking id>:<seats>`, all with score 0: Redis
 //! orders members of equal score by their bytes, and zero-padded to 20 digits every `u64`
 //! sorts by value. (A score of `seq` would be exact only up to 2^53.) The member carries
 //! the seats, so that `pop_fitting` can scan the queue without a hash lookup per entry; the
 //! hash finds a booking's member for `remove` and `position`.
+//!
+//! The version (the `Waitlist` port's docs say when it moves) lets a rebuild write only if
+//! nothing changed since it read the store. It outlives `forget`, and when it is absent
+//! (never set, or Redis lost it) the first change sets it to the server's clock in
+//! microseconds: versions read before Redis lost its data are far below it, so a version is
+//! not given twice.
 
 use happening_core::ids::{BookingId, EventId};
 use happening_core::ports::WaitEntry;
@@ -30,17 +37,24 @@ pub struct EventKeys {
     pub waitlist: String,
     /// Booking id -> its waitlist member (a hash).
     pub seats: String,
+    /// The event's version.
+    pub version: String,
 }
 
 impl EventKeys {
     pub fn new(prefix: &str, event: EventId) -> Self {
         let base = format!("{prefix}:{{{event}}}");
-        Self { slots: format!("{base}:slots"), waitlist: format!("{base}:waitlist"), seats: format!("{base}:seats") }
+        Self {
+            slots: format!("{base}:slots"),
+            waitlist: format!("{base}:waitlist"),
+            seats: format!("{base}:seats"),
+            version: format!("{base}:version"),
+        }
     }
 
-    /// All three, in the order the scripts take them as `KEYS`.
-    pub fn all(&self) -> [&str; 3] {
-        [&self.slots, &self.waitlist, &self.seats]
+    /// All four, in the order the scripts take them as `KEYS`.
+    pub fn all(&self) -> [&str; 4] {
+        [&self.slots, &self.waitlist, &self.seats, &self.version]
     }
 }
 
@@ -106,13 +120,13 @@ mod tests {
         assert_eq!(keys.slots, format!("happening:{{{event}}}:slots"));
         assert_eq!(keys.waitlist, format!("happening:{{{event}}}:waitlist"));
         assert_eq!(keys.seats, format!("happening:{{{event}}}:seats"));
+        assert_eq!(keys.version, format!("happening:{{{event}}}:version"));
         for key in keys.all() {
             assert_eq!(hash_tag(key), event.to_string(), "{key}");
             assert_eq!(slot(key), slot(&keys.slots), "{key}");
         }
-        let mut distinct = keys.all().to_vec();
-        distinct.dedup();
-        assert_eq!(distinct.len(), 3);
+        let distinct: std::collections::BTreeSet<&str> = keys.all().into_iter().collect();
+        assert_eq!(distinct.len(), 4);
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //!
 //! ## One atomic script per operation
 //! Every operation that reads and writes is one Lua script run with `EVALSHA` (`take`,
-//! `give`, `push`, `remove`, `pop_fitting`, `replace`): Redis runs a script to its end before
+//! `give`, `push`, `remove`, `pop_fitting`, `set_free`, `forget`, `restore`): Redis runs a script to its end before
 //! anything else, so no caller ever sees half of a step. In particular `take` reads the
 //! counter, compares and decrements it in one step, and checks the waitlist in the same
 //! step (no queue-jumping under `fifo` and `partial`). The seed's `DECRBY` then `INCRBY`
@@ -40,14 +40,18 @@
 //! ## What can drift, and how it heals
 //! PostgreSQL is the source of truth; what is here can always be rebuilt from it. The
 //! engine takes seats here *before* the store books them, and gives them back *after* the
-//! store freed them, so the counter errs low: it says more seats are free than the store
-//! has only while a rebuild races other engines, and then the store's own capacity check
-//! refuses the booking (it queues): never an oversell.
+//! store freed them, so the counter errs low. It says more seats are free than the store
+//! has only after a rebuild overlapped a booking already in flight (its seats taken here
+//! before the rebuild began, written to the store after the rebuild read it); then the
+//! store's own capacity check refuses the booking (it queues, and the promotion that finds
+//! the store short rebuilds again): never an oversell. A rebuild never erases a step made
+//! while it read the store: it writes with `restore`, which compares the event's version
+//! key (moved by every step) with the one read before the store, and the engine reads again
+//! when they differ.
 //! - A crash (or a lost connection) between the Redis step and the store's write leaves
 //!   seats taken here but booked nowhere, or a cancellation whose seats were never given
 //!   back: the counter is too low, and requests wait while seats are free. A waiting
-//!   booking can likewise be missing from the queue (stored, then the push failed), or a
-//!   rebuild on one engine can overwrite a push made meanwhile on another.
+//!   booking can likewise be missing from the queue (stored, then the push failed).
 //!   [`Engine::reconcile_event`](happening_core::Engine::reconcile_event) repairs all of
 //!   it: it rebuilds the counter (capacity - booked - held) and the queue (the waiting
 //!   bookings in `queue_seq` order) from the store, reports the drift ([`Reconciled`]), and
@@ -64,7 +68,7 @@
 //!
 //! The scripts' cost is O(log n) in the queue's length, except `pop_fitting` under
 //! `first_fit`, which scans the queue for the first entry that fits (as the in-memory
-//! admission does), and `replace`, which writes the whole queue.
+//! admission does), and `restore`, which writes the whole queue.
 //!
 //! [`Reconciled`]: happening_core::Reconciled
 //! [`SlotCounter`]: happening_core::ports::SlotCounter
@@ -210,8 +214,7 @@ fn policy_name(policy: WaitlistPolicy) -> &'static str {
 #[async_trait]
 impl SlotCounter for RedisAdmission {
     async fn set_free(&self, event: EventId, free: u32) -> Result<(), AdmissionError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("SET").arg(self.keys(event).slots).arg(free).query_async::<()>(&mut conn).await.map_err(backend)
+        self.run::<i64>(&SCRIPTS.set_free, event, &[&free]).await.map(drop)
     }
 
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
@@ -241,8 +244,7 @@ impl SlotCounter for RedisAdmission {
     }
 
     async fn forget(&self, event: EventId) -> Result<(), AdmissionError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("DEL").arg(&self.keys(event).all()[..]).query_async::<()>(&mut conn).await.map_err(backend)
+        self.run::<i64>(&SCRIPTS.forget, event, &[]).await.map(drop)
     }
 }
 
@@ -301,10 +303,15 @@ impl Waitlist for RedisAdmission {
         }
     }
 
-    async fn replace(&self, event: EventId, entries: Vec<WaitEntry>) -> Result<(), AdmissionError> {
+    async fn version(&self, event: EventId) -> Result<u64, AdmissionError> {
+        let mut conn = self.conn.clone();
+        let v: Option<String> = redis::cmd("GET").arg(self.keys(event).version).query_async(&mut conn).await.map_err(backend)?;
+        v.map_or(Ok(0), |v| v.parse().map_err(|_| corrupt(format!("version {v:?}"))))
+    }
+
+    async fn restore(&self, event: EventId, version: u64, free: u32, entries: Vec<WaitEntry>) -> Result<bool, AdmissionError> {
         debug_assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
         let members: Vec<String> = entries.iter().map(keys::member).collect();
-        self.run::<i64>(&SCRIPTS.replace, event, &[&members]).await?;
-        Ok(())
+        Ok(self.run::<i64>(&SCRIPTS.restore, event, &[&version.to_string(), &free, &members]).await? == 1)
     }
 }

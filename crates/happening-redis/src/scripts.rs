@@ -1,8 +1,8 @@
 //! The Lua scripts: one per operation that reads and writes, so that each runs as one atomic
 //! step on the server (Redis runs a script to its end before anything else).
 //!
-//! Every script takes the event's keys as `KEYS[1]` (counter), `KEYS[2]` (waitlist) and
-//! `KEYS[3]` (booking -> member hash), and answers `-1` (or a table starting with `-1`, or
+//! Every script takes the event's keys as `KEYS[1]` (counter), `KEYS[2]` (waitlist),
+//! `KEYS[3]` (booking -> member hash) and `KEYS[4]` (version), and answers `-1` (or a table starting with `-1`, or
 //! `false`) when the counter is absent (or not a count): the event is *missing* here, and the engine rebuilds
 //! it from the store. The counter is the mark of an event's existence, as the in-memory
 //! admission's per-event gate is: a queue key may be absent just because it is empty.
@@ -25,6 +25,14 @@ local function counter()
 end
 local function seats_of(m) return tonumber(string.match(m, ':(%d+)$')) end
 local function booking_of(m) return string.match(m, '^%d+:(.+):%d+$') end
+local function bump()
+  if redis.call('EXISTS', KEYS[4]) == 1 then
+    redis.call('INCR', KEYS[4])
+  else
+    local t = redis.call('TIME')
+    redis.call('SET', KEYS[4], string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+  end
+end
 "#;
 
 /// ARGV: want, min, behind_queue (0/1).
@@ -38,13 +46,16 @@ if ARGV[3] == '1' and redis.call('ZCARD', KEYS[2]) > 0 then return {0, free, 1} 
 local n = math.min(tonumber(ARGV[1]), free)
 if n >= tonumber(ARGV[2]) then
   redis.call('DECRBY', KEYS[1], n)
+  bump()
   return {1, n, 0}
 end
 return {0, free, 0}
 "#;
 
-/// ARGV: n. Returns the new free count, or -1 (missing: nothing created).
+/// ARGV: n. Returns the new free count, or -1 (missing: nothing created). Moves the
+/// version either way (as `push` and `remove` do).
 const GIVE: &str = r#"
+bump()
 if not counter() then return -1 end
 return redis.call('INCRBY', KEYS[1], ARGV[1])
 "#;
@@ -52,6 +63,7 @@ return redis.call('INCRBY', KEYS[1], ARGV[1])
 /// ARGV: booking, member. Returns the 1-based position, or -1.
 /// A booking already queued stays where it is and answers its position.
 const PUSH: &str = r#"
+bump()
 if not counter() then return -1 end
 local old = redis.call('HGET', KEYS[3], ARGV[1])
 if old then
@@ -65,6 +77,7 @@ return redis.call('ZRANK', KEYS[2], ARGV[2]) + 1
 
 /// ARGV: booking. Returns 1 (removed), 0 (not queued) or -1.
 const REMOVE: &str = r#"
+bump()
 if not counter() then return -1 end
 local m = redis.call('HGET', KEYS[3], ARGV[1])
 if not m then return 0 end
@@ -132,17 +145,34 @@ if not pick then return {0, 0, ''} end
 redis.call('ZREM', KEYS[2], pick)
 redis.call('HDEL', KEYS[3], booking_of(pick))
 redis.call('DECRBY', KEYS[1], seats)
+bump()
 return {1, seats, pick}
 "#;
 
-/// ARGV: the members of the new queue. Replaces the queue and the hash; creates the counter
-/// at 0 if it is absent or not a count (as the in-memory admission creates the event's
-/// gate), and leaves it alone otherwise.
-const REPLACE: &str = r#"
+/// ARGV: free. Creates or overwrites the counter.
+const SET_FREE: &str = r#"
+redis.call('SET', KEYS[1], ARGV[1])
+bump()
+return 1
+"#;
+
+/// Removes the counter and the queue; the version stays (and moves).
+const FORGET: &str = r#"
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+bump()
+return 1
+"#;
+
+/// ARGV: the version read before the store was, free, then the members of the new queue.
+/// Returns 0 (the version moved: nothing written) or 1 (counter set, queue and hash
+/// replaced, version moved).
+const RESTORE: &str = r#"
+if (redis.call('GET', KEYS[4]) or '0') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3])
-if not counter() then redis.call('SET', KEYS[1], 0) end
+redis.call('SET', KEYS[1], ARGV[2])
+bump()
 local batch = 500
-for i = 1, #ARGV, batch do
+for i = 3, #ARGV, batch do
   local z, h = {}, {}
   for j = i, math.min(i + batch - 1, #ARGV) do
     local m = ARGV[j]
@@ -154,7 +184,7 @@ for i = 1, #ARGV, batch do
   redis.call('ZADD', KEYS[2], unpack(z))
   redis.call('HSET', KEYS[3], unpack(h))
 end
-return #ARGV
+return 1
 "#;
 
 pub(crate) struct Scripts {
@@ -166,7 +196,9 @@ pub(crate) struct Scripts {
     pub len: Script,
     pub list: Script,
     pub pop_fitting: Script,
-    pub replace: Script,
+    pub set_free: Script,
+    pub forget: Script,
+    pub restore: Script,
 }
 
 fn script(body: &str) -> Script {
@@ -182,5 +214,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     len: script(LEN),
     list: script(LIST),
     pop_fitting: script(POP_FITTING),
-    replace: script(REPLACE),
+    set_free: script(SET_FREE),
+    forget: script(FORGET),
+    restore: script(RESTORE),
 });

@@ -69,7 +69,8 @@ async fn concurrent_takes_never_refuse_a_free_seat_nor_oversell() {
     // Seats given back one by one while four connections promote: each waiting booking is
     // promoted exactly once, each with a seat that was given, never more.
     let entries: Vec<WaitEntry> = (0..200u64).map(|seq| WaitEntry { booking: BookingId::new(), seats: 1, seq: 1_000 + seq }).collect();
-    admissions[0].replace(event, entries.clone()).await.unwrap();
+    let version = admissions[0].version(event).await.unwrap();
+    assert!(admissions[0].restore(event, version, 0, entries.clone()).await.unwrap());
     let tasks: Vec<_> = (0..400)
         .map(|i| {
             let a = admissions[i % 4].clone();

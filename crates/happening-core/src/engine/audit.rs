@@ -533,7 +533,9 @@ mod tests {
         let (sa, sb) = (a.queue_seq.unwrap(), b.queue_seq.unwrap());
         // b first, with the seqs still ascending.
         let swapped = vec![WaitEntry { booking: b.id, seats: 2, seq: sa }, WaitEntry { booking: a.id, seats: 2, seq: sb }];
-        w.engine.admission().replace(event, swapped.clone()).await.unwrap();
+        let adm = w.engine.admission();
+        let free = adm.free(event).await.unwrap();
+        assert!(adm.restore(event, adm.version(event).await.unwrap(), free, swapped.clone()).await.unwrap());
         let breaches = w.event_breaches(event).await;
         assert!(matches!(&breaches[..], [Breach::AdmissionWaitlist { admission, .. }] if *admission == swapped), "{breaches:?}");
         // A waitlist entry removed: the booking is in the store's queue only.

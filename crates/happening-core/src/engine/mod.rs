@@ -97,9 +97,9 @@ impl Engine {
         self.dirty.lock().expect("dirty set lock poisoned").insert(event);
     }
 
-    /// Reconciles every event marked after a failure of the admission backend (and after
-    /// each rebuild of a missing counter, to settle races with other engines). The server
-    /// calls this on its timer. Returns how many events had drifted.
+    /// Reconciles every event marked after a failure of the admission backend (or whose
+    /// rebuild kept losing to traffic). The server calls this on its timer. Returns how many
+    /// events had drifted.
     pub async fn reconcile_dirty(&self) -> Result<usize> {
         let events = std::mem::take(&mut *self.dirty.lock().expect("dirty set lock poisoned"));
         let mut drifted = 0;

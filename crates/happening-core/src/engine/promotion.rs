@@ -4,11 +4,16 @@
 use std::future::Future;
 
 use crate::domain::{BookingStatus, EventStatus, WaitlistPolicy};
-use crate::error::Result;
+use crate::error::{BackendError, Error, Result};
 use crate::ids::EventId;
 use crate::ports::{AdmissionError, StoreError, Take, TakeRequest, WaitEntry};
 
 use super::Engine;
+
+/// Most rebuilds one reconcile attempts. Each loses only to a change of the event made
+/// while it read the store, so losing them all takes a busy event; it is retried on the
+/// next tick.
+const REBUILD_ATTEMPTS: u32 = 8;
 
 /// What reconciling one event found and repaired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +46,9 @@ impl Engine {
     {
         match call().await {
             Err(AdmissionError::Missing) => {
-                self.rebuild(event).await?;
-                // Pushes of other engines during the rebuild may have been overwritten:
-                // reconcile once more when things are quiet.
-                self.mark_dirty(event);
+                // A rebuild that loses (`None`) lost to another engine's step, i.e. someone
+                // else rebuilt the event first: either way, run the call again.
+                self.rebuild_once(event).await?;
                 Ok(call().await?)
             }
             other => Ok(other?),
@@ -107,9 +111,8 @@ impl Engine {
     /// free = capacity - booked - held, the waitlist = waiting bookings in `queue_seq`
     /// order. Run on a missing counter, by `reconcile`, and after a crash.
     ///
-    /// Operations in flight on other engines while this runs can leave the counter off by
-    /// their seats; the store's own checks keep that from overselling, and the next
-    /// reconcile settles it.
+    /// Safe while other engines run: a rebuild never overwrites a step made after it read
+    /// the store (see `rebuild_once`).
     pub async fn reconcile_event(&self, event: EventId) -> Result<Reconciled> {
         let mut r = self.rebuild(event).await?;
         // A crash between freeing seats and promoting leaves people waiting for free
@@ -122,8 +125,32 @@ impl Engine {
         Ok(r)
     }
 
-    /// The rebuild of `reconcile_event`, without the promotion.
+    /// The rebuild of `reconcile_event`, without the promotion: attempts until one wins
+    /// (see `rebuild_once`), at most [`REBUILD_ATTEMPTS`]; then the event stays marked for
+    /// [`Engine::reconcile_dirty`].
     async fn rebuild(&self, event: EventId) -> Result<Reconciled> {
+        for _ in 0..REBUILD_ATTEMPTS {
+            if let Some(r) = self.rebuild_once(event).await? {
+                return Ok(r);
+            }
+        }
+        self.mark_dirty(event);
+        Err(Error::Backend(BackendError::msg(format!(
+            "event {event} changed during each of {REBUILD_ATTEMPTS} rebuilds; it is marked for the next reconcile"
+        ))))
+    }
+
+    /// Reads the store and writes what it read as the counter and queue, unless the event's
+    /// admission version moved in between: then another engine's step (seats given back,
+    /// a booking queued) landed after the read, writing would lose it, and this answers
+    /// `None` without writing.
+    ///
+    /// What the version cannot see is a `take` made *before* the read whose booking the
+    /// store writes *after* it: the rebuilt counter then counts those seats as free. It
+    /// errs high, never low: the store refuses the seats (no oversell), and the promotion
+    /// that finds the store short rebuilds again.
+    async fn rebuild_once(&self, event: EventId) -> Result<Option<Reconciled>> {
+        let version = self.admission.version(event).await?;
         let view = self.store.event_view(event).await?;
         let waiting = self.store.waiting(event, u32::MAX).await?;
         let entries: Vec<WaitEntry> = waiting
@@ -141,11 +168,11 @@ impl Engine {
             None => Vec::new(),
         };
         let free_after = view.available();
-        self.admission.set_free(event, free_after).await?;
         let waitlist_repaired = queued != entries;
-        if waitlist_repaired {
-            self.admission.replace(event, entries.clone()).await?;
+        let waiting = entries.len() as u32;
+        if !self.admission.restore(event, version, free_after, entries).await? {
+            return Ok(None);
         }
-        Ok(Reconciled { event_id: event, free_before, free_after, waitlist_repaired, waiting: entries.len() as u32, promoted: 0 })
+        Ok(Some(Reconciled { event_id: event, free_before, free_after, waitlist_repaired, waiting, promoted: 0 }))
     }
 }

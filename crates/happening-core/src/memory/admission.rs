@@ -1,4 +1,5 @@
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,6 +14,11 @@ use super::sharded::{IdMap, Sharded};
 /// `pop_fitting` are atomic over both.
 #[derive(Default)]
 struct Gate {
+    /// `false` for a forgotten event, or one only a `give`, `push` or `remove` has touched:
+    /// it is missing, and is kept only for its version.
+    live: bool,
+    /// See [`Waitlist`]'s docs; drawn from [`MemoryAdmission::versions`].
+    version: u64,
     free: u32,
     /// Sorted by `seq`; pushes land at the back in the normal case.
     queue: VecDeque<WaitEntry>,
@@ -40,6 +46,9 @@ impl Gate {
 #[derive(Clone, Default)]
 pub struct MemoryAdmission {
     gates: Arc<Sharded<EventId, Gate>>,
+    /// The last version given out, to any event: one sequence for all, so that a version
+    /// is never given twice (not even to an event forgotten and created again).
+    versions: Arc<AtomicU64>,
 }
 
 impl MemoryAdmission {
@@ -47,16 +56,46 @@ impl MemoryAdmission {
         Self::default()
     }
 
-    fn with<R>(&self, event: EventId, f: impl FnOnce(&mut Gate) -> R) -> Result<R, AdmissionError> {
+    fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Runs `f` on the live gate of `event`; `f` returns what it answers and whether it
+    /// changed the gate (which moves the version).
+    fn with<R>(&self, event: EventId, f: impl FnOnce(&mut Gate) -> (R, bool)) -> Result<R, AdmissionError> {
         let mut shard = self.gates.shard(&event);
-        shard.get_mut(&event).map(f).ok_or(AdmissionError::Missing)
+        let gate = shard.get_mut(&event).filter(|g| g.live).ok_or(AdmissionError::Missing)?;
+        let (answer, changed) = f(gate);
+        if changed {
+            gate.version = self.next_version();
+        }
+        Ok(answer)
+    }
+
+    /// For `give`, `push` and `remove`, which move the version whatever happens: runs `f`
+    /// on the live gate, or answers `Missing`.
+    fn after_store_change<R>(&self, event: EventId, f: impl FnOnce(&mut Gate) -> R) -> Result<R, AdmissionError> {
+        let mut shard = self.gates.shard(&event);
+        let gate = shard.entry(event).or_default();
+        gate.version = self.next_version();
+        if gate.live {
+            Ok(f(gate))
+        } else {
+            Err(AdmissionError::Missing)
+        }
     }
 }
 
 #[async_trait]
 impl SlotCounter for MemoryAdmission {
     async fn set_free(&self, event: EventId, free: u32) -> Result<(), AdmissionError> {
-        self.gates.shard(&event).entry(event).or_default().free = free;
+        let mut shard = self.gates.shard(&event);
+        let gate = shard.entry(event).or_default();
+        if !gate.live {
+            *gate = Gate { live: true, ..Gate::default() };
+        }
+        gate.free = free;
+        gate.version = self.next_version();
         Ok(())
     }
 
@@ -64,28 +103,30 @@ impl SlotCounter for MemoryAdmission {
         debug_assert!(req.min >= 1 && req.min <= req.want);
         self.with(event, |g| {
             if req.behind_queue && !g.queue.is_empty() {
-                return Take::Short { free: g.free, queued: true };
+                return (Take::Short { free: g.free, queued: true }, false);
             }
             let n = req.want.min(g.free);
             if n >= req.min {
                 g.free -= n;
-                Take::Taken(n)
+                (Take::Taken(n), true)
             } else {
-                Take::Short { free: g.free, queued: false }
+                (Take::Short { free: g.free, queued: false }, false)
             }
         })
     }
 
     async fn give(&self, event: EventId, n: u32) -> Result<(), AdmissionError> {
-        self.with(event, |g| g.free += n)
+        self.after_store_change(event, |g| g.free += n)
     }
 
     async fn free(&self, event: EventId) -> Result<u32, AdmissionError> {
-        self.with(event, |g| g.free)
+        self.with(event, |g| (g.free, false))
     }
 
     async fn forget(&self, event: EventId) -> Result<(), AdmissionError> {
-        self.gates.remove(&event);
+        // A missing gate that keeps the version, so that a rebuild begun before cannot win.
+        let mut shard = self.gates.shard(&event);
+        *shard.entry(event).or_default() = Gate { version: self.next_version(), ..Gate::default() };
         Ok(())
     }
 }
@@ -93,7 +134,7 @@ impl SlotCounter for MemoryAdmission {
 #[async_trait]
 impl Waitlist for MemoryAdmission {
     async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError> {
-        self.with(event, |g| {
+        self.after_store_change(event, |g| {
             if let Some(i) = g.find(entry.booking) {
                 return i as u32 + 1;
             }
@@ -108,7 +149,7 @@ impl Waitlist for MemoryAdmission {
     }
 
     async fn remove(&self, event: EventId, booking: BookingId) -> Result<bool, AdmissionError> {
-        self.with(event, |g| match g.find(booking) {
+        self.after_store_change(event, |g| match g.find(booking) {
             Some(i) => {
                 g.remove_at(i);
                 true
@@ -118,15 +159,15 @@ impl Waitlist for MemoryAdmission {
     }
 
     async fn position(&self, event: EventId, booking: BookingId) -> Result<Option<u32>, AdmissionError> {
-        self.with(event, |g| g.find(booking).map(|i| i as u32 + 1))
+        self.with(event, |g| (g.find(booking).map(|i| i as u32 + 1), false))
     }
 
     async fn len(&self, event: EventId) -> Result<u32, AdmissionError> {
-        self.with(event, |g| g.queue.len() as u32)
+        self.with(event, |g| (g.queue.len() as u32, false))
     }
 
     async fn list(&self, event: EventId, limit: u32) -> Result<Vec<WaitEntry>, AdmissionError> {
-        self.with(event, |g| g.queue.iter().take(limit as usize).copied().collect())
+        self.with(event, |g| (g.queue.iter().take(limit as usize).copied().collect(), false))
     }
 
     async fn pop_fitting(&self, event: EventId, policy: WaitlistPolicy) -> Result<Option<Promotion>, AdmissionError> {
@@ -134,29 +175,35 @@ impl Waitlist for MemoryAdmission {
             let (i, seats) = match policy {
                 WaitlistPolicy::Fifo => match g.queue.front() {
                     Some(e) if e.seats <= g.free => (0, e.seats),
-                    _ => return None,
+                    _ => return (None, false),
                 },
                 WaitlistPolicy::FirstFit => match g.queue.iter().position(|e| e.seats <= g.free) {
                     Some(i) => (i, g.queue[i].seats),
-                    None => return None,
+                    None => return (None, false),
                 },
                 WaitlistPolicy::Partial => match g.queue.front() {
                     Some(e) if g.free >= 1 => (0, e.seats.min(g.free)),
-                    _ => return None,
+                    _ => return (None, false),
                 },
             };
             let entry = g.remove_at(i);
             g.free -= seats;
-            Some(Promotion { entry, seats })
+            (Some(Promotion { entry, seats }), true)
         })
     }
 
-    async fn replace(&self, event: EventId, entries: Vec<WaitEntry>) -> Result<(), AdmissionError> {
+    async fn version(&self, event: EventId) -> Result<u64, AdmissionError> {
+        Ok(self.gates.shard(&event).get(&event).map_or(0, |g| g.version))
+    }
+
+    async fn restore(&self, event: EventId, version: u64, free: u32, entries: Vec<WaitEntry>) -> Result<bool, AdmissionError> {
         debug_assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq));
         let mut shard = self.gates.shard(&event);
-        let gate = shard.entry(event).or_default();
-        gate.seqs = entries.iter().map(|e| (e.booking, e.seq)).collect();
-        gate.queue = entries.into();
-        Ok(())
+        if shard.get(&event).map_or(0, |g| g.version) != version {
+            return Ok(false);
+        }
+        let seqs = entries.iter().map(|e| (e.booking, e.seq)).collect();
+        shard.insert(event, Gate { live: true, version: self.next_version(), free, queue: entries.into(), seqs });
+        Ok(true)
     }
 }

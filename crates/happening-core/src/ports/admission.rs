@@ -85,6 +85,23 @@ pub struct Promotion {
 ///
 /// Contract: each method is atomic; `push` of a booking already queued is a no-op that
 /// returns its position; positions are 1-based.
+///
+/// **Versions.** A rebuild reads the store, then overwrites the counter and the queue with
+/// what it read ([`Waitlist::restore`]). Another engine's step landing between the read and
+/// the write would be lost (a cancellation's seats given back, a waiting booking pushed), so
+/// each event has a version that moves on:
+/// - every change: `set_free`, `forget`, a `take` that takes, a `pop_fitting` that pops, a
+///   `restore` that restores;
+/// - every `give`, `push` and `remove`, whatever its outcome, even [`AdmissionError::Missing`]:
+///   the engine calls these *after* the store changed, so a rebuild that read the store
+///   before that change must not win.
+///
+/// `take` and `pop_fitting` that find nothing (and every read) leave it alone, so that the
+/// turned-away requests of a sold-out flash sale never starve a rebuild. A version is never
+/// reused for an event, not even across a `forget` or a restart of the backend (as far as
+/// the backend can tell), and an event the backend has never seen is at version 0. A backend
+/// that keeps no state of its own (PostgreSQL alone derives everything from the store) has
+/// nothing to overwrite: its version stays 0 and its `restore` always succeeds.
 #[async_trait]
 pub trait Waitlist: Send + Sync + 'static {
     /// Inserts `entry` at its place by `seq` (normally the back). Returns its position.
@@ -113,8 +130,13 @@ pub trait Waitlist: Send + Sync + 'static {
     /// - `Partial`: the head, if at least one seat is free; it gets `min(free, seats)`.
     async fn pop_fitting(&self, event: EventId, policy: WaitlistPolicy) -> Result<Option<Promotion>, AdmissionError>;
 
-    /// Replaces the queue (rebuild from the SeatStore). `entries` are in `seq` order.
-    async fn replace(&self, event: EventId, entries: Vec<WaitEntry>) -> Result<(), AdmissionError>;
+    /// The event's version (see the trait's docs); never `Missing`.
+    async fn version(&self, event: EventId) -> Result<u64, AdmissionError>;
+
+    /// The write of a rebuild from the SeatStore: if the event is still at `version`, sets
+    /// its counter to `free` and its queue to `entries` (in `seq` order), creating the event
+    /// if it is missing, and returns `true`; else changes nothing and returns `false`.
+    async fn restore(&self, event: EventId, version: u64, free: u32, entries: Vec<WaitEntry>) -> Result<bool, AdmissionError>;
 }
 
 /// Counter and waitlist from one backend.

@@ -10,6 +10,8 @@ use crate::domain::*;
 use crate::engine::{BookRequest, HoldRequest};
 use crate::error::{Conflict, Entity, Error};
 use crate::ids::*;
+use crate::ports::{AdmissionError, Take, TakeRequest, WaitEntry};
+use crate::testkit::interleave::Interleave;
 use crate::testkit::{invariants, Harness};
 
 use WaitlistPolicy::*;
@@ -48,6 +50,8 @@ macro_rules! conformance_tests {
             history_and_notifications_for_every_change,
             bad_input_changes_nothing,
             counter_rebuilt_when_missing,
+            restore_loses_to_any_step_after_its_version,
+            rebuild_keeps_a_step_made_while_it_read_the_store,
             outbox_claims_and_delivery,
             directory_roles_and_invites,
         );
@@ -533,6 +537,93 @@ pub async fn counter_rebuilt_when_missing(h: &Harness) {
     assert_eq!((r.free_before, r.free_after, r.waitlist_repaired, r.waiting), (Some(before), 0, false, 2));
     assert_eq!(r.drifted(), keeps_own_count);
     assert!(!h.engine.reconcile_event(e).await.unwrap().drifted());
+    check(h, e).await;
+}
+
+/// The admission port's versions: every change, and every `give`, `push` and `remove`
+/// (even on a missing event), moves the version; a `restore` with a version read before
+/// any of them changes nothing. A backend that keeps no state of its own stays at 0 and
+/// always restores.
+pub async fn restore_loses_to_any_step_after_its_version(h: &Harness) {
+    let adm = h.engine.admission();
+    let e = h.event(5, Fifo).await;
+    h.book(e, UserId::new(), 5).await.unwrap();
+    let w = h.book(e, UserId::new(), 2).await.unwrap();
+    assert_eq!(w.status, BookingStatus::Waiting);
+    let entry = WaitEntry { booking: w.id, seats: 2, seq: w.queue_seq.unwrap() };
+    let stateless = adm.version(e).await.unwrap() == 0;
+    if stateless {
+        assert!(adm.restore(e, 0, 3, vec![]).await.unwrap(), "nothing to overwrite, nothing to lose");
+        assert_eq!(adm.version(e).await.unwrap(), 0);
+        assert_eq!(adm.free(e).await.unwrap(), 0, "derived from the store, not written");
+        return;
+    }
+    let state = |adm: &std::sync::Arc<dyn crate::ports::Admission>| {
+        let adm = adm.clone();
+        async move { (adm.free(e).await.ok(), adm.list(e, u32::MAX).await.ok()) }
+    };
+    let take = TakeRequest { want: 1, min: 1, behind_queue: false };
+    let short = TakeRequest { want: 99, min: 99, behind_queue: false };
+    for what in ["give", "take", "push again", "remove unknown", "set_free"] {
+        let v = adm.version(e).await.unwrap();
+        match what {
+            "take" => assert!(matches!(adm.take(e, take).await.unwrap(), Take::Taken(1))),
+            "give" => adm.give(e, 1).await.unwrap(),
+            "push again" => assert_eq!(adm.push(e, entry).await.unwrap(), 1),
+            "remove unknown" => assert!(!adm.remove(e, BookingId::new()).await.unwrap()),
+            _ => adm.set_free(e, 5).await.unwrap(),
+        }
+        let after = state(adm).await;
+        assert_ne!(adm.version(e).await.unwrap(), v, "{what} moves the version");
+        assert!(!adm.restore(e, v, 0, vec![]).await.unwrap(), "{what}: a restore from before it loses");
+        assert_eq!(state(adm).await, after, "{what}: a losing restore changes nothing");
+    }
+    // Reads, and a take that finds too few seats, leave it alone.
+    let v = adm.version(e).await.unwrap();
+    assert!(matches!(adm.take(e, short).await.unwrap(), Take::Short { .. }));
+    adm.free(e).await.unwrap();
+    adm.list(e, 10).await.unwrap();
+    adm.position(e, w.id).await.unwrap();
+    assert_eq!(adm.version(e).await.unwrap(), v, "reads and a short take do not move it");
+    assert!(adm.restore(e, v, 5, vec![entry]).await.unwrap(), "nothing happened since: it restores");
+    assert_eq!(state(adm).await, (Some(5), Some(vec![entry])));
+    assert!(!adm.restore(e, v, 5, vec![entry]).await.unwrap(), "a restore moves the version too");
+    // A popped entry moves it; forgetting does, and so does a give on the missing event,
+    // which a rebuild begun before must not overwrite.
+    let v = adm.version(e).await.unwrap();
+    assert!(adm.pop_fitting(e, Partial).await.unwrap().is_some());
+    assert_ne!(adm.version(e).await.unwrap(), v, "a pop moves it");
+    let v = adm.version(e).await.unwrap();
+    adm.forget(e).await.unwrap();
+    let forgotten = adm.version(e).await.unwrap();
+    assert_ne!(forgotten, v, "forget moves it");
+    assert!(matches!(adm.give(e, 2).await, Err(AdmissionError::Missing)));
+    assert_ne!(adm.version(e).await.unwrap(), forgotten, "a give on a missing event moves it");
+    assert!(!adm.restore(e, forgotten, 5, vec![]).await.unwrap());
+    assert!(matches!(adm.free(e).await, Err(AdmissionError::Missing)), "still missing");
+    // The engine's own rebuild settles everything.
+    h.engine.reconcile_event(e).await.unwrap();
+    check(h, e).await;
+}
+
+/// A rebuild reads the store, then writes the counter and queue. A cancellation that
+/// lands in between (committed in the store, its seats given back) must survive it: the
+/// rebuild's write loses, it reads again, and the counter ends right. (A rebuild that wrote
+/// anyway would leave the counter a seat short, and someone waiting while a seat is free.)
+pub async fn rebuild_keeps_a_step_made_while_it_read_the_store(h: &Harness) {
+    let e = h.event(3, Fifo).await;
+    let u = UserId::new();
+    let b = h.book(e, u, 1).await.unwrap();
+    h.book(e, UserId::new(), 2).await.unwrap();
+    let between = Interleave::new(h.engine.admission().clone());
+    let rebuilder = crate::Engine::new(h.engine.store().clone(), std::sync::Arc::new(between.clone())).with_clock(h.clock.clone());
+    let other = h.engine.clone();
+    between.before_next_restore(Box::pin(async move {
+        other.cancel(b.id, u, None).await.expect("cancel between the read and the write");
+    }));
+    rebuilder.reconcile_event(e).await.unwrap();
+    assert!(between.fired(), "the cancellation ran between the rebuild's read and its write");
+    assert_eq!(h.engine.admission().free(e).await.unwrap(), 1, "the seat given back is free");
     check(h, e).await;
 }
 

@@ -4,6 +4,7 @@
 
 pub mod concurrency;
 pub mod conformance;
+pub mod interleave;
 pub mod invariants;
 pub mod model;
 
