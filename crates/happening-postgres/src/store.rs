@@ -327,6 +327,21 @@ impl SeatStore for PgStore {
         load_event(&mut conn, id).await
     }
 
+    async fn event_for(&self, id: EventId, user: UserId) -> Result<(Event, Option<Role>), StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLS}, (SELECT m.role FROM organization_users m WHERE m.organization_id = e.org_id AND m.user_id = $2) AS member_role \
+             FROM events e WHERE e.id = $1"
+        ))
+        .bind(id.0)
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound(Entity::Event))?;
+        let role: Option<String> = row.try_get("member_role").map_err(db)?;
+        Ok((rows::event(&row)?, role.as_deref().map(rows::role).transpose()?))
+    }
+
     async fn event_view(&self, id: EventId) -> Result<EventView, StoreError> {
         let row = sqlx::query(&format!("SELECT {EVENT_COLS}, {VIEW_COUNTS} FROM events e WHERE e.id = $1"))
             .bind(id.0)

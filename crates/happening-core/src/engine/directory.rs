@@ -8,7 +8,7 @@ use chrono::Duration;
 use crate::domain::*;
 use crate::effects;
 use crate::error::{Entity, Error, Result};
-use crate::ids::{OrgId, UserId};
+use crate::ids::{EventId, OrgId, UserId};
 
 use super::validate;
 use super::Engine;
@@ -17,15 +17,17 @@ impl Engine {
     /// The caller's role in `org`, which must be at least `needed`. Non-members get
     /// `NotFound(Organization)`, members with too small a role `Forbidden`.
     pub async fn authorize(&self, user: UserId, org: OrgId, needed: Role) -> Result<Role> {
-        match self.store.role(org, user).await? {
-            None => Err(Error::NotFound(Entity::Organization)),
-            Some(role) if role >= needed => Ok(role),
-            Some(_) => Err(Error::Forbidden(match needed {
-                Role::OrgAdmin => "needs the orgAdmin role",
-                Role::Organizer => "needs the organizer role",
-                Role::User => "needs membership",
-            })),
-        }
+        check_role(self.store.role(org, user).await?, needed, Entity::Organization)
+    }
+
+    /// The event `id`, if `user` has at least `needed` role in its organization, in one
+    /// store read ([`SeatStore::event_for`](crate::ports::SeatStore::event_for)). To a
+    /// non-member the event does not exist (`NotFound(Event)`); a member with too small a
+    /// role gets `Forbidden`.
+    pub async fn event_as(&self, user: UserId, id: EventId, needed: Role) -> Result<Event> {
+        let (event, role) = self.store.event_for(id, user).await?;
+        check_role(role, needed, Entity::Event)?;
+        Ok(event)
     }
 
     /// Creates or refreshes the user of an identity-provider subject.
@@ -132,5 +134,19 @@ impl Engine {
             return Err(Error::Forbidden("the invite is for another email address"));
         }
         Ok(self.store.accept_invite(token, caller, self.clock.now()).await?)
+    }
+}
+
+/// `role` (`None`: not a member) if it is at least `needed`; to a non-member, `hidden` does
+/// not exist.
+fn check_role(role: Option<Role>, needed: Role, hidden: Entity) -> Result<Role> {
+    match role {
+        None => Err(Error::NotFound(hidden)),
+        Some(role) if role >= needed => Ok(role),
+        Some(_) => Err(Error::Forbidden(match needed {
+            Role::OrgAdmin => "needs the orgAdmin role",
+            Role::Organizer => "needs the organizer role",
+            Role::User => "needs membership",
+        })),
     }
 }

@@ -9,7 +9,7 @@ use crate::domain::*;
 use crate::effects;
 use crate::error::{Conflict, Entity};
 use crate::ids::*;
-use crate::ports::{SeatStore, StoreError};
+use crate::ports::{Directory, SeatStore, StoreError};
 use crate::seats::SeatSet;
 
 use super::directory::DirectoryData;
@@ -177,6 +177,12 @@ impl SeatStore for MemoryStore {
         let ledger = self.ledger(id)?;
         let event = lock(&ledger).event.clone();
         Ok(event)
+    }
+
+    async fn event_for(&self, id: EventId, user: UserId) -> Result<(Event, Option<Role>), StoreError> {
+        let event = self.event(id).await?;
+        let role = self.role(event.org_id, user).await?;
+        Ok((event, role))
     }
 
     async fn event_view(&self, id: EventId) -> Result<EventView, StoreError> {

@@ -53,6 +53,12 @@ pub trait SeatStore: Send + Sync + 'static {
     /// The event alone: a cheap read, on the path of every booking.
     async fn event(&self, id: EventId) -> Result<Event, StoreError>;
 
+    /// The event and `user`'s role in its organization (`None`: not a member), read
+    /// together: what authorizing a request on an event needs, in one round trip (it is on
+    /// the path of every booking over HTTP). MUST return `NotFound(Event)` if there is no
+    /// such event, whoever asks.
+    async fn event_for(&self, id: EventId, user: UserId) -> Result<(Event, Option<Role>), StoreError>;
+
     /// The event with its live counts.
     async fn event_view(&self, id: EventId) -> Result<EventView, StoreError>;
 

@@ -699,6 +699,27 @@ pub async fn directory_roles_and_invites(h: &Harness) {
         Err(Error::Conflict { reason: Conflict::AlreadyMember, .. })
     ));
     assert!(matches!(en.authorize(eve.id, org.id, Role::Organizer).await, Err(Error::Forbidden(_))));
+    // An event is seen with the role in its organization, read together with it: to an
+    // outsider it does not exist; a member with too small a role is forbidden.
+    let event = en
+        .create_event(NewEvent {
+            org_id: org.id,
+            name: "Roles".into(),
+            description: None,
+            category: None,
+            event_date: h.clock.now(),
+            capacity: 3,
+            policy: WaitlistPolicy::Fifo,
+        })
+        .await
+        .unwrap()
+        .event;
+    assert_eq!(en.event_as(eve.id, event.id, Role::User).await.unwrap().id, event.id);
+    assert_eq!(en.event_as(bob.id, event.id, Role::Organizer).await.unwrap().org_id, org.id);
+    assert!(matches!(en.event_as(eve.id, event.id, Role::Organizer).await, Err(Error::Forbidden(_))));
+    let outsider = en.upsert_user("kc-outsider", None, None).await.unwrap();
+    assert!(matches!(en.event_as(outsider.id, event.id, Role::User).await, Err(Error::NotFound(Entity::Event))));
+    assert!(matches!(en.event_as(admin.id, EventId::new(), Role::User).await, Err(Error::NotFound(Entity::Event))));
     // The last orgAdmin stays.
     assert!(matches!(
         en.set_role(admin.id, org.id, admin.id, Role::User).await,

@@ -50,15 +50,11 @@ pub fn no_content() -> Result<Response, ApiError> {
 /// The event, if the caller has at least `role` in its organization. To a non-member the
 /// event does not exist (404); a member with too small a role gets 403.
 ///
-/// Reads the event row only, not its live counts (on PostgreSQL those are counted over the
-/// event's seat rows: too much to pay on every booking just to authorize it).
+/// Reads the event row and the caller's membership in one store read, not the event's live
+/// counts (on PostgreSQL those are counted over the event's seat rows: too much to pay on
+/// every booking just to authorize it).
 pub async fn event_as(ctx: &Ctx, id: EventId, role: Role) -> Result<Event, ApiError> {
-    let event = ctx.engine().store().event(id).await.map_err(CoreError::from)?;
-    match ctx.engine().authorize(ctx.user(), event.org_id, role).await {
-        Ok(_) => Ok(event),
-        Err(CoreError::NotFound(_)) => Err(ApiError::not_found(Entity::Event)),
-        Err(e) => Err(e.into()),
-    }
+    Ok(ctx.engine().event_as(ctx.user(), id, role).await?)
 }
 
 /// The booking, if the caller owns it or is an organizer (or orgAdmin) of its event's
