@@ -9,6 +9,7 @@
 //! mapping of every failure to a status and `{ "error": "..." }`).
 
 pub mod auth;
+pub mod authcache;
 pub mod error;
 pub mod filters;
 pub mod handlers;

@@ -130,6 +130,11 @@ struct Serve {
     /// Origins allowed to call the API from a browser (CORS), comma-separated, or `*`.
     #[arg(long, env = "HAPPENING_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// How long a caller's role on an event, once read, authorizes their next requests on
+    /// it, in milliseconds (at most 60000); 0 reads it on every request. A removed member
+    /// keeps access on a server for up to this long (docs/http.md, "Authorization cache").
+    #[arg(long, env = "HAPPENING_AUTH_CACHE_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    auth_cache_ms: u64,
     /// Worker threads (default: one per core).
     #[arg(long, env = "HAPPENING_WORKERS")]
     workers: Option<usize>,
@@ -311,6 +316,7 @@ fn serve(s: Serve) -> ExitCode {
         default_hold_ttl_secs: s.hold_ttl,
         max_streams: s.max_streams,
         cors_origins: s.cors_origins.clone(),
+        auth_cache_ms: s.auth_cache_ms,
         ..Settings::default()
     };
 

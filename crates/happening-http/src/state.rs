@@ -1,6 +1,7 @@
 //! What every handler shares, and the authenticated request context.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use happening_core::error::Entity;
@@ -9,6 +10,7 @@ use happening_core::{Engine, Error as CoreError};
 use tokio::sync::watch;
 
 use crate::auth::{bearer, Identity, Verifier};
+use crate::authcache::AuthCache;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyCache;
 use crate::live::Live;
@@ -30,6 +32,9 @@ pub struct Settings {
     pub max_streams: usize,
     /// How each store is backed, for `/readyz`.
     pub backends: Vec<(&'static str, &'static str)>,
+    /// How long an event-and-role read authorizes later requests of the same caller on
+    /// the same event, milliseconds; 0: every request reads (see `authcache`).
+    pub auth_cache_ms: u64,
 }
 
 impl Default for Settings {
@@ -40,9 +45,13 @@ impl Default for Settings {
             max_streams: 10_000,
             cors_origins: Vec::new(),
             backends: vec![("seat_store", "memory"), ("admission", "memory"), ("notifier", "log")],
+            auth_cache_ms: 0,
         }
     }
 }
+
+/// Entries of the auth cache at most (about 300 bytes each).
+const AUTH_CACHE_ENTRIES_MAX: usize = 100_000;
 
 pub struct AppState {
     pub engine: Engine,
@@ -50,6 +59,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub live: Arc<Live>,
     pub idempotency: IdempotencyCache,
+    /// `None` unless `Settings::auth_cache_ms` is set.
+    pub auth_cache: Option<AuthCache>,
     pub limiter: Option<RateLimiter>,
     pub settings: Settings,
     /// `true` once shutdown began: live streams end, `/readyz` answers 503.
@@ -80,6 +91,7 @@ impl AppState {
             metrics: Metrics::default(),
             live: Arc::new(Live::default()),
             idempotency: IdempotencyCache::new(100_000),
+            auth_cache: AuthCache::new(Duration::from_millis(settings.auth_cache_ms), AUTH_CACHE_ENTRIES_MAX),
             limiter,
             settings,
             shutdown: watch::channel(false).0,

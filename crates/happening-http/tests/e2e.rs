@@ -570,3 +570,29 @@ async fn sigterm_does_not_wait_for_a_connection_never_used() {
     assert!(status.success(), "{status:?}");
     drop(spare);
 }
+
+/// `--auth-cache-ms`: a grant read once is kept for the TTL (a member removed meanwhile
+/// still books on this server until it expires), a refusal never is (a new member books at
+/// once). Without the flag a removal takes effect at the next request.
+#[tokio::test]
+async fn auth_cache_keeps_grants_for_its_ttl_and_never_refusals() {
+    for (args, after_removal) in [(&["--auth-cache-ms", "60000"][..], StatusCode::CREATED), (&[][..], StatusCode::NOT_FOUND)] {
+        let s = Server::with_secret(args).await;
+        let (admin, _) = s.user("admin").await;
+        let (bob, bob_id) = s.user("bob").await;
+        let (eve, eve_id) = s.user("eve").await;
+        let org = s.org(&admin, &[&bob_id]).await;
+        let event = s.event(&admin, &org, 10).await;
+        let one = json!({ "event_id": event, "seats": 1 });
+        s.book(&bob, one.clone()).await;
+        s.ok(Method::DELETE, &format!("/organizations/{org}/members/{bob_id}"), &admin, None, StatusCode::NO_CONTENT).await;
+        let (status, body) = s.call(Method::POST, "/bookings", Some(&bob), Some(one.clone())).await;
+        assert_eq!(status, after_removal, "removed member, server args {args:?}: {body}");
+        let (status, _) = s.call(Method::POST, "/bookings", Some(&eve), Some(one.clone())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "an outsider");
+        let add = json!({ "user_id": eve_id, "role": "user" });
+        s.ok(Method::POST, &format!("/organizations/{org}/members"), &admin, Some(add), StatusCode::CREATED).await;
+        s.book(&eve, one).await;
+        s.stop().await;
+    }
+}

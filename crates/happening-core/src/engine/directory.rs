@@ -20,14 +20,14 @@ impl Engine {
         check_role(self.store.role(org, user).await?, needed, Entity::Organization)
     }
 
-    /// The event `id`, if `user` has at least `needed` role in its organization, in one
-    /// store read ([`SeatStore::event_for`](crate::ports::SeatStore::event_for)). To a
-    /// non-member the event does not exist (`NotFound(Event)`); a member with too small a
-    /// role gets `Forbidden`.
-    pub async fn event_as(&self, user: UserId, id: EventId, needed: Role) -> Result<Event> {
+    /// The event `id` and `user`'s role in its organization, which must be at least
+    /// `needed`, in one store read ([`SeatStore::event_for`](crate::ports::SeatStore::event_for)).
+    /// To a non-member the event does not exist (`NotFound(Event)`); a member with too
+    /// small a role gets `Forbidden`.
+    pub async fn event_as(&self, user: UserId, id: EventId, needed: Role) -> Result<(Event, Role)> {
         let (event, role) = self.store.event_for(id, user).await?;
-        check_role(role, needed, Entity::Event)?;
-        Ok(event)
+        let role = check_role(role, needed, Entity::Event)?;
+        Ok((event, role))
     }
 
     /// Creates or refreshes the user of an identity-provider subject.

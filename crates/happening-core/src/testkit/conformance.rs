@@ -714,8 +714,8 @@ pub async fn directory_roles_and_invites(h: &Harness) {
         .await
         .unwrap()
         .event;
-    assert_eq!(en.event_as(eve.id, event.id, Role::User).await.unwrap().id, event.id);
-    assert_eq!(en.event_as(bob.id, event.id, Role::Organizer).await.unwrap().org_id, org.id);
+    assert_eq!(en.event_as(eve.id, event.id, Role::User).await.unwrap(), (event.clone(), Role::User));
+    assert_eq!(en.event_as(bob.id, event.id, Role::Organizer).await.unwrap().1, Role::Organizer);
     assert!(matches!(en.event_as(eve.id, event.id, Role::Organizer).await, Err(Error::Forbidden(_))));
     let outsider = en.upsert_user("kc-outsider", None, None).await.unwrap();
     assert!(matches!(en.event_as(outsider.id, event.id, Role::User).await, Err(Error::NotFound(Entity::Event))));
