@@ -61,7 +61,7 @@ impl SlotCounter for Flaky {
 
 #[async_trait]
 impl Waitlist for Flaky {
-    async fn push(&self, e: EventId, entry: WaitEntry) -> Result<u32, AdmissionError> {
+    async fn push(&self, e: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError> {
         self.check("push")?;
         self.inner.push(e, entry).await
     }

@@ -114,14 +114,15 @@ impl SlotCounter for PgAdmission {
 
 #[async_trait]
 impl Waitlist for PgAdmission {
-    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError> {
+    /// `seats_free` is always `true`: the counter is the store's, read apart.
+    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'waiting' AND queue_seq <= $2")
             .bind(event.0)
             .bind(entry.seq as i64)
             .fetch_one(&self.pool)
             .await
             .map_err(adm)?;
-        Ok(n as u32)
+        Ok(Pushed { position: n as u32, seats_free: true })
     }
 
     async fn remove(&self, _event: EventId, booking: BookingId) -> Result<bool, AdmissionError> {

@@ -250,11 +250,12 @@ impl SlotCounter for RedisAdmission {
 
 #[async_trait]
 impl Waitlist for RedisAdmission {
-    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError> {
+    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError> {
         let booking = entry.booking.to_string();
         match self.run::<i64>(&SCRIPTS.push, event, &[&booking, &keys::member(&entry)]).await? {
             -1 => Err(AdmissionError::Missing),
-            n => count(n),
+            // position * 2 + (1 if a seat is free): one integer, as every script answers.
+            n => Ok(Pushed { position: count(n / 2)?, seats_free: n % 2 == 1 }),
         }
     }
 

@@ -114,13 +114,14 @@ impl Engine {
         let entry = WaitEntry { booking: b.id, seats: b.seats_requested, seq: b.queue_seq.expect("waiting booking has a seq") };
         // From here on the booking is written: failures of the queue only mark the event for
         // reconciliation (which queues it from the store), they do not fail the booking.
-        let position = self.derived(b.event_id, self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await);
+        let pushed = self.derived(b.event_id, self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await);
         // Seats may have been freed between our short answer and the push, by someone who
-        // then found the queue empty: promote now so that nobody waits for free seats.
-        if position.is_some() && self.derived(b.event_id, self.promote(b.event_id, policy).await).unwrap_or(0) > 0 {
+        // then found the queue empty: promote now so that nobody waits for free seats. If
+        // none were free at the push, whoever frees some will find us queued (`Pushed`).
+        if pushed.is_some_and(|p| p.seats_free) && self.derived(b.event_id, self.promote(b.event_id, policy).await).unwrap_or(0) > 0 {
             return self.booking(b.id).await;
         }
-        Ok(Booking { waiting_number: position, ..b })
+        Ok(Booking { waiting_number: pushed.map(|p| p.position), ..b })
     }
 
     async fn book_hold(&self, req: &BookRequest, hold_id: HoldId, key: Option<IdempotencyKey>) -> Result<Booking> {

@@ -133,18 +133,21 @@ impl SlotCounter for MemoryAdmission {
 
 #[async_trait]
 impl Waitlist for MemoryAdmission {
-    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError> {
+    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError> {
         self.after_store_change(event, |g| {
-            if let Some(i) = g.find(entry.booking) {
-                return i as u32 + 1;
-            }
-            let i = match g.queue.back() {
-                Some(last) if last.seq > entry.seq => g.index_of(entry.seq).unwrap_or_else(|i| i),
-                _ => g.queue.len(),
+            let i = match g.find(entry.booking) {
+                Some(i) => i,
+                None => {
+                    let i = match g.queue.back() {
+                        Some(last) if last.seq > entry.seq => g.index_of(entry.seq).unwrap_or_else(|i| i),
+                        _ => g.queue.len(),
+                    };
+                    g.queue.insert(i, entry);
+                    g.seqs.insert(entry.booking, entry.seq);
+                    i
+                }
             };
-            g.queue.insert(i, entry);
-            g.seqs.insert(entry.booking, entry.seq);
-            i as u32 + 1
+            Pushed { position: i as u32 + 1, seats_free: g.free > 0 }
         })
     }
 

@@ -64,6 +64,19 @@ pub trait SlotCounter: Send + Sync + 'static {
     async fn forget(&self, event: EventId) -> Result<(), AdmissionError>;
 }
 
+/// What [`Waitlist::push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The entry's 1-based position in the queue.
+    pub position: u32,
+    /// Whether any seat was free when the entry was queued, read in the same atomic step.
+    /// `false` means nobody waiting can be promoted until seats are given back, and whoever
+    /// gives them runs a promotion pass that finds this entry queued: the pusher may skip
+    /// its own (in a sold-out sale, a round trip per turned-away request). A backend that
+    /// cannot tell MUST say `true`.
+    pub seats_free: bool,
+}
+
 /// One waiting booking in a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitEntry {
@@ -104,8 +117,9 @@ pub struct Promotion {
 /// nothing to overwrite: its version stays 0 and its `restore` always succeeds.
 #[async_trait]
 pub trait Waitlist: Send + Sync + 'static {
-    /// Inserts `entry` at its place by `seq` (normally the back). Returns its position.
-    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError>;
+    /// Inserts `entry` at its place by `seq` (normally the back); an entry already queued
+    /// stays where it is. Returns its position, and whether seats are free (see [`Pushed`]).
+    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError>;
 
     /// Removes a booking; `false` if it was not queued (already promoted or removed).
     async fn remove(&self, event: EventId, booking: BookingId) -> Result<bool, AdmissionError>;

@@ -10,7 +10,7 @@ use crate::domain::*;
 use crate::engine::{BookRequest, HoldRequest};
 use crate::error::{Conflict, Entity, Error};
 use crate::ids::*;
-use crate::ports::{AdmissionError, Take, TakeRequest, WaitEntry};
+use crate::ports::{AdmissionError, Pushed, Take, TakeRequest, WaitEntry};
 use crate::testkit::interleave::Interleave;
 use crate::testkit::{invariants, Harness};
 
@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
             counter_rebuilt_when_missing,
             restore_loses_to_any_step_after_its_version,
             rebuild_keeps_a_step_made_while_it_read_the_store,
+            push_says_whether_seats_are_free,
             outbox_claims_and_delivery,
             directory_roles_and_invites,
         );
@@ -569,7 +570,7 @@ pub async fn restore_loses_to_any_step_after_its_version(h: &Harness) {
         match what {
             "take" => assert!(matches!(adm.take(e, take).await.unwrap(), Take::Taken(1))),
             "give" => adm.give(e, 1).await.unwrap(),
-            "push again" => assert_eq!(adm.push(e, entry).await.unwrap(), 1),
+            "push again" => assert_eq!(adm.push(e, entry).await.unwrap().position, 1),
             "remove unknown" => assert!(!adm.remove(e, BookingId::new()).await.unwrap()),
             _ => adm.set_free(e, 5).await.unwrap(),
         }
@@ -603,6 +604,28 @@ pub async fn restore_loses_to_any_step_after_its_version(h: &Harness) {
     assert!(matches!(adm.free(e).await, Err(AdmissionError::Missing)), "still missing");
     // The engine's own rebuild settles everything.
     h.engine.reconcile_event(e).await.unwrap();
+    check(h, e).await;
+}
+
+/// `push` answers, in its own atomic step, whether any seat is free: a request queued on a
+/// sold-out event needs no promotion pass of its own (whoever frees seats will find it
+/// queued). A backend that keeps no counter of its own cannot tell and says `true`.
+pub async fn push_says_whether_seats_are_free(h: &Harness) {
+    let adm = h.engine.admission();
+    let e = h.event(2, Fifo).await;
+    h.book(e, UserId::new(), 2).await.unwrap();
+    let w = h.book(e, UserId::new(), 1).await.unwrap();
+    assert_eq!((w.status, w.waiting_number), (BookingStatus::Waiting, Some(1)));
+    let entry = WaitEntry { booking: w.id, seats: 1, seq: w.queue_seq.unwrap() };
+    let stateless = adm.version(e).await.unwrap() == 0;
+    assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: stateless }, "sold out");
+    // A seat given back (a cancellation whose promotion pass has not run yet): now it says so.
+    adm.give(e, 1).await.unwrap();
+    assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: true }, "a seat is free");
+    if !stateless {
+        let one = TakeRequest { want: 1, min: 1, behind_queue: false };
+        assert!(matches!(adm.take(e, one).await.unwrap(), Take::Taken(1)), "put the counter back");
+    }
     check(h, e).await;
 }
 

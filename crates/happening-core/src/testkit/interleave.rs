@@ -59,7 +59,7 @@ impl SlotCounter for Interleave {
 
 #[async_trait]
 impl Waitlist for Interleave {
-    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<u32, AdmissionError> {
+    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError> {
         self.inner.push(event, entry).await
     }
     async fn remove(&self, event: EventId, booking: BookingId) -> Result<bool, AdmissionError> {
