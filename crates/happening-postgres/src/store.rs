@@ -72,12 +72,15 @@ impl PgStore {
             "HP004" => {
                 StoreError::Conflict { reason: Conflict::SeatsTaken, seats: message.split(',').filter_map(|s| s.parse().ok()).collect() }
             }
-            "HP005" | "40P01" => return Next::Retry,
+            "HP005" | DEADLOCK => return Next::Retry,
             "HP006" => StoreError::Short { free: message.parse().unwrap_or(0) },
             _ => StoreError::Backend(BackendError::msg(format!("booking failed: {code} {message}"))),
         })
     }
 }
+
+/// SQLSTATE `deadlock_detected`: the call was rolled back whole and may be made again.
+const DEADLOCK: &str = "40P01";
 
 /// After a failed booking step.
 enum Next {
@@ -570,7 +573,9 @@ impl SeatStore for PgStore {
                 Err(e) => e,
             };
             let code = match &err {
-                sqlx::Error::Database(d) => d.code().map(|c| c.to_string()).filter(|c| c.starts_with("HP")),
+                // Ours (HP...), or a deadlock: PostgreSQL rolled this call back to break a
+                // lock cycle with other transactions, and it is tried again (`failure`).
+                sqlx::Error::Database(d) => d.code().map(|c| c.to_string()).filter(|c| c.starts_with("HP") || c == DEADLOCK),
                 _ => None,
             };
             let Some(code) = code else { return Err(db(err)) };
