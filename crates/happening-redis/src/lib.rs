@@ -23,8 +23,8 @@
 //!
 //! ## One atomic script per operation
 //! Every operation that reads and writes is one Lua script run with `EVALSHA` (`take`,
-//! `give`, `push`, `remove`, `pop_fitting`, `set_free`, `forget`, `restore`): Redis runs a script to its end before
-//! anything else, so no caller ever sees half of a step. In particular `take` reads the
+//! `give`, `push`, `remove`, `pop_fitting`, `set_free`, `forget`, `restore`): Redis runs a
+//! script to its end before anything else, so no caller ever sees half of a step. In particular `take` reads the
 //! counter, compares and decrements it in one step, and checks the waitlist in the same
 //! step (no queue-jumping under `fifo` and `partial`). The seed's `DECRBY` then `INCRBY`
 //! revert let the counter go negative for an instant, and a request arriving in that

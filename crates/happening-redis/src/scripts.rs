@@ -2,9 +2,9 @@
 //! step on the server (Redis runs a script to its end before anything else).
 //!
 //! Every script takes the event's keys as `KEYS[1]` (counter), `KEYS[2]` (waitlist),
-//! `KEYS[3]` (booking -> member hash) and `KEYS[4]` (version), and answers `-1` (or a table starting with `-1`, or
-//! `false`) when the counter is absent (or not a count): the event is *missing* here, and the engine rebuilds
-//! it from the store. The counter is the mark of an event's existence, as the in-memory
+//! `KEYS[3]` (booking -> member hash) and `KEYS[4]` (version), and answers `-1` (or a
+//! table starting with `-1`, or `false`) when the counter is absent (or not a count): the
+//! event is *missing* here, and the engine rebuilds it from the store. The counter is the mark of an event's existence, as the in-memory
 //! admission's per-event gate is: a queue key may be absent just because it is empty.
 
 use std::sync::LazyLock;

@@ -541,17 +541,24 @@ pub async fn counter_rebuilt_when_missing(h: &Harness) {
     check(h, e).await;
 }
 
+/// A `fifo` event of `capacity` seats, all booked, and one booking of `seats` waiting: the
+/// event, the waiting booking and its queue entry.
+async fn sold_out_with_one_waiting(h: &Harness, capacity: u32, seats: u32) -> (EventId, Booking, WaitEntry) {
+    let e = h.event(capacity, Fifo).await;
+    h.book(e, UserId::new(), capacity).await.unwrap();
+    let w = h.book(e, UserId::new(), seats).await.unwrap();
+    assert_eq!(w.status, BookingStatus::Waiting);
+    let entry = WaitEntry { booking: w.id, seats, seq: w.queue_seq.unwrap() };
+    (e, w, entry)
+}
+
 /// The admission port's versions: every change, and every `give`, `push` and `remove`
 /// (even on a missing event), moves the version; a `restore` with a version read before
 /// any of them changes nothing. A backend that keeps no state of its own stays at 0 and
 /// always restores.
 pub async fn restore_loses_to_any_step_after_its_version(h: &Harness) {
     let adm = h.engine.admission();
-    let e = h.event(5, Fifo).await;
-    h.book(e, UserId::new(), 5).await.unwrap();
-    let w = h.book(e, UserId::new(), 2).await.unwrap();
-    assert_eq!(w.status, BookingStatus::Waiting);
-    let entry = WaitEntry { booking: w.id, seats: 2, seq: w.queue_seq.unwrap() };
+    let (e, w, entry) = sold_out_with_one_waiting(h, 5, 2).await;
     let stateless = adm.version(e).await.unwrap() == 0;
     if stateless {
         assert!(adm.restore(e, 0, 3, vec![]).await.unwrap(), "nothing to overwrite, nothing to lose");
@@ -612,11 +619,8 @@ pub async fn restore_loses_to_any_step_after_its_version(h: &Harness) {
 /// queued). A backend that keeps no counter of its own cannot tell and says `true`.
 pub async fn push_says_whether_seats_are_free(h: &Harness) {
     let adm = h.engine.admission();
-    let e = h.event(2, Fifo).await;
-    h.book(e, UserId::new(), 2).await.unwrap();
-    let w = h.book(e, UserId::new(), 1).await.unwrap();
-    assert_eq!((w.status, w.waiting_number), (BookingStatus::Waiting, Some(1)));
-    let entry = WaitEntry { booking: w.id, seats: 1, seq: w.queue_seq.unwrap() };
+    let (e, w, entry) = sold_out_with_one_waiting(h, 2, 1).await;
+    assert_eq!(w.waiting_number, Some(1));
     let stateless = adm.version(e).await.unwrap() == 0;
     assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: stateless }, "sold out");
     // A seat given back (a cancellation whose promotion pass has not run yet): now it says so.
@@ -724,19 +728,7 @@ pub async fn directory_roles_and_invites(h: &Harness) {
     assert!(matches!(en.authorize(eve.id, org.id, Role::Organizer).await, Err(Error::Forbidden(_))));
     // An event is seen with the role in its organization, read together with it: to an
     // outsider it does not exist; a member with too small a role is forbidden.
-    let event = en
-        .create_event(NewEvent {
-            org_id: org.id,
-            name: "Roles".into(),
-            description: None,
-            category: None,
-            event_date: h.clock.now(),
-            capacity: 3,
-            policy: WaitlistPolicy::Fifo,
-        })
-        .await
-        .unwrap()
-        .event;
+    let event = h.event_in(org.id, 3, Fifo).await;
     assert_eq!(en.event_as(eve.id, event.id, Role::User).await.unwrap(), (event.clone(), Role::User));
     assert_eq!(en.event_as(bob.id, event.id, Role::Organizer).await.unwrap().1, Role::Organizer);
     assert!(matches!(en.event_as(eve.id, event.id, Role::Organizer).await, Err(Error::Forbidden(_))));

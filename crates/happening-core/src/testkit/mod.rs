@@ -65,6 +65,11 @@ impl Harness {
     /// A new event in a new organization.
     pub async fn event(&self, capacity: u32, policy: WaitlistPolicy) -> EventId {
         let org_id = self.org().await;
+        self.event_in(org_id, capacity, policy).await.id
+    }
+
+    /// A new event in `org_id`.
+    pub async fn event_in(&self, org_id: OrgId, capacity: u32, policy: WaitlistPolicy) -> Event {
         self.engine
             .create_event(NewEvent {
                 org_id,
@@ -78,7 +83,6 @@ impl Harness {
             .await
             .expect("create event")
             .event
-            .id
     }
 
     pub async fn book(&self, event: EventId, user: UserId, seats: u32) -> Result<Booking> {
