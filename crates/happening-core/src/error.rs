@@ -20,6 +20,12 @@ impl BackendError {
     pub fn msg(msg: impl Into<String>) -> Self {
         Self(msg.into().into())
     }
+
+    /// The driver's error, for the adapter that made it (e.g. to tell a deadlock, which
+    /// may be tried again, from other failures).
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref()
+    }
 }
 
 impl fmt::Debug for BackendError {

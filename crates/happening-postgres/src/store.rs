@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use crate::alloc::{allocate, Mode, Owner};
 use crate::batch::{self, Batcher, Item, Outcome};
-use crate::error::db;
+use crate::error::{db, retry_deadlock, DEADLOCK};
 use crate::rows::{self, ints, BOOKING_COLS, EVENT_COLS, HOLD_COLS, NOTIFICATION_COLS};
 
 /// The PostgreSQL store: a cheap-to-clone handle on a connection pool.
@@ -78,9 +78,6 @@ impl PgStore {
         })
     }
 }
-
-/// SQLSTATE `deadlock_detected`: the call was rolled back whole and may be made again.
-const DEADLOCK: &str = "40P01";
 
 /// After a failed booking step.
 enum Next {
@@ -379,74 +376,78 @@ impl SeatStore for PgStore {
     }
 
     async fn update_event(&self, id: EventId, patch: &EventPatch, now: DateTime<Utc>) -> Result<EventView, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_exclusive(&mut tx, id).await?;
-        let mut e = live_event(&mut tx, id).await?;
-        if let Some(capacity) = patch.capacity {
-            if capacity < e.capacity {
-                let highest: Option<i32> = sqlx::query_scalar(
-                    "SELECT max(seat_no) FROM event_seats WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)",
-                )
+        retry_deadlock(move || async move {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            lock_exclusive(&mut tx, id).await?;
+            let mut e = live_event(&mut tx, id).await?;
+            if let Some(capacity) = patch.capacity {
+                if capacity < e.capacity {
+                    let highest: Option<i32> = sqlx::query_scalar(
+                        "SELECT max(seat_no) FROM event_seats WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)",
+                    )
+                    .bind(id.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                    let highest = highest.unwrap_or(0) as u32;
+                    if capacity < highest {
+                        return Err(StoreError::conflict(Conflict::CapacityBelowTakenSeat { highest }));
+                    }
+                    sqlx::query("DELETE FROM event_seats WHERE event_id = $1 AND seat_no > $2")
+                        .bind(id.0)
+                        .bind(capacity as i32)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                } else if capacity > e.capacity {
+                    sqlx::query("INSERT INTO event_seats (event_id, seat_no) SELECT $1, generate_series($2, $3)")
+                        .bind(id.0)
+                        .bind(e.capacity as i32 + 1)
+                        .bind(capacity as i32)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                }
+                e.capacity = capacity;
+            }
+            patch.apply(&mut e, now);
+            sqlx::query(
+                "UPDATE events SET name = $2, description = $3, category = $4, event_date = $5, total_slots = $6, \
+             waitlist_policy = $7, updated_at = $8 WHERE id = $1",
+            )
+            .bind(id.0)
+            .bind(&e.name)
+            .bind(&e.description)
+            .bind(&e.category)
+            .bind(e.event_date)
+            .bind(e.capacity as i32)
+            .bind(e.policy.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            let live = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled'"))
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            for row in &live {
+                insert_notification(&mut tx, &effects::event_updated(&rows::booking(row)?, now)).await?;
+            }
+            let row = sqlx::query(&format!("SELECT {EVENT_COLS}, {VIEW_COUNTS} FROM events e WHERE e.id = $1"))
                 .bind(id.0)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db)?;
-                let highest = highest.unwrap_or(0) as u32;
-                if capacity < highest {
-                    return Err(StoreError::conflict(Conflict::CapacityBelowTakenSeat { highest }));
-                }
-                sqlx::query("DELETE FROM event_seats WHERE event_id = $1 AND seat_no > $2")
-                    .bind(id.0)
-                    .bind(capacity as i32)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            } else if capacity > e.capacity {
-                sqlx::query("INSERT INTO event_seats (event_id, seat_no) SELECT $1, generate_series($2, $3)")
-                    .bind(id.0)
-                    .bind(e.capacity as i32 + 1)
-                    .bind(capacity as i32)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-            e.capacity = capacity;
-        }
-        patch.apply(&mut e, now);
-        sqlx::query(
-            "UPDATE events SET name = $2, description = $3, category = $4, event_date = $5, total_slots = $6, \
-             waitlist_policy = $7, updated_at = $8 WHERE id = $1",
-        )
-        .bind(id.0)
-        .bind(&e.name)
-        .bind(&e.description)
-        .bind(&e.category)
-        .bind(e.event_date)
-        .bind(e.capacity as i32)
-        .bind(e.policy.as_str())
-        .bind(now)
-        .execute(&mut *tx)
+            let view = rows::event_view(&row)?;
+            tx.commit().await.map_err(db)?;
+            Ok(view)
+        })
         .await
-        .map_err(db)?;
-        let live = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled'"))
-            .bind(id.0)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        for row in &live {
-            insert_notification(&mut tx, &effects::event_updated(&rows::booking(row)?, now)).await?;
-        }
-        let row = sqlx::query(&format!("SELECT {EVENT_COLS}, {VIEW_COUNTS} FROM events e WHERE e.id = $1"))
-            .bind(id.0)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        let view = rows::event_view(&row)?;
-        tx.commit().await.map_err(db)?;
-        Ok(view)
     }
 
     async fn cancel_event(&self, id: EventId, now: DateTime<Utc>) -> Result<Vec<Booking>, StoreError> {
+        retry_deadlock(move || async move {
         let mut tx = self.pool.begin().await.map_err(db)?;
         lock_exclusive(&mut tx, id).await?;
         live_event(&mut tx, id).await?;
@@ -481,17 +482,21 @@ impl SeatStore for PgStore {
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(cancelled)
+    }).await
     }
 
     async fn delete_event(&self, id: EventId) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_exclusive(&mut tx, id).await?;
-        let n = sqlx::query("DELETE FROM events WHERE id = $1").bind(id.0).execute(&mut *tx).await.map_err(db)?.rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound(Entity::Event));
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(())
+        retry_deadlock(move || async move {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            lock_exclusive(&mut tx, id).await?;
+            let n = sqlx::query("DELETE FROM events WHERE id = $1").bind(id.0).execute(&mut *tx).await.map_err(db)?.rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound(Entity::Event));
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn seat_map(&self, id: EventId) -> Result<SeatMap, StoreError> {
@@ -611,48 +616,54 @@ impl SeatStore for PgStore {
     }
 
     async fn promote(&self, id: BookingId, seats: u32, now: DateTime<Utc>) -> Result<Booking, StoreError> {
-        for mode in [Mode::Fast, Mode::Blocking] {
-            let mut tx = self.pool.begin().await.map_err(db)?;
-            let event = event_of_booking(&mut tx, id).await?;
-            lock_shared(&mut tx, event).await?;
-            let mut b = locked_booking(&mut tx, id).await?;
-            if b.status != BookingStatus::Waiting {
-                return Err(StoreError::NotWaiting(b.status));
+        retry_deadlock(move || async move {
+            for mode in [Mode::Fast, Mode::Blocking] {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                let event = event_of_booking(&mut tx, id).await?;
+                lock_shared(&mut tx, event).await?;
+                let mut b = locked_booking(&mut tx, id).await?;
+                if b.status != BookingStatus::Waiting {
+                    return Err(StoreError::NotWaiting(b.status));
+                }
+                let Some(got) = allocate(&mut tx, event, seats, &[], false, Owner::Booking(id.0), mode).await? else {
+                    tx.rollback().await.map_err(db)?;
+                    continue;
+                };
+                b.seat_numbers = got;
+                b.status = BookingStatus::Confirmed;
+                b.queue_seq = None;
+                b.updated_at = now;
+                update_booking(&mut tx, &b, effects::promoted(&b, now)).await?;
+                tx.commit().await.map_err(db)?;
+                return Ok(b);
             }
-            let Some(got) = allocate(&mut tx, event, seats, &[], false, Owner::Booking(id.0), mode).await? else {
-                tx.rollback().await.map_err(db)?;
-                continue;
-            };
-            b.seat_numbers = got;
-            b.status = BookingStatus::Confirmed;
-            b.queue_seq = None;
-            b.updated_at = now;
-            update_booking(&mut tx, &b, effects::promoted(&b, now)).await?;
-            tx.commit().await.map_err(db)?;
-            return Ok(b);
-        }
-        unreachable!("a blocking allocation always answers")
+            unreachable!("a blocking allocation always answers")
+        })
+        .await
     }
 
     async fn cancel(&self, id: BookingId, key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Cancellation, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let event = event_of_booking(&mut tx, id).await?;
-        lock_shared(&mut tx, event).await?;
-        live_event(&mut tx, event).await?;
-        let mut b = locked_booking(&mut tx, id).await?;
-        bind_key(&mut tx, key, id, now).await?;
-        let previous = b.status;
-        if previous == BookingStatus::Cancelled {
-            return Err(StoreError::conflict(Conflict::BookingCancelled));
-        }
-        let freed = if previous == BookingStatus::Confirmed { b.seat_numbers.clone() } else { Vec::new() };
-        free_booking_seats(&mut tx, id, None).await?;
-        b.status = BookingStatus::Cancelled;
-        b.queue_seq = None;
-        b.updated_at = now;
-        update_booking(&mut tx, &b, effects::cancelled(&b, &freed, now)).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Cancellation { booking: b, previous, freed })
+        retry_deadlock(move || async move {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            let event = event_of_booking(&mut tx, id).await?;
+            lock_shared(&mut tx, event).await?;
+            live_event(&mut tx, event).await?;
+            let mut b = locked_booking(&mut tx, id).await?;
+            bind_key(&mut tx, key, id, now).await?;
+            let previous = b.status;
+            if previous == BookingStatus::Cancelled {
+                return Err(StoreError::conflict(Conflict::BookingCancelled));
+            }
+            let freed = if previous == BookingStatus::Confirmed { b.seat_numbers.clone() } else { Vec::new() };
+            free_booking_seats(&mut tx, id, None).await?;
+            b.status = BookingStatus::Cancelled;
+            b.queue_seq = None;
+            b.updated_at = now;
+            update_booking(&mut tx, &b, effects::cancelled(&b, &freed, now)).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(Cancellation { booking: b, previous, freed })
+        })
+        .await
     }
 
     async fn cancel_seats(
@@ -662,36 +673,39 @@ impl SeatStore for PgStore {
         key: Option<&IdempotencyKey>,
         now: DateTime<Utc>,
     ) -> Result<Cancellation, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let event = event_of_booking(&mut tx, id).await?;
-        lock_shared(&mut tx, event).await?;
-        live_event(&mut tx, event).await?;
-        let mut b = locked_booking(&mut tx, id).await?;
-        bind_key(&mut tx, key, id, now).await?;
-        match b.status {
-            BookingStatus::Cancelled => return Err(StoreError::conflict(Conflict::BookingCancelled)),
-            BookingStatus::Waiting => return Err(StoreError::conflict(Conflict::BookingNotConfirmed)),
-            BookingStatus::Confirmed => {}
-        }
-        let mut freed = seats.to_vec();
-        freed.sort_unstable();
-        let strangers: Vec<SeatNo> = freed.iter().copied().filter(|s| !b.seat_numbers.contains(s)).collect();
-        if !strangers.is_empty() {
-            return Err(StoreError::Conflict { reason: Conflict::SeatsNotInBooking, seats: strangers });
-        }
-        free_booking_seats(&mut tx, id, Some(&freed)).await?;
-        b.seat_numbers.retain(|s| freed.binary_search(s).is_err());
-        b.updated_at = now;
-        let effects = if b.seat_numbers.is_empty() {
-            b.status = BookingStatus::Cancelled;
-            b.seat_numbers = freed.clone();
-            effects::cancelled(&b, &freed, now)
-        } else {
-            effects::seats_cancelled(&b, &freed, now)
-        };
-        update_booking(&mut tx, &b, effects).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Cancellation { booking: b, previous: BookingStatus::Confirmed, freed })
+        retry_deadlock(move || async move {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            let event = event_of_booking(&mut tx, id).await?;
+            lock_shared(&mut tx, event).await?;
+            live_event(&mut tx, event).await?;
+            let mut b = locked_booking(&mut tx, id).await?;
+            bind_key(&mut tx, key, id, now).await?;
+            match b.status {
+                BookingStatus::Cancelled => return Err(StoreError::conflict(Conflict::BookingCancelled)),
+                BookingStatus::Waiting => return Err(StoreError::conflict(Conflict::BookingNotConfirmed)),
+                BookingStatus::Confirmed => {}
+            }
+            let mut freed = seats.to_vec();
+            freed.sort_unstable();
+            let strangers: Vec<SeatNo> = freed.iter().copied().filter(|s| !b.seat_numbers.contains(s)).collect();
+            if !strangers.is_empty() {
+                return Err(StoreError::Conflict { reason: Conflict::SeatsNotInBooking, seats: strangers });
+            }
+            free_booking_seats(&mut tx, id, Some(&freed)).await?;
+            b.seat_numbers.retain(|s| freed.binary_search(s).is_err());
+            b.updated_at = now;
+            let effects = if b.seat_numbers.is_empty() {
+                b.status = BookingStatus::Cancelled;
+                b.seat_numbers = freed.clone();
+                effects::cancelled(&b, &freed, now)
+            } else {
+                effects::seats_cancelled(&b, &freed, now)
+            };
+            update_booking(&mut tx, &b, effects).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(Cancellation { booking: b, previous: BookingStatus::Confirmed, freed })
+        })
+        .await
     }
 
     async fn booking(&self, id: BookingId) -> Result<Booking, StoreError> {
@@ -801,37 +815,40 @@ impl SeatStore for PgStore {
     }
 
     async fn create_hold(&self, new: &NewHold, now: DateTime<Utc>) -> Result<Hold, StoreError> {
-        for mode in [Mode::Fast, Mode::Blocking] {
-            let mut tx = self.pool.begin().await.map_err(db)?;
-            lock_shared(&mut tx, new.event_id).await?;
-            live_event(&mut tx, new.event_id).await?;
-            let owner = Owner::Hold(new.id.0);
-            let Some(seats) = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, true, owner, mode).await? else {
-                tx.rollback().await.map_err(db)?;
-                continue;
-            };
-            let hold = Hold {
-                id: new.id,
-                event_id: new.event_id,
-                user_id: new.user_id,
-                seat_numbers: seats,
-                expires_at: new.expires_at,
-                created_at: now,
-            };
-            sqlx::query(&format!("INSERT INTO holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
-                .bind(hold.id.0)
-                .bind(hold.event_id.0)
-                .bind(hold.user_id.0)
-                .bind(ints(&hold.seat_numbers))
-                .bind(hold.expires_at)
-                .bind(hold.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            return Ok(hold);
-        }
-        unreachable!("a blocking allocation always answers")
+        retry_deadlock(move || async move {
+            for mode in [Mode::Fast, Mode::Blocking] {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                lock_shared(&mut tx, new.event_id).await?;
+                live_event(&mut tx, new.event_id).await?;
+                let owner = Owner::Hold(new.id.0);
+                let Some(seats) = allocate(&mut tx, new.event_id, new.seats, &new.seat_numbers, true, owner, mode).await? else {
+                    tx.rollback().await.map_err(db)?;
+                    continue;
+                };
+                let hold = Hold {
+                    id: new.id,
+                    event_id: new.event_id,
+                    user_id: new.user_id,
+                    seat_numbers: seats,
+                    expires_at: new.expires_at,
+                    created_at: now,
+                };
+                sqlx::query(&format!("INSERT INTO holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+                    .bind(hold.id.0)
+                    .bind(hold.event_id.0)
+                    .bind(hold.user_id.0)
+                    .bind(ints(&hold.seat_numbers))
+                    .bind(hold.expires_at)
+                    .bind(hold.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                tx.commit().await.map_err(db)?;
+                return Ok(hold);
+            }
+            unreachable!("a blocking allocation always answers")
+        })
+        .await
     }
 
     async fn hold(&self, id: HoldId) -> Result<Hold, StoreError> {
@@ -845,43 +862,49 @@ impl SeatStore for PgStore {
     }
 
     async fn release_hold(&self, id: HoldId) -> Result<Hold, StoreError> {
-        let hold = self.hold(id).await?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_shared(&mut tx, hold.event_id).await?;
-        let hold = take_hold(&mut tx, id, None).await?.ok_or(StoreError::NotFound(Entity::Hold))?;
-        tx.commit().await.map_err(db)?;
-        Ok(hold)
+        retry_deadlock(move || async move {
+            let hold = self.hold(id).await?;
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            lock_shared(&mut tx, hold.event_id).await?;
+            let hold = take_hold(&mut tx, id, None).await?.ok_or(StoreError::NotFound(Entity::Hold))?;
+            tx.commit().await.map_err(db)?;
+            Ok(hold)
+        })
+        .await
     }
 
     async fn convert_hold(&self, hold_id: HoldId, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
-        let hold = self.hold(hold_id).await?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_shared(&mut tx, hold.event_id).await?;
-        live_event(&mut tx, hold.event_id).await?;
-        let row = sqlx::query(&format!("SELECT {HOLD_COLS} FROM holds WHERE id = $1 FOR UPDATE"))
-            .bind(hold_id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound(Entity::Hold))?;
-        let hold = rows::hold(&row)?;
-        if hold.expires_at <= now {
-            return Err(StoreError::conflict(Conflict::HoldExpired));
-        }
-        bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
-        let mut b = Booking::new(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now);
-        b.seats_requested = hold.seat_numbers.len() as u32;
-        b.hold_id = Some(hold_id);
-        insert_booking(&mut tx, &b, effects::created(&b, now)).await?;
-        sqlx::query("UPDATE event_seats SET hold_id = NULL, booking_id = $2 WHERE hold_id = $1")
-            .bind(hold_id.0)
-            .bind(b.id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM holds WHERE id = $1").bind(hold_id.0).execute(&mut *tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(b)
+        retry_deadlock(move || async move {
+            let hold = self.hold(hold_id).await?;
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            lock_shared(&mut tx, hold.event_id).await?;
+            live_event(&mut tx, hold.event_id).await?;
+            let row = sqlx::query(&format!("SELECT {HOLD_COLS} FROM holds WHERE id = $1 FOR UPDATE"))
+                .bind(hold_id.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(StoreError::NotFound(Entity::Hold))?;
+            let hold = rows::hold(&row)?;
+            if hold.expires_at <= now {
+                return Err(StoreError::conflict(Conflict::HoldExpired));
+            }
+            bind_key(&mut tx, new.idempotency.as_ref(), new.id, now).await?;
+            let mut b = Booking::new(new, BookingStatus::Confirmed, hold.seat_numbers.clone(), now);
+            b.seats_requested = hold.seat_numbers.len() as u32;
+            b.hold_id = Some(hold_id);
+            insert_booking(&mut tx, &b, effects::created(&b, now)).await?;
+            sqlx::query("UPDATE event_seats SET hold_id = NULL, booking_id = $2 WHERE hold_id = $1")
+                .bind(hold_id.0)
+                .bind(b.id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query("DELETE FROM holds WHERE id = $1").bind(hold_id.0).execute(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(b)
+        })
+        .await
     }
 
     async fn expire_holds(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Hold>, StoreError> {
@@ -895,13 +918,18 @@ impl SeatStore for PgStore {
         for r in due {
             let id = HoldId(r.try_get("id").map_err(db)?);
             let event = EventId(r.try_get("event_id").map_err(db)?);
-            let mut tx = self.pool.begin().await.map_err(db)?;
-            lock_shared(&mut tx, event).await?;
-            if let Some(hold) = take_hold(&mut tx, id, Some(now)).await? {
+            // One transaction per hold, each retried alone: a retry of the whole call
+            // would forget the holds it had already expired.
+            let hold = retry_deadlock(move || async move {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                lock_shared(&mut tx, event).await?;
+                let Some(hold) = take_hold(&mut tx, id, Some(now)).await? else { return Ok(None) };
                 insert_notification(&mut tx, &effects::hold_expired(&hold, now)).await?;
                 tx.commit().await.map_err(db)?;
-                expired.push(hold);
-            }
+                Ok(Some(hold))
+            })
+            .await?;
+            expired.extend(hold);
         }
         Ok(expired)
     }
