@@ -19,8 +19,9 @@ pub struct Limits {
     pub idempotency_key_bytes_max: usize,
     /// Most rows one list call returns.
     pub page_size_max: u32,
-    /// Most waiting bookings promoted by one promotion pass; the pass is re-run by the next
-    /// change, so this bounds the latency of one request, not what gets promoted.
+    /// Most waiting bookings promoted by one promotion pass. A pass that reaches it marks
+    /// the event for `Engine::reconcile_dirty`, which runs the next one, so this bounds the
+    /// latency of one request, not what gets promoted.
     pub promotions_per_pass_max: u32,
 }
 

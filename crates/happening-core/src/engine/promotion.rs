@@ -69,6 +69,10 @@ impl Engine {
 
     /// Promotes waiting bookings of `event` that fit, per `policy`, up to the pass limit.
     /// Returns how many were promoted.
+    ///
+    /// A pass cut short by the limit marks the event for [`Engine::reconcile_dirty`], which
+    /// runs the next pass: otherwise, with no further change to the event, the rest would
+    /// wait for seats that are free.
     pub(super) async fn promote(&self, event: EventId, policy: WaitlistPolicy) -> Result<u32> {
         let mut promoted = 0;
         while promoted < self.limits.promotions_per_pass_max {
@@ -89,6 +93,9 @@ impl Engine {
                     return Err(e.into());
                 }
             }
+        }
+        if promoted == self.limits.promotions_per_pass_max {
+            self.mark_dirty(event);
         }
         Ok(promoted)
     }

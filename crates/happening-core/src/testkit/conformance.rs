@@ -10,6 +10,7 @@ use crate::domain::*;
 use crate::engine::{BookRequest, HoldRequest};
 use crate::error::{Conflict, Entity, Error};
 use crate::ids::*;
+use crate::limits::Limits;
 use crate::ports::{AdmissionError, Pushed, Take, TakeRequest, WaitEntry};
 use crate::testkit::interleave::Interleave;
 use crate::testkit::{invariants, Harness};
@@ -41,6 +42,7 @@ macro_rules! conformance_tests {
             cancel_seats_rules,
             resize_up_promotes,
             resize_down_keeps_taken_seats,
+            promotion_cut_by_its_limit_is_finished_by_reconcile_dirty,
             hold_expiry_frees_and_promotes,
             hold_of_taken_seats_conflicts,
             hold_release_and_owner_checks,
@@ -49,6 +51,7 @@ macro_rules! conformance_tests {
             idempotent_requests_replay,
             history_and_notifications_for_every_change,
             bad_input_changes_nothing,
+            bad_holds_events_and_hold_bookings_change_nothing,
             counter_rebuilt_when_missing,
             restore_loses_to_any_step_after_its_version,
             rebuild_keeps_a_step_made_while_it_read_the_store,
@@ -288,6 +291,31 @@ pub async fn resize_up_promotes(h: &Harness) {
     check(h, e).await;
 }
 
+/// A resize frees more seats than one promotion pass may fill: the rest of the queue is
+/// promoted by `reconcile_dirty` (the server's timer), not left waiting for free seats.
+pub async fn promotion_cut_by_its_limit_is_finished_by_reconcile_dirty(h: &Harness) {
+    let engine = h.engine.clone().with_limits(Limits { promotions_per_pass_max: 3, ..Limits::default() });
+    let e = h.event(1, Fifo).await;
+    h.book(e, UserId::new(), 1).await.unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..7 {
+        waiting.push(h.book(e, UserId::new(), 1).await.unwrap());
+    }
+    let v = engine.update_event(e, EventPatch { capacity: Some(10), ..Default::default() }).await.unwrap();
+    assert_eq!((v.booked, v.waiting), (4, 4), "one pass promotes at most 3");
+    for (promoted, still_waiting) in [(7, 1), (8, 0)] {
+        engine.reconcile_dirty().await.unwrap();
+        let v = h.engine.event(e).await.unwrap();
+        assert_eq!((v.booked, v.waiting), (promoted, still_waiting));
+    }
+    for (i, b) in waiting.iter().enumerate() {
+        // FIFO: the queue's order is the order of the seats.
+        assert_eq!(status(h, b).await, (BookingStatus::Confirmed, vec![i as SeatNo + 2]));
+    }
+    assert_eq!(engine.reconcile_dirty().await.unwrap(), 0, "nothing left marked");
+    check(h, e).await;
+}
+
 pub async fn resize_down_keeps_taken_seats(h: &Harness) {
     let e = h.event(10, Fifo).await;
     h.book_seats(e, UserId::new(), &[8], false).await.unwrap();
@@ -518,6 +546,87 @@ pub async fn bad_input_changes_nothing(h: &Harness) {
     assert!(matches!(h.engine.release_hold(HoldId::new(), u).await, Err(Error::NotFound(Entity::Hold))));
     assert_eq!(snapshot(h, e).await, before, "bad input changed the state");
     check(h, e).await;
+}
+
+/// Asserts that `r` is a refusal of `field`.
+fn refused<T: std::fmt::Debug>(r: Result<T, Error>, field: &str, what: &str) {
+    match r {
+        Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{what}"),
+        other => panic!("{what}: expected invalid {field}, got {other:?}"),
+    }
+}
+
+pub async fn bad_holds_events_and_hold_bookings_change_nothing(h: &Harness) {
+    let org = h.org().await;
+    let (e, other) = (h.event_in(org, 10, Fifo).await.id, h.event_in(org, 10, Fifo).await);
+    let u = UserId::new();
+    h.book(e, u, 2).await.unwrap();
+    let hold = |event_id, seats, seat_numbers| HoldRequest { event_id, user_id: u, seats, seat_numbers, ttl_ms: 60_000 };
+    let held = h.engine.hold(hold(e, Some(1), None)).await.unwrap();
+    let held_elsewhere = h.engine.hold(hold(other.id, Some(1), None)).await.unwrap();
+    let before = (snapshot(h, e).await, snapshot(h, other.id).await, h.engine.store().live_event_ids().await.unwrap().len());
+
+    for (seats, numbers, field) in [
+        (Some(0), None, "seats"),
+        (Some(51), None, "seats"),
+        (Some(11), None, "seats"),
+        (None, Some(vec![0]), "seat_numbers"),
+        (None, Some(vec![11]), "seat_numbers"),
+        (None, Some(vec![5, 5]), "seat_numbers"),
+        (Some(2), Some(vec![5]), "seats"),
+    ] {
+        let what = format!("hold {seats:?} {numbers:?}");
+        refused(h.engine.hold(hold(e, seats, numbers)).await, field, &what);
+    }
+
+    let from_hold = |hold_id, seats, seat_numbers| BookRequest {
+        event_id: e,
+        user_id: u,
+        hold_id: Some(hold_id),
+        seats,
+        seat_numbers,
+        ..Default::default()
+    };
+    refused(h.engine.book(from_hold(held.id, Some(2), None)).await, "seats", "more seats than the hold");
+    refused(h.engine.book(from_hold(held.id, None, Some(vec![9]))).await, "seat_numbers", "other seats than the hold's");
+    refused(h.engine.book(from_hold(held_elsewhere.id, None, None)).await, "hold_id", "a hold of another event");
+    let req = BookRequest { event_id: e, user_id: u, seats: Some(1), ..Default::default() };
+    refused(h.engine.book_read(Some(other.clone()), req).await, "event_id", "another event's row");
+
+    for (patch, field) in [
+        (EventPatch { description: Some(Some("x".repeat(5_001))), ..Default::default() }, "description"),
+        (EventPatch { description: Some(Some("bell \u{7}".into())), ..Default::default() }, "description"),
+        (EventPatch { category: Some(Some("x".repeat(51))), ..Default::default() }, "category"),
+    ] {
+        let what = format!("{patch:?}");
+        refused(h.engine.update_event(e, patch).await, field, &what);
+    }
+
+    let new = |name: &str, capacity| NewEvent {
+        org_id: org,
+        name: name.into(),
+        description: None,
+        category: None,
+        event_date: h.clock.now(),
+        capacity,
+        policy: Fifo,
+    };
+    for (event, field) in [
+        (new("", 10), "name"),
+        (new("tab\u{0}", 10), "name"),
+        (new("x", 0), "total_slots"),
+        (new("x", 1_000_001), "total_slots"),
+        (NewEvent { description: Some("x".repeat(5_001)), ..new("x", 10) }, "description"),
+        (NewEvent { category: Some("x".repeat(51)), ..new("x", 10) }, "category"),
+    ] {
+        let what = format!("{event:?}");
+        refused(h.engine.create_event(event).await, field, &what);
+    }
+
+    let after = (snapshot(h, e).await, snapshot(h, other.id).await, h.engine.store().live_event_ids().await.unwrap().len());
+    assert_eq!(after, before, "bad input changed the state");
+    check(h, e).await;
+    check(h, other.id).await;
 }
 
 pub async fn counter_rebuilt_when_missing(h: &Harness) {
