@@ -2,10 +2,12 @@
 //!
 //! Run: `cargo run --example embed`
 
+use std::time::Duration;
+
 use happening::core::domain::{NewEvent, WaitlistPolicy};
 use happening::core::ids::UserId;
 use happening::core::memory::MemoryNotifier;
-use happening::core::{BookRequest, Engine};
+use happening::core::{BookRequest, Engine, HoldRequest};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), happening::core::Error> {
@@ -37,11 +39,35 @@ async fn main() -> Result<(), happening::core::Error> {
     let b = engine.booking(b.id).await?;
     println!("alice cancels seats 1 and 2 -> bob is {:?} with seats {:?}", b.status, b.seat_numbers);
 
-    // Notifications wait in the outbox until a relay hands them to a Notifier.
+    // The engine works only when called: expired holds, events marked for repair and the
+    // outbox wait for a timer like this one (the server's runs every 250 ms).
     let notifier = MemoryNotifier::new();
-    engine.relay(&notifier, 100).await?;
+    let background = tokio::spawn({
+        let (engine, notifier) = (engine.clone(), notifier.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            loop {
+                tick.tick().await;
+                // A failure here (a store down) is tried again at the next tick.
+                let _ = engine.expire_holds().await;
+                let _ = engine.reconcile_dirty().await;
+                let _ = engine.relay(&notifier, 100).await;
+            }
+        }
+    });
+
+    // A hold of 1 s on the last free seat: it expires by itself.
+    let carol = UserId::new();
+    let hold = engine.hold(HoldRequest { event_id: event.id, user_id: carol, seats: Some(1), seat_numbers: None, ttl_ms: 1_000 }).await?;
+    println!("carol holds seat {:?} for 1 s", hold.seat_numbers);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    println!("after 1.2 s the seats taken are {:?}", engine.seat_map(event.id).await?.taken);
+    background.abort();
+
+    // Notifications waited in the outbox until the relay handed them to the Notifier.
     for n in notifier.take() {
-        println!("notify {}: {}", if n.user_id == alice { "alice" } else { "bob" }, n.message());
+        let name = [(alice, "alice"), (bob, "bob"), (carol, "carol")].iter().find(|(id, _)| *id == n.user_id).map_or("?", |p| p.1);
+        println!("notify {name}: {}", n.message());
     }
     Ok(())
 }
