@@ -53,7 +53,7 @@ impl Engine {
     /// concurrent change could make stale (the event cancelled, its seats). `None` reads it.
     pub async fn book_read(&self, event: Option<Event>, req: BookRequest) -> Result<Booking> {
         let key = self.key(req.user_id, req.idempotency_key.as_deref(), || req.fingerprint())?;
-        if let Some(b) = self.replay(key.as_ref()).await? {
+        if let Some(b) = self.replay(key.as_ref(), Replay::AsCreated).await? {
             return Ok(b);
         }
         let event = match event {
@@ -95,7 +95,9 @@ impl Engine {
                         // The counter let us through but the store has fewer seats: it
                         // drifted. The store is right: queue like any short request.
                         StoreError::Short { .. } => {}
-                        StoreError::IdempotencyKeyTaken(rec) => return self.replay_record(rec, new.idempotency.as_ref()).await,
+                        StoreError::IdempotencyKeyTaken(rec) => {
+                            return self.replay_record(rec, new.idempotency.as_ref(), Replay::AsCreated).await
+                        }
                         e => return Err(e.into()),
                     }
                 }
@@ -107,7 +109,7 @@ impl Engine {
     async fn enqueue(&self, new: NewBooking, policy: WaitlistPolicy) -> Result<Booking> {
         let b = match self.store.enqueue(&new, self.clock.now()).await {
             Ok(b) => b,
-            Err(StoreError::IdempotencyKeyTaken(rec)) => return self.replay_record(rec, new.idempotency.as_ref()).await,
+            Err(StoreError::IdempotencyKeyTaken(rec)) => return self.replay_record(rec, new.idempotency.as_ref(), Replay::AsCreated).await,
             Err(e) => return Err(e.into()),
         };
         let entry = WaitEntry { booking: b.id, seats: b.seats_requested, seq: b.queue_seq.expect("waiting booking has a seq") };
@@ -154,7 +156,7 @@ impl Engine {
         };
         match self.store.convert_hold(hold_id, &new, self.clock.now()).await {
             Ok(b) => Ok(b),
-            Err(StoreError::IdempotencyKeyTaken(rec)) => self.replay_record(rec, new.idempotency.as_ref()).await,
+            Err(StoreError::IdempotencyKeyTaken(rec)) => self.replay_record(rec, new.idempotency.as_ref(), Replay::AsCreated).await,
             Err(e) => Err(e.into()),
         }
     }
@@ -162,7 +164,7 @@ impl Engine {
     /// Cancels a booking, confirmed or waiting; its seats go to the waitlist.
     pub async fn cancel(&self, id: BookingId, user: UserId, idempotency_key: Option<&str>) -> Result<Booking> {
         let key = self.key(user, idempotency_key, || Fingerprint::new("cancel").bytes(id.0.as_bytes()).finish())?;
-        if let Some(b) = self.replay(key.as_ref()).await? {
+        if let Some(b) = self.replay(key.as_ref(), Replay::Current).await? {
             return Ok(b);
         }
         let b = self.store.booking(id).await?;
@@ -176,7 +178,7 @@ impl Engine {
                     let _ = self.derived(b.event_id, self.with_admission(b.event_id, || self.admission.push(b.event_id, entry)).await);
                 }
                 return match e {
-                    StoreError::IdempotencyKeyTaken(rec) => self.replay_record(rec, key.as_ref()).await,
+                    StoreError::IdempotencyKeyTaken(rec) => self.replay_record(rec, key.as_ref(), Replay::Current).await,
                     e => Err(e.into()),
                 };
             }
@@ -196,12 +198,12 @@ impl Engine {
             }
             f.finish()
         })?;
-        if let Some(b) = self.replay(key.as_ref()).await? {
+        if let Some(b) = self.replay(key.as_ref(), Replay::Current).await? {
             return Ok(b);
         }
         let c = match self.store.cancel_seats(id, &seats, key.as_ref(), self.clock.now()).await {
             Ok(c) => c,
-            Err(StoreError::IdempotencyKeyTaken(rec)) => return self.replay_record(rec, key.as_ref()).await,
+            Err(StoreError::IdempotencyKeyTaken(rec)) => return self.replay_record(rec, key.as_ref(), Replay::Current).await,
             Err(e) => return Err(e.into()),
         };
         self.after_free(c.booking.event_id, c.freed.len() as u32).await;
@@ -245,18 +247,52 @@ impl Engine {
     }
 
     /// The result of an earlier request with the same key, if there was one.
-    async fn replay(&self, key: Option<&IdempotencyKey>) -> Result<Option<Booking>> {
+    async fn replay(&self, key: Option<&IdempotencyKey>, how: Replay) -> Result<Option<Booking>> {
         let Some(key) = key else { return Ok(None) };
         match self.store.idempotency(key.user_id, &key.key).await? {
-            Some(rec) => self.replay_record(rec, Some(key)).await.map(Some),
+            Some(rec) => self.replay_record(rec, Some(key), how).await.map(Some),
             None => Ok(None),
         }
     }
 
-    async fn replay_record(&self, rec: IdempotencyRecord, key: Option<&IdempotencyKey>) -> Result<Booking> {
+    async fn replay_record(&self, rec: IdempotencyRecord, key: Option<&IdempotencyKey>, how: Replay) -> Result<Booking> {
         if key.is_some_and(|k| k.fingerprint != rec.fingerprint) {
             return Err(Error::IdempotencyMismatch);
         }
-        self.booking(rec.booking_id).await
+        let b = self.booking(rec.booking_id).await?;
+        match how {
+            Replay::Current => Ok(b),
+            Replay::AsCreated => self.as_created(b).await,
+        }
     }
+
+    /// A booking as its booking request answered: its status and seats from its `Created`
+    /// history entry. A booking that waited and was promoted since replays as waiting (its
+    /// position then is not kept, so `waiting_number` is empty); one unchanged since is
+    /// returned as it is, with its live position.
+    async fn as_created(&self, b: Booking) -> Result<Booking> {
+        let history = self.store.history(b.id).await?;
+        let Some(created) = history.iter().find(|h| h.action == HistoryAction::Created) else { return Ok(b) };
+        if (created.status, &created.seat_numbers) == (b.status, &b.seat_numbers) {
+            return Ok(b);
+        }
+        Ok(Booking {
+            status: created.status,
+            seat_numbers: created.seat_numbers.clone(),
+            queue_seq: None,
+            waiting_number: None,
+            updated_at: created.at,
+            ..b
+        })
+    }
+}
+
+/// What a repeated request answers. A booking request answers the booking as it made
+/// it (the first result, as the brief asks). A cancellation answers the booking now: a
+/// full cancellation is final, so that is its first result; after a cancellation of some
+/// seats, later changes to the booking show.
+#[derive(Clone, Copy)]
+enum Replay {
+    AsCreated,
+    Current,
 }

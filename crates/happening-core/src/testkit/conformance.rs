@@ -49,6 +49,7 @@ macro_rules! conformance_tests {
             hold_becomes_booking,
             cancel_event_cancels_everything,
             idempotent_requests_replay,
+            twin_requests_with_one_key_book_once,
             history_and_notifications_for_every_change,
             bad_input_changes_nothing,
             bad_holds_events_and_hold_bookings_change_nothing,
@@ -440,13 +441,41 @@ pub async fn idempotent_requests_replay(h: &Harness) {
     let other = h.engine.book(BookRequest { seats: Some(1), ..req.clone() }).await;
     assert!(matches!(other, Err(Error::IdempotencyMismatch)), "{other:?}");
     // Keys are per user: another user's same key is a new request.
-    let theirs = h.engine.book(BookRequest { user_id: UserId::new(), seats: Some(1), ..req }).await.unwrap();
+    let theirs = h.engine.book(BookRequest { user_id: UserId::new(), seats: Some(1), ..req.clone() }).await.unwrap();
     assert_ne!(theirs.id, first.id);
+    let waits = BookRequest { idempotency_key: Some("k-2".into()), ..req.clone() };
+    let waiting = h.engine.book(waits.clone()).await.unwrap();
+    assert_eq!(waiting.status, BookingStatus::Waiting);
     let c1 = h.engine.cancel(first.id, u, Some("c-1")).await.unwrap();
     let c2 = h.engine.cancel(first.id, u, Some("c-1")).await.unwrap();
     assert_eq!((c1.id, c1.status), (c2.id, c2.status));
+    assert_eq!(status(h, &waiting).await.0, BookingStatus::Confirmed, "promoted by the cancellation");
+    // A repeated booking request answers its first result, whatever happened since.
+    let again = h.engine.book(req).await.unwrap();
+    assert_eq!((again.id, again.status, &again.seat_numbers), (first.id, BookingStatus::Confirmed, &first.seat_numbers));
+    let again = h.engine.book(waits).await.unwrap();
+    assert_eq!((again.id, again.status, again.seat_numbers.len()), (waiting.id, BookingStatus::Waiting, 0));
+    assert_eq!(h.engine.event(e).await.unwrap().booked, 3, "nothing booked by the repeats");
     let kinds = h.delivered().await.into_iter().filter(|n| n.user_id == u).count();
-    assert_eq!(kinds, 2, "one confirmation, one cancellation");
+    assert_eq!(kinds, 4, "a confirmation, a waitlisting, a cancellation, a promotion");
+    check(h, e).await;
+}
+
+/// Twins of one request (a client's retry racing its original) on two engines at once:
+/// one booking, and both answer it.
+pub async fn twin_requests_with_one_key_book_once(h: &Harness) {
+    let e = h.event(100, Fifo).await;
+    let u = UserId::new();
+    let other = h.replicas.first().unwrap_or(&h.engine).clone();
+    for i in 0..20 {
+        let req = BookRequest { event_id: e, user_id: u, seats: Some(1), idempotency_key: Some(format!("twin-{i}")), ..Default::default() };
+        let (a, b) = tokio::join!(h.engine.book(req.clone()), other.book(req));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.id, a.status), (b.id, b.status), "twin {i}");
+    }
+    let v = h.engine.event(e).await.unwrap();
+    assert_eq!((v.booked, v.waiting), (20, 0), "one booking per key");
+    assert_eq!(h.engine.user_bookings(u, 0).await.unwrap().len(), 20);
     check(h, e).await;
 }
 
