@@ -65,6 +65,11 @@ pub fn hold_expired(h: &Hold, now: DateTime<Utc>) -> Notification {
     plain(h.user_id, NotificationKind::HoldExpired, Some(h.event_id), None, h.seat_numbers.len() as u32, now)
 }
 
+/// A hold was dropped because its event was cancelled.
+pub fn hold_event_cancelled(h: &Hold, now: DateTime<Utc>) -> Notification {
+    plain(h.user_id, NotificationKind::EventCancelled, Some(h.event_id), None, h.seat_numbers.len() as u32, now)
+}
+
 /// Someone with an account was invited to an organization.
 pub fn invited(user: UserId, org: OrgId, now: DateTime<Utc>) -> Notification {
     plain(user, NotificationKind::InvitationReceived, None, Some(org), 0, now)

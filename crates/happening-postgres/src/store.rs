@@ -448,41 +448,52 @@ impl SeatStore for PgStore {
 
     async fn cancel_event(&self, id: EventId, now: DateTime<Utc>) -> Result<Vec<Booking>, StoreError> {
         retry_deadlock(move || async move {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock_exclusive(&mut tx, id).await?;
-        live_event(&mut tx, id).await?;
-        let live = sqlx::query(&format!(
-            "SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled' ORDER BY created_at, id FOR UPDATE"
-        ))
-        .bind(id.0)
-        .fetch_all(&mut *tx)
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            lock_exclusive(&mut tx, id).await?;
+            live_event(&mut tx, id).await?;
+            let live = sqlx::query(&format!(
+                "SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled' ORDER BY created_at, id FOR UPDATE"
+            ))
+            .bind(id.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            let mut cancelled = Vec::with_capacity(live.len());
+            for row in &live {
+                let mut b = rows::booking(row)?;
+                let freed = if b.status == BookingStatus::Confirmed { b.seat_numbers.clone() } else { Vec::new() };
+                b.status = BookingStatus::Cancelled;
+                b.queue_seq = None;
+                b.updated_at = now;
+                update_booking(&mut tx, &b, effects::event_cancelled(&b, &freed, now)).await?;
+                cancelled.push(b);
+            }
+            sqlx::query(
+                "UPDATE event_seats SET booking_id = NULL, hold_id = NULL \
+             WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)",
+            )
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            let holds = sqlx::query(&format!("DELETE FROM holds WHERE event_id = $1 RETURNING {HOLD_COLS}"))
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+            for row in &holds {
+                insert_notification(&mut tx, &effects::hold_event_cancelled(&rows::hold(row)?, now)).await?;
+            }
+            sqlx::query("UPDATE events SET status = 'cancelled', updated_at = $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(cancelled)
+        })
         .await
-        .map_err(db)?;
-        let mut cancelled = Vec::with_capacity(live.len());
-        for row in &live {
-            let mut b = rows::booking(row)?;
-            let freed = if b.status == BookingStatus::Confirmed { b.seat_numbers.clone() } else { Vec::new() };
-            b.status = BookingStatus::Cancelled;
-            b.queue_seq = None;
-            b.updated_at = now;
-            update_booking(&mut tx, &b, effects::event_cancelled(&b, &freed, now)).await?;
-            cancelled.push(b);
-        }
-        sqlx::query("UPDATE event_seats SET booking_id = NULL, hold_id = NULL WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM holds WHERE event_id = $1").bind(id.0).execute(&mut *tx).await.map_err(db)?;
-        sqlx::query("UPDATE events SET status = 'cancelled', updated_at = $2 WHERE id = $1")
-            .bind(id.0)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(cancelled)
-    }).await
     }
 
     async fn delete_event(&self, id: EventId) -> Result<(), StoreError> {

@@ -243,6 +243,7 @@ impl SeatStore for MemoryStore {
         }
         for hold in std::mem::take(&mut l.holds).into_values() {
             self.drop_hold_index(&hold);
+            self.notify(effects::hold_event_cancelled(&hold, now));
         }
         l.waiting.clear();
         l.held = 0;

@@ -408,7 +408,9 @@ pub async fn hold_becomes_booking(h: &Harness) {
 }
 
 pub async fn cancel_event_cancels_everything(h: &Harness) {
-    let e = h.event(2, Fifo).await;
+    let e = h.event(3, Fifo).await;
+    let holder = UserId::new();
+    h.engine.hold(hold_req(e, holder, Some(1), None)).await.unwrap();
     let users: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
     for &u in &users {
         h.book(e, u, 1).await.unwrap();
@@ -419,11 +421,13 @@ pub async fn cancel_event_cancels_everything(h: &Harness) {
     assert_eq!(cancelled.len(), 3);
     assert!(cancelled.iter().all(|b| b.status == BookingStatus::Cancelled));
     let v = h.engine.event(e).await.unwrap();
-    assert_eq!((v.event.status, v.booked, v.waiting), (EventStatus::Cancelled, 0, 0));
-    let notified: Vec<_> = h.delivered().await.into_iter().map(|n| (n.user_id, n.kind)).collect();
-    for u in &users {
-        assert!(notified.contains(&(*u, NotificationKind::EventCancelled)), "{u} not notified");
+    assert_eq!((v.event.status, v.booked, v.held, v.waiting), (EventStatus::Cancelled, 0, 0, 0));
+    let notified: Vec<_> = h.delivered().await.into_iter().map(|n| (n.user_id, n.kind, n.seats)).collect();
+    // Everyone: the confirmed, the waiting, and the holder of seats.
+    for (u, seats) in [(users[0], 1), (users[1], 1), (users[2], 0), (holder, 1)] {
+        assert!(notified.contains(&(u, NotificationKind::EventCancelled, seats)), "{u} not notified: {notified:?}");
     }
+    assert_eq!(notified.len(), 4);
     let r = h.book(e, UserId::new(), 1).await;
     assert!(matches!(r, Err(Error::Conflict { reason: Conflict::EventCancelled, .. })), "{r:?}");
     assert!(matches!(h.engine.cancel_event(e).await, Err(Error::Conflict { reason: Conflict::EventCancelled, .. })));

@@ -413,8 +413,9 @@ impl Model {
         }
         self.booked.clear();
         self.queue.clear();
-        for h in &mut self.holds {
+        for h in self.holds.iter_mut().filter(|h| h.live) {
             h.live = false;
+            self.notes.push((h.user, NotificationKind::EventCancelled, h.seats.len() as u32));
         }
         Ok(())
     }
