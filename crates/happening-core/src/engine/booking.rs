@@ -162,6 +162,11 @@ impl Engine {
     }
 
     /// Cancels a booking, confirmed or waiting; its seats go to the waitlist.
+    ///
+    /// `user` is who asks: it scopes the idempotency key. Who may cancel whose booking is
+    /// the caller's policy, not checked here (the HTTP server allows the booking's owner and
+    /// the organizers of its event's organization); holds, which have no organizer role,
+    /// are checked here.
     pub async fn cancel(&self, id: BookingId, user: UserId, idempotency_key: Option<&str>) -> Result<Booking> {
         let key = self.key(user, idempotency_key, || Fingerprint::new("cancel").bytes(id.0.as_bytes()).finish())?;
         if let Some(b) = self.replay(key.as_ref(), Replay::Current).await? {
