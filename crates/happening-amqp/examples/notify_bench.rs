@@ -1,14 +1,16 @@
-//! The notification pipeline's throughput, outbox to worker, on real PostgreSQL and RabbitMQ:
-//! books `N` seats (64 concurrent clients; each booking writes one outbox row), then runs
-//! the relay (`Engine::relay` + `AmqpNotifier`, publisher confirms) and a worker (`Worker`,
-//! a sink that counts, delivery recorded in PostgreSQL), one after the other, and times each:
-//! how long until the outbox is empty (relayed and marked sent), then until every
-//! notification is handled and recorded `delivered`.
+//! The notification pipeline's throughput, outbox to worker, on real PostgreSQL and RabbitMQ.
+//! Books `N` seats (64 concurrent clients; each booking writes one outbox row), then times
+//! the relay (`Engine::relay` + `AmqpNotifier`, publisher confirms, rows marked sent) alone
+//! until the outbox is empty, and the worker (`Worker` with the shipped settings, a sink
+//! that counts, delivery recorded in PostgreSQL) alone until every notification is
+//! delivered. Then it books `N` more and runs both at once, as a deployment does: the end
+//! to end rate is the second batch over the time until its last notification is delivered.
 //!
 //! ```sh
 //! cargo run --release -p happening-amqp --example notify_bench -- "$DATABASE_URL" "$AMQP_URL" 20000
 //! ```
-//! The database must exist (it is migrated); the queue is a fresh one, deleted after.
+//! The database must exist (it is migrated); the queue is a fresh one (`notify-bench-<uuid>`),
+//! left on the broker: run it against a throwaway RabbitMQ such as scripts/services starts.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use async_trait::async_trait;
 use happening_amqp::{AmqpNotifier, CancellationToken, NotificationMessage, Sink, SinkError, StoreDeliveryLog};
 use happening_amqp::{Worker, WorkerConfig};
 use happening_core::domain::{NewEvent, WaitlistPolicy};
+use happening_core::ids::EventId;
 use happening_core::{BookRequest, Engine};
 use happening_postgres::{PgAdmission, PgStore};
 
@@ -56,30 +59,12 @@ async fn main() {
             description: None,
             category: None,
             event_date: chrono::Utc::now() + chrono::Duration::days(1),
-            capacity: n,
+            capacity: 2 * n,
             policy: WaitlistPolicy::Fifo,
         })
         .await
         .expect("event");
-    let before = engine.outbox_depth().await.expect("depth");
-    let t = Instant::now();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            let (engine, event_id) = (engine.clone(), event.event.id);
-            tokio::spawn(async move {
-                let user = engine.upsert_user(&format!("bench-user-{c}"), None, None).await.expect("user").id;
-                for _ in (c..n).step_by(CLIENTS as usize) {
-                    engine.book(BookRequest { event_id, user_id: user, seats: Some(1), ..Default::default() }).await.expect("book");
-                }
-            })
-        })
-        .collect();
-    for c in clients {
-        c.await.unwrap();
-    }
-    let depth = engine.outbox_depth().await.expect("depth");
-    println!("booked {n} in {:.2} s ({:.0}/s); outbox depth {depth}", t.elapsed().as_secs_f64(), n as f64 / t.elapsed().as_secs_f64());
-    assert!(depth >= before + n as u64, "one notification per booking");
+    let depth = fill(&engine, event.event.id, n).await;
 
     // 1. The relay alone (batches of 1,000, as the server relays), until the outbox is empty.
     let t = Instant::now();
@@ -94,33 +79,65 @@ async fn main() {
     // 2. The worker alone, until every notification is handled and recorded delivered.
     let shutdown = CancellationToken::new();
     let sink = Arc::new(Counting::default());
-    let worker = Arc::new(Worker::with_sink(
-        &amqp,
-        WorkerConfig { queue: queue.clone(), prefetch: 200, dedup_capacity: 2 * depth as usize, ..Default::default() },
-        Arc::new(StoreDeliveryLog::new(engine.store().clone())),
-        sink.clone(),
-    ));
+    let config = WorkerConfig { queue: queue.clone(), dedup_capacity: 4 * depth as usize, ..Default::default() };
+    let prefetch = config.prefetch;
+    let worker = Arc::new(Worker::with_sink(&amqp, config, Arc::new(StoreDeliveryLog::new(engine.store().clone())), sink.clone()));
     let t = Instant::now();
     let consumer = tokio::spawn({
         let (worker, shutdown) = (worker.clone(), shutdown.clone());
         async move { worker.run(shutdown).await }
     });
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while worker.stats().handled < depth {
-        assert!(Instant::now() < deadline, "not delivered in 10 minutes");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_handled(&worker, depth).await;
     let worker_s = t.elapsed().as_secs_f64();
+    println!("worker handled {depth} in {worker_s:.2} s ({:.0}/s, prefetch {prefetch}, each recorded delivered)", depth as f64 / worker_s);
+
+    // 3. Both at once (the worker keeps running): N more bookings relayed and delivered.
+    let second = fill(&engine, event.event.id, n).await;
+    let t = Instant::now();
+    let mut relayed = 0u64;
+    while relayed < second {
+        relayed += engine.relay(&notifier, 1000).await.expect("relay") as u64;
+    }
+    wait_handled(&worker, depth + second).await;
+    let both_s = t.elapsed().as_secs_f64();
+    println!("relay and worker at once: {second} delivered in {both_s:.2} s: end to end {:.0} notifications/s", second as f64 / both_s);
     shutdown.cancel();
     consumer.await.unwrap();
     let stats = worker.stats();
-    println!(
-        "worker handled {} in {worker_s:.2} s ({:.0}/s, prefetch 200, each recorded delivered); duplicates {}",
-        stats.handled,
-        stats.handled as f64 / worker_s,
-        stats.duplicates
-    );
-    assert_eq!(stats.handled, depth, "each notification handled once");
-    assert_eq!(sink.0.load(Ordering::Relaxed), depth, "each handed to the sink once");
-    println!("end to end: {:.0} notifications/s", depth as f64 / (relay_s + worker_s));
+    println!("duplicates {}", stats.duplicates);
+    assert_eq!(stats.handled, depth + second, "each notification handled once");
+    assert_eq!(sink.0.load(Ordering::Relaxed), depth + second, "each handed to the sink once");
+}
+
+/// Books `n` seats of `event` with 64 clients; returns how many notifications it queued.
+async fn fill(engine: &Engine, event_id: EventId, n: u32) -> u64 {
+    let before = engine.outbox_depth().await.expect("depth");
+    let t = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let user = engine.upsert_user(&format!("bench-user-{c}"), None, None).await.expect("user").id;
+                for _ in (c..n).step_by(CLIENTS as usize) {
+                    engine.book(BookRequest { event_id, user_id: user, seats: Some(1), ..Default::default() }).await.expect("book");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let depth = engine.outbox_depth().await.expect("depth");
+    println!("booked {n} in {:.2} s ({:.0}/s); outbox depth {depth}", t.elapsed().as_secs_f64(), n as f64 / t.elapsed().as_secs_f64());
+    assert!(depth >= before + n as u64, "one notification per booking");
+    depth - before
+}
+
+/// Waits until `worker` has handled `total` messages (at most 10 minutes).
+async fn wait_handled(worker: &Worker, total: u64) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while worker.stats().handled < total {
+        assert!(Instant::now() < deadline, "not delivered in 10 minutes");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
