@@ -41,7 +41,7 @@ async fn booking_scenario_arrives_exactly_once_and_ends_delivered() {
     );
 
     let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
-    assert!(notifier.is_connected().await);
+    assert!(notifier.is_connected());
     assert_eq!(relay_all(&h.engine, &notifier).await, all.len());
     assert!(all_have_status(&h.engine, &all, DeliveryStatus::Sent).await, "relayed rows are sent");
     // At least once: the same batch again, as from a relay that died before marking it sent.
@@ -225,28 +225,47 @@ async fn two_relays_send_each_notification_once() {
     assert!(all_have_status(&h.engine, &all, DeliveryStatus::Sent).await);
 }
 
-/// Publishing to a queue that does not exist is an error (mandatory), not a silent loss.
+/// The queue deleted under the notifier: publishing is an error (mandatory), not a silent
+/// loss; the notifier declares the topology again before its next batch, so the next relay
+/// sends the notification to the new queue, and the worker delivers it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unroutable_publish_is_rejected() {
+async fn deleted_queue_is_declared_again_and_the_notification_delivered() {
     let Some(env) = setup(0).await else { return };
     let h = &env.h;
     let e = h.event(10, WaitlistPolicy::Fifo).await;
-    h.book(e, UserId::new(), 1).await.unwrap();
     let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
     // Someone deletes the queue under the notifier.
     {
         let conn = lapin::Connection::connect(&env.amqp, Default::default()).await.unwrap();
         let ch = conn.create_channel().await.unwrap();
         ch.queue_delete(env.queue.clone().into(), Default::default()).await.unwrap();
+        let _ = conn.close(200, "done".into()).await;
     }
+    assert!(!exists(&env.amqp, &env.queue).await, "the queue is gone");
+    h.book(e, UserId::new(), 1).await.unwrap();
     let batch = all_pending(&h.engine).await;
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].kind, NotificationKind::BookingConfirmed);
     match notifier.deliver(&batch).await {
         Err(NotifierError::Rejected(why)) => assert!(why.contains("NO_ROUTE"), "{why}"),
         other => panic!("expected a rejection, got {other:?}"),
     }
-    assert!(h.engine.relay(&notifier, 10).await.is_err(), "the relay fails");
-    assert_eq!(all_pending(&h.engine).await.len(), 1, "and the row stays pending");
-    assert_eq!(batch[0].kind, NotificationKind::BookingConfirmed);
+    assert!(notifier.is_connected(), "a rejection keeps the connection");
+    assert_eq!(all_pending(&h.engine).await.len(), 1, "the row stays pending");
+
+    // The next relay declares the queue again first, and sends the notification there.
+    assert_eq!(h.engine.relay(&notifier, 10).await.expect("relay after the rejection"), 1);
+    assert!(exists(&env.amqp, &env.queue).await, "declared again");
+    assert_eq!(depth(&env.amqp, &env.queue).await, 1, "the notification waits in the new queue");
+    assert!(all_have_status(&h.engine, &batch, DeliveryStatus::Sent).await);
+
+    let sink = Arc::new(RecordingSink::default());
+    let w = spawn_worker(&env, worker_config(&env), sink.clone());
+    wait_until("delivered", LIMIT, || all_have_status(&h.engine, &batch, DeliveryStatus::Delivered)).await;
+    let stats = w.shutdown().await;
+    assert_eq!(stats.handled, 1);
+    assert_eq!(sink.ok_counts().get(&batch[0].id), Some(&1), "delivered once");
+    assert_eq!(depth(&env.amqp, &env.queue).await, 0);
 }
 
 /// The in-memory engine (no PostgreSQL) with the background relay loop: notifications,

@@ -107,7 +107,7 @@ impl ReadyCheck for RabbitCheck {
     }
 
     async fn check(&self) -> Result<(), String> {
-        if self.notifier.is_connected().await {
+        if self.notifier.is_connected() {
             Ok(())
         } else {
             Err("not connected".to_string())
