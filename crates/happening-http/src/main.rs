@@ -85,6 +85,11 @@ struct Serve {
     /// RabbitMQ queue for notifications.
     #[arg(long, env = "NOTIFICATIONS_QUEUE", default_value = "notifications")]
     notifications_queue: String,
+    /// How long connecting to RabbitMQ (and declaring the queues) may take, in milliseconds.
+    /// At most 25000, so that a delivery (this plus 30 s of publisher confirms) stays within
+    /// the relay's 60 s claim on its batch.
+    #[arg(long, env = "HAPPENING_RABBITMQ_CONNECT_TIMEOUT_MS", default_value_t = happening_amqp::DEFAULT_CONNECT_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..=25_000))]
+    rabbitmq_connect_timeout_ms: u64,
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, env = "HAPPENING_LOG", default_value = "info")]
     log_level: String,
@@ -365,21 +370,20 @@ fn serve(s: Serve) -> ExitCode {
             None => Arc::new(LogNotifier),
             Some(url) => {
                 backends[2].1 = "rabbitmq";
-                // Connect now when RabbitMQ is there (so /readyz says so at once); start
-                // anyway when it is not: bookings do not need it, the outbox keeps the
-                // notifications until it is back.
-                let notifier = match tokio::time::timeout(Duration::from_secs(5), happening_amqp::AmqpNotifier::connect(url, &s.notifications_queue)).await {
-                    Ok(Ok(n)) => n,
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "RabbitMQ unavailable on start; notifications wait in the outbox until it is back");
-                        happening_amqp::AmqpNotifier::lazy(url, &s.notifications_queue)
-                    }
-                    Err(_) => {
-                        tracing::warn!("RabbitMQ did not answer within 5 s on start; notifications wait in the outbox until it is back");
-                        happening_amqp::AmqpNotifier::lazy(url, &s.notifications_queue)
-                    }
-                };
+                let notifier = happening_amqp::AmqpNotifier::lazy(url, &s.notifications_queue)
+                    .with_timeouts_ms(s.rabbitmq_connect_timeout_ms, happening_amqp::DEFAULT_CONFIRM_TIMEOUT_MS);
                 let notifier = Arc::new(notifier);
+                // Connect in the background: the server starts at once whether RabbitMQ is
+                // there or not (bookings do not need it; the outbox keeps the notifications
+                // until it is back, and /readyz tries again on each probe).
+                tokio::spawn({
+                    let notifier = notifier.clone();
+                    async move {
+                        if let Err(e) = notifier.ensure_connected().await {
+                            tracing::warn!(error = %e, "RabbitMQ unavailable on start; notifications wait in the outbox until it is back");
+                        }
+                    }
+                });
                 checks.push(Arc::new(RabbitCheck::new(notifier.clone())));
                 notifier
             }
