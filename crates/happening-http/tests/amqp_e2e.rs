@@ -115,3 +115,55 @@ async fn relay_and_deliver(with_webhook: bool) {
     assert_eq!(status.code(), Some(0));
     assert_eq!(s.stop().await.code(), Some(0));
 }
+
+/// A black-holed broker (it accepts TCP connections and never answers) holds only the
+/// outbox relay, which runs in a task of its own: a hold still expires and promotes the
+/// waitlist on time while the relay waits on the broker, `/readyz` answers (degraded), and
+/// the server still stops promptly (the last relay is bounded). Needs no service.
+#[tokio::test]
+async fn a_black_holed_broker_holds_neither_hold_expiry_nor_shutdown() {
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("amqp://guest:guest@{}/%2f", hole.local_addr().unwrap());
+    // Accepts and keeps every connection, never writing a byte.
+    let _hole = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = hole.accept().await {
+            held.push(c);
+        }
+    });
+    // A connect timeout longer than the wait below: only a relay of its own lets the hold
+    // expire meanwhile.
+    let s = Server::start(
+        &["--tick-ms", "20", "--rabbitmq-connect-timeout-ms", "20000"],
+        &[("HAPPENING_JWT_SECRET", SECRET), ("RABBITMQ_URL", &url)],
+    )
+    .await;
+    let (admin, _) = s.user("admin").await;
+    let (bob, bob_id) = s.user("bob").await;
+    let org = s.org(&admin, &[&bob_id]).await;
+    let ev = s.event(&admin, &org, 2).await;
+    let held_at = Instant::now();
+    s.ok(Method::POST, &format!("/events/{ev}/holds"), &admin, Some(json!({ "seats": 2, "ttl_seconds": 1 })), StatusCode::CREATED).await;
+    // Its notification gives the relay something to send: it is now stuck connecting.
+    let w = s.book(&bob, json!({ "event_id": ev, "seats": 2 })).await;
+    assert_eq!(w["status"], "waiting", "held seats are not free");
+    let wid = w["id"].as_str().unwrap();
+    s.until("the hold to expire and bob to be promoted", || async {
+        let b = s.ok(Method::GET, &format!("/bookings/{wid}"), &bob, None, StatusCode::OK).await;
+        (b["status"] == "confirmed").then_some(())
+    })
+    .await;
+    let promoted_after = held_at.elapsed();
+    assert!(promoted_after < Duration::from_secs(10), "promoted {promoted_after:?} after the hold: the relay held hold expiry back");
+
+    let asked = Instant::now();
+    let (st, body) = s.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!((st, body["status"].as_str()), (StatusCode::OK, Some("degraded")), "{body}");
+    assert!(asked.elapsed() < Duration::from_secs(5), "the probe is bounded: {:?}", asked.elapsed());
+    let metrics = s.metrics().await;
+    assert_eq!(metric(&metrics, "happening_notifications_confirmed_total"), Some(0), "{metrics}");
+
+    let stopping = Instant::now();
+    assert_eq!(s.stop().await.code(), Some(0));
+    assert!(stopping.elapsed() < Duration::from_secs(15), "the last relay is bounded: stopped after {:?}", stopping.elapsed());
+}
