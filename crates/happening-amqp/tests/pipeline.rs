@@ -9,17 +9,20 @@ use std::time::Duration;
 
 use common::*;
 use happening_amqp::{AmqpNotifier, NotificationMessage, WorkerConfig, ATTEMPTS_HEADER};
-use happening_core::domain::{BookingStatus, DeliveryStatus, NotificationKind, WaitlistPolicy};
+use happening_core::domain::{BookingStatus, DeliveryStatus, EventPatch, NotificationKind, Role, WaitlistPolicy};
 use happening_core::ids::UserId;
 use happening_core::ports::{Notifier, NotifierError};
+use happening_core::HoldRequest;
 use lapin::types::AMQPValue;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// (a) Book, waitlist, cancel, promote: every notification reaches the sink exactly once
-/// (even when the relay sends the batch twice) and ends `delivered`.
+/// (a) Every kind of notification the engine writes (book, waitlist, cancel, promote; an
+/// event updated, then cancelled; an invitation; a hold that ran out) goes through RabbitMQ,
+/// reaches the sink exactly once (even when the relay sends the batch twice) and ends
+/// `delivered`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn booking_scenario_arrives_exactly_once_and_ends_delivered() {
+async fn every_kind_of_notification_arrives_exactly_once_and_ends_delivered() {
     let Some(env) = setup(0).await else { return };
     let h = &env.h;
     let e = h.event(2, WaitlistPolicy::Fifo).await;
@@ -31,14 +34,39 @@ async fn booking_scenario_arrives_exactly_once_and_ends_delivered() {
     h.engine.cancel(ba.id, a, None).await.unwrap();
     assert_eq!(h.engine.booking(bb.id).await.unwrap().status, BookingStatus::Confirmed, "b promoted");
     assert_eq!(h.engine.booking(bc.id).await.unwrap().status, BookingStatus::Confirmed, "c promoted");
+    // The event changes, then is called off: b and c hear of both.
+    h.engine.update_event(e, EventPatch { name: Some("Moved to the big hall".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(h.engine.cancel_event(e).await.unwrap().len(), 2);
+    // A hold on another event runs out.
+    let (d, other) = (UserId::new(), h.event(5, WaitlistPolicy::Fifo).await);
+    h.engine.hold(HoldRequest { event_id: other, user_id: d, seats: Some(2), seat_numbers: None, ttl_ms: 1_000 }).await.unwrap();
+    h.clock.advance_ms(1_001);
+    assert_eq!(h.engine.expire_holds().await.unwrap(), 1);
+    // Someone with an account is invited to an organization.
+    let admin = h.engine.upsert_user("pipeline-admin", None, None).await.unwrap();
+    let invitee = h.engine.upsert_user("pipeline-invitee", Some("invitee@example.org"), None).await.unwrap();
+    let org = h.engine.create_org(admin.id, "Pipeline").await.unwrap();
+    h.engine.invite(admin.id, org.id, "invitee@example.org", Role::User, 24).await.unwrap();
 
     let all = all_pending(&h.engine).await;
-    let mut kinds: Vec<&str> = all.iter().map(|n| n.kind.as_str()).collect();
+    let mut kinds: Vec<(&str, UserId)> = all.iter().map(|n| (n.kind.as_str(), n.user_id)).collect();
     kinds.sort();
-    assert_eq!(
-        kinds,
-        ["booking_cancelled", "booking_confirmed", "booking_waitlisted", "booking_waitlisted", "waitlist_promoted", "waitlist_promoted"]
-    );
+    let mut want = vec![
+        ("booking_cancelled", a),
+        ("booking_confirmed", a),
+        ("booking_waitlisted", b),
+        ("booking_waitlisted", c),
+        ("event_cancelled", b),
+        ("event_cancelled", c),
+        ("event_updated", b),
+        ("event_updated", c),
+        ("hold_expired", d),
+        ("invitation_received", invitee.id),
+        ("waitlist_promoted", b),
+        ("waitlist_promoted", c),
+    ];
+    want.sort();
+    assert_eq!(kinds, want);
 
     let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
     assert!(notifier.is_connected());
