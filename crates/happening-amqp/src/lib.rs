@@ -19,6 +19,15 @@
 //!   has *confirmed* every one. Only then are the rows marked `sent`. RabbitMQ down: the
 //!   relay fails, the rows stay pending, the outbox grows, and the next relay after
 //!   RabbitMQ is back sends them.
+//! - **Bounded, so a batch is never sent twice in the normal case**: a relay owns the rows it
+//!   claimed for a lease ([`happening_core::RELAY_LEASE_MS`], 60 s). Getting the link ready
+//!   (connecting, declaring) is bounded by a connect timeout (lapin has none of its own:
+//!   [`DEFAULT_CONNECT_TIMEOUT_MS`]) and the confirms by a confirm timeout
+//!   ([`DEFAULT_CONFIRM_TIMEOUT_MS`]); their sum must stay under the lease
+//!   ([`AmqpNotifier::with_timeouts_ms`] asserts it), or a slow batch could be claimed by
+//!   another replica while it is still being published.
+//! - **A deleted queue is declared again**: a message returned NO_ROUTE fails the batch, and
+//!   the next one declares the topology before publishing.
 //! - **Worker acks last**: the worker acknowledges a message only after the sink handled
 //!   it and the store recorded it `delivered`; a message that keeps failing is retried a
 //!   bounded number of times (counted in an `x-attempts` header), then dead-lettered to
@@ -53,7 +62,8 @@
 //! # async fn demo(engine: Engine) {
 //! let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
 //! let shutdown = CancellationToken::new();
-//! // In the server: the relay, in the background (connects on first use).
+//! // In the server: the relay, in a task of its own (connects on first use), so that a
+//! // broker that hangs never holds the server's other background work.
 //! let notifier = AmqpNotifier::lazy(url, "notifications");
 //! let relay = tokio::spawn({
 //!     let (engine, shutdown) = (engine.clone(), shutdown.clone());
@@ -72,6 +82,7 @@
 //!
 //! [`Notifier`]: happening_core::ports::Notifier
 
+mod connect;
 mod log;
 mod message;
 mod notifier;
@@ -80,9 +91,10 @@ mod sink;
 mod topology;
 mod worker;
 
+pub use connect::DEFAULT_CONNECT_TIMEOUT_MS;
 pub use log::{DeliveryLog, StoreDeliveryLog};
 pub use message::NotificationMessage;
-pub use notifier::AmqpNotifier;
+pub use notifier::{AmqpNotifier, DEFAULT_CONFIRM_TIMEOUT_MS};
 pub use relay::{run_relay, RelayConfig};
 pub use sink::{LogSink, Sink, SinkError, WebhookSink};
 pub use topology::{Topology, DEFAULT_QUEUE};

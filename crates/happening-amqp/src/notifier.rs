@@ -6,21 +6,44 @@ use async_trait::async_trait;
 use happening_core::domain::Notification;
 use happening_core::error::BackendError;
 use happening_core::ports::{Notifier, NotifierError};
+use happening_core::RELAY_LEASE_MS;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::protocol::AMQPSoftError;
 use lapin::Confirmation;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
+use crate::connect::{within, DEFAULT_CONNECT_TIMEOUT_MS};
 use crate::message::NotificationMessage;
 use crate::topology::Topology;
 
 /// AMQP `delivery_mode` of a message written to disk by the broker.
 pub(crate) const PERSISTENT: u8 = 2;
 
+/// How long `deliver` waits for a batch's publisher confirms by default.
+pub const DEFAULT_CONFIRM_TIMEOUT_MS: u64 = 30_000;
+
+// A delivery (connect, then confirms) must end within the relay's lease, or another replica
+// may claim the batch while it is still being published: checked here for the defaults, in
+// `with_timeouts_ms` for others.
+const _: () = assert!(DEFAULT_CONNECT_TIMEOUT_MS + DEFAULT_CONFIRM_TIMEOUT_MS < RELAY_LEASE_MS as u64);
+
 /// One connection and one confirm-mode channel.
 struct Link {
     _conn: Connection,
     channel: Channel,
+    /// Whether the topology is known to exist on the broker. Cleared when a message comes
+    /// back NO_ROUTE (someone deleted the queue): it is declared again before the next batch,
+    /// else every later batch would come back too, for as long as this channel lives.
+    declared: bool,
+}
+
+/// The messages of a batch that the broker did not take.
+#[derive(Default)]
+struct Refused {
+    why: Vec<String>,
+    /// At least one came back unroutable (NO_ROUTE): the queue is gone.
+    no_route: bool,
 }
 
 /// Publishes notifications to a durable queue and returns `Ok` only once the broker has
@@ -29,34 +52,63 @@ struct Link {
 ///
 /// - Each message is persistent JSON ([`NotificationMessage`]), `message_id` = the
 ///   notification id, `type` = its kind, published with `mandatory` so that an unroutable
-///   message (the queue deleted) comes back as an error instead of vanishing.
+///   message (the queue deleted) comes back as an error instead of vanishing; the topology
+///   is then declared again before the next batch.
 /// - A nack or a returned message: [`NotifierError::Rejected`]. A connection or channel
 ///   failure (or no confirm within the timeout): [`NotifierError::Backend`], and the next
 ///   call reconnects. Either way the relay retries the batch later (at least once).
+/// - Every step is bounded, so that a black-holed broker cannot hold a relay past its lease:
+///   getting the link ready (waiting for another batch, connecting, declaring) within the
+///   connect timeout, publishing and the confirms within the confirm timeout.
 /// - Batches are published one at a time (a lock), over one channel.
 pub struct AmqpNotifier {
     url: String,
     topology: Topology,
-    confirm_timeout: Duration,
+    connect_timeout_ms: u64,
+    confirm_timeout_ms: u64,
     link: Mutex<Option<Link>>,
+    /// The link's channel, readable while a delivery holds `link` (for readiness probes).
+    channel: std::sync::Mutex<Option<Channel>>,
 }
 
 impl AmqpNotifier {
-    /// Connects now and declares the topology; fails if RabbitMQ is unreachable.
+    /// Connects now and declares the topology; fails if RabbitMQ is unreachable (within the
+    /// default connect timeout).
     pub async fn connect(url: &str, queue: &str) -> Result<Self, NotifierError> {
         let me = Self::lazy(url, queue);
-        *me.link.lock().await = Some(me.open().await?);
+        me.ensure_connected().await?;
         Ok(me)
     }
 
-    /// Connects on the first delivery (so a server can start while RabbitMQ is down).
+    /// Connects on the first delivery or [`ensure_connected`](Self::ensure_connected) (so a
+    /// server can start while RabbitMQ is down).
     pub fn lazy(url: &str, queue: &str) -> Self {
-        Self { url: url.to_string(), topology: Topology::new(queue), confirm_timeout: Duration::from_secs(30), link: Mutex::new(None) }
+        Self {
+            url: url.to_string(),
+            topology: Topology::new(queue),
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            confirm_timeout_ms: DEFAULT_CONFIRM_TIMEOUT_MS,
+            link: Mutex::new(None),
+            channel: std::sync::Mutex::new(None),
+        }
     }
 
-    /// How long `deliver` waits for a batch's confirms before giving up (default 30 s).
-    pub fn with_confirm_timeout(mut self, timeout: Duration) -> Self {
-        self.confirm_timeout = timeout;
+    /// How long getting the link ready may take (default [`DEFAULT_CONNECT_TIMEOUT_MS`]), and
+    /// how long `deliver` waits for a batch's confirms (default [`DEFAULT_CONFIRM_TIMEOUT_MS`]).
+    ///
+    /// # Panics
+    ///
+    /// If either is 0, or together they are not below the relay's lease
+    /// ([`RELAY_LEASE_MS`]): a delivery could then outlast the claim on its batch, and another
+    /// replica send it too.
+    pub fn with_timeouts_ms(mut self, connect_timeout_ms: u64, confirm_timeout_ms: u64) -> Self {
+        assert!(connect_timeout_ms > 0 && confirm_timeout_ms > 0, "AMQP timeouts must be positive");
+        assert!(
+            connect_timeout_ms.saturating_add(confirm_timeout_ms) < RELAY_LEASE_MS as u64,
+            "connect ({connect_timeout_ms} ms) + confirm ({confirm_timeout_ms} ms) timeouts must stay below the relay lease ({RELAY_LEASE_MS} ms)"
+        );
+        self.connect_timeout_ms = connect_timeout_ms;
+        self.confirm_timeout_ms = confirm_timeout_ms;
         self
     }
 
@@ -64,21 +116,64 @@ impl AmqpNotifier {
         &self.topology
     }
 
-    /// Whether the connection is up (for readiness probes). `false` before the first
-    /// connection of a lazy notifier.
-    pub async fn is_connected(&self) -> bool {
-        self.link.lock().await.as_ref().is_some_and(|l| l.channel.status().connected())
+    /// Whether the connection is up, without waiting for a delivery in progress. `false`
+    /// before the first connection of a lazy notifier.
+    pub fn is_connected(&self) -> bool {
+        self.channel.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|c| c.status().connected())
     }
 
-    async fn open(&self) -> Result<Link, NotifierError> {
-        let conn = Connection::connect(&self.url, ConnectionProperties::default()).await.map_err(backend)?;
-        let channel = conn.create_channel().await.map_err(backend)?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(backend)?;
-        self.topology.declare(&channel).await.map_err(backend)?;
-        Ok(Link { _conn: conn, channel })
+    /// Connects (and declares the topology) unless connected, within the connect timeout.
+    /// For readiness probes: the notifier otherwise reconnects only when it has something
+    /// to send, so a probe that only looked would report RabbitMQ down long after it is back.
+    pub async fn ensure_connected(&self) -> Result<(), NotifierError> {
+        if self.is_connected() {
+            return Ok(());
+        }
+        self.ready_link().await.map(drop)
     }
 
-    async fn publish_all(&self, channel: &Channel, batch: &[Notification]) -> Result<(), NotifierError> {
+    /// Waits for the link (another batch may hold it), (re)connects and declares as needed,
+    /// all within the connect timeout; the link stays locked for the caller.
+    async fn ready_link(&self) -> Result<(MutexGuard<'_, Option<Link>>, Channel), NotifierError> {
+        let ready = within(self.connect_timeout_ms, "getting the RabbitMQ channel ready", async {
+            let mut link = self.link.lock().await;
+            match self.link_up(&mut link).await {
+                Ok(channel) => Ok((link, channel)),
+                Err(e) => {
+                    self.drop_link(&mut link);
+                    Err(e)
+                }
+            }
+        });
+        ready.await.map_err(backend)
+    }
+
+    /// Connects if the link is down, declares the topology if it is not known to exist.
+    /// Safe to cancel at any await: the link is left absent or undeclared, and redone next time.
+    async fn link_up(&self, link: &mut Option<Link>) -> lapin::Result<Channel> {
+        if !link.as_ref().is_some_and(|l| l.channel.status().connected()) {
+            self.drop_link(link);
+            let conn = Connection::connect(&self.url, ConnectionProperties::default()).await?;
+            let channel = conn.create_channel().await?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await?;
+            *link = Some(Link { _conn: conn, channel, declared: false });
+        }
+        let l = link.as_mut().expect("connected above");
+        if !l.declared {
+            self.topology.declare(&l.channel).await?;
+            l.declared = true;
+        }
+        *self.channel.lock().unwrap_or_else(|p| p.into_inner()) = Some(l.channel.clone());
+        Ok(l.channel.clone())
+    }
+
+    /// Forgets the link (dropping the connection closes it): the next call reconnects.
+    fn drop_link(&self, link: &mut Option<Link>) {
+        *link = None;
+        *self.channel.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    async fn publish_all(&self, channel: &Channel, batch: &[Notification]) -> Result<Refused, NotifierError> {
         let mut confirms = Vec::with_capacity(batch.len());
         for n in batch {
             let body = NotificationMessage::from(n).to_json();
@@ -94,22 +189,19 @@ impl AmqpNotifier {
                 .map_err(backend)?;
             confirms.push((n.id, confirm));
         }
-        let mut refused = Vec::new();
+        let mut refused = Refused::default();
         for (id, confirm) in confirms {
             match confirm.await.map_err(backend)? {
                 Confirmation::Ack(None) => {}
                 Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
-                    refused.push(format!("{id}: returned ({} {})", returned.reply_code, returned.reply_text))
+                    refused.no_route |= returned.reply_code == AMQPSoftError::NOROUTE.get_id();
+                    refused.why.push(format!("{id}: returned ({} {})", returned.reply_code, returned.reply_text))
                 }
-                Confirmation::Nack(None) => refused.push(format!("{id}: nacked")),
-                Confirmation::NotRequested => refused.push(format!("{id}: channel not in confirm mode")),
+                Confirmation::Nack(None) => refused.why.push(format!("{id}: nacked")),
+                Confirmation::NotRequested => refused.why.push(format!("{id}: channel not in confirm mode")),
             }
         }
-        if refused.is_empty() {
-            Ok(())
-        } else {
-            Err(NotifierError::Rejected(refused.join("; ")))
-        }
+        Ok(refused)
     }
 }
 
@@ -133,20 +225,27 @@ impl Notifier for AmqpNotifier {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut link = self.link.lock().await;
-        if !link.as_ref().is_some_and(|l| l.channel.status().connected()) {
-            *link = None;
-            *link = Some(self.open().await?);
+        let (mut link, channel) = self.ready_link().await?;
+        let published = tokio::time::timeout(Duration::from_millis(self.confirm_timeout_ms), self.publish_all(&channel, batch)).await;
+        match published {
+            Ok(Ok(refused)) if refused.why.is_empty() => Ok(()),
+            Ok(Ok(refused)) => {
+                if refused.no_route {
+                    if let Some(l) = link.as_mut() {
+                        l.declared = false;
+                    }
+                }
+                Err(NotifierError::Rejected(refused.why.join("; ")))
+            }
+            Ok(Err(e)) => {
+                // Start over on a new connection next time.
+                self.drop_link(&mut link);
+                Err(e)
+            }
+            Err(_) => {
+                self.drop_link(&mut link);
+                Err(NotifierError::Backend(BackendError::msg(format!("no publisher confirm within {} ms", self.confirm_timeout_ms))))
+            }
         }
-        let channel = link.as_ref().expect("connected above").channel.clone();
-        let result = match tokio::time::timeout(self.confirm_timeout, self.publish_all(&channel, batch)).await {
-            Ok(r) => r,
-            Err(_) => Err(NotifierError::Backend(BackendError::msg("no publisher confirm in time"))),
-        };
-        if matches!(result, Err(NotifierError::Backend(_))) {
-            // Start over on a new connection next time.
-            *link = None;
-        }
-        result
     }
 }

@@ -1,4 +1,5 @@
-//! [`run_relay`]: the outbox relay as a background loop, for a server to spawn.
+//! [`run_relay`]: the outbox relay as a background loop, for a server to spawn in a task of
+//! its own (a broker that hangs then holds only the relay, never hold expiry or promotions).
 
 use std::time::Duration;
 
@@ -15,29 +16,54 @@ pub struct RelayConfig {
     pub idle: Duration,
     /// Longest pause after failures, doubling from `idle` (default 5 s).
     pub max_backoff: Duration,
+    /// After shutdown, how long the relay may go on: the round in progress, then one last
+    /// drain of the outbox (default 5,000 ms). What is left waits in the outbox.
+    pub shutdown_timeout_ms: u64,
 }
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self { batch: 100, idle: Duration::from_millis(100), max_backoff: Duration::from_secs(5) }
+        Self { batch: 100, idle: Duration::from_millis(100), max_backoff: Duration::from_secs(5), shutdown_timeout_ms: 5_000 }
     }
 }
 
 /// Relays the outbox through `notifier` until `shutdown`: full batches back to back, a
 /// pause of `idle` once drained, and a growing pause while delivery fails (RabbitMQ down:
-/// the rows stay pending and the outbox grows; they are sent once it is back). Returns the
-/// number of notifications relayed.
+/// the rows stay pending and the outbox grows; they are sent once it is back). On
+/// `shutdown` it relays what is left, for at most `shutdown_timeout_ms` all told. Returns
+/// the number of notifications relayed.
 ///
 /// Several servers may each run one on the same store: `claim_pending` gives them disjoint
 /// batches. A batch whose delivery failed is given back at once for the next round; a relay
-/// that dies holding a batch holds it until its lease ends (30 s).
+/// that dies (or is cut off by `shutdown_timeout_ms`) holding a batch holds it until its
+/// lease ends ([`happening_core::RELAY_LEASE_MS`]), then any relay claims it again.
 pub async fn run_relay(engine: &Engine, notifier: &dyn Notifier, config: RelayConfig, shutdown: CancellationToken) -> u64 {
     let mut total = 0u64;
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(Duration::from_millis(config.shutdown_timeout_ms)).await;
+    };
+    tokio::select! {
+        _ = relay_until_shutdown_then_drain(engine, notifier, &config, &shutdown, &mut total) => {}
+        _ = deadline => {
+            tracing::warn!(timeout_ms = config.shutdown_timeout_ms, "relay: not done in time after shutdown; the rest waits in the outbox");
+        }
+    }
+    total
+}
+
+async fn relay_until_shutdown_then_drain(
+    engine: &Engine,
+    notifier: &dyn Notifier,
+    config: &RelayConfig,
+    shutdown: &CancellationToken,
+    total: &mut u64,
+) {
     let mut backoff = config.idle;
     while !shutdown.is_cancelled() {
         let pause = match engine.relay(notifier, config.batch).await {
             Ok(n) => {
-                total += n as u64;
+                *total += n as u64;
                 backoff = config.idle;
                 if n as u32 >= config.batch {
                     continue;
@@ -56,5 +82,19 @@ pub async fn run_relay(engine: &Engine, notifier: &dyn Notifier, config: RelayCo
             _ = tokio::time::sleep(pause) => {}
         }
     }
-    total
+    // What was written up to the shutdown goes out now rather than at the next start.
+    loop {
+        match engine.relay(notifier, config.batch).await {
+            Ok(n) => {
+                *total += n as u64;
+                if (n as u32) < config.batch {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("relay: last relay before shutdown failed: {e}; the rest waits in the outbox");
+                return;
+            }
+        }
+    }
 }

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::connect::{within, DEFAULT_CONNECT_TIMEOUT_MS};
 use crate::log::DeliveryLog;
 use crate::message::NotificationMessage;
 use crate::sink::{LogSink, Sink};
@@ -46,6 +47,9 @@ pub struct WorkerConfig {
     pub dedup_capacity: usize,
     /// Pause before reconnecting after the connection is lost (default 1 s).
     pub reconnect_delay: Duration,
+    /// How long connecting, declaring and starting to consume may take before the worker
+    /// gives up and tries again (default [`DEFAULT_CONNECT_TIMEOUT_MS`]).
+    pub connect_timeout_ms: u64,
 }
 
 impl Default for WorkerConfig {
@@ -57,6 +61,7 @@ impl Default for WorkerConfig {
             retry_delay: Duration::from_millis(200),
             dedup_capacity: 10_000,
             reconnect_delay: Duration::from_secs(1),
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
         }
     }
 }
@@ -165,16 +170,29 @@ impl Worker {
 
     /// One connection's life: `Ok` on shutdown, `Err` when the connection fails.
     async fn session(&self, shutdown: &CancellationToken) -> lapin::Result<()> {
-        let conn = Connection::connect(&self.url, ConnectionProperties::default()).await?;
-        let consume = conn.create_channel().await?;
-        self.topology.declare(&consume).await?;
-        consume.basic_qos(self.config.prefetch, BasicQosOptions::default()).await?;
-        let publish = conn.create_channel().await?;
-        publish.confirm_select(ConfirmSelectOptions::default()).await?;
         let tag = format!("happening-worker-{}", uuid::Uuid::new_v4().simple());
-        let mut consumer = consume
-            .basic_consume(self.topology.queue.clone().into(), tag.clone().into(), BasicConsumeOptions::default(), FieldTable::default())
-            .await?;
+        // Bounded: a black-holed broker would otherwise hold the worker here, deaf to shutdown.
+        let setup = within(self.config.connect_timeout_ms, "connecting the worker to RabbitMQ", async {
+            let conn = Connection::connect(&self.url, ConnectionProperties::default()).await?;
+            let consume = conn.create_channel().await?;
+            self.topology.declare(&consume).await?;
+            consume.basic_qos(self.config.prefetch, BasicQosOptions::default()).await?;
+            let publish = conn.create_channel().await?;
+            publish.confirm_select(ConfirmSelectOptions::default()).await?;
+            let consumer = consume
+                .basic_consume(
+                    self.topology.queue.clone().into(),
+                    tag.clone().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok((conn, consume, publish, consumer))
+        });
+        let (conn, consume, publish, mut consumer) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            setup = setup => setup?,
+        };
         tracing::info!(queue = %self.topology.queue, prefetch = self.config.prefetch, "worker consuming");
         let ctx = Arc::new(Ctx {
             config: self.config.clone(),

@@ -9,17 +9,20 @@ use std::time::Duration;
 
 use common::*;
 use happening_amqp::{AmqpNotifier, NotificationMessage, WorkerConfig, ATTEMPTS_HEADER};
-use happening_core::domain::{BookingStatus, DeliveryStatus, NotificationKind, WaitlistPolicy};
+use happening_core::domain::{BookingStatus, DeliveryStatus, EventPatch, NotificationKind, Role, WaitlistPolicy};
 use happening_core::ids::UserId;
 use happening_core::ports::{Notifier, NotifierError};
+use happening_core::HoldRequest;
 use lapin::types::AMQPValue;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// (a) Book, waitlist, cancel, promote: every notification reaches the sink exactly once
-/// (even when the relay sends the batch twice) and ends `delivered`.
+/// (a) Every kind of notification the engine writes (book, waitlist, cancel, promote; an
+/// event updated, then cancelled; an invitation; a hold that ran out) goes through RabbitMQ,
+/// reaches the sink exactly once (even when the relay sends the batch twice) and ends
+/// `delivered`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn booking_scenario_arrives_exactly_once_and_ends_delivered() {
+async fn every_kind_of_notification_arrives_exactly_once_and_ends_delivered() {
     let Some(env) = setup(0).await else { return };
     let h = &env.h;
     let e = h.event(2, WaitlistPolicy::Fifo).await;
@@ -31,17 +34,42 @@ async fn booking_scenario_arrives_exactly_once_and_ends_delivered() {
     h.engine.cancel(ba.id, a, None).await.unwrap();
     assert_eq!(h.engine.booking(bb.id).await.unwrap().status, BookingStatus::Confirmed, "b promoted");
     assert_eq!(h.engine.booking(bc.id).await.unwrap().status, BookingStatus::Confirmed, "c promoted");
+    // The event changes, then is called off: b and c hear of both.
+    h.engine.update_event(e, EventPatch { name: Some("Moved to the big hall".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(h.engine.cancel_event(e).await.unwrap().len(), 2);
+    // A hold on another event runs out.
+    let (d, other) = (UserId::new(), h.event(5, WaitlistPolicy::Fifo).await);
+    h.engine.hold(HoldRequest { event_id: other, user_id: d, seats: Some(2), seat_numbers: None, ttl_ms: 1_000 }).await.unwrap();
+    h.clock.advance_ms(1_001);
+    assert_eq!(h.engine.expire_holds().await.unwrap(), 1);
+    // Someone with an account is invited to an organization.
+    let admin = h.engine.upsert_user("pipeline-admin", None, None).await.unwrap();
+    let invitee = h.engine.upsert_user("pipeline-invitee", Some("invitee@example.org"), None).await.unwrap();
+    let org = h.engine.create_org(admin.id, "Pipeline").await.unwrap();
+    h.engine.invite(admin.id, org.id, "invitee@example.org", Role::User, 24).await.unwrap();
 
     let all = all_pending(&h.engine).await;
-    let mut kinds: Vec<&str> = all.iter().map(|n| n.kind.as_str()).collect();
+    let mut kinds: Vec<(&str, UserId)> = all.iter().map(|n| (n.kind.as_str(), n.user_id)).collect();
     kinds.sort();
-    assert_eq!(
-        kinds,
-        ["booking_cancelled", "booking_confirmed", "booking_waitlisted", "booking_waitlisted", "waitlist_promoted", "waitlist_promoted"]
-    );
+    let mut want = vec![
+        ("booking_cancelled", a),
+        ("booking_confirmed", a),
+        ("booking_waitlisted", b),
+        ("booking_waitlisted", c),
+        ("event_cancelled", b),
+        ("event_cancelled", c),
+        ("event_updated", b),
+        ("event_updated", c),
+        ("hold_expired", d),
+        ("invitation_received", invitee.id),
+        ("waitlist_promoted", b),
+        ("waitlist_promoted", c),
+    ];
+    want.sort();
+    assert_eq!(kinds, want);
 
     let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
-    assert!(notifier.is_connected().await);
+    assert!(notifier.is_connected());
     assert_eq!(relay_all(&h.engine, &notifier).await, all.len());
     assert!(all_have_status(&h.engine, &all, DeliveryStatus::Sent).await, "relayed rows are sent");
     // At least once: the same batch again, as from a relay that died before marking it sent.
@@ -225,28 +253,47 @@ async fn two_relays_send_each_notification_once() {
     assert!(all_have_status(&h.engine, &all, DeliveryStatus::Sent).await);
 }
 
-/// Publishing to a queue that does not exist is an error (mandatory), not a silent loss.
+/// The queue deleted under the notifier: publishing is an error (mandatory), not a silent
+/// loss; the notifier declares the topology again before its next batch, so the next relay
+/// sends the notification to the new queue, and the worker delivers it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unroutable_publish_is_rejected() {
+async fn deleted_queue_is_declared_again_and_the_notification_delivered() {
     let Some(env) = setup(0).await else { return };
     let h = &env.h;
     let e = h.event(10, WaitlistPolicy::Fifo).await;
-    h.book(e, UserId::new(), 1).await.unwrap();
     let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
     // Someone deletes the queue under the notifier.
     {
         let conn = lapin::Connection::connect(&env.amqp, Default::default()).await.unwrap();
         let ch = conn.create_channel().await.unwrap();
         ch.queue_delete(env.queue.clone().into(), Default::default()).await.unwrap();
+        let _ = conn.close(200, "done".into()).await;
     }
+    assert!(!exists(&env.amqp, &env.queue).await, "the queue is gone");
+    h.book(e, UserId::new(), 1).await.unwrap();
     let batch = all_pending(&h.engine).await;
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].kind, NotificationKind::BookingConfirmed);
     match notifier.deliver(&batch).await {
         Err(NotifierError::Rejected(why)) => assert!(why.contains("NO_ROUTE"), "{why}"),
         other => panic!("expected a rejection, got {other:?}"),
     }
-    assert!(h.engine.relay(&notifier, 10).await.is_err(), "the relay fails");
-    assert_eq!(all_pending(&h.engine).await.len(), 1, "and the row stays pending");
-    assert_eq!(batch[0].kind, NotificationKind::BookingConfirmed);
+    assert!(notifier.is_connected(), "a rejection keeps the connection");
+    assert_eq!(all_pending(&h.engine).await.len(), 1, "the row stays pending");
+
+    // The next relay declares the queue again first, and sends the notification there.
+    assert_eq!(h.engine.relay(&notifier, 10).await.expect("relay after the rejection"), 1);
+    assert!(exists(&env.amqp, &env.queue).await, "declared again");
+    assert_eq!(depth(&env.amqp, &env.queue).await, 1, "the notification waits in the new queue");
+    assert!(all_have_status(&h.engine, &batch, DeliveryStatus::Sent).await);
+
+    let sink = Arc::new(RecordingSink::default());
+    let w = spawn_worker(&env, worker_config(&env), sink.clone());
+    wait_until("delivered", LIMIT, || all_have_status(&h.engine, &batch, DeliveryStatus::Delivered)).await;
+    let stats = w.shutdown().await;
+    assert_eq!(stats.handled, 1);
+    assert_eq!(sink.ok_counts().get(&batch[0].id), Some(&1), "delivered once");
+    assert_eq!(depth(&env.amqp, &env.queue).await, 0);
 }
 
 /// The in-memory engine (no PostgreSQL) with the background relay loop: notifications,

@@ -85,6 +85,11 @@ struct Serve {
     /// RabbitMQ queue for notifications.
     #[arg(long, env = "NOTIFICATIONS_QUEUE", default_value = "notifications")]
     notifications_queue: String,
+    /// How long connecting to RabbitMQ (and declaring the queues) may take, in milliseconds.
+    /// At most 25000, so that a delivery (this plus 30 s of publisher confirms) stays within
+    /// the relay's 60 s claim on its batch.
+    #[arg(long, env = "HAPPENING_RABBITMQ_CONNECT_TIMEOUT_MS", default_value_t = happening_amqp::DEFAULT_CONNECT_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..=25_000))]
+    rabbitmq_connect_timeout_ms: u64,
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, env = "HAPPENING_LOG", default_value = "info")]
     log_level: String,
@@ -197,6 +202,19 @@ struct WorkerCmd {
     /// POST each notification (JSON, with an Idempotency-Key) to this URL; logged when absent.
     #[arg(long, env = "HAPPENING_WEBHOOK_URL")]
     webhook_url: Option<String>,
+    /// Messages RabbitMQ may hand this worker unacknowledged, also how many it handles at once.
+    #[arg(long, env = "HAPPENING_WORKER_PREFETCH", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    prefetch: u16,
+    /// Handlings of one message before it is dead-lettered (to `<queue>.dead`) and marked failed.
+    #[arg(long, env = "HAPPENING_WORKER_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    max_attempts: u32,
+    /// Pause before a failed message is tried again, times the failures so far, in milliseconds.
+    #[arg(long, env = "HAPPENING_WORKER_RETRY_DELAY_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    retry_delay_ms: u64,
+    /// How long connecting to RabbitMQ (and starting to consume) may take before the worker
+    /// tries again, in milliseconds.
+    #[arg(long, env = "HAPPENING_RABBITMQ_CONNECT_TIMEOUT_MS", default_value_t = happening_amqp::DEFAULT_CONNECT_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(100..=25_000))]
+    rabbitmq_connect_timeout_ms: u64,
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, env = "HAPPENING_LOG", default_value = "info")]
     log_level: String,
@@ -365,21 +383,20 @@ fn serve(s: Serve) -> ExitCode {
             None => Arc::new(LogNotifier),
             Some(url) => {
                 backends[2].1 = "rabbitmq";
-                // Connect now when RabbitMQ is there (so /readyz says so at once); start
-                // anyway when it is not: bookings do not need it, the outbox keeps the
-                // notifications until it is back.
-                let notifier = match tokio::time::timeout(Duration::from_secs(5), happening_amqp::AmqpNotifier::connect(url, &s.notifications_queue)).await {
-                    Ok(Ok(n)) => n,
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "RabbitMQ unavailable on start; notifications wait in the outbox until it is back");
-                        happening_amqp::AmqpNotifier::lazy(url, &s.notifications_queue)
-                    }
-                    Err(_) => {
-                        tracing::warn!("RabbitMQ did not answer within 5 s on start; notifications wait in the outbox until it is back");
-                        happening_amqp::AmqpNotifier::lazy(url, &s.notifications_queue)
-                    }
-                };
+                let notifier = happening_amqp::AmqpNotifier::lazy(url, &s.notifications_queue)
+                    .with_timeouts_ms(s.rabbitmq_connect_timeout_ms, happening_amqp::DEFAULT_CONFIRM_TIMEOUT_MS);
                 let notifier = Arc::new(notifier);
+                // Connect in the background: the server starts at once whether RabbitMQ is
+                // there or not (bookings do not need it; the outbox keeps the notifications
+                // until it is back, and /readyz tries again on each probe).
+                tokio::spawn({
+                    let notifier = notifier.clone();
+                    async move {
+                        if let Err(e) = notifier.ensure_connected().await {
+                            tracing::warn!(error = %e, "RabbitMQ unavailable on start; notifications wait in the outbox until it is back");
+                        }
+                    }
+                });
                 checks.push(Arc::new(RabbitCheck::new(notifier.clone())));
                 notifier
             }
@@ -598,7 +615,14 @@ fn worker(w: WorkerCmd) -> ExitCode {
     let result = rt.block_on(async move {
         let pg = pg_engine(&database_url, 8, None, happening_redis::DEFAULT_PREFIX).await?;
         let log = Arc::new(happening_amqp::StoreDeliveryLog::new(pg.store.clone()));
-        let config = happening_amqp::WorkerConfig { queue: w.notifications_queue.clone(), ..Default::default() };
+        let config = happening_amqp::WorkerConfig {
+            queue: w.notifications_queue.clone(),
+            prefetch: w.prefetch,
+            max_attempts: w.max_attempts,
+            retry_delay: Duration::from_millis(w.retry_delay_ms),
+            connect_timeout_ms: w.rabbitmq_connect_timeout_ms,
+            ..Default::default()
+        };
         let worker = match &w.webhook_url {
             Some(hook) if !hook.is_empty() => {
                 happening_amqp::Worker::with_sink(&rabbit, config, log, Arc::new(happening_amqp::WebhookSink::new(hook.clone())))
@@ -614,7 +638,7 @@ fn worker(w: WorkerCmd) -> ExitCode {
                 shutdown.cancel();
             }
         });
-        tracing::info!(queue = %w.notifications_queue, sink = if w.webhook_url.as_deref().is_some_and(|h| !h.is_empty()) { "webhook" } else { "log" }, "starting happening worker");
+        tracing::info!(queue = %w.notifications_queue, sink = if w.webhook_url.as_deref().is_some_and(|h| !h.is_empty()) { "webhook" } else { "log" }, prefetch = w.prefetch, max_attempts = w.max_attempts, retry_delay_ms = w.retry_delay_ms, "starting happening worker");
         println!("happening worker consuming {}", w.notifications_queue);
         worker.run(shutdown).await;
         let stats = worker.stats();

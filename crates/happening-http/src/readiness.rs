@@ -83,9 +83,12 @@ impl ReadyCheck for RedisCheck {
     }
 }
 
-/// Whether the notifier's RabbitMQ connection is up. Not a readiness check: a down RabbitMQ
-/// only delays notifications (the outbox keeps them), so `/readyz` reports it as
-/// `degraded` and still answers 200.
+/// Whether the notifier's RabbitMQ connection is up, connecting it if it is not (within
+/// the notifier's connect timeout, and [`CHECK_TIMEOUT`]): the notifier reconnects by itself
+/// only when the relay has something to send, so a check that only looked would say
+/// `degraded` long after RabbitMQ is back whenever nothing is booked. Not a readiness check:
+/// a down RabbitMQ only delays notifications (the outbox keeps them), so `/readyz` reports
+/// it as `degraded` and still answers 200.
 pub struct RabbitCheck {
     notifier: std::sync::Arc<happening_amqp::AmqpNotifier>,
 }
@@ -107,10 +110,6 @@ impl ReadyCheck for RabbitCheck {
     }
 
     async fn check(&self) -> Result<(), String> {
-        if self.notifier.is_connected().await {
-            Ok(())
-        } else {
-            Err("not connected".to_string())
-        }
+        self.notifier.ensure_connected().await.map_err(|e| e.to_string())
     }
 }

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use happening_amqp::{run_relay, CancellationToken, RelayConfig};
 use happening_core::domain::Notification;
 use happening_core::ports::{Notifier, NotifierError};
 use hyper::server::accept::Accept;
@@ -60,31 +61,33 @@ const RELAY_BATCH: u32 = 1000;
 /// Longest pause between relays while the notifier fails (RabbitMQ down).
 const RELAY_MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Relays until the outbox is empty; `false` when the notifier (or the store) failed.
-async fn relay_all(st: &State, notifier: &dyn Notifier) -> bool {
-    loop {
-        match st.engine.relay(notifier, RELAY_BATCH).await {
-            Ok(n) if n as u32 == RELAY_BATCH => continue,
-            Ok(_) => return true,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox relay failed; will retry");
-                return false;
-            }
-        }
+/// After a shutdown, how long the relay may take to finish its round and send what is
+/// left; past it the rest waits in the outbox (for the next start, or another replica).
+const RELAY_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
+
+/// Runs the background work until `stop`, then returns once it is done:
+///
+/// - every `tick`, due holds expire (promoting whoever waits) and the events marked dirty
+///   by an admission failure are reconciled;
+/// - the outbox relay runs in a task of its own, so that a broker that hangs (black-holed,
+///   up to the notifier's timeouts per round) holds only the notifications, never the
+///   expiry and promotions. It pauses one `tick` once drained, backs off while the notifier
+///   fails (doubling up to 5 s, the rows waiting in the outbox meanwhile), and on `stop`
+///   relays what is left, for at most [`RELAY_SHUTDOWN_TIMEOUT_MS`].
+pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, stop: watch::Receiver<bool>) {
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(relay(st.clone(), notifier, tick, shutdown.clone()));
+    maintain(&st, tick, stop).await;
+    shutdown.cancel();
+    if let Err(e) = relay.await {
+        tracing::error!(error = %e, "the outbox relay task failed");
     }
 }
 
-/// Every `tick`: expire due holds (promoting whoever waits), reconcile the events marked
-/// dirty by an admission failure, relay the outbox. On `stop`,
-/// one last relay.
-pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, mut stop: watch::Receiver<bool>) {
-    let notifier = Counting { inner: notifier, st: st.clone() };
+/// Hold expiry and reconciliation, every `tick` until `stop`.
+async fn maintain(st: &State, tick: Duration, mut stop: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // While the notifier fails, relays back off (doubling, up to RELAY_MAX_BACKOFF) instead
-    // of reconnecting and warning every tick; the rows wait in the outbox meanwhile.
-    let mut relay_backoff = Duration::ZERO;
-    let mut next_relay = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -108,22 +111,25 @@ pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, 
             }
             Err(e) => tracing::warn!(error = %e, "reconciling events failed; will retry"),
         }
-        if tokio::time::Instant::now() >= next_relay {
-            if relay_all(&st, &notifier).await {
-                relay_backoff = Duration::ZERO;
-            } else {
-                relay_backoff = (relay_backoff * 2).clamp(tick, RELAY_MAX_BACKOFF.max(tick));
-                next_relay = tokio::time::Instant::now() + relay_backoff;
-            }
-        }
     }
-    relay_all(&st, &notifier).await;
+}
+
+/// The outbox relay, counted into the metrics, until `shutdown` (then one bounded last relay).
+async fn relay(st: State, notifier: Arc<dyn Notifier>, tick: Duration, shutdown: CancellationToken) {
+    let notifier = Counting { inner: notifier, st: st.clone() };
+    let config = RelayConfig {
+        batch: RELAY_BATCH,
+        idle: tick,
+        max_backoff: RELAY_MAX_BACKOFF.max(tick),
+        shutdown_timeout_ms: RELAY_SHUTDOWN_TIMEOUT_MS,
+    };
+    run_relay(&st.engine, &notifier, config, shutdown).await;
 }
 
 /// How to run.
 pub struct RunOptions {
     pub addr: SocketAddr,
-    /// Background tick (hold expiry, relay).
+    /// Background tick (hold expiry, reconciliation; the relay's pause once drained).
     pub tick: Duration,
     /// After a shutdown signal, how long in-flight requests may take.
     pub grace: Duration,

@@ -115,3 +115,183 @@ async fn relay_and_deliver(with_webhook: bool) {
     assert_eq!(status.code(), Some(0));
     assert_eq!(s.stop().await.code(), Some(0));
 }
+
+/// A black-holed broker (it accepts TCP connections and never answers) holds only the
+/// outbox relay, which runs in a task of its own: a hold still expires and promotes the
+/// waitlist on time while the relay waits on the broker, `/readyz` answers (degraded), and
+/// the server still stops promptly (the last relay is bounded). Needs no service.
+#[tokio::test]
+async fn a_black_holed_broker_holds_neither_hold_expiry_nor_shutdown() {
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("amqp://guest:guest@{}/%2f", hole.local_addr().unwrap());
+    // Accepts and keeps every connection, never writing a byte.
+    let _hole = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = hole.accept().await {
+            held.push(c);
+        }
+    });
+    // A connect timeout longer than the wait below: only a relay of its own lets the hold
+    // expire meanwhile.
+    let s = Server::start(
+        &["--tick-ms", "20", "--rabbitmq-connect-timeout-ms", "20000"],
+        &[("HAPPENING_JWT_SECRET", SECRET), ("RABBITMQ_URL", &url)],
+    )
+    .await;
+    let (admin, _) = s.user("admin").await;
+    let (bob, bob_id) = s.user("bob").await;
+    let org = s.org(&admin, &[&bob_id]).await;
+    let ev = s.event(&admin, &org, 2).await;
+    let held_at = Instant::now();
+    s.ok(Method::POST, &format!("/events/{ev}/holds"), &admin, Some(json!({ "seats": 2, "ttl_seconds": 1 })), StatusCode::CREATED).await;
+    // Its notification gives the relay something to send: it is now stuck connecting.
+    let w = s.book(&bob, json!({ "event_id": ev, "seats": 2 })).await;
+    assert_eq!(w["status"], "waiting", "held seats are not free");
+    let wid = w["id"].as_str().unwrap();
+    s.until("the hold to expire and bob to be promoted", || async {
+        let b = s.ok(Method::GET, &format!("/bookings/{wid}"), &bob, None, StatusCode::OK).await;
+        (b["status"] == "confirmed").then_some(())
+    })
+    .await;
+    let promoted_after = held_at.elapsed();
+    assert!(promoted_after < Duration::from_secs(10), "promoted {promoted_after:?} after the hold: the relay held hold expiry back");
+
+    let asked = Instant::now();
+    let (st, body) = s.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!((st, body["status"].as_str()), (StatusCode::OK, Some("degraded")), "{body}");
+    assert!(asked.elapsed() < Duration::from_secs(5), "the probe is bounded: {:?}", asked.elapsed());
+    let metrics = s.metrics().await;
+    assert_eq!(metric(&metrics, "happening_notifications_confirmed_total"), Some(0), "{metrics}");
+
+    let stopping = Instant::now();
+    assert_eq!(s.stop().await.code(), Some(0));
+    assert!(stopping.elapsed() < Duration::from_secs(15), "the last relay is bounded: stopped after {:?}", stopping.elapsed());
+}
+
+/// A webhook receiver whose answers the test controls: it can hold every request until
+/// released (to count how many the worker sends at once) or refuse them (400, which the
+/// webhook sink does not retry by itself).
+struct Hook {
+    refuse: std::sync::atomic::AtomicBool,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+    gate: tokio::sync::Semaphore,
+    /// (Idempotency-Key, when it arrived), in order.
+    calls: Mutex<Vec<(String, Instant)>>,
+}
+
+impl Hook {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            refuse: Default::default(),
+            in_flight: Default::default(),
+            most_in_flight: Default::default(),
+            gate: tokio::sync::Semaphore::new(0),
+            calls: Default::default(),
+        })
+    }
+
+    async fn serve(self: &Arc<Self>) -> String {
+        use std::sync::atomic::Ordering::SeqCst;
+        use warp::Filter;
+        let hook = self.clone();
+        let route = warp::post().and(warp::header::<String>("idempotency-key")).then(move |key: String| {
+            let hook = hook.clone();
+            async move {
+                hook.calls.lock().unwrap().push((key, Instant::now()));
+                if hook.refuse.load(SeqCst) {
+                    return warp::http::StatusCode::BAD_REQUEST;
+                }
+                let now = hook.in_flight.fetch_add(1, SeqCst) + 1;
+                hook.most_in_flight.fetch_max(now, SeqCst);
+                hook.gate.acquire().await.expect("gate").forget();
+                hook.in_flight.fetch_sub(1, SeqCst);
+                warp::http::StatusCode::OK
+            }
+        });
+        let (addr, server) = warp::serve(route).bind_ephemeral(([127, 0, 0, 1], 0));
+        tokio::spawn(server);
+        format!("http://{addr}/hook")
+    }
+}
+
+/// `happening worker --prefetch 2 --max-attempts 3 --retry-delay-ms 300`: at most two
+/// notifications in the sink at once; a notification the webhook refuses is tried three
+/// times, the pause before each retry growing by 300 ms per failure, then dead-lettered and
+/// marked `failed`. Out-of-range values are refused (exit 2).
+#[tokio::test]
+async fn worker_flags_set_prefetch_attempts_and_retry_delay() {
+    for bad in [["--prefetch", "0"], ["--max-attempts", "0"], ["--retry-delay-ms", "60001"]] {
+        let out = bin().arg("worker").args(bad).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?} is refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(bad[0]), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let Some(amqp) = test_var("HAPPENING_TEST_AMQP_URL") else { return };
+    let Some(server) = test_var("HAPPENING_TEST_DATABASE_URL") else { return };
+    use std::sync::atomic::Ordering::SeqCst;
+    let db = testing::fresh_database_url(&server).await;
+    let queue = format!("notifications-flags-{}", uuid::Uuid::new_v4().simple());
+    let s = Server::start(
+        &["--tick-ms", "20"],
+        &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", &db), ("RABBITMQ_URL", &amqp), ("NOTIFICATIONS_QUEUE", &queue)],
+    )
+    .await;
+    let (admin, _) = s.user("admin").await;
+    let (alice, alice_id) = s.user("alice").await;
+    let org = s.org(&admin, &[&alice_id]).await;
+    let ev = s.event(&admin, &org, 100).await;
+    for _ in 0..6 {
+        assert_eq!(s.book(&alice, json!({ "event_id": ev })).await["status"], "confirmed");
+    }
+    s.until("six notifications in the queue", || async {
+        (metric(&s.metrics().await, "happening_notifications_confirmed_total") == Some(6)).then_some(())
+    })
+    .await;
+
+    let hook = Hook::new();
+    let url = hook.serve().await;
+    let mut worker = bin()
+        .args(["worker", "--log-level", "warn", "--webhook-url", &url, "--prefetch", "2", "--max-attempts", "3", "--retry-delay-ms", "300"])
+        .env("DATABASE_URL", &db)
+        .env("AMQP_URL", &amqp)
+        .env("NOTIFICATIONS_QUEUE", &queue)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the worker");
+
+    // Prefetch: two held in the sink, and no third while they are.
+    s.until("two requests in flight", || async { (hook.in_flight.load(SeqCst) == 2).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hook.most_in_flight.load(SeqCst), 2, "no more than the prefetch at once");
+    hook.gate.add_permits(1_000);
+    let notes = |tok: &str| {
+        let (s, tok) = (&s, tok.to_string());
+        async move { s.ok(Method::GET, "/notifications", &tok, None, StatusCode::OK).await.as_array().unwrap().clone() }
+    };
+    s.until("six delivered", || async { notes(&alice).await.iter().all(|n| n["status"] == "delivered").then_some(()) }).await;
+    assert_eq!(hook.calls.lock().unwrap().len(), 6, "each once");
+    assert_eq!(hook.most_in_flight.load(SeqCst), 2);
+
+    // Attempts and retry delay: every request refused from now on.
+    hook.refuse.store(true, SeqCst);
+    assert_eq!(s.book(&alice, json!({ "event_id": ev })).await["status"], "confirmed");
+    let failed = s
+        .until("the refused one marked failed", || async {
+            let all = notes(&alice).await;
+            all.iter().find(|n| n["status"] == "failed").map(|n| n["id"].as_str().unwrap().to_string())
+        })
+        .await;
+    let tries: Vec<Instant> = hook.calls.lock().unwrap().iter().filter(|(k, _)| *k == failed).map(|(_, at)| *at).collect();
+    assert_eq!(tries.len(), 3, "tried --max-attempts times");
+    for (i, pair) in tries.windows(2).enumerate() {
+        let pause = pair[1] - pair[0];
+        let least = Duration::from_millis(300 * (i as u64 + 1));
+        assert!(pause >= least, "retry {} came after {pause:?}, before {least:?}", i + 1);
+    }
+
+    let pid = worker.id().unwrap();
+    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    assert_eq!(tokio::time::timeout(DEADLINE, worker.wait()).await.expect("worker did not exit").unwrap().code(), Some(0));
+    assert_eq!(s.stop().await.code(), Some(0));
+}

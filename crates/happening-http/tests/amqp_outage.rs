@@ -1,6 +1,7 @@
 //! RabbitMQ stopped and started again while the real server runs on PostgreSQL + RabbitMQ:
 //! bookings keep working, the outbox grows (and `/metrics` says so), and once RabbitMQ is
-//! back the relay sends everything and the worker delivers every notification.
+//! back the relay sends everything and the worker delivers every notification. Stopped and
+//! started once more with nothing to send, `/readyz` still comes back to `ready`.
 //!
 //! Its own test binary: stopping RabbitMQ must not disturb the other tests. Needs
 //! `HAPPENING_TEST_DATABASE_URL`, `HAPPENING_TEST_AMQP_URL` and
@@ -75,6 +76,28 @@ async fn rabbitmq_down_and_back_while_the_server_runs_loses_nothing() {
     let text = s.metrics().await;
     let confirmed = metric(&text, "happening_notifications_confirmed_total").unwrap();
     assert_eq!(confirmed, (USERS * (BEFORE + DURING)) as u64, "each booking's notification confirmed once: {text}");
+    let ready = || async {
+        let (st, body) = s.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        (body["status"] == "ready").then_some(())
+    };
+    s.until("readyz ready again", ready).await;
+
+    let published = metric(&s.metrics().await, "happening_notifications_published_total");
+
+    // 3b. Another outage with nothing to send: the relay has no reason to reconnect, so it
+    // is /readyz's own check that finds RabbitMQ back.
+    ctl(&rabbit, "stop");
+    s.until("readyz degraded again", || async {
+        let (st, body) = s.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        (body["status"] == "degraded").then_some(())
+    })
+    .await;
+    ctl(&rabbit, "start");
+    s.until("readyz ready with no new booking", ready).await;
+    let text = s.metrics().await;
+    assert_eq!(metric(&text, "happening_notifications_published_total"), published, "nothing was sent meanwhile: {text}");
 
     // 4. A worker consumes the queue: every notification ends delivered.
     let mut worker = bin()

@@ -123,6 +123,16 @@ pub async fn depth(url: &str, queue: &str) -> u32 {
     n
 }
 
+/// Whether `queue` exists (a passive declare succeeds).
+pub async fn exists(url: &str, queue: &str) -> bool {
+    let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    let found =
+        ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await.is_ok();
+    let _ = conn.close(200, "done".into()).await;
+    found
+}
+
 /// Publishes a raw body to `queue` (confirmed).
 pub async fn publish_raw(url: &str, queue: &str, body: &[u8], message_id: Option<&str>) {
     let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");

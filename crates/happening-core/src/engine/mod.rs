@@ -28,6 +28,7 @@ pub use audit::{AuditOptions, AuditReport, Breach, EventAudit};
 pub use booking::BookRequest;
 pub use holds::HoldRequest;
 pub use promotion::Reconciled;
+pub use relay::RELAY_LEASE_MS;
 
 /// The booking engine. Cheap to clone: every clone shares the same stores.
 #[derive(Clone)]

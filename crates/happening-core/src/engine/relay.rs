@@ -7,14 +7,18 @@ use crate::ports::{Notifier, NotifierError};
 
 use super::Engine;
 
-/// How long a relay owns the notifications it claimed: longer than a delivery takes, short
-/// enough that a dead server's batch is taken over soon.
-const RELAY_LEASE_MS: i64 = 30_000;
+/// How long a relay owns the notifications it claimed: short enough that a dead server's
+/// batch is taken over soon, and longer than any delivery may take. A batch still being
+/// published when its lease ends can be claimed by another replica and sent twice, so every
+/// [`Notifier`] must bound its `deliver` below this: `AmqpNotifier` asserts that its connect
+/// and confirm timeouts add up to less (5 s + 30 s by default, leaving the rest for the
+/// store's claim and its `sent` mark).
+pub const RELAY_LEASE_MS: i64 = 60_000;
 
 impl Engine {
     /// Relays up to `batch` pending notifications. Returns how many were delivered. A failed
     /// delivery gives the batch back for the next round; a relay that dies holding a batch
-    /// holds it until its lease ends (30 s), then any relay claims it again (at least once).
+    /// holds it until its lease ends ([`RELAY_LEASE_MS`]), then any relay claims it again (at least once).
     pub async fn relay(&self, notifier: &dyn Notifier, batch: u32) -> Result<usize> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::milliseconds(RELAY_LEASE_MS);

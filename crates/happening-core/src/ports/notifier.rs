@@ -17,6 +17,8 @@ pub enum NotifierError {
 /// Contract: `deliver` returns `Ok` only once every notification of the batch is safely
 /// accepted (a broker confirm, a durable write); on `Err` the relay retries the whole batch
 /// later, so delivery is at least once and consumers de-duplicate by `Notification::id`.
+/// It returns (either way) well within the relay's lease ([`crate::RELAY_LEASE_MS`]): past
+/// it, another relay may claim the same batch while this one still publishes it.
 #[async_trait]
 pub trait Notifier: Send + Sync + 'static {
     async fn deliver(&self, batch: &[Notification]) -> Result<(), NotifierError>;
