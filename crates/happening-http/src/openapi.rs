@@ -55,7 +55,7 @@ pub const ROUTES: &[Route] = &[
     r!("DELETE" "/organizations/{id}/members/{userId}", true, "Remove a member (orgAdmin), or leave", None, (204, None), false),
     r!("POST" "/org-invites", true, "Invite an email to an organization (orgAdmin); returns the token", Some("CreateInvite"), (201, Some("Invite")), false),
     r!("GET" "/org-invites/{token}", true, "An invite, by its token", None, (200, Some("Invite")), false),
-    r!("POST" "/org-invites/{token}/accept", true, "Accept an invite (the caller's email must be the invited one)", None, (200, Some("Member")), false),
+    r!("POST" "/org-invites/{token}/accept", true, "Accept an invite (the token's email claim must be the invited one)", None, (200, Some("Member")), false),
     r!("GET" "/notifications", true, "The caller's notifications, newest first (?limit=)", None, (200, Some("[Notification]")), false),
     r!("POST" "/notifications/{id}/read", true, "Mark a notification read", None, (204, None), false),
     r!("GET" "/healthz", false, "Liveness", None, (200, None), false),
@@ -144,6 +144,13 @@ fn email(optional: bool) -> Value {
     described(format!("^[{WS}]*((?=[^{CTRL}]*@){}[{WS}]*){blank}$", content(320)), 320)
 }
 
+/// `POST /users`' `email`: only the token's own is taken (the identity provider vouches for it).
+fn upsert_email() -> Value {
+    let mut v = nullable(email(true));
+    v["description"] = json!("must be the token's `email` claim (case aside), else 400; the stored email is always the claim");
+    v
+}
+
 fn schemas() -> Value {
     let policy = json!({ "type": "string", "enum": ["fifo", "first_fit", "partial"] });
     let conflict = json!({ "type": "string", "enum": ["seats_taken", "seats_not_in_booking", "event_cancelled", "booking_cancelled",
@@ -170,7 +177,7 @@ fn schemas() -> Value {
         "NotReady": object(&["error", "status", "stores"], json!({ "error": string(), "status": { "type": "string", "enum": ["unavailable", "shutting down"] },
             "failing": { "type": "array", "items": string() }, "degraded": { "type": "array", "items": string() }, "stores": store_names })),
         "User": row(json!({ "id": uuid(), "keycloak_id": string(), "email": nullable(string()), "name": nullable(string()), "created_at": date() })),
-        "UpsertUser": strict(&[], json!({ "keycloak_id": nullable(string()), "email": nullable(email(true)), "name": nullable(optional_text(200)) })),
+        "UpsertUser": strict(&[], json!({ "keycloak_id": nullable(string()), "email": upsert_email(), "name": nullable(optional_text(200)) })),
         "Organization": row(json!({ "id": uuid(), "name": string(), "role": role(), "created_at": date() })),
         "CreateOrganization": strict(&["name"], json!({ "name": text(200) })),
         "Member": row(json!({ "organization_id": uuid(), "user_id": uuid(), "role": role(), "email": nullable(string()), "name": nullable(string()), "created_at": date() })),

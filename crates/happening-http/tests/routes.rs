@@ -170,17 +170,53 @@ async fn users_are_upserted_from_the_token() {
     let a = app();
     let t = token("kc-123");
     let u1 = a.ok("POST", "/users", &t, Some(json!({ "keycloak_id": "kc-123", "name": "Kim" })), StatusCode::OK).await;
-    assert_eq!(u1["name"], "Kim");
-    let u2 = a.ok("POST", "/users", &t, Some(json!({ "email": "kim@new.example" })), StatusCode::OK).await;
+    assert_eq!((u1["name"].as_str(), u1["email"].as_str()), (Some("Kim"), Some("kc-123@example.com")));
+    // The token's own email, as the seed's client sends it (case aside), is taken.
+    let u2 = a.ok("POST", "/users", &t, Some(json!({ "email": "KC-123@example.com", "name": "Kim L" })), StatusCode::OK).await;
     assert_eq!(u1["id"], u2["id"], "same subject, same user");
-    assert_eq!(u2["email"], "kim@new.example");
+    assert_eq!((u2["name"].as_str(), u2["email"].as_str()), (Some("Kim L"), Some("kc-123@example.com")));
     let r = a.call("POST", "/users", Some(&t), Some(json!({ "keycloak_id": "someone-else" }))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = a.call("POST", "/users", Some(&t), Some(json!({ "email": "not-an-email" }))).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.body["field"], "email");
+    for email in ["not-an-email", "kim@new.example"] {
+        let r = a.call("POST", "/users", Some(&t), Some(json!({ "email": email, "name": "Changed" }))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{email}");
+        assert_eq!(r.body["field"], "email");
+    }
     let me = a.ok("GET", "/users/me", &t, None, StatusCode::OK).await;
-    assert_eq!(me["email"], "kim@new.example", "the refused update changed nothing");
+    assert_eq!(
+        (me["name"].as_str(), me["email"].as_str()),
+        (Some("Kim L"), Some("kc-123@example.com")),
+        "the refused updates changed nothing"
+    );
+}
+
+/// An invite token in the wrong hands: its holder cannot make the invited email theirs and
+/// then accept, with or without an email claim of their own.
+#[tokio::test]
+async fn an_invite_cannot_be_taken_by_posting_the_victims_email() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let org = a.org(&admin, &[]).await;
+    let inv = a
+        .ok("POST", "/org-invites", &admin, Some(json!({ "organization_id": org, "email": "victim@example.com" })), StatusCode::CREATED)
+        .await;
+    let tok = inv["token"].as_str().unwrap();
+    let mallory = token("mallory");
+    let no_email = mint(SECRET, &MintRequest { sub: "noemail".into(), ttl_secs: 3600, ..Default::default() });
+    for attacker in [&mallory, &no_email] {
+        let r = a.call("POST", "/users", Some(attacker), Some(json!({ "email": "victim@example.com" }))).await;
+        assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("email")), "{}", r.body);
+        let me = a.ok("GET", "/users/me", attacker, None, StatusCode::OK).await;
+        assert_ne!(me["email"], "victim@example.com");
+        let r = a.call("POST", &format!("/org-invites/{tok}/accept"), Some(attacker), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert!(is_error(&r));
+        assert_eq!(a.call("GET", &format!("/organizations/{org}"), Some(attacker), None).await.status, StatusCode::NOT_FOUND);
+    }
+    // Nothing changed: still pending, still one member, and the victim can accept it.
+    assert_eq!(a.ok("GET", &format!("/org-invites/{tok}"), &admin, None, StatusCode::OK).await["status"], "pending");
+    assert_eq!(a.ok("GET", &format!("/organizations/{org}/members"), &admin, None, StatusCode::OK).await.as_array().unwrap().len(), 1);
+    a.ok("POST", &format!("/org-invites/{tok}/accept"), &token("victim"), None, StatusCode::OK).await;
 }
 
 #[tokio::test]

@@ -711,10 +711,15 @@ pub async fn directory_roles_and_invites(h: &Harness) {
     assert!(matches!(en.authorize(eve.id, org.id, Role::User).await, Err(Error::NotFound(Entity::Organization))));
     assert!(matches!(en.members(eve.id, org.id).await, Err(Error::NotFound(Entity::Organization))));
     let invite = en.invite(admin.id, org.id, "bob@example.org", Role::Organizer, 24).await.unwrap();
-    assert!(matches!(en.accept_invite(eve.id, &invite.token).await, Err(Error::Forbidden(_))));
-    let m = en.accept_invite(bob.id, &invite.token).await.unwrap();
+    assert!(matches!(en.accept_invite(eve.id, eve.email.as_deref(), &invite.token).await, Err(Error::Forbidden(_))));
+    // Only the vouched-for address counts: none claims nothing.
+    assert!(matches!(en.accept_invite(bob.id, None, &invite.token).await, Err(Error::Forbidden(_))));
+    let m = en.accept_invite(bob.id, bob.email.as_deref(), &invite.token).await.unwrap();
     assert_eq!(m.role, Role::Organizer);
-    assert!(matches!(en.accept_invite(bob.id, &invite.token).await, Err(Error::Conflict { reason: Conflict::InviteNotPending, .. })));
+    assert!(matches!(
+        en.accept_invite(bob.id, bob.email.as_deref(), &invite.token).await,
+        Err(Error::Conflict { reason: Conflict::InviteNotPending, .. })
+    ));
     let kinds: Vec<_> = h.delivered().await.into_iter().filter(|n| n.user_id == bob.id).map(|n| n.kind).collect();
     assert_eq!(kinds, vec![NotificationKind::InvitationReceived]);
     // An organizer manages events but not members.
