@@ -34,6 +34,8 @@ pub enum ApiError {
     IdempotencyMismatch,
     /// A store is unreachable, or the server is shutting down.
     Unavailable(String),
+    /// A bug (a handler panicked): logged where it happened, never shown.
+    Internal,
 }
 
 impl warp::reject::Reject for ApiError {}
@@ -72,6 +74,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -109,6 +112,7 @@ impl ApiError {
                 json!({ "error": format!("rate limit exceeded, retry in {retry_after_secs}s") })
             }
             ApiError::IdempotencyMismatch => json!({ "error": "Idempotency-Key was already used with a different request" }),
+            ApiError::Internal => json!({ "error": "internal server error" }),
         }
     }
 
@@ -206,7 +210,7 @@ pub async fn recover(rej: Rejection) -> Result<Response, Infallible> {
         (StatusCode::LENGTH_REQUIRED, "length required".to_string())
     } else {
         tracing::error!(rejection = ?rej, "unhandled rejection");
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal server error".to_string())
+        return Ok(ApiError::Internal.response());
     };
     let mut res = warp::reply::with_status(warp::reply::json(&json!({ "error": message })), status).into_response();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
