@@ -27,7 +27,7 @@ pub const ROUTES: &[Route] = &[
     r!("POST" "/bookings", true, "Book seats (confirmed, or waiting with a waiting_number)", Some("CreateBooking"), (201, Some("Booking")), true),
     r!("GET" "/bookings/{id}", true, "A booking (its owner, or an organizer of the event's organization)", None, (200, Some("Booking")), false),
     r!("GET" "/bookings/{id}/history", true, "A booking's history", None, (200, Some("[History]")), false),
-    r!("GET" "/bookings/user/{userId}", true, "A user's bookings with event details, newest first", None, (200, Some("[Booking]")), false),
+    r!("GET" "/bookings/user/{userId}", true, "A user's bookings with event details, newest first (?limit=&offset=)", None, (200, Some("[Booking]")), false),
     r!("POST" "/bookings/{id}/cancel", true, "Cancel a booking; freed seats promote the waitlist", None, (200, Some("Booking")), true),
     r!("POST" "/bookings/{id}/cancel-seats", true, "Cancel some seats of a confirmed booking", Some("CancelSeats"), (200, Some("Booking")), true),
     r!("POST" "/events", true, "Create an event (organizer or orgAdmin of org_id)", Some("CreateEvent"), (201, Some("Event")), false),
@@ -37,7 +37,7 @@ pub const ROUTES: &[Route] = &[
     r!("DELETE" "/events/{id}", true, "Delete an event and everything of it", None, (204, None), false),
     r!("POST" "/events/{id}/cancel", true, "Cancel an event: every booking cancelled and notified", None, (200, Some("Event")), false),
     r!("GET" "/events/{id}/seats", true, "Seat map", None, (200, Some("SeatMap")), false),
-    r!("GET" "/events/{id}/waitlist", true, "Waiting bookings in order, with waiting_number", None, (200, Some("[Booking]")), false),
+    r!("GET" "/events/{id}/waitlist", true, "Waiting bookings in order, with waiting_number (?limit=&offset=)", None, (200, Some("[Booking]")), false),
     r!("GET" "/events/{id}/stream", true, "Server-sent events: a `seats` snapshot (seat map and waitlist) at start and after every change", None, (200, Some("LiveSnapshot")), false),
     r!("POST" "/events/{id}/holds", true, "Hold seats for ttl_seconds", Some("CreateHold"), (201, Some("Hold")), false),
     r!("GET" "/events/{id}/holds/{holdId}", true, "A hold", None, (200, Some("Hold")), false),
@@ -56,7 +56,7 @@ pub const ROUTES: &[Route] = &[
     r!("POST" "/org-invites", true, "Invite an email to an organization (orgAdmin); returns the token", Some("CreateInvite"), (201, Some("Invite")), false),
     r!("GET" "/org-invites/{token}", true, "An invite, by its token", None, (200, Some("Invite")), false),
     r!("POST" "/org-invites/{token}/accept", true, "Accept an invite (the token's email claim must be the invited one)", None, (200, Some("Member")), false),
-    r!("GET" "/notifications", true, "The caller's notifications, newest first (?limit=)", None, (200, Some("[Notification]")), false),
+    r!("GET" "/notifications", true, "The caller's notifications, newest first (?limit=&offset=)", None, (200, Some("[Notification]")), false),
     r!("POST" "/notifications/{id}/read", true, "Mark a notification read", None, (204, None), false),
     r!("GET" "/healthz", false, "Liveness", None, (200, None), false),
     r!("GET" "/readyz", false, "Readiness: every configured store answers", None, (200, None), false),
@@ -328,11 +328,16 @@ pub fn document() -> Value {
                 json!({ "name": name, "in": "path", "required": true, "schema": schema })
             })
             .collect();
-        let page = || json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "at most 500 rows are returned (0 or more: 500)" });
+        let (default, max) = (crate::handlers::PAGE_SIZE_DEFAULT, happening_core::limits::Limits::default().page_size_max);
+        let page = || {
+            json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": default,
+                "description": format!("rows per page: {default} when absent, at most {max} (0 or more than {max}: {max})") })
+        };
+        let offset = || json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 0, "description": "rows to skip: the next page starts at offset + limit" });
         let query: Vec<(&str, bool, Value)> = match (r.method, r.path) {
-            ("GET", "/events") => vec![("org_id", false, uuid()), ("limit", false, page()), ("offset", false, range(0, u32::MAX as u64))],
+            ("GET", "/events") => vec![("org_id", false, uuid()), ("limit", false, page()), ("offset", false, offset())],
             ("GET", "/events/{id}/waitlist") | ("GET", "/notifications") | ("GET", "/bookings/user/{userId}") => {
-                vec![("limit", false, page())]
+                vec![("limit", false, page()), ("offset", false, offset())]
             }
             ("GET", "/users") => vec![("keycloak_id", true, string())],
             _ => vec![],

@@ -916,3 +916,70 @@ async fn cors_when_configured() {
     let r = plain.raw("GET", "/users/me", Some(&token("alice")), None, &[("origin", "http://localhost:3000")]).await;
     assert!(r.headers.get("access-control-allow-origin").is_none());
 }
+
+/// Every list pages with `limit` and `offset`: consecutive pages are the whole list, and an
+/// organizer's pages of another user's bookings count only their organizations' bookings.
+#[tokio::test]
+async fn lists_page_with_limit_and_offset() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let (admin_b, _) = a.user("admin-b").await;
+    let (bob, bob_id) = a.user("bob").await;
+    let org = a.org(&admin, &[(&bob_id, "user")]).await;
+    let org_b = a.org(&admin_b, &[(&bob_id, "user")]).await;
+    let ev = a.event(&admin, &org, 1).await;
+    let ev_b = a.event(&admin_b, &org_b, 10).await;
+    // Four bookings in org's event (one confirmed, three waiting), then three newer in org_b's.
+    let mut of_org = Vec::new();
+    for _ in 0..4 {
+        of_org.push(a.book(&bob, json!({ "event_id": ev, "seats": 1 })).await.body["id"].clone());
+        a.clock.advance_ms(1);
+    }
+    let mut all = of_org.clone();
+    for _ in 0..3 {
+        all.push(a.book(&bob, json!({ "event_id": ev_b, "seats": 1 })).await.body["id"].clone());
+        a.clock.advance_ms(1);
+    }
+    all.reverse();
+    of_org.reverse();
+
+    async fn pages(a: &App, path: &str, tok: &str, size: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        // Bounded: a server that ignores `offset` answers the same page forever.
+        for offset in (0..).step_by(size).take(100) {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let page = a.ok("GET", &format!("{path}{sep}limit={size}&offset={offset}"), tok, None, StatusCode::OK).await;
+            let page = page.as_array().unwrap().clone();
+            assert!(page.len() <= size);
+            let last = page.len() < size;
+            out.extend(page);
+            if last {
+                return out;
+            }
+        }
+        panic!("{path}: more than 100 pages")
+    }
+    let ids = |v: Vec<Value>| v.into_iter().map(|b| b["id"].clone()).collect::<Vec<_>>();
+    let path = format!("/bookings/user/{bob_id}");
+    assert_eq!(ids(pages(&a, &path, &bob, 2).await), all, "the user's own, newest first");
+    // The organizer's first page is full although bob's newest bookings are of org_b.
+    let first = a.ok("GET", &format!("{path}?limit=2"), &admin, None, StatusCode::OK).await;
+    assert_eq!(ids(first.as_array().unwrap().clone()), of_org[..2]);
+    assert_eq!(ids(pages(&a, &path, &admin, 2).await), of_org, "an organizer sees their organization's, paged after the filter");
+    assert_eq!(ids(pages(&a, &path, &admin, 3).await), of_org);
+
+    let waiting = pages(&a, &format!("/events/{ev}/waitlist"), &bob, 2).await;
+    assert_eq!(ids(waiting.clone()), of_org[..3].iter().rev().cloned().collect::<Vec<_>>(), "queue order");
+    assert_eq!(waiting.iter().map(|b| b["waiting_number"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let second = a.ok("GET", &format!("/events/{ev}/waitlist?limit=1&offset=1"), &bob, None, StatusCode::OK).await;
+    assert_eq!((second[0]["id"].clone(), second[0]["waiting_number"].as_u64()), (waiting[1]["id"].clone(), Some(2)));
+
+    let every = a.ok("GET", "/notifications?limit=500", &bob, None, StatusCode::OK).await;
+    assert!(every.as_array().unwrap().len() >= 7);
+    assert_eq!(ids(pages(&a, "/notifications", &bob, 3).await), ids(every.as_array().unwrap().clone()));
+
+    for path in [format!("/events/{ev}/waitlist"), "/notifications".into(), format!("/bookings/user/{bob_id}")] {
+        let r = a.call("GET", &format!("{path}?offset=-1"), Some(&bob), None).await;
+        assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("offset")), "{path}");
+    }
+}

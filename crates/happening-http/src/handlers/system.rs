@@ -91,7 +91,7 @@ pub async fn snapshot(engine: &Engine, id: EventId) -> Result<LiveSnapshot, Core
     let view = engine.event(id).await?;
     let map = engine.seat_map(id).await?;
     let waiting = engine
-        .waitlist(id, 0)
+        .waitlist(id, 0, 0)
         .await?
         .into_iter()
         .map(|b| WaitingDto { booking_id: b.id, seats: b.seats_requested, waiting_number: b.waiting_number.unwrap_or(0) })
