@@ -32,6 +32,9 @@ pub enum ApiError {
     },
     /// The idempotency key was used before with another request.
     IdempotencyMismatch,
+    /// A per-user limit other than the rate (open live streams); nothing to wait for but
+    /// the user's own streams closing, so no `Retry-After`.
+    TooManyRequests(String),
     /// A store is unreachable, or the server is shutting down.
     Unavailable(String),
     /// A bug (a handler panicked): logged where it happened, never shown.
@@ -71,7 +74,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,7 +107,11 @@ impl ApiError {
             },
             ApiError::BadRequest { field: Some(f), message } => json!({ "error": message, "field": f }),
             ApiError::BadRequest { field: None, message } => json!({ "error": message }),
-            ApiError::Unauthorized(m) | ApiError::Forbidden(m) | ApiError::NotFound(m) | ApiError::Unavailable(m) => {
+            ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Unavailable(m)
+            | ApiError::TooManyRequests(m) => {
                 json!({ "error": m })
             }
             ApiError::PayloadTooLarge(limit) => json!({ "error": format!("request body is larger than {limit} bytes") }),

@@ -354,7 +354,7 @@ pub fn document() -> Value {
         let mut responses = Map::new();
         let ok = match (r.ok.1, r.path) {
             (Some(s), _) if r.path.ends_with("/stream") => json!({
-                "description": "Server-sent events: `seats` (data: a LiveSnapshot) at once and after every change, `deleted` (data: `{event_id}`) when the event goes, `error` (data: an Error) when a store fails; each item as below",
+                "description": "Server-sent events: `seats` (data: a LiveSnapshot) at once and after every change, `deleted` (data: `{event_id}`) when the event goes, `error` (data: an Error) when a store fails, the token expires or the caller is no longer a member (then the stream ends); each item as below",
                 "content": { "text/event-stream": { "schema": sse_event(s) } }
             }),
             (Some(s), _) => json!({ "description": "OK", "content": { "application/json": { "schema": schema_ref(s) } } }),
@@ -388,6 +388,10 @@ pub fn document() -> Value {
             responses.insert("404".into(), error_response("Not found, or of another organization"));
             responses.insert("429".into(), error_response("Per-user rate limit (when configured)"));
             responses.insert("503".into(), error_response("A store is unavailable (or, for streams, too many are open)"));
+        }
+        if r.path.ends_with("/stream") {
+            responses
+                .insert("429".into(), error_response("Per-user rate limit (when configured), or too many live streams open for this user"));
         }
         if r.path == "/readyz" {
             responses.insert(
