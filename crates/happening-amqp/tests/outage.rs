@@ -99,7 +99,7 @@ async fn rabbitmq_stopped_during_bookings_loses_nothing() {
             users.push(b.user_id);
         }
         for u in users {
-            all.extend(h.engine.store().notifications(u, 100).await.unwrap());
+            all.extend(h.engine.store().notifications(u, 100, 0).await.unwrap());
         }
         all.len()
     };

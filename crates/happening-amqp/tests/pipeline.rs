@@ -335,13 +335,13 @@ async fn in_memory_engine_with_the_relay_loop() {
 
     let mut all: Vec<_> = Vec::new();
     for u in &users {
-        all.extend(h.engine.notifications(*u, 100).await.unwrap());
+        all.extend(h.engine.notifications(*u, 100, 0).await.unwrap());
     }
     wait_until("delivered", LIMIT, || all_have_status(&h.engine, &all, DeliveryStatus::Delivered)).await;
     // Written while the loop runs: picked up too.
     let late = UserId::new();
     h.book(e, late, 1).await.unwrap();
-    all.extend(h.engine.notifications(late, 100).await.unwrap());
+    all.extend(h.engine.notifications(late, 100, 0).await.unwrap());
     assert_eq!(all.len(), 8);
     wait_until("the late one delivered", LIMIT, || all_have_status(&h.engine, &all, DeliveryStatus::Delivered)).await;
 

@@ -32,8 +32,13 @@ pub enum ApiError {
     },
     /// The idempotency key was used before with another request.
     IdempotencyMismatch,
+    /// A per-user limit other than the rate (open live streams); nothing to wait for but
+    /// the user's own streams closing, so no `Retry-After`.
+    TooManyRequests(String),
     /// A store is unreachable, or the server is shutting down.
     Unavailable(String),
+    /// A bug (a handler panicked): logged where it happened, never shown.
+    Internal,
 }
 
 impl warp::reject::Reject for ApiError {}
@@ -69,9 +74,10 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -101,7 +107,11 @@ impl ApiError {
             },
             ApiError::BadRequest { field: Some(f), message } => json!({ "error": message, "field": f }),
             ApiError::BadRequest { field: None, message } => json!({ "error": message }),
-            ApiError::Unauthorized(m) | ApiError::Forbidden(m) | ApiError::NotFound(m) | ApiError::Unavailable(m) => {
+            ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Unavailable(m)
+            | ApiError::TooManyRequests(m) => {
                 json!({ "error": m })
             }
             ApiError::PayloadTooLarge(limit) => json!({ "error": format!("request body is larger than {limit} bytes") }),
@@ -109,6 +119,7 @@ impl ApiError {
                 json!({ "error": format!("rate limit exceeded, retry in {retry_after_secs}s") })
             }
             ApiError::IdempotencyMismatch => json!({ "error": "Idempotency-Key was already used with a different request" }),
+            ApiError::Internal => json!({ "error": "internal server error" }),
         }
     }
 
@@ -206,7 +217,7 @@ pub async fn recover(rej: Rejection) -> Result<Response, Infallible> {
         (StatusCode::LENGTH_REQUIRED, "length required".to_string())
     } else {
         tracing::error!(rejection = ?rej, "unhandled rejection");
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal server error".to_string())
+        return Ok(ApiError::Internal.response());
     };
     let mut res = warp::reply::with_status(warp::reply::json(&json!({ "error": message })), status).into_response();
     if status == StatusCode::PAYLOAD_TOO_LARGE {

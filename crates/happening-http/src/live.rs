@@ -7,13 +7,24 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use happening_core::ids::EventId;
+use happening_core::ids::{EventId, UserId};
 use tokio::sync::broadcast;
 
 #[derive(Default)]
 pub struct Live {
     channels: Mutex<HashMap<EventId, broadcast::Sender<()>>>,
     subscribers: AtomicUsize,
+    /// Open subscriptions per user, so that one user cannot take every stream of the server.
+    per_user: Mutex<HashMap<UserId, usize>>,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Full {
+    /// The server has its most streams open.
+    Server,
+    /// This user has their most streams open.
+    User,
 }
 
 /// A subscription; dropping it unsubscribes.
@@ -21,11 +32,21 @@ pub struct Subscription {
     pub rx: broadcast::Receiver<()>,
     live: Arc<Live>,
     event: EventId,
+    user: UserId,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.live.subscribers.fetch_sub(1, Ordering::Relaxed);
+        {
+            let mut per_user = self.live.per_user.lock().expect("live lock");
+            if let Some(n) = per_user.get_mut(&self.user) {
+                *n -= 1;
+                if *n == 0 {
+                    per_user.remove(&self.user);
+                }
+            }
+            self.live.subscribers.fetch_sub(1, Ordering::Relaxed);
+        }
         let mut ch = self.live.channels.lock().expect("live lock");
         // Our receiver is still alive here, hence `<= 1`.
         if ch.get(&self.event).is_some_and(|tx| tx.receiver_count() <= 1) {
@@ -35,10 +56,30 @@ impl Drop for Subscription {
 }
 
 impl Live {
-    pub fn subscribe(self: &Arc<Self>, event: EventId) -> Subscription {
+    /// Subscribes `user` to `event`, unless the server has `max_total` subscriptions open or
+    /// the user `max_per_user` (both counted under one lock, so concurrent opens cannot pass
+    /// either limit).
+    pub fn subscribe(self: &Arc<Self>, event: EventId, user: UserId, max_total: usize, max_per_user: usize) -> Result<Subscription, Full> {
+        {
+            let mut per_user = self.per_user.lock().expect("live lock");
+            let mine = per_user.entry(user).or_insert(0);
+            if *mine >= max_per_user {
+                if *mine == 0 {
+                    per_user.remove(&user);
+                }
+                return Err(Full::User);
+            }
+            if self.subscribers.load(Ordering::Relaxed) >= max_total {
+                if *mine == 0 {
+                    per_user.remove(&user);
+                }
+                return Err(Full::Server);
+            }
+            *mine += 1;
+            self.subscribers.fetch_add(1, Ordering::Relaxed);
+        }
         let rx = self.channels.lock().expect("live lock").entry(event).or_insert_with(|| broadcast::channel(16).0).subscribe();
-        self.subscribers.fetch_add(1, Ordering::Relaxed);
-        Subscription { rx, live: self.clone(), event }
+        Ok(Subscription { rx, live: self.clone(), event, user })
     }
 
     /// Tells the watchers of `event` that it changed.

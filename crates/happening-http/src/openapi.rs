@@ -27,7 +27,7 @@ pub const ROUTES: &[Route] = &[
     r!("POST" "/bookings", true, "Book seats (confirmed, or waiting with a waiting_number)", Some("CreateBooking"), (201, Some("Booking")), true),
     r!("GET" "/bookings/{id}", true, "A booking (its owner, or an organizer of the event's organization)", None, (200, Some("Booking")), false),
     r!("GET" "/bookings/{id}/history", true, "A booking's history", None, (200, Some("[History]")), false),
-    r!("GET" "/bookings/user/{userId}", true, "A user's bookings with event details, newest first", None, (200, Some("[Booking]")), false),
+    r!("GET" "/bookings/user/{userId}", true, "A user's bookings with event details, newest first (?limit=&offset=)", None, (200, Some("[Booking]")), false),
     r!("POST" "/bookings/{id}/cancel", true, "Cancel a booking; freed seats promote the waitlist", None, (200, Some("Booking")), true),
     r!("POST" "/bookings/{id}/cancel-seats", true, "Cancel some seats of a confirmed booking", Some("CancelSeats"), (200, Some("Booking")), true),
     r!("POST" "/events", true, "Create an event (organizer or orgAdmin of org_id)", Some("CreateEvent"), (201, Some("Event")), false),
@@ -37,7 +37,7 @@ pub const ROUTES: &[Route] = &[
     r!("DELETE" "/events/{id}", true, "Delete an event and everything of it", None, (204, None), false),
     r!("POST" "/events/{id}/cancel", true, "Cancel an event: every booking cancelled and notified", None, (200, Some("Event")), false),
     r!("GET" "/events/{id}/seats", true, "Seat map", None, (200, Some("SeatMap")), false),
-    r!("GET" "/events/{id}/waitlist", true, "Waiting bookings in order, with waiting_number", None, (200, Some("[Booking]")), false),
+    r!("GET" "/events/{id}/waitlist", true, "Waiting bookings in order, with waiting_number (?limit=&offset=)", None, (200, Some("[Booking]")), false),
     r!("GET" "/events/{id}/stream", true, "Server-sent events: a `seats` snapshot (seat map and waitlist) at start and after every change", None, (200, Some("LiveSnapshot")), false),
     r!("POST" "/events/{id}/holds", true, "Hold seats for ttl_seconds", Some("CreateHold"), (201, Some("Hold")), false),
     r!("GET" "/events/{id}/holds/{holdId}", true, "A hold", None, (200, Some("Hold")), false),
@@ -55,8 +55,8 @@ pub const ROUTES: &[Route] = &[
     r!("DELETE" "/organizations/{id}/members/{userId}", true, "Remove a member (orgAdmin), or leave", None, (204, None), false),
     r!("POST" "/org-invites", true, "Invite an email to an organization (orgAdmin); returns the token", Some("CreateInvite"), (201, Some("Invite")), false),
     r!("GET" "/org-invites/{token}", true, "An invite, by its token", None, (200, Some("Invite")), false),
-    r!("POST" "/org-invites/{token}/accept", true, "Accept an invite (the caller's email must be the invited one)", None, (200, Some("Member")), false),
-    r!("GET" "/notifications", true, "The caller's notifications, newest first (?limit=)", None, (200, Some("[Notification]")), false),
+    r!("POST" "/org-invites/{token}/accept", true, "Accept an invite (the token's email claim must be the invited one)", None, (200, Some("Member")), false),
+    r!("GET" "/notifications", true, "The caller's notifications, newest first (?limit=&offset=)", None, (200, Some("[Notification]")), false),
     r!("POST" "/notifications/{id}/read", true, "Mark a notification read", None, (204, None), false),
     r!("GET" "/healthz", false, "Liveness", None, (200, None), false),
     r!("GET" "/readyz", false, "Readiness: every configured store answers", None, (200, None), false),
@@ -144,6 +144,13 @@ fn email(optional: bool) -> Value {
     described(format!("^[{WS}]*((?=[^{CTRL}]*@){}[{WS}]*){blank}$", content(320)), 320)
 }
 
+/// `POST /users`' `email`: only the token's own is taken (the identity provider vouches for it).
+fn upsert_email() -> Value {
+    let mut v = nullable(email(true));
+    v["description"] = json!("must be the token's `email` claim (case aside), else 400; the stored email is always the claim");
+    v
+}
+
 fn schemas() -> Value {
     let policy = json!({ "type": "string", "enum": ["fifo", "first_fit", "partial"] });
     let conflict = json!({ "type": "string", "enum": ["seats_taken", "seats_not_in_booking", "event_cancelled", "booking_cancelled",
@@ -170,7 +177,7 @@ fn schemas() -> Value {
         "NotReady": object(&["error", "status", "stores"], json!({ "error": string(), "status": { "type": "string", "enum": ["unavailable", "shutting down"] },
             "failing": { "type": "array", "items": string() }, "degraded": { "type": "array", "items": string() }, "stores": store_names })),
         "User": row(json!({ "id": uuid(), "keycloak_id": string(), "email": nullable(string()), "name": nullable(string()), "created_at": date() })),
-        "UpsertUser": strict(&[], json!({ "keycloak_id": nullable(string()), "email": nullable(email(true)), "name": nullable(optional_text(200)) })),
+        "UpsertUser": strict(&[], json!({ "keycloak_id": nullable(string()), "email": upsert_email(), "name": nullable(optional_text(200)) })),
         "Organization": row(json!({ "id": uuid(), "name": string(), "role": role(), "created_at": date() })),
         "CreateOrganization": strict(&["name"], json!({ "name": text(200) })),
         "Member": row(json!({ "organization_id": uuid(), "user_id": uuid(), "role": role(), "email": nullable(string()), "name": nullable(string()), "created_at": date() })),
@@ -321,11 +328,16 @@ pub fn document() -> Value {
                 json!({ "name": name, "in": "path", "required": true, "schema": schema })
             })
             .collect();
-        let page = || json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "at most 500 rows are returned (0 or more: 500)" });
+        let (default, max) = (crate::handlers::PAGE_SIZE_DEFAULT, happening_core::limits::Limits::default().page_size_max);
+        let page = || {
+            json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": default,
+                "description": format!("rows per page: {default} when absent, at most {max} (0 or more than {max}: {max})") })
+        };
+        let offset = || json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 0, "description": "rows to skip: the next page starts at offset + limit" });
         let query: Vec<(&str, bool, Value)> = match (r.method, r.path) {
-            ("GET", "/events") => vec![("org_id", false, uuid()), ("limit", false, page()), ("offset", false, range(0, u32::MAX as u64))],
+            ("GET", "/events") => vec![("org_id", false, uuid()), ("limit", false, page()), ("offset", false, offset())],
             ("GET", "/events/{id}/waitlist") | ("GET", "/notifications") | ("GET", "/bookings/user/{userId}") => {
-                vec![("limit", false, page())]
+                vec![("limit", false, page()), ("offset", false, offset())]
             }
             ("GET", "/users") => vec![("keycloak_id", true, string())],
             _ => vec![],
@@ -342,7 +354,7 @@ pub fn document() -> Value {
         let mut responses = Map::new();
         let ok = match (r.ok.1, r.path) {
             (Some(s), _) if r.path.ends_with("/stream") => json!({
-                "description": "Server-sent events: `seats` (data: a LiveSnapshot) at once and after every change, `deleted` (data: `{event_id}`) when the event goes, `error` (data: an Error) when a store fails; each item as below",
+                "description": "Server-sent events: `seats` (data: a LiveSnapshot) at once and after every change, `deleted` (data: `{event_id}`) when the event goes, `error` (data: an Error) when a store fails, the token expires or the caller is no longer a member (then the stream ends); each item as below",
                 "content": { "text/event-stream": { "schema": sse_event(s) } }
             }),
             (Some(s), _) => json!({ "description": "OK", "content": { "application/json": { "schema": schema_ref(s) } } }),
@@ -376,6 +388,10 @@ pub fn document() -> Value {
             responses.insert("404".into(), error_response("Not found, or of another organization"));
             responses.insert("429".into(), error_response("Per-user rate limit (when configured)"));
             responses.insert("503".into(), error_response("A store is unavailable (or, for streams, too many are open)"));
+        }
+        if r.path.ends_with("/stream") {
+            responses
+                .insert("429".into(), error_response("Per-user rate limit (when configured), or too many live streams open for this user"));
         }
         if r.path == "/readyz" {
             responses.insert(

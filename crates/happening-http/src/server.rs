@@ -219,9 +219,11 @@ pub async fn run(
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
     let routes = warp::service(crate::filters::routes(st.clone()));
+    let st_svc = st.clone();
     let make = hyper::service::make_service_fn(move |_| {
         let routes = routes.clone();
-        async move { Ok::<_, Infallible>(hyper::service::service_fn(move |req| with_request_id(routes.clone(), req))) }
+        let st = st_svc.clone();
+        async move { Ok::<_, Infallible>(hyper::service::service_fn(move |req| with_request_id(routes.clone(), st.clone(), req))) }
     });
     let mut incoming = hyper::server::conn::AddrIncoming::bind(&opts.addr).map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
     // Small answers go out at once (as warp's own server does): without it, Nagle's
@@ -271,8 +273,9 @@ const REQUEST_ID_BYTES_MAX: usize = 64;
 
 /// Runs one request in a `request` span carrying its request id (the client's
 /// `X-Request-Id` when it is 1 to 64 of `[A-Za-z0-9._-]`, else a new UUID), so that every log
-/// line of the request has it, and answers it in `X-Request-Id`.
-async fn with_request_id<S>(mut routes: S, req: hyper::Request<hyper::Body>) -> Result<warp::reply::Response, Infallible>
+/// line of the request has it, and answers it in `X-Request-Id`. A panic while answering is a
+/// JSON 500 (see [`catch_panic`]), counted in the metrics like any other answer.
+async fn with_request_id<S>(mut routes: S, st: State, req: hyper::Request<hyper::Body>) -> Result<warp::reply::Response, Infallible>
 where
     S: hyper::service::Service<hyper::Request<hyper::Body>, Response = warp::reply::Response, Error = Infallible>,
 {
@@ -282,13 +285,43 @@ where
         });
     let id = given.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
     let span = tracing::info_span!("request", request_id = %id);
+    // The request is gone into the routes by the time a panic is caught: keep what the
+    // metrics and the log need.
+    let (method, path, start) = (req.method().clone(), req.uri().path().to_string(), std::time::Instant::now());
     async move {
-        let mut res = routes.call(req).await?;
+        let mut res = match catch_panic(routes.call(req)).await {
+            Ok(res) => res?,
+            Err(res) => {
+                let status = res.status().as_u16();
+                st.metrics.observe(method.as_str(), &path, status, start.elapsed());
+                tracing::warn!(method = %method, path, status, elapsed_us = start.elapsed().as_micros() as u64, "request failed");
+                res
+            }
+        };
         res.headers_mut().insert("x-request-id", warp::http::HeaderValue::from_str(&id).expect("a request id is visible ASCII"));
         Ok(res)
     }
     .instrument(span)
     .await
+}
+
+/// Polls a request's future, turning a panic in it into `Err` with a JSON 500 (the panic's
+/// message is logged, never answered). Without it hyper drops the connection, and the client
+/// sees neither a status nor `{ "error": ... }`.
+///
+/// A panic may leave shared state half-changed; the engine's stores keep their own
+/// invariants per atomic step, and the request-local state is dropped with the future.
+pub async fn catch_panic<F: Future>(fut: F) -> Result<F::Output, warp::reply::Response> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(fut).catch_unwind().await.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(not a string)".into());
+        tracing::error!(panic = %message, "request handler panicked");
+        crate::error::ApiError::Internal.response()
+    })
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -310,5 +343,44 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_while_answering_is_a_json_500_without_internals() {
+        let ok = catch_panic(async { 7 }).await;
+        assert_eq!(ok.ok(), Some(7));
+        let res = catch_panic(async {
+            tokio::task::yield_now().await;
+            panic!("secret internals: row 42");
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(res.status(), warp::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()["content-type"], "application/json");
+        let body = hyper::body::to_bytes(res.into_body()).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, serde_json::json!({ "error": "internal server error" }));
+    }
+
+    /// Through the service the server runs: a route that panics answers a JSON 500 with its
+    /// request id, and the metrics count it.
+    #[tokio::test]
+    async fn a_panicking_route_answers_500_through_the_server_service() {
+        use warp::Filter;
+        let verifier = crate::auth::Verifier::new(&crate::auth::AuthConfig { secret: Some("s".into()), ..Default::default() }).unwrap();
+        let st = crate::AppState::new(happening_core::Engine::in_memory(), verifier, None, crate::Settings::default());
+        let boom = warp::path!("events").map(|| -> warp::reply::Response { panic!("secret internals") });
+        let req = hyper::Request::builder().uri("/events").header("x-request-id", "req-1").body(hyper::Body::empty()).unwrap();
+        let res = with_request_id(warp::service(boom), st.clone(), req).await.unwrap();
+        assert_eq!(res.status(), warp::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()["x-request-id"], "req-1");
+        let body = hyper::body::to_bytes(res.into_body()).await.unwrap();
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap(), serde_json::json!({ "error": "internal server error" }));
+        assert!(st.metrics.render(None).contains(r#"route="/events",method="GET",status="500""#), "{}", st.metrics.render(None));
     }
 }

@@ -30,6 +30,11 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Most live streams open at once.
     pub max_streams: usize,
+    /// Most live streams one user may have open at once.
+    pub max_streams_per_user: usize,
+    /// How often an open live stream checks again that its caller may see the event,
+    /// milliseconds.
+    pub stream_recheck_ms: u64,
     /// How each store is backed, for `/readyz`.
     pub backends: Vec<(&'static str, &'static str)>,
     /// How long an event-and-role read authorizes later requests of the same caller on
@@ -43,12 +48,23 @@ impl Default for Settings {
             body_limit: 64 * 1024,
             default_hold_ttl_secs: 300,
             max_streams: 10_000,
+            max_streams_per_user: LIVE_STREAMS_PER_USER_MAX,
+            stream_recheck_ms: STREAM_RECHECK_MS,
             cors_origins: Vec::new(),
             backends: vec![("seat_store", "memory"), ("admission", "memory"), ("notifier", "log")],
             auth_cache_ms: 0,
         }
     }
 }
+
+/// Live streams one user may have open at once: a browser keeps one per open tab, and
+/// without a cap one user could take every `--max-streams` slot.
+pub const LIVE_STREAMS_PER_USER_MAX: usize = 16;
+
+/// How often an open live stream checks again that its caller is still a member of the
+/// event's organization, milliseconds: a removed member stops seeing changes within this
+/// (plus `--auth-cache-ms`, whose grants the check uses).
+pub const STREAM_RECHECK_MS: u64 = 5_000;
 
 /// Entries of the auth cache at most (about 300 bytes each).
 const AUTH_CACHE_ENTRIES_MAX: usize = 100_000;

@@ -475,14 +475,14 @@ async fn state(s: &Seeded) -> String {
             store.event_view(*ev).await,
             store.event_bookings(*ev).await,
             store.seat_map(*ev).await,
-            s.engine.waitlist(*ev, 0).await,
+            s.engine.waitlist(*ev, 0, 0).await,
         );
     }
     let org: OrgId = s.real[0].parse().unwrap();
     out += &format!("{:?}\n{:?}\n", store.members(org).await, store.invite(&s.real[8]).await);
     for user in [&s.real[6], &s.real[7]] {
         let u: UserId = user.parse().unwrap();
-        out += &format!("{:?}\n{:?}\n{:?}\n", store.user(u).await, store.user_orgs(u).await, store.notifications(u, 500).await);
+        out += &format!("{:?}\n{:?}\n{:?}\n", store.user(u).await, store.user_orgs(u).await, store.notifications(u, 500, 0).await);
     }
     for sub in ["admin", "member", "outsider"] {
         out += &format!("{:?}\n", store.user_by_subject(sub).await);

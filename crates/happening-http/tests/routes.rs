@@ -170,17 +170,53 @@ async fn users_are_upserted_from_the_token() {
     let a = app();
     let t = token("kc-123");
     let u1 = a.ok("POST", "/users", &t, Some(json!({ "keycloak_id": "kc-123", "name": "Kim" })), StatusCode::OK).await;
-    assert_eq!(u1["name"], "Kim");
-    let u2 = a.ok("POST", "/users", &t, Some(json!({ "email": "kim@new.example" })), StatusCode::OK).await;
+    assert_eq!((u1["name"].as_str(), u1["email"].as_str()), (Some("Kim"), Some("kc-123@example.com")));
+    // The token's own email, as the seed's client sends it (case aside), is taken.
+    let u2 = a.ok("POST", "/users", &t, Some(json!({ "email": "KC-123@example.com", "name": "Kim L" })), StatusCode::OK).await;
     assert_eq!(u1["id"], u2["id"], "same subject, same user");
-    assert_eq!(u2["email"], "kim@new.example");
+    assert_eq!((u2["name"].as_str(), u2["email"].as_str()), (Some("Kim L"), Some("kc-123@example.com")));
     let r = a.call("POST", "/users", Some(&t), Some(json!({ "keycloak_id": "someone-else" }))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = a.call("POST", "/users", Some(&t), Some(json!({ "email": "not-an-email" }))).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.body["field"], "email");
+    for email in ["not-an-email", "kim@new.example"] {
+        let r = a.call("POST", "/users", Some(&t), Some(json!({ "email": email, "name": "Changed" }))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{email}");
+        assert_eq!(r.body["field"], "email");
+    }
     let me = a.ok("GET", "/users/me", &t, None, StatusCode::OK).await;
-    assert_eq!(me["email"], "kim@new.example", "the refused update changed nothing");
+    assert_eq!(
+        (me["name"].as_str(), me["email"].as_str()),
+        (Some("Kim L"), Some("kc-123@example.com")),
+        "the refused updates changed nothing"
+    );
+}
+
+/// An invite token in the wrong hands: its holder cannot make the invited email theirs and
+/// then accept, with or without an email claim of their own.
+#[tokio::test]
+async fn an_invite_cannot_be_taken_by_posting_the_victims_email() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let org = a.org(&admin, &[]).await;
+    let inv = a
+        .ok("POST", "/org-invites", &admin, Some(json!({ "organization_id": org, "email": "victim@example.com" })), StatusCode::CREATED)
+        .await;
+    let tok = inv["token"].as_str().unwrap();
+    let mallory = token("mallory");
+    let no_email = mint(SECRET, &MintRequest { sub: "noemail".into(), ttl_secs: 3600, ..Default::default() });
+    for attacker in [&mallory, &no_email] {
+        let r = a.call("POST", "/users", Some(attacker), Some(json!({ "email": "victim@example.com" }))).await;
+        assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("email")), "{}", r.body);
+        let me = a.ok("GET", "/users/me", attacker, None, StatusCode::OK).await;
+        assert_ne!(me["email"], "victim@example.com");
+        let r = a.call("POST", &format!("/org-invites/{tok}/accept"), Some(attacker), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert!(is_error(&r));
+        assert_eq!(a.call("GET", &format!("/organizations/{org}"), Some(attacker), None).await.status, StatusCode::NOT_FOUND);
+    }
+    // Nothing changed: still pending, still one member, and the victim can accept it.
+    assert_eq!(a.ok("GET", &format!("/org-invites/{tok}"), &admin, None, StatusCode::OK).await["status"], "pending");
+    assert_eq!(a.ok("GET", &format!("/organizations/{org}/members"), &admin, None, StatusCode::OK).await.as_array().unwrap().len(), 1);
+    a.ok("POST", &format!("/org-invites/{tok}/accept"), &token("victim"), None, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -879,4 +915,156 @@ async fn cors_when_configured() {
     let plain = app();
     let r = plain.raw("GET", "/users/me", Some(&token("alice")), None, &[("origin", "http://localhost:3000")]).await;
     assert!(r.headers.get("access-control-allow-origin").is_none());
+}
+
+/// Every list pages with `limit` and `offset`: consecutive pages are the whole list, and an
+/// organizer's pages of another user's bookings count only their organizations' bookings.
+#[tokio::test]
+async fn lists_page_with_limit_and_offset() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let (admin_b, _) = a.user("admin-b").await;
+    let (bob, bob_id) = a.user("bob").await;
+    let org = a.org(&admin, &[(&bob_id, "user")]).await;
+    let org_b = a.org(&admin_b, &[(&bob_id, "user")]).await;
+    let ev = a.event(&admin, &org, 1).await;
+    let ev_b = a.event(&admin_b, &org_b, 10).await;
+    // Four bookings in org's event (one confirmed, three waiting), then three newer in org_b's.
+    let mut of_org = Vec::new();
+    for _ in 0..4 {
+        of_org.push(a.book(&bob, json!({ "event_id": ev, "seats": 1 })).await.body["id"].clone());
+        a.clock.advance_ms(1);
+    }
+    let mut all = of_org.clone();
+    for _ in 0..3 {
+        all.push(a.book(&bob, json!({ "event_id": ev_b, "seats": 1 })).await.body["id"].clone());
+        a.clock.advance_ms(1);
+    }
+    all.reverse();
+    of_org.reverse();
+
+    async fn pages(a: &App, path: &str, tok: &str, size: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        // Bounded: a server that ignores `offset` answers the same page forever.
+        for offset in (0..).step_by(size).take(100) {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let page = a.ok("GET", &format!("{path}{sep}limit={size}&offset={offset}"), tok, None, StatusCode::OK).await;
+            let page = page.as_array().unwrap().clone();
+            assert!(page.len() <= size);
+            let last = page.len() < size;
+            out.extend(page);
+            if last {
+                return out;
+            }
+        }
+        panic!("{path}: more than 100 pages")
+    }
+    let ids = |v: Vec<Value>| v.into_iter().map(|b| b["id"].clone()).collect::<Vec<_>>();
+    let path = format!("/bookings/user/{bob_id}");
+    assert_eq!(ids(pages(&a, &path, &bob, 2).await), all, "the user's own, newest first");
+    // The organizer's first page is full although bob's newest bookings are of org_b.
+    let first = a.ok("GET", &format!("{path}?limit=2"), &admin, None, StatusCode::OK).await;
+    assert_eq!(ids(first.as_array().unwrap().clone()), of_org[..2]);
+    assert_eq!(ids(pages(&a, &path, &admin, 2).await), of_org, "an organizer sees their organization's, paged after the filter");
+    assert_eq!(ids(pages(&a, &path, &admin, 3).await), of_org);
+
+    let waiting = pages(&a, &format!("/events/{ev}/waitlist"), &bob, 2).await;
+    assert_eq!(ids(waiting.clone()), of_org[..3].iter().rev().cloned().collect::<Vec<_>>(), "queue order");
+    assert_eq!(waiting.iter().map(|b| b["waiting_number"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let second = a.ok("GET", &format!("/events/{ev}/waitlist?limit=1&offset=1"), &bob, None, StatusCode::OK).await;
+    assert_eq!((second[0]["id"].clone(), second[0]["waiting_number"].as_u64()), (waiting[1]["id"].clone(), Some(2)));
+
+    let every = a.ok("GET", "/notifications?limit=500", &bob, None, StatusCode::OK).await;
+    assert!(every.as_array().unwrap().len() >= 7);
+    assert_eq!(ids(pages(&a, "/notifications", &bob, 3).await), ids(every.as_array().unwrap().clone()));
+
+    for path in [format!("/events/{ev}/waitlist"), "/notifications".into(), format!("/bookings/user/{bob_id}")] {
+        let r = a.call("GET", &format!("{path}?offset=-1"), Some(&bob), None).await;
+        assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("offset")), "{path}");
+    }
+}
+
+/// A live stream in the background: the task ends with the status and the whole body once
+/// the stream ends.
+fn open_stream(a: &App, ev: &str, tok: &str) -> tokio::task::JoinHandle<(StatusCode, String)> {
+    let (api, path, auth) = (a.api.clone(), format!("/events/{ev}/stream"), format!("Bearer {tok}"));
+    tokio::spawn(async move {
+        let res = warp::test::request().path(&path).header("authorization", auth).reply(&api).await;
+        (res.status(), String::from_utf8_lossy(res.body()).into_owned())
+    })
+}
+
+/// Waits until `n` live streams are open on the server.
+async fn streams_open(a: &App, n: usize) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while a.st.live.subscriber_count() != n {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} streams open, not {n}", a.st.live.subscriber_count()));
+}
+
+async fn ended(task: tokio::task::JoinHandle<(StatusCode, String)>) -> (StatusCode, String) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), task).await.expect("the stream did not end").unwrap()
+}
+
+#[tokio::test]
+async fn live_stream_ends_when_the_member_is_removed_or_the_token_expires() {
+    let a = app_with(None, Settings { stream_recheck_ms: 50, ..Settings::default() });
+    let (admin, _) = a.user("admin").await;
+    let (bob, bob_id) = a.user("bob").await;
+    let org = a.org(&admin, &[(&bob_id, "user")]).await;
+    let ev = a.event(&admin, &org, 5).await;
+    let bobs = open_stream(&a, &ev, &bob);
+    let admins = open_stream(&a, &ev, &admin);
+    streams_open(&a, 2).await;
+    a.ok("DELETE", &format!("/organizations/{org}/members/{bob_id}"), &admin, None, StatusCode::NO_CONTENT).await;
+    let (status, body) = ended(bobs).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with("event:seats\n"), "{body}");
+    assert!(body.trim_end().ends_with("event:error\ndata:{\"error\":\"event not found\"}"), "{body}");
+    // The member's stream is gone, the orgAdmin's is not (several rechecks later).
+    streams_open(&a, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!admins.is_finished(), "a member's stream stays open");
+    a.ok("DELETE", &format!("/events/{ev}"), &admin, None, StatusCode::NO_CONTENT).await;
+    let (_, body) = ended(admins).await;
+    assert!(!body.contains("event:error"), "{body}");
+    assert!(body.trim_end().ends_with(&format!("event:deleted\ndata:{{\"event_id\":\"{ev}\"}}")), "{body}");
+
+    // A token that expires ends its stream then, although the user is still a member.
+    let ev = a.event(&admin, &org, 5).await;
+    let short =
+        mint(SECRET, &MintRequest { sub: "admin".into(), email: Some("admin@example.com".into()), ttl_secs: 1, ..Default::default() });
+    let (_, body) = ended(open_stream(&a, &ev, &short)).await;
+    assert!(body.trim_end().ends_with("event:error\ndata:{\"error\":\"token expired\"}"), "{body}");
+    streams_open(&a, 0).await;
+}
+
+#[tokio::test]
+async fn live_streams_are_capped_per_user() {
+    let a = app_with(None, Settings { max_streams: 3, max_streams_per_user: 2, ..Settings::default() });
+    let (admin, _) = a.user("admin").await;
+    let (bob, bob_id) = a.user("bob").await;
+    let org = a.org(&admin, &[(&bob_id, "user")]).await;
+    let ev = a.event(&admin, &org, 5).await;
+    let first = open_stream(&a, &ev, &bob);
+    let _second = open_stream(&a, &ev, &bob);
+    streams_open(&a, 2).await;
+    let r = a.call("GET", &format!("/events/{ev}/stream"), Some(&bob), None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.body["error"].as_str().unwrap().contains("at most 2"), "{}", r.body);
+    // Another user still gets one; past --max-streams everyone gets 503.
+    let _admins = open_stream(&a, &ev, &admin);
+    streams_open(&a, 3).await;
+    let r = a.call("GET", &format!("/events/{ev}/stream"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(is_error(&r));
+    // A closed stream frees its user's slot.
+    first.abort();
+    streams_open(&a, 2).await;
+    let _again = open_stream(&a, &ev, &bob);
+    streams_open(&a, 3).await;
+    a.st.shutdown.send_replace(true);
 }

@@ -223,7 +223,7 @@ impl App {
             store.event_view(id).await.unwrap(),
             store.event_bookings(id).await.unwrap(),
             store.seat_map(id).await.unwrap(),
-            self.engine.waitlist(id, 0).await.unwrap(),
+            self.engine.waitlist(id, 0, 0).await.unwrap(),
         )
     }
 

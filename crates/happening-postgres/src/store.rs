@@ -729,28 +729,39 @@ impl SeatStore for PgStore {
         rows::booking(&row)
     }
 
-    async fn user_bookings(&self, user: UserId, limit: u32) -> Result<Vec<Booking>, StoreError> {
-        sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2"))
-            .bind(user.0)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(rows::booking)
-            .collect()
+    async fn user_bookings(&self, user: UserId, orgs: Option<&[OrgId]>, limit: u32, offset: u32) -> Result<Vec<Booking>, StoreError> {
+        let sql = match orgs {
+            None => format!("SELECT {BOOKING_COLS} FROM bookings WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"),
+            // Filtered in the query, so that LIMIT and OFFSET count the kept rows.
+            Some(_) => {
+                let cols: Vec<String> = BOOKING_COLS.split(", ").map(|c| format!("b.{c}")).collect();
+                format!(
+                    "SELECT {} FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.user_id = $1 AND e.org_id = ANY($4) \
+                     ORDER BY b.created_at DESC, b.id LIMIT $2 OFFSET $3",
+                    cols.join(", ")
+                )
+            }
+        };
+        let mut query = sqlx::query(&sql).bind(user.0).bind(limit as i64).bind(offset as i64);
+        if let Some(orgs) = orgs {
+            query = query.bind(orgs.iter().map(|o| o.0).collect::<Vec<uuid::Uuid>>());
+        }
+        query.fetch_all(&self.pool).await.map_err(db)?.iter().map(rows::booking).collect()
     }
 
-    async fn waiting(&self, event: EventId, limit: u32) -> Result<Vec<Booking>, StoreError> {
-        sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status = 'waiting' ORDER BY queue_seq LIMIT $2"))
-            .bind(event.0)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(rows::booking)
-            .collect()
+    async fn waiting(&self, event: EventId, limit: u32, offset: u32) -> Result<Vec<Booking>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status = 'waiting' ORDER BY queue_seq LIMIT $2 OFFSET $3"
+        ))
+        .bind(event.0)
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::booking)
+        .collect()
     }
 
     async fn event_bookings(&self, event: EventId) -> Result<Vec<Booking>, StoreError> {
@@ -955,10 +966,11 @@ impl SeatStore for PgStore {
         rows::notification(&row)
     }
 
-    async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError> {
-        sqlx::query(&format!("SELECT {NOTIFICATION_COLS} FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2"))
+    async fn notifications(&self, user: UserId, limit: u32, offset: u32) -> Result<Vec<Notification>, StoreError> {
+        sqlx::query(&format!("SELECT {NOTIFICATION_COLS} FROM notifications WHERE user_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3"))
             .bind(user.0)
             .bind(limit as i64)
+            .bind(offset as i64)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?

@@ -144,7 +144,7 @@ async fn redis_stopped_during_bookings_fails_fast_and_loses_nothing() {
         assert!(matches!(r, Err(Error::Backend(_))), "while Redis is down: {r:?}");
         println!("a booking while Redis is down failed after {:?}", start.elapsed());
     }
-    assert!(h.engine.user_bookings(probe, 10).await.unwrap().is_empty(), "a failed booking wrote nothing");
+    assert!(h.engine.user_bookings(probe, None, 10, 0).await.unwrap().is_empty(), "a failed booking wrote nothing");
     // The store alone (Redis cannot be asked): nothing oversold.
     let view = h.engine.event(event).await.unwrap();
     assert!(view.booked + view.held <= capacity, "oversold while Redis was down");
@@ -171,7 +171,7 @@ async fn redis_stopped_during_bookings_fails_fast_and_loses_nothing() {
     for s in &seen {
         let s = std::mem::take(&mut *s.lock().unwrap());
         let user = s.user.expect("worker started");
-        let stored: Vec<_> = h.engine.store().user_bookings(user, u32::MAX).await.unwrap();
+        let stored: Vec<_> = h.engine.store().user_bookings(user, None, u32::MAX, 0).await.unwrap();
         let ids: BTreeSet<BookingId> = stored.iter().map(|b| b.id).collect();
         for id in &s.booked {
             assert!(ids.contains(id), "booking {id} was answered OK but is gone");

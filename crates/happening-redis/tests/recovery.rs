@@ -89,7 +89,7 @@ async fn both_sides(engine: &Engine, event: EventId) -> ((u32, Vec<WaitEntry>), 
     let redis = (a.free(event).await.expect("counter"), a.list(event, u32::MAX).await.expect("queue"));
     let store = engine.store();
     let free = store.event_view(event).await.unwrap().available();
-    let waiting = store.waiting(event, u32::MAX).await.unwrap().iter().map(|b| b.id).collect();
+    let waiting = store.waiting(event, u32::MAX, 0).await.unwrap().iter().map(|b| b.id).collect();
     (redis, (free, waiting))
 }
 

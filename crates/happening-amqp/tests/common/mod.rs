@@ -97,7 +97,7 @@ pub async fn statuses(engine: &Engine, of: &[Notification]) -> HashMap<Notificat
     let wanted: HashSet<NotificationId> = of.iter().map(|n| n.id).collect();
     let mut out = HashMap::new();
     for u in users {
-        for n in engine.store().notifications(u, 10_000).await.expect("notifications") {
+        for n in engine.store().notifications(u, 10_000, 0).await.expect("notifications") {
             if wanted.contains(&n.id) {
                 out.insert(n.id, n.status);
             }

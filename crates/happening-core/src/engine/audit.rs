@@ -328,7 +328,7 @@ impl Engine {
         let mut waiting: Vec<&Booking> = bookings.iter().filter(|b| b.status == BookingStatus::Waiting).collect();
         waiting.sort_by_key(|b| b.queue_seq);
         let want: Vec<BookingId> = waiting.iter().map(|b| b.id).collect();
-        let durable: Vec<BookingId> = store.waiting(event, u32::MAX).await?.iter().map(|b| b.id).collect();
+        let durable: Vec<BookingId> = store.waiting(event, u32::MAX, 0).await?.iter().map(|b| b.id).collect();
         if durable != want {
             out.push(Breach::StoreWaitlist { event, waitlist: durable, waiting: want.clone() });
         }

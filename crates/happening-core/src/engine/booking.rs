@@ -2,7 +2,7 @@
 
 use crate::domain::*;
 use crate::error::{Conflict, Error, Result};
-use crate::ids::{BookingId, EventId, HoldId, SeatNo, UserId};
+use crate::ids::{BookingId, EventId, HoldId, OrgId, SeatNo, UserId};
 use crate::ports::{StoreError, Take, TakeRequest, WaitEntry};
 
 use super::validate::{self, Fingerprint};
@@ -234,9 +234,10 @@ impl Engine {
         Ok(b)
     }
 
-    /// A user's bookings, newest first.
-    pub async fn user_bookings(&self, user: UserId, limit: u32) -> Result<Vec<Booking>> {
-        Ok(self.store.user_bookings(user, self.page(limit)).await?)
+    /// A user's bookings, newest first, from the `offset`-th; with `orgs`, only those of
+    /// these organizations' events (counted after that filter).
+    pub async fn user_bookings(&self, user: UserId, orgs: Option<&[OrgId]>, limit: u32, offset: u32) -> Result<Vec<Booking>> {
+        Ok(self.store.user_bookings(user, orgs, self.page(limit), offset).await?)
     }
 
     /// A booking's history, oldest first.

@@ -126,11 +126,12 @@ impl Engine {
         Ok(self.store.invite(token).await?)
     }
 
-    /// Accepts an invite: the caller's email must be the invited one.
-    pub async fn accept_invite(&self, caller: UserId, token: &str) -> Result<Membership> {
+    /// Accepts an invite: `verified_email`, the caller's address as the identity provider
+    /// vouches for it (the token's claim, not the stored profile, which a client could have
+    /// set), must be the invited one; without one, nobody's invite can be taken.
+    pub async fn accept_invite(&self, caller: UserId, verified_email: Option<&str>, token: &str) -> Result<Membership> {
         let invite = self.invite_by_token(token).await?;
-        let user = self.store.user(caller).await?;
-        if !user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&invite.email)) {
+        if !verified_email.is_some_and(|e| e.trim().eq_ignore_ascii_case(&invite.email)) {
             return Err(Error::Forbidden("the invite is for another email address"));
         }
         Ok(self.store.accept_invite(token, caller, self.clock.now()).await?)

@@ -109,11 +109,12 @@ impl Engine {
         Ok(self.store.seat_map(id).await?)
     }
 
-    /// The waiting bookings of an event in order, each with its 1-based `waiting_number`.
-    pub async fn waitlist(&self, id: EventId, limit: u32) -> Result<Vec<Booking>> {
-        let mut list = self.store.waiting(id, self.page(limit)).await?;
+    /// The waiting bookings of an event in order, from the `offset`-th, each with its
+    /// 1-based `waiting_number` in the whole queue.
+    pub async fn waitlist(&self, id: EventId, limit: u32, offset: u32) -> Result<Vec<Booking>> {
+        let mut list = self.store.waiting(id, self.page(limit), offset).await?;
         for (i, b) in list.iter_mut().enumerate() {
-            b.waiting_number = Some(i as u32 + 1);
+            b.waiting_number = Some(offset.saturating_add(i as u32 + 1));
         }
         Ok(list)
     }

@@ -159,7 +159,7 @@ impl Engine {
     async fn rebuild_once(&self, event: EventId) -> Result<Option<Reconciled>> {
         let version = self.admission.version(event).await?;
         let view = self.store.event_view(event).await?;
-        let waiting = self.store.waiting(event, u32::MAX).await?;
+        let waiting = self.store.waiting(event, u32::MAX, 0).await?;
         let entries: Vec<WaitEntry> = waiting
             .iter()
             .filter(|b| b.status == BookingStatus::Waiting)

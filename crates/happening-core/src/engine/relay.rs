@@ -44,9 +44,9 @@ impl Engine {
         Ok(self.store.outbox_depth().await?)
     }
 
-    /// A user's notifications, newest first.
-    pub async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>> {
-        Ok(self.store.notifications(user, self.page(limit)).await?)
+    /// A user's notifications, newest first, from the `offset`-th.
+    pub async fn notifications(&self, user: UserId, limit: u32, offset: u32) -> Result<Vec<Notification>> {
+        Ok(self.store.notifications(user, self.page(limit), offset).await?)
     }
 
     pub async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<()> {

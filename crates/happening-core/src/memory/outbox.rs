@@ -82,8 +82,11 @@ impl Outbox {
     }
 
     /// A user's notifications, newest first.
-    pub(crate) fn of_user(&self, user: UserId, limit: usize) -> Vec<Notification> {
-        self.by_user.get(&user).map(|idx| idx.iter().rev().take(limit).map(|&i| self.log[i].clone()).collect()).unwrap_or_default()
+    pub(crate) fn of_user(&self, user: UserId, limit: usize, offset: usize) -> Vec<Notification> {
+        self.by_user
+            .get(&user)
+            .map(|idx| idx.iter().rev().skip(offset).take(limit).map(|&i| self.log[i].clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The notifications about bookings of an event, oldest first: a scan of the whole log

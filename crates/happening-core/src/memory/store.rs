@@ -398,23 +398,34 @@ impl SeatStore for MemoryStore {
         Ok(l.record(id)?.booking.clone())
     }
 
-    async fn user_bookings(&self, user: UserId, limit: u32) -> Result<Vec<Booking>, StoreError> {
+    async fn user_bookings(&self, user: UserId, orgs: Option<&[OrgId]>, limit: u32, offset: u32) -> Result<Vec<Booking>, StoreError> {
         let ids = self.inner.user_bookings.get_cloned(&user).unwrap_or_default();
         let mut out = Vec::with_capacity(ids.len().min(limit as usize));
-        for id in ids.into_iter().rev().take(limit as usize) {
-            match self.booking(id).await {
-                Ok(b) => out.push(b),
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e),
+        let mut skip = offset as usize;
+        for id in ids.into_iter().rev() {
+            if out.len() >= limit as usize {
+                break;
+            }
+            // Bookings of deleted events are gone, as in PostgreSQL: they take no place.
+            let Ok(ledger) = self.ledger_of_booking(id) else { continue };
+            let l = lock(&ledger);
+            if orgs.is_some_and(|orgs| !orgs.contains(&l.event.org_id)) {
+                continue;
+            }
+            let Some(record) = l.bookings.get(&id) else { continue };
+            if skip > 0 {
+                skip -= 1;
+            } else {
+                out.push(record.booking.clone());
             }
         }
         Ok(out)
     }
 
-    async fn waiting(&self, event: EventId, limit: u32) -> Result<Vec<Booking>, StoreError> {
+    async fn waiting(&self, event: EventId, limit: u32, offset: u32) -> Result<Vec<Booking>, StoreError> {
         let ledger = self.ledger(event)?;
         let l = lock(&ledger);
-        Ok(l.waiting.values().take(limit as usize).map(|id| l.bookings[id].booking.clone()).collect())
+        Ok(l.waiting.values().skip(offset as usize).take(limit as usize).map(|id| l.bookings[id].booking.clone()).collect())
     }
 
     async fn event_bookings(&self, event: EventId) -> Result<Vec<Booking>, StoreError> {
@@ -522,8 +533,8 @@ impl SeatStore for MemoryStore {
         lock(&self.inner.outbox).get(id).ok_or(StoreError::NotFound(Entity::Notification))
     }
 
-    async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError> {
-        Ok(lock(&self.inner.outbox).of_user(user, limit as usize))
+    async fn notifications(&self, user: UserId, limit: u32, offset: u32) -> Result<Vec<Notification>, StoreError> {
+        Ok(lock(&self.inner.outbox).of_user(user, limit as usize, offset as usize))
     }
 
     async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::*;
 use crate::error::{BackendError, Conflict, Entity};
-use crate::ids::{BookingId, EventId, HoldId, NotificationId, SeatNo, UserId};
+use crate::ids::{BookingId, EventId, HoldId, NotificationId, OrgId, SeatNo, UserId};
 
 /// Errors of [`SeatStore`] and [`Directory`](crate::ports::Directory).
 #[derive(Debug, thiserror::Error)]
@@ -118,11 +118,14 @@ pub trait SeatStore: Send + Sync + 'static {
 
     async fn booking(&self, id: BookingId) -> Result<Booking, StoreError>;
 
-    /// A user's bookings, newest first.
-    async fn user_bookings(&self, user: UserId, limit: u32) -> Result<Vec<Booking>, StoreError>;
+    /// A user's bookings, newest first: at most `limit` after skipping `offset`. With `orgs`,
+    /// only the bookings of events of these organizations, the page counted after that
+    /// filter (so that an organizer's pages of a user's bookings are full and do not overlap).
+    async fn user_bookings(&self, user: UserId, orgs: Option<&[OrgId]>, limit: u32, offset: u32) -> Result<Vec<Booking>, StoreError>;
 
-    /// Waiting bookings of an event in queue order (the durable waitlist).
-    async fn waiting(&self, event: EventId, limit: u32) -> Result<Vec<Booking>, StoreError>;
+    /// Waiting bookings of an event in queue order (the durable waitlist): at most `limit`
+    /// after skipping the first `offset`.
+    async fn waiting(&self, event: EventId, limit: u32, offset: u32) -> Result<Vec<Booking>, StoreError>;
 
     /// Every booking of an event, any status, oldest first. For audits and tests: it reads
     /// the whole event.
@@ -163,8 +166,8 @@ pub trait SeatStore: Send + Sync + 'static {
     /// One notification, by id (consumers de-duplicate against its delivery status).
     async fn notification(&self, id: NotificationId) -> Result<Notification, StoreError>;
 
-    /// A user's notifications, newest first.
-    async fn notifications(&self, user: UserId, limit: u32) -> Result<Vec<Notification>, StoreError>;
+    /// A user's notifications, newest first: at most `limit` after skipping `offset`.
+    async fn notifications(&self, user: UserId, limit: u32, offset: u32) -> Result<Vec<Notification>, StoreError>;
 
     async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError>;
 

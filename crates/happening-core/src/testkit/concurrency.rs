@@ -92,7 +92,7 @@ pub async fn race(h: &Harness, capacity: u32, tasks: usize, policy: WaitlistPoli
     if policy != WaitlistPolicy::Fifo {
         return Ok(report);
     }
-    let queue: Vec<BookingId> = h.engine.waitlist(event, u32::MAX).await.map_err(|e| e.to_string())?.iter().map(|b| b.id).collect();
+    let queue: Vec<BookingId> = h.engine.waitlist(event, u32::MAX, 0).await.map_err(|e| e.to_string())?.iter().map(|b| b.id).collect();
     for (i, b) in all.iter().filter(|b| b.status == BookingStatus::Confirmed).enumerate() {
         let en = &engines[i % engines.len()];
         en.cancel(b.id, b.user_id, None).await.map_err(|e| format!("drain cancel: {e}"))?;

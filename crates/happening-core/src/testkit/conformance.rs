@@ -59,6 +59,7 @@ macro_rules! conformance_tests {
             push_says_whether_seats_are_free,
             outbox_claims_and_delivery,
             directory_roles_and_invites,
+            lists_page_with_offset,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {
@@ -135,7 +136,7 @@ pub async fn short_booking_waits_in_order(h: &Harness) {
     let w2 = h.book(e, UserId::new(), 5).await.unwrap();
     assert_eq!((w1.status, w1.waiting_number, w1.seat_numbers.len()), (BookingStatus::Waiting, Some(1), 0));
     assert_eq!((w2.status, w2.waiting_number), (BookingStatus::Waiting, Some(2)));
-    let list = h.engine.waitlist(e, 0).await.unwrap();
+    let list = h.engine.waitlist(e, 0, 0).await.unwrap();
     assert_eq!(list.iter().map(|b| (b.id, b.waiting_number)).collect::<Vec<_>>(), vec![(w1.id, Some(1)), (w2.id, Some(2))]);
     assert_eq!(h.engine.event(e).await.unwrap().waiting, 2);
     check(h, e).await;
@@ -245,7 +246,7 @@ pub async fn cancel_waiting_leaves_queue_and_promotes_next(h: &Harness) {
     // C is now the head and fits the one free seat; D moves up.
     assert_eq!(status(h, &c).await, (BookingStatus::Confirmed, vec![4]));
     assert_eq!(h.engine.booking(d.id).await.unwrap().waiting_number, Some(1));
-    let list: Vec<_> = h.engine.waitlist(e, 0).await.unwrap().iter().map(|b| b.id).collect();
+    let list: Vec<_> = h.engine.waitlist(e, 0, 0).await.unwrap().iter().map(|b| b.id).collect();
     assert_eq!(list, vec![d.id]);
     check(h, e).await;
 }
@@ -512,10 +513,10 @@ pub async fn history_and_notifications_for_every_change(h: &Harness) {
     assert_eq!(of(b), vec![BookingWaitlisted, WaitlistPromoted]);
     assert!(h.delivered().await.is_empty(), "relayed once");
     // The user's own view, newest first, with read marks.
-    let mine = h.engine.notifications(b, 0).await.unwrap();
+    let mine = h.engine.notifications(b, 0, 0).await.unwrap();
     assert_eq!(mine.iter().map(|n| n.kind).collect::<Vec<_>>(), vec![WaitlistPromoted, BookingWaitlisted]);
     h.engine.mark_read(b, mine[0].id).await.unwrap();
-    assert!(h.engine.notifications(b, 1).await.unwrap()[0].read);
+    assert!(h.engine.notifications(b, 1, 0).await.unwrap()[0].read);
     assert!(matches!(h.engine.mark_read(a, mine[0].id).await, Err(Error::NotFound(Entity::Notification))));
     check(h, e).await;
 }
@@ -835,7 +836,7 @@ pub async fn outbox_claims_and_delivery(h: &Harness) {
     // Forward only: delivered stays delivered.
     store.set_delivery(&ids_a[..1], DeliveryStatus::Delivered).await.unwrap();
     store.set_delivery(&ids_a[..1], DeliveryStatus::Sent).await.unwrap();
-    let mine = h.engine.notifications(a[0].user_id, 10).await.unwrap();
+    let mine = h.engine.notifications(a[0].user_id, 10, 0).await.unwrap();
     assert_eq!(mine.iter().find(|n| n.id == ids_a[0]).map(|n| n.status), Some(DeliveryStatus::Delivered));
     check(h, e).await;
 }
@@ -853,10 +854,15 @@ pub async fn directory_roles_and_invites(h: &Harness) {
     assert!(matches!(en.authorize(eve.id, org.id, Role::User).await, Err(Error::NotFound(Entity::Organization))));
     assert!(matches!(en.members(eve.id, org.id).await, Err(Error::NotFound(Entity::Organization))));
     let invite = en.invite(admin.id, org.id, "bob@example.org", Role::Organizer, 24).await.unwrap();
-    assert!(matches!(en.accept_invite(eve.id, &invite.token).await, Err(Error::Forbidden(_))));
-    let m = en.accept_invite(bob.id, &invite.token).await.unwrap();
+    assert!(matches!(en.accept_invite(eve.id, eve.email.as_deref(), &invite.token).await, Err(Error::Forbidden(_))));
+    // Only the vouched-for address counts: none claims nothing.
+    assert!(matches!(en.accept_invite(bob.id, None, &invite.token).await, Err(Error::Forbidden(_))));
+    let m = en.accept_invite(bob.id, bob.email.as_deref(), &invite.token).await.unwrap();
     assert_eq!(m.role, Role::Organizer);
-    assert!(matches!(en.accept_invite(bob.id, &invite.token).await, Err(Error::Conflict { reason: Conflict::InviteNotPending, .. })));
+    assert!(matches!(
+        en.accept_invite(bob.id, bob.email.as_deref(), &invite.token).await,
+        Err(Error::Conflict { reason: Conflict::InviteNotPending, .. })
+    ));
     let kinds: Vec<_> = h.delivered().await.into_iter().filter(|n| n.user_id == bob.id).map(|n| n.kind).collect();
     assert_eq!(kinds, vec![NotificationKind::InvitationReceived]);
     // An organizer manages events but not members.
@@ -893,4 +899,78 @@ pub async fn directory_roles_and_invites(h: &Harness) {
     assert_eq!(en.orgs_of(eve.id).await.unwrap().len(), 1);
     assert!(matches!(en.upsert_user(" ", None, None).await, Err(Error::Invalid { field: "sub", .. })));
     assert!(matches!(en.upsert_user("x", Some("not-an-email"), None).await, Err(Error::Invalid { field: "email", .. })));
+}
+
+/// Every paged list (a user's bookings, also filtered by organization; an event's waitlist; a
+/// user's notifications) honors `limit` and `offset`: consecutive pages are the whole list in
+/// its order, with no overlap and nothing left out, and the filter is applied before paging.
+pub async fn lists_page_with_offset(h: &Harness) {
+    let en = &h.engine;
+    let user = en.upsert_user(&format!("pager-{}", UserId::new()), None, None).await.unwrap();
+    let (org_a, org_b) = (h.org().await, h.org().await);
+    let a = h.event_in(org_a, 1, Fifo).await.id;
+    let b = h.event_in(org_b, 10, Fifo).await.id;
+    // Interleaved, one millisecond apart (newest first must not depend on ties): a gets one
+    // confirmed booking and four waiting, b three confirmed.
+    let (mut all, mut of_a) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        let id = h.book(a, user.id, 1).await.unwrap().id;
+        all.push(id);
+        of_a.push(id);
+        h.clock.advance_ms(1);
+        if i < 3 {
+            all.push(h.book(b, user.id, 1).await.unwrap().id);
+            h.clock.advance_ms(1);
+        }
+    }
+    all.reverse();
+    let waiting: Vec<BookingId> = of_a[1..].to_vec();
+    of_a.reverse();
+
+    // Pages of 3 (and an offset past the end) put together.
+    async fn pages<T, F, Fut>(mut read: F) -> Vec<T>
+    where
+        F: FnMut(u32, u32) -> Fut,
+        Fut: std::future::Future<Output = Vec<T>>,
+    {
+        let mut out = Vec::new();
+        // Bounded: a store that ignores `offset` answers the same page forever.
+        for offset in (0..).step_by(3).take(100) {
+            let page = read(3, offset).await;
+            assert!(page.len() <= 3, "a page is at most its limit");
+            let last = page.len() < 3;
+            out.extend(page);
+            if last {
+                assert!(read(3, offset + 3).await.is_empty(), "nothing past the end");
+                return out;
+            }
+        }
+        panic!("more than 100 pages")
+    }
+    let ids = |v: Vec<Booking>| v.into_iter().map(|b| b.id).collect::<Vec<_>>();
+    let got = pages(|limit, offset| async move { ids(en.user_bookings(user.id, None, limit, offset).await.unwrap()) }).await;
+    assert_eq!(got, all, "a user's bookings, newest first");
+    let only_a = [org_a];
+    let got = pages(|limit, offset| async move { ids(en.user_bookings(user.id, Some(&only_a), limit, offset).await.unwrap()) }).await;
+    assert_eq!(got, of_a, "filtered by organization before the page is cut");
+    let of_b: Vec<BookingId> = all.iter().filter(|id| !of_a.contains(id)).copied().collect();
+    assert_eq!(ids(en.user_bookings(user.id, Some(&[org_b]), 2, 1).await.unwrap()), of_b[1..3], "the offset counts the kept rows");
+
+    let got = pages(|limit, offset| async move { en.waitlist(a, limit, offset).await.unwrap() }).await;
+    assert_eq!(got.iter().map(|b| b.id).collect::<Vec<_>>(), waiting, "the waitlist in queue order");
+    assert_eq!(
+        got.iter().map(|b| b.waiting_number).collect::<Vec<_>>(),
+        (1..=4).map(Some).collect::<Vec<_>>(),
+        "numbers count the whole queue"
+    );
+
+    let every: Vec<NotificationId> = en.notifications(user.id, 0, 0).await.unwrap().into_iter().map(|n| n.id).collect();
+    assert!(every.len() >= 8, "a notification per booking");
+    let got = pages(|limit, offset| async move {
+        en.notifications(user.id, limit, offset).await.unwrap().into_iter().map(|n| n.id).collect::<Vec<_>>()
+    })
+    .await;
+    assert_eq!(got, every, "a user's notifications, newest first");
+    check(h, a).await;
+    check(h, b).await;
 }

@@ -533,7 +533,7 @@ pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
                 )));
             }
         }
-        let queue: Vec<BookingId> = en.waitlist(e, 0).await.map_err(|e| at(e.to_string()))?.iter().map(|b| b.id).collect();
+        let queue: Vec<BookingId> = en.waitlist(e, 0, 0).await.map_err(|e| at(e.to_string()))?.iter().map(|b| b.id).collect();
         let model_queue: Vec<BookingId> = m.queue.iter().map(|&b| ids[b]).collect();
         if queue != model_queue {
             return Err(at(format!("waitlist {queue:?}, model {model_queue:?}")));

@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use happening_core::domain::{EventView, Role};
-use happening_core::ids::{BookingId, EventId, UserId};
+use happening_core::ids::{BookingId, EventId, OrgId, UserId};
 use happening_core::{BookRequest, Error as CoreError};
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -83,45 +83,35 @@ pub async fn history(id: BookingId, ctx: Ctx) -> Result<Response, ApiError> {
     ok(&h)
 }
 
-/// `GET /bookings/user/:userId`: the caller's own bookings; an organizer may read another
-/// user's bookings of the events of the organizations they organize.
+/// `GET /bookings/user/:userId?limit=&offset=`: the caller's own bookings; an organizer may
+/// read another user's bookings of the events of the organizations they organize (filtered
+/// in the store, so that pages count only those).
 pub async fn of_user(user: UserId, ctx: Ctx, q: HashMap<String, String>) -> Result<Response, ApiError> {
-    let (limit, _) = paging(&q)?;
-    let mut bookings = ctx.engine().user_bookings(user, limit).await?;
+    let (limit, offset) = paging(&q)?;
     let mut events: HashMap<EventId, Option<EventView>> = HashMap::new();
-    if user != ctx.user() {
+    let bookings = if user == ctx.user() {
+        ctx.engine().user_bookings(user, None, limit, offset).await?
+    } else {
         let mine = ctx.engine().orgs_of(ctx.user()).await?;
         // A user of no organization of the caller's does not exist to the caller (404, as
         // anything of another organization), whatever the caller's role elsewhere.
         let theirs: HashSet<_> = ctx.engine().orgs_of(user).await?.into_iter().map(|(o, _)| o.id).collect();
         let shares_an_org = mine.iter().any(|(o, _)| theirs.contains(&o.id));
-        let managed: HashSet<_> = mine.into_iter().filter(|(_, r)| r.manages_events()).map(|(o, _)| o.id).collect();
+        let managed: Vec<OrgId> = mine.into_iter().filter(|(_, r)| r.manages_events()).map(|(o, _)| o.id).collect();
         if managed.is_empty() {
             if !shares_an_org {
                 return Err(ApiError::not_found(happening_core::error::Entity::User));
             }
             return Err(ApiError::Forbidden("forbidden: only organizers may read another user's bookings".into()));
         }
-        let mut keep = Vec::with_capacity(bookings.len());
-        for b in bookings {
-            let view = match events.get(&b.event_id) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = ctx.engine().event(b.event_id).await.ok();
-                    events.insert(b.event_id, v.clone());
-                    v
-                }
-            };
-            if view.is_some_and(|v| managed.contains(&v.event.org_id)) {
-                keep.push(b);
-            }
-        }
-        // (A former member's bookings of the caller's events stay visible to its organizers.)
-        if keep.is_empty() && !shares_an_org {
+        let page = ctx.engine().user_bookings(user, Some(&managed), limit, offset).await?;
+        // (A former member's bookings of the caller's events stay visible to its organizers;
+        // one with none there does not exist to them, whichever page is asked.)
+        if page.is_empty() && !shares_an_org && ctx.engine().user_bookings(user, Some(&managed), 1, 0).await?.is_empty() {
             return Err(ApiError::not_found(happening_core::error::Entity::User));
         }
-        bookings = keep;
-    }
+        page
+    };
     let mut out = Vec::with_capacity(bookings.len());
     for mut b in bookings {
         if b.status == happening_core::domain::BookingStatus::Waiting {

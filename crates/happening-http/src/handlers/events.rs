@@ -96,11 +96,11 @@ pub async fn seats(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
     ok(&SeatMapDto::from(ctx.engine().seat_map(id).await?))
 }
 
-/// `GET /events/:id/waitlist?limit=`
+/// `GET /events/:id/waitlist?limit=&offset=`
 pub async fn waitlist(id: EventId, ctx: Ctx, q: HashMap<String, String>) -> Result<Response, ApiError> {
-    let (limit, _) = paging(&q)?;
+    let (limit, offset) = paging(&q)?;
     event_as(&ctx, id, Role::User).await?;
-    let list: Vec<BookingDto> = ctx.engine().waitlist(id, limit).await?.into_iter().map(Into::into).collect();
+    let list: Vec<BookingDto> = ctx.engine().waitlist(id, limit, offset).await?.into_iter().map(Into::into).collect();
     ok(&list)
 }
 

@@ -121,6 +121,10 @@ pub fn fingerprint(op: &str, path: &str, body: &Bytes) -> u64 {
     idempotency::fingerprint(op, path, body)
 }
 
+/// Rows per page when a list request gives no `limit` (the engine caps any at its
+/// `Limits::page_size_max`, 500).
+pub const PAGE_SIZE_DEFAULT: u32 = 100;
+
 /// `limit` and `offset` from a query string, each a number if present.
 pub fn paging(q: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
     let num = |name: &str| -> Result<Option<u32>, ApiError> {
@@ -128,5 +132,5 @@ pub fn paging(q: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
             .map(|v| v.parse::<u32>().map_err(|_| ApiError::bad(name, format!("invalid {name}: must be a non-negative integer"))))
             .transpose()
     };
-    Ok((num("limit")?.unwrap_or(100), num("offset")?.unwrap_or(0)))
+    Ok((num("limit")?.unwrap_or(PAGE_SIZE_DEFAULT), num("offset")?.unwrap_or(0)))
 }

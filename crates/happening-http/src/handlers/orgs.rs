@@ -88,9 +88,10 @@ pub async fn get_invite(token: String, ctx: Ctx) -> Result<Response, ApiError> {
     ok(&InviteDto::from(ctx.engine().invite_by_token(&token).await?))
 }
 
-/// `POST /org-invites/:token/accept`
+/// `POST /org-invites/:token/accept`: the token's `email` claim must be the invited one
+/// (the stored profile's is not asked: it may predate the claim, or have been changed).
 pub async fn accept_invite(token: String, ctx: Ctx) -> Result<Response, ApiError> {
-    let m = ctx.engine().accept_invite(ctx.user(), &token).await?;
+    let m = ctx.engine().accept_invite(ctx.user(), ctx.id.claims.valid_email(), &token).await?;
     let u = ctx.engine().user(ctx.user()).await.ok();
     Ok(json(StatusCode::OK, &MemberDto::new(m, u)))
 }

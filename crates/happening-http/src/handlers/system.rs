@@ -1,4 +1,5 @@
 use std::convert::Infallible;
+use std::time::Duration;
 
 use happening_core::domain::Role;
 use happening_core::error::Entity;
@@ -12,8 +13,9 @@ use warp::sse::Event as SseEvent;
 use warp::Reply;
 
 use super::*;
+use crate::live::Full;
 use crate::models::{LiveSnapshot, WaitingDto};
-use crate::state::State;
+use crate::state::{Ctx, State};
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> Response {
@@ -91,7 +93,7 @@ pub async fn snapshot(engine: &Engine, id: EventId) -> Result<LiveSnapshot, Core
     let view = engine.event(id).await?;
     let map = engine.seat_map(id).await?;
     let waiting = engine
-        .waitlist(id, 0)
+        .waitlist(id, 0, 0)
         .await?
         .into_iter()
         .map(|b| WaitingDto { booking_id: b.id, seats: b.seats_requested, waiting_number: b.waiting_number.unwrap_or(0) })
@@ -109,38 +111,90 @@ pub async fn snapshot(engine: &Engine, id: EventId) -> Result<LiveSnapshot, Core
 }
 
 struct Stream {
-    st: State,
+    ctx: Ctx,
     id: EventId,
     sub: crate::live::Subscription,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// When to check again that the caller may see the event.
+    recheck: tokio::time::Interval,
+    /// When the caller's token expires: the stream ends with it.
+    expires: std::pin::Pin<Box<tokio::time::Sleep>>,
     first: bool,
     done: bool,
 }
 
+/// The `error` item that ends a stream.
+fn stream_error(message: &str) -> SseEvent {
+    SseEvent::default().event("error").data(json!({ "error": message }).to_string())
+}
+
 /// `GET /events/:id/stream`: server-sent events. A `seats` event with the seat map and the
 /// waitlist at once, then after every change (bursts coalesced); `deleted` when the event
-/// goes away. Ends when the server shuts down.
+/// goes away. Ends when the server shuts down, when the caller's token expires, or when a
+/// periodic check finds the caller no longer a member (an `error` item says which): the
+/// check made at the start must not let a removed member watch for as long as they like.
 pub async fn stream(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
     event_as(&ctx, id, Role::User).await?;
     let st = ctx.st.clone();
-    if st.live.subscriber_count() >= st.settings.max_streams {
-        return Err(ApiError::Unavailable("too many live streams open, try again later".into()));
-    }
-    let s = Stream { sub: st.live.subscribe(id), shutdown: st.shutdown.subscribe(), st, id, first: true, done: false };
+    let sub = match st.live.subscribe(id, ctx.user(), st.settings.max_streams, st.settings.max_streams_per_user) {
+        Ok(sub) => sub,
+        Err(Full::Server) => return Err(ApiError::Unavailable("too many live streams open, try again later".into())),
+        Err(Full::User) => {
+            return Err(ApiError::TooManyRequests(format!(
+                "too many live streams open for this user (at most {}); close one first",
+                st.settings.max_streams_per_user
+            )))
+        }
+    };
+    let period = Duration::from_millis(st.settings.stream_recheck_ms.max(1));
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let left = Duration::from_secs(ctx.id.claims.exp.saturating_sub(crate::auth::now_secs()).max(0) as u64);
+    let expires = Box::pin(tokio::time::sleep(left));
+    let s = Stream { sub, shutdown: st.shutdown.subscribe(), ctx, id, recheck, expires, first: true, done: false };
     let events = futures_util::stream::unfold(s, |mut s| async move {
         if s.done || *s.shutdown.borrow() {
             return None;
         }
         if !s.first {
-            tokio::select! {
-                r = s.sub.rx.recv() => if let Err(RecvError::Closed) = r { return None },
-                _ = s.shutdown.changed() => return None,
+            loop {
+                tokio::select! {
+                    r = s.sub.rx.recv() => {
+                        if let Err(RecvError::Closed) = r {
+                            return None;
+                        }
+                        break;
+                    }
+                    _ = s.shutdown.changed() => return None,
+                    _ = &mut s.expires => {
+                        s.done = true;
+                        return Some((Ok(stream_error("token expired")), s));
+                    }
+                    _ = s.recheck.tick() => match event_as(&s.ctx, s.id, Role::User).await {
+                        Ok(_) => continue,
+                        // Removed from the organization: as a 404 would say. (A deleted
+                        // event is told as `deleted`, as when its change arrives first.)
+                        Err(ApiError::Core(CoreError::NotFound(_))) => {
+                            s.done = true;
+                            let ev = match s.ctx.engine().event(s.id).await {
+                                Err(CoreError::NotFound(Entity::Event)) => SseEvent::default().event("deleted").data(json!({ "event_id": s.id }).to_string()),
+                                _ => stream_error("event not found"),
+                            };
+                            return Some((Ok(ev), s));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = ?e, "live stream access check failed");
+                            s.done = true;
+                            return Some((Ok(stream_error("service unavailable")), s));
+                        }
+                    },
+                }
             }
             // Coalesce whatever else arrived meanwhile into this one snapshot.
             while let Ok(()) | Err(TryRecvError::Lagged(_)) = s.sub.rx.try_recv() {}
         }
         s.first = false;
-        let ev = match snapshot(&s.st.engine, s.id).await {
+        let ev = match snapshot(&s.ctx.st.engine, s.id).await {
             Ok(snap) => SseEvent::default().event("seats").json_data(&snap).expect("snapshot serializes"),
             Err(CoreError::NotFound(Entity::Event)) => {
                 s.done = true;
@@ -149,7 +203,7 @@ pub async fn stream(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
             Err(e) => {
                 tracing::warn!(error = %e, "live stream snapshot failed");
                 s.done = true;
-                SseEvent::default().event("error").data(json!({ "error": "service unavailable" }).to_string())
+                stream_error("service unavailable")
             }
         };
         Some((Ok::<_, Infallible>(ev), s))

@@ -7,15 +7,24 @@ use warp::reply::Response;
 use super::*;
 use crate::models::*;
 
-/// `POST /users`: creates or refreshes the caller's user from the token (and the body's
-/// `email`/`name`, which win over the token's).
+/// `POST /users`: creates or refreshes the caller's user from the token.
+///
+/// The email is the token's `email` claim, which the identity provider vouches for, never
+/// the body's: invites are accepted by email, so a self-set address would let anyone holding
+/// an invite token take it. A body `email` (the seed's client sends the profile's) must be
+/// the token's, else 400; a token without one leaves the user without an email.
 pub async fn upsert(ctx: Ctx, body: Bytes) -> Result<Response, ApiError> {
     let req: UpsertUser = parse_or_default(&body)?;
     let claims = &ctx.id.claims;
     if req.keycloak_id.as_deref().is_some_and(|k| k != claims.sub) {
         return Err(ApiError::Forbidden("forbidden: keycloak_id must be the token's subject".into()));
     }
-    let email = req.email.as_deref().or(claims.valid_email());
+    let email = claims.valid_email();
+    if let Some(given) = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        if !email.is_some_and(|e| e.trim().eq_ignore_ascii_case(given)) {
+            return Err(ApiError::bad("email", "invalid email: must be the token's email claim (set by the identity provider)"));
+        }
+    }
     let name = req.name.as_deref().or(claims.display_name());
     let user = ctx.engine().upsert_user(&claims.sub, email, name).await?;
     ok(&UserDto::from(user))
@@ -26,10 +35,10 @@ pub async fn me(ctx: Ctx) -> Result<Response, ApiError> {
     ok(&UserDto::from(ctx.engine().user(ctx.user()).await?))
 }
 
-/// `GET /notifications?limit=`: the caller's, newest first.
+/// `GET /notifications?limit=&offset=`: the caller's, newest first.
 pub async fn notifications(ctx: Ctx, q: HashMap<String, String>) -> Result<Response, ApiError> {
-    let (limit, _) = paging(&q)?;
-    let list: Vec<NotificationDto> = ctx.engine().notifications(ctx.user(), limit).await?.into_iter().map(Into::into).collect();
+    let (limit, offset) = paging(&q)?;
+    let list: Vec<NotificationDto> = ctx.engine().notifications(ctx.user(), limit, offset).await?.into_iter().map(Into::into).collect();
     ok(&list)
 }
 
