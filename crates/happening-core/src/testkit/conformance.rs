@@ -480,7 +480,7 @@ pub async fn twin_requests_with_one_key_book_once(h: &Harness) {
     }
     let v = h.engine.event(e).await.unwrap();
     assert_eq!((v.booked, v.waiting), (20, 0), "one booking per key");
-    assert_eq!(h.engine.user_bookings(u, 0).await.unwrap().len(), 20);
+    assert_eq!(h.engine.user_bookings(u, None, 0, 0).await.unwrap().len(), 20);
     check(h, e).await;
 }
 
