@@ -20,19 +20,33 @@ fn with_state(st: State) -> impl Filter<Extract = (State,), Error = std::convert
 }
 
 /// The caller: a verified bearer token, its user, within the rate limit.
-///
-/// The header is read as bytes: one that is not visible ASCII is a malformed token (401
-/// like any other), not a 400 "invalid header" from warp.
 pub fn auth(st: State) -> impl Filter<Extract = (Ctx,), Error = Rejection> + Clone {
-    let header = warp::header::value("authorization").map(Some).or(warp::any().map(|| None)).unify();
-    header.and(with_state(st)).and_then(|h: Option<warp::http::HeaderValue>, st: State| async move {
-        // Not ASCII: as malformed as a header without a scheme.
-        let h = h.as_ref().map(|v| v.to_str().unwrap_or(""));
-        match st.authenticate(h).await {
-            Ok(id) => Ok(Ctx { st, id }),
-            Err(e) => Err(reject(e)),
-        }
-    })
+    authorization().and(with_state(st)).and_then(|h: Option<String>, st: State| caller(st, h))
+}
+
+/// The caller of the live stream: as [`auth`], or with the token in `?access_token=` when
+/// there is no `Authorization` header, because a browser's `EventSource` cannot send one.
+/// Only this route takes it: a token in a URL can reach proxies' logs (the server's own log
+/// lines carry the path without the query).
+pub fn stream_auth(st: State) -> impl Filter<Extract = (Ctx,), Error = Rejection> + Clone {
+    let token = query().map(|q: HashMap<String, String>| q.get("access_token").map(|t| format!("Bearer {t}")));
+    authorization().and(token).and(with_state(st)).and_then(|h: Option<String>, q: Option<String>, st: State| caller(st, h.or(q)))
+}
+
+/// The `Authorization` header, if any. Read as bytes: one that is not visible ASCII is a
+/// malformed token (401 like any other), not a 400 "invalid header" from warp.
+fn authorization() -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
+    warp::header::value("authorization")
+        .map(|v: warp::http::HeaderValue| Some(v.to_str().unwrap_or("").to_string()))
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+async fn caller(st: State, header: Option<String>) -> Result<Ctx, Rejection> {
+    match st.authenticate(header.as_deref()).await {
+        Ok(id) => Ok(Ctx { st, id }),
+        Err(e) => Err(reject(e)),
+    }
 }
 
 /// The request body, at most `limit` bytes (413 past it, with or without Content-Length).
@@ -99,7 +113,8 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         let cancel = warp::path!("events" / EventId / "cancel").and(warp::post()).and(a()).then(events::cancel).map(done);
         let seats = warp::path!("events" / EventId / "seats").and(warp::get()).and(a()).then(events::seats).map(done);
         let waitlist = warp::path!("events" / EventId / "waitlist").and(warp::get()).and(a()).and(query()).then(events::waitlist).map(done);
-        let stream = warp::path!("events" / EventId / "stream").and(warp::get()).and(a()).then(system::stream).map(done);
+        let stream =
+            warp::path!("events" / EventId / "stream").and(warp::get()).and(stream_auth(st.clone())).then(system::stream).map(done);
         let hold = warp::path!("events" / EventId / "holds").and(warp::post()).and(a()).and(body(limit)).then(events::hold).map(done);
         let get_hold = warp::path!("events" / EventId / "holds" / HoldId).and(warp::get()).and(a()).then(events::get_hold).map(done);
         let release = warp::path!("events" / EventId / "holds" / HoldId).and(warp::delete()).and(a()).then(events::release_hold).map(done);

@@ -147,7 +147,8 @@ fn email(optional: bool) -> Value {
 /// `POST /users`' `email`: only the token's own is taken (the identity provider vouches for it).
 fn upsert_email() -> Value {
     let mut v = nullable(email(true));
-    v["description"] = json!("must be the token's `email` claim (case aside), else 400; the stored email is always the claim");
+    v["description"] =
+        json!("must be the token's `email` claim (case aside), else 403 (400 if it is no address); the stored email is always the claim");
     v
 }
 
@@ -340,6 +341,11 @@ pub fn document() -> Value {
                 vec![("limit", false, page()), ("offset", false, offset())]
             }
             ("GET", "/users") => vec![("keycloak_id", true, string())],
+            ("GET", "/events/{id}/stream") => vec![(
+                "access_token",
+                false,
+                json!({ "type": "string", "description": "the bearer token, for clients that cannot send an Authorization header (a browser's EventSource); the header wins when both are given" }),
+            )],
             _ => vec![],
         };
         let has_query = !query.is_empty();

@@ -177,11 +177,10 @@ async fn users_are_upserted_from_the_token() {
     assert_eq!((u2["name"].as_str(), u2["email"].as_str()), (Some("Kim L"), Some("kc-123@example.com")));
     let r = a.call("POST", "/users", Some(&t), Some(json!({ "keycloak_id": "someone-else" }))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    for email in ["not-an-email", "kim@new.example"] {
-        let r = a.call("POST", "/users", Some(&t), Some(json!({ "email": email, "name": "Changed" }))).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{email}");
-        assert_eq!(r.body["field"], "email");
-    }
+    let r = a.call("POST", "/users", Some(&t), Some(json!({ "email": "not-an-email", "name": "Changed" }))).await;
+    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("email")), "{}", r.body);
+    let r = a.call("POST", "/users", Some(&t), Some(json!({ "email": "kim@new.example", "name": "Changed" }))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let me = a.ok("GET", "/users/me", &t, None, StatusCode::OK).await;
     assert_eq!(
         (me["name"].as_str(), me["email"].as_str()),
@@ -1041,6 +1040,31 @@ async fn live_stream_ends_when_the_member_is_removed_or_the_token_expires() {
     let (_, body) = ended(open_stream(&a, &ev, &short)).await;
     assert!(body.trim_end().ends_with("event:error\ndata:{\"error\":\"token expired\"}"), "{body}");
     streams_open(&a, 0).await;
+}
+
+/// A browser's EventSource cannot send headers: the stream takes the token in the query.
+#[tokio::test]
+async fn live_stream_takes_the_token_in_the_query() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let org = a.org(&admin, &[]).await;
+    let ev = a.event(&admin, &org, 5).await;
+    let (api, path) = (a.api.clone(), format!("/events/{ev}/stream?access_token={admin}"));
+    let task = tokio::spawn(async move {
+        let res = warp::test::request().path(&path).reply(&api).await;
+        (res.status(), String::from_utf8_lossy(res.body()).into_owned())
+    });
+    streams_open(&a, 1).await;
+    a.ok("DELETE", &format!("/events/{ev}"), &admin, None, StatusCode::NO_CONTENT).await;
+    let (status, body) = ended(task).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with("event:seats\n"), "{body}");
+    // A bad token there is refused like a bad header; other routes ignore the parameter.
+    let ev = a.event(&admin, &org, 5).await;
+    let res = warp::test::request().path(&format!("/events/{ev}/stream?access_token=nope")).reply(&a.api).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = warp::test::request().path(&format!("/events/{ev}?access_token={admin}")).reply(&a.api).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -13,7 +13,8 @@ use crate::models::*;
 /// the body's: invites are accepted by email, so a self-set address would let anyone holding
 /// an invite token take it. A body `email` (the seed's client sends the profile's) must be
 /// the token's, else 403, as for `keycloak_id`: a well-formed claim to someone else's
-/// identity; a token without one leaves the user without an email.
+/// identity (one that is no address at all is a 400); a token without one leaves the user
+/// without an email.
 pub async fn upsert(ctx: Ctx, body: Bytes) -> Result<Response, ApiError> {
     let req: UpsertUser = parse_or_default(&body)?;
     let claims = &ctx.id.claims;
@@ -22,6 +23,9 @@ pub async fn upsert(ctx: Ctx, body: Bytes) -> Result<Response, ApiError> {
     }
     let email = claims.valid_email();
     if let Some(given) = req.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        if !given.contains('@') || given.len() > 320 {
+            return Err(ApiError::bad("email", "invalid email: not an address"));
+        }
         if !email.is_some_and(|e| e.trim().eq_ignore_ascii_case(given)) {
             return Err(ApiError::Forbidden("forbidden: email must be the token's email claim (set by the identity provider)".into()));
         }
