@@ -847,14 +847,7 @@ impl SeatStore for PgStore {
                     tx.rollback().await.map_err(db)?;
                     continue;
                 };
-                let hold = Hold {
-                    id: new.id,
-                    event_id: new.event_id,
-                    user_id: new.user_id,
-                    seat_numbers: seats,
-                    expires_at: new.expires_at,
-                    created_at: now,
-                };
+                let hold = Hold::new(new, seats, now);
                 sqlx::query(&format!("INSERT INTO holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"))
                     .bind(hold.id.0)
                     .bind(hold.event_id.0)

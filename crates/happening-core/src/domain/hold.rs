@@ -15,6 +15,14 @@ pub struct Hold {
     pub created_at: DateTime<Utc>,
 }
 
+impl Hold {
+    /// The hold a store writes for `new` with the `seats` it allocated, at `now`: one
+    /// constructor for every store, as `Booking::new`.
+    pub fn new(new: &NewHold, seats: Vec<SeatNo>, now: DateTime<Utc>) -> Self {
+        Hold { id: new.id, event_id: new.event_id, user_id: new.user_id, seat_numbers: seats, expires_at: new.expires_at, created_at: now }
+    }
+}
+
 /// A hold to be written by the SeatStore.
 #[derive(Debug, Clone)]
 pub struct NewHold {

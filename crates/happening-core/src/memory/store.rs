@@ -455,14 +455,7 @@ impl SeatStore for MemoryStore {
         let mut l = lock(&ledger);
         l.live()?;
         let seats = l.allocate(new.seats, &new.seat_numbers, true)?;
-        let hold = Hold {
-            id: new.id,
-            event_id: new.event_id,
-            user_id: new.user_id,
-            seat_numbers: seats,
-            expires_at: new.expires_at,
-            created_at: now,
-        };
+        let hold = Hold::new(new, seats, now);
         l.held += hold.seat_numbers.len() as u32;
         l.holds.insert(hold.id, hold.clone());
         self.inner.hold_event.insert(hold.id, hold.event_id);
