@@ -62,20 +62,13 @@ impl Live {
     pub fn subscribe(self: &Arc<Self>, event: EventId, user: UserId, max_total: usize, max_per_user: usize) -> Result<Subscription, Full> {
         {
             let mut per_user = self.per_user.lock().expect("live lock");
-            let mine = per_user.entry(user).or_insert(0);
-            if *mine >= max_per_user {
-                if *mine == 0 {
-                    per_user.remove(&user);
-                }
+            if per_user.get(&user).copied().unwrap_or(0) >= max_per_user {
                 return Err(Full::User);
             }
             if self.subscribers.load(Ordering::Relaxed) >= max_total {
-                if *mine == 0 {
-                    per_user.remove(&user);
-                }
                 return Err(Full::Server);
             }
-            *mine += 1;
+            *per_user.entry(user).or_insert(0) += 1;
             self.subscribers.fetch_add(1, Ordering::Relaxed);
         }
         let rx = self.channels.lock().expect("live lock").entry(event).or_insert_with(|| broadcast::channel(16).0).subscribe();
