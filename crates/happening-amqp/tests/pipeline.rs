@@ -264,7 +264,7 @@ async fn deleted_queue_is_declared_again_and_the_notification_delivered() {
     let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
     // Someone deletes the queue under the notifier.
     {
-        let conn = lapin::Connection::connect(&env.amqp, Default::default()).await.unwrap();
+        let conn = connect(&env.amqp).await;
         let ch = conn.create_channel().await.unwrap();
         ch.queue_delete(env.queue.clone().into(), Default::default()).await.unwrap();
         let _ = conn.close(200, "done".into()).await;

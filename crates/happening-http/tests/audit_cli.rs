@@ -91,11 +91,7 @@ async fn exit_code_is_0_when_clean_1_on_breaches_2_when_unreadable() {
 
     // Stores that cannot be read: a database without the schema (not migrated by the
     // audit), an unknown event, a server that does not answer, no URL at all.
-    let (base, _) = server.rsplit_once('/').unwrap();
-    let name = format!("happening_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let bare = format!("{base}/{name}");
+    let bare = testing::empty_database_url(&server).await;
     let (code, out, err) = run(&bare, &[]);
     assert_eq!(code, 2, "no schema: {out}{err}");
     assert!(err.contains("cannot audit"), "{err}");

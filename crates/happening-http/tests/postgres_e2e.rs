@@ -18,11 +18,6 @@ async fn fresh_database() -> Option<String> {
     Some(testing::fresh_database_url(&server).await)
 }
 
-fn database_url(server: &str, db: &str) -> String {
-    let (base, _) = server.rsplit_once('/').expect("a database URL ends in /<database>");
-    format!("{base}/{db}")
-}
-
 async fn start(db: &str, args: &[&str]) -> Server {
     Server::start(args, &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", db)]).await
 }
@@ -129,10 +124,7 @@ async fn readyz_reports_postgres() {
 async fn migrate_applies_the_schema_once_and_is_idempotent() {
     let Some(server) = testing::server_url() else { return };
     // A database with nothing in it (fresh_database would migrate it already).
-    let name = format!("happening_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server).await.expect("connect to the test server");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let db = database_url(&server, &name);
+    let db = testing::empty_database_url(&server).await;
     let total = happening_postgres::MIGRATOR.iter().count() as i64;
 
     let first = bin().arg("migrate").env("DATABASE_URL", &db).output().await.unwrap();

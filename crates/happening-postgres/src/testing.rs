@@ -20,11 +20,43 @@ pub fn server_url() -> Option<String> {
 
 /// Creates a new database on the server at `url`, migrates it, and returns its URL.
 pub async fn fresh_database_url(url: &str) -> String {
-    let name = format!("happening_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(url).await.expect("connect to the test server");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create the test database");
-    let (base, _) = url.rsplit_once('/').expect("a database URL ends in /<database>");
-    let db_url = format!("{base}/{name}");
+    let db_url = empty_database_url(url).await;
     crate::connect(&db_url, 1).await.expect("migrate the test database").close().await;
     db_url
+}
+
+/// Creates a new database without the schema (for tests of migration itself).
+///
+/// Databases are named `happening_test_<pid>_<uuid>`. The first call of each process drops
+/// those left by processes that have ended: a full run creates hundreds, several MB each, and
+/// a test may not live to drop its own (a panic, a killed run).
+pub async fn empty_database_url(url: &str) -> String {
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let mut admin = PgConnection::connect(url).await.expect("connect to the test server");
+    SWEPT.get_or_init(|| drop_ended(&mut admin)).await;
+    let name = format!("happening_test_{}_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create the test database");
+    let (base, _) = url.rsplit_once('/').expect("a database URL ends in /<database>");
+    format!("{base}/{name}")
+}
+
+/// Drops the test databases whose creating process has ended (Linux: no `/proc/<pid>`).
+/// Elsewhere it drops nothing, since it cannot tell whether their tests still run.
+async fn drop_ended(admin: &mut PgConnection) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let names: Vec<String> = sqlx::query_scalar(r"SELECT datname FROM pg_database WHERE datname LIKE 'happening\_test\_%'")
+        .fetch_all(&mut *admin)
+        .await
+        .expect("list the test databases");
+    for name in names {
+        let pid = name.strip_prefix("happening_test_").and_then(|rest| rest.split('_').next()).and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // Best effort: another process may be sweeping the same one.
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *admin).await;
+    }
 }

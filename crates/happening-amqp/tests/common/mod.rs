@@ -60,6 +60,19 @@ pub async fn setup(replicas: usize) -> Option<Env> {
     Some(Env { h, amqp, queue: format!("notifications-{}", uuid::Uuid::new_v4().simple()) })
 }
 
+/// How long one step against a server may take before the test fails: a server that accepts
+/// and never answers (a publisher blocked by a resource alarm, say) must fail the test, not
+/// hang the run. A bound against hanging, not a timing assertion.
+pub const STEP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Awaits `step`, panicking if it takes longer than [`STEP_LIMIT`].
+pub async fn bounded<T>(what: &str, step: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(STEP_LIMIT, step).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: no answer in {STEP_LIMIT:?}"),
+    }
+}
+
 /// Polls `cond` until it holds; panics after `limit` (a bound against hanging, not a
 /// timing assertion).
 pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut cond: F)
@@ -68,10 +81,15 @@ where
     Fut: Future<Output = bool>,
 {
     let start = Instant::now();
-    while !cond().await {
+    while !bounded(what, cond()).await {
         assert!(start.elapsed() < limit, "gave up waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A plain lapin connection to the test server, for looking at queues.
+pub async fn connect(url: &str) -> Connection {
+    bounded("connect to RabbitMQ", Connection::connect(url, ConnectionProperties::default())).await.expect("connect")
 }
 
 /// Relays until the outbox has nothing pending; returns how many were relayed.
@@ -113,7 +131,7 @@ pub async fn all_have_status(engine: &Engine, of: &[Notification], status: Deliv
 
 /// Messages ready in `queue` (0 if it does not exist).
 pub async fn depth(url: &str, queue: &str) -> u32 {
-    let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");
+    let conn = connect(url).await;
     let ch = conn.create_channel().await.expect("channel");
     let n = match ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await {
         Ok(q) => q.message_count(),
@@ -125,7 +143,7 @@ pub async fn depth(url: &str, queue: &str) -> u32 {
 
 /// Whether `queue` exists (a passive declare succeeds).
 pub async fn exists(url: &str, queue: &str) -> bool {
-    let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");
+    let conn = connect(url).await;
     let ch = conn.create_channel().await.expect("channel");
     let found =
         ch.queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default()).await.is_ok();
@@ -135,26 +153,28 @@ pub async fn exists(url: &str, queue: &str) -> bool {
 
 /// Publishes a raw body to `queue` (confirmed).
 pub async fn publish_raw(url: &str, queue: &str, body: &[u8], message_id: Option<&str>) {
-    let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");
+    let conn = connect(url).await;
     let ch = conn.create_channel().await.expect("channel");
     ch.confirm_select(Default::default()).await.expect("confirm mode");
     let mut props = BasicProperties::default().with_delivery_mode(2);
     if let Some(id) = message_id {
         props = props.with_message_id(id.into());
     }
-    let confirm = ch
-        .basic_publish("".into(), queue.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, props)
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
+    let publish = async {
+        ch.basic_publish("".into(), queue.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, props)
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm")
+    };
+    let confirm = bounded("a confirmed publish", publish).await;
     assert!(matches!(confirm, lapin::Confirmation::Ack(None)), "raw publish confirmed and routed");
     let _ = conn.close(200, "done".into()).await;
 }
 
 /// Takes every message from `queue` (acknowledging them): (body, message_id, headers).
 pub async fn drain(url: &str, queue: &str) -> Vec<(Vec<u8>, Option<String>, FieldTable)> {
-    let conn = Connection::connect(url, ConnectionProperties::default()).await.expect("connect");
+    let conn = connect(url).await;
     let ch = conn.create_channel().await.expect("channel");
     let mut out = Vec::new();
     while let Some(m) = ch.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await.expect("basic.get") {
