@@ -97,7 +97,7 @@ pub use message::NotificationMessage;
 pub use notifier::{AmqpNotifier, DEFAULT_CONFIRM_TIMEOUT_MS};
 pub use relay::{run_relay, RelayConfig};
 pub use sink::{LogSink, Sink, SinkError, WebhookSink};
-pub use topology::{Topology, DEFAULT_QUEUE};
+pub use topology::{Topology, DEFAULT_QUEUE, QUEUE_VERSION};
 pub use worker::{Worker, WorkerConfig, WorkerStats, ATTEMPTS_HEADER};
 
 /// Re-exported for [`Worker::run`]'s shutdown signal.

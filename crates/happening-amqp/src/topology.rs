@@ -8,9 +8,19 @@ use lapin::{Channel, ExchangeKind};
 /// The default queue name (the server's `NOTIFICATIONS_QUEUE`).
 pub const DEFAULT_QUEUE: &str = "notifications";
 
+/// The classic queue version `<queue>` is declared with (see [`Topology`]).
+pub const QUEUE_VERSION: i32 = 2;
+
 /// `<queue>` (durable, dead-lettering to `<queue>.dlx`), the direct exchange `<queue>.dlx`,
 /// and the durable queue `<queue>.dead` bound to it: a message rejected without requeue
 /// (poison, or out of attempts) lands in `<queue>.dead` for an operator to inspect.
+///
+/// `<queue>` is a classic queue of version 2 (`x-queue-version`, RabbitMQ 3.10 and later):
+/// in a saturating flash sale on two shared cores the relay kept up markedly better with it
+/// than with version 1, the broker's own persistence being its main cost (BENCHMARKS.md,
+/// "The relay during a flash sale"). A queue declared earlier without the argument is
+/// refused (`PRECONDITION_FAILED`, shown by `/readyz` and the log; notifications wait in
+/// the outbox): drain and delete it, or name a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     pub queue: String,
@@ -53,6 +63,7 @@ impl Topology {
         let mut args = FieldTable::default();
         args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(self.dead_letter_exchange())));
         args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(LongString::from(self.dead_letter_queue())));
+        args.insert("x-queue-version".into(), AMQPValue::LongInt(QUEUE_VERSION));
         channel.queue_declare(self.queue.clone().into(), durable, args).await?;
         Ok(())
     }

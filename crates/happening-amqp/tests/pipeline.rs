@@ -353,3 +353,43 @@ async fn in_memory_engine_with_the_relay_loop() {
     assert!(counts.values().all(|&c| c == 1));
     assert_eq!(worker.stats().handled, 8);
 }
+
+/// The queue is a classic queue of version 2. One declared by an earlier build (the same
+/// dead-letter arguments, no version) is refused loudly rather than used as it is.
+#[tokio::test]
+async fn the_queue_is_version_2_and_an_older_one_is_refused() {
+    use lapin::options::QueueDeclareOptions;
+    use lapin::types::{FieldTable, LongString};
+    let Some(url) = amqp_url() else { return };
+    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    let declare = |queue: String, version: Option<i32>| {
+        let url = url.clone();
+        async move {
+            let conn = connect(&url).await;
+            let ch = conn.create_channel().await.expect("channel");
+            let mut args = FieldTable::default();
+            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(format!("{queue}.dlx"))));
+            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(LongString::from(format!("{queue}.dead"))));
+            if let Some(v) = version {
+                args.insert("x-queue-version".into(), AMQPValue::LongInt(v));
+            }
+            let out = bounded("declare", ch.queue_declare(queue.into(), durable, args)).await.map(|_| ()).map_err(|e| e.to_string());
+            let _ = conn.close(200, "done".into()).await;
+            out
+        }
+    };
+
+    // Declared by the notifier: version 2 (declaring it as version 1 is inequivalent).
+    let fresh = format!("notifications-{}", uuid::Uuid::new_v4().simple());
+    let notifier = bounded("connect", AmqpNotifier::connect(&url, &fresh)).await.expect("connect");
+    assert!(notifier.is_connected());
+    declare(fresh.clone(), Some(happening_amqp::QUEUE_VERSION)).await.expect("the same arguments are equivalent");
+    let err = declare(fresh.clone(), None).await.expect_err("a queue of version 2 is not the default version");
+    assert!(err.contains("x-queue-version"), "{err}");
+
+    // An older queue of the same name: the notifier does not connect, and says why.
+    let older = format!("notifications-{}", uuid::Uuid::new_v4().simple());
+    declare(older.clone(), None).await.expect("declared the old way");
+    let err = bounded("connect", AmqpNotifier::connect(&url, &older)).await.err().expect("an older queue is refused");
+    assert!(err.to_string().contains("x-queue-version"), "{err}");
+}
