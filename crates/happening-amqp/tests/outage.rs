@@ -111,4 +111,9 @@ async fn rabbitmq_stopped_during_bookings_loses_nothing() {
     assert!(counts.values().all(|&c| c == 1), "nothing handled twice");
     assert_eq!(stats.handled, 50);
     assert_eq!(depth(&env.amqp, &env.queue).await, 0);
+
+    // The restarted server confirms publishes (no resource alarm blocks them): the tests
+    // that run after this one share it.
+    publish_raw(&env.amqp, &env.queue, b"probe", None).await;
+    assert_eq!(drain(&env.amqp, &env.queue).await.len(), 1);
 }
