@@ -359,6 +359,7 @@ async fn in_memory_engine_with_the_relay_loop() {
 #[tokio::test]
 async fn the_queue_is_version_2_and_an_older_one_is_refused() {
     use lapin::options::QueueDeclareOptions;
+    use happening_amqp::Topology;
     use lapin::types::{FieldTable, LongString};
     let Some(url) = amqp_url() else { return };
     let durable = QueueDeclareOptions { durable: true, ..Default::default() };
@@ -367,9 +368,10 @@ async fn the_queue_is_version_2_and_an_older_one_is_refused() {
         async move {
             let conn = connect(&url).await;
             let ch = conn.create_channel().await.expect("channel");
+            let names = Topology::new(queue.clone());
             let mut args = FieldTable::default();
-            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(format!("{queue}.dlx"))));
-            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(LongString::from(format!("{queue}.dead"))));
+            args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(names.dead_letter_exchange())));
+            args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(LongString::from(names.dead_letter_queue())));
             if let Some(v) = version {
                 args.insert("x-queue-version".into(), AMQPValue::LongInt(v));
             }
