@@ -358,8 +358,8 @@ async fn in_memory_engine_with_the_relay_loop() {
 /// dead-letter arguments, no version) is refused loudly rather than used as it is.
 #[tokio::test]
 async fn the_queue_is_version_2_and_an_older_one_is_refused() {
-    use lapin::options::QueueDeclareOptions;
     use happening_amqp::Topology;
+    use lapin::options::QueueDeclareOptions;
     use lapin::types::{FieldTable, LongString};
     let Some(url) = amqp_url() else { return };
     let durable = QueueDeclareOptions { durable: true, ..Default::default() };
