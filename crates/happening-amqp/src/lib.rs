@@ -19,6 +19,12 @@
 //!   has *confirmed* every one. Only then are the rows marked `sent`. RabbitMQ down: the
 //!   relay fails, the rows stay pending, the outbox grows, and the next relay after
 //!   RabbitMQ is back sends them.
+//! - **Batches in flight**: [`run_relay`] keeps [`RelayConfig::in_flight`] batches going at
+//!   once (2 by default), each its own claim: while the broker confirms one batch, the next
+//!   is claimed and published on the same channel. One batch at a time left the relay idle
+//!   for a confirm round trip per batch, and in a flash sale on two busy cores the outbox
+//!   grew through the whole sale; with two it stays flat (BENCHMARKS.md). The price: the
+//!   order of the queue follows the outbox's `seq` only within a batch.
 //! - **Bounded, so a batch is never sent twice in the normal case**: a relay owns the rows it
 //!   claimed for a lease ([`happening_core::RELAY_LEASE_MS`], 60 s). Getting the link ready
 //!   (connecting, declaring) is bounded by a connect timeout (lapin has none of its own:

@@ -5,12 +5,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use happening_core::domain::Notification;
 use happening_core::error::BackendError;
+use happening_core::ids::NotificationId;
 use happening_core::ports::{Notifier, NotifierError};
 use happening_core::RELAY_LEASE_MS;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::protocol::AMQPSoftError;
-use lapin::Confirmation;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{Confirmation, PublisherConfirm};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::connect::{within, DEFAULT_CONNECT_TIMEOUT_MS};
@@ -32,6 +33,9 @@ const _: () = assert!(DEFAULT_CONNECT_TIMEOUT_MS + DEFAULT_CONFIRM_TIMEOUT_MS < 
 struct Link {
     _conn: Connection,
     channel: Channel,
+    /// Which connection of this notifier it is (counted from 1): a batch awaiting its
+    /// confirms outside the lock may only drop or mark the link it published on.
+    generation: u64,
     /// Whether the topology is known to exist on the broker. Cleared when a message comes
     /// back NO_ROUTE (someone deleted the queue): it is declared again before the next batch,
     /// else every later batch would come back too, for as long as this channel lives.
@@ -60,13 +64,18 @@ struct Refused {
 /// - Every step is bounded, so that a black-holed broker cannot hold a relay past its lease:
 ///   getting the link ready (waiting for another batch, connecting, declaring) within the
 ///   connect timeout, publishing and the confirms within the confirm timeout.
-/// - Batches are published one at a time (a lock), over one channel.
+/// - Batches are published one at a time (a lock), over one channel; the lock is let go
+///   once a batch is written, so that the next batch is published while the broker
+///   confirms this one (the relay keeps several batches in flight,
+///   [`RelayConfig::in_flight`](crate::RelayConfig::in_flight)).
 pub struct AmqpNotifier {
     url: String,
     topology: Topology,
     connect_timeout_ms: u64,
     confirm_timeout_ms: u64,
     link: Mutex<Option<Link>>,
+    /// Connections made so far (the last link's generation).
+    connections: std::sync::atomic::AtomicU64,
     /// The link's channel, readable while a delivery holds `link` (for readiness probes).
     channel: std::sync::Mutex<Option<Channel>>,
 }
@@ -89,6 +98,7 @@ impl AmqpNotifier {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             confirm_timeout_ms: DEFAULT_CONFIRM_TIMEOUT_MS,
             link: Mutex::new(None),
+            connections: std::sync::atomic::AtomicU64::new(0),
             channel: std::sync::Mutex::new(None),
         }
     }
@@ -132,8 +142,8 @@ impl AmqpNotifier {
         self.ready_link().await.map(drop)
     }
 
-    /// Waits for the link (another batch may hold it), (re)connects and declares as needed,
-    /// all within the connect timeout; the link stays locked for the caller.
+    /// Waits for the link (another batch may be publishing on it), (re)connects and declares
+    /// as needed, all within the connect timeout; the link stays locked for the caller.
     async fn ready_link(&self) -> Result<(MutexGuard<'_, Option<Link>>, Channel), NotifierError> {
         let ready = within(self.connect_timeout_ms, "getting the RabbitMQ channel ready", async {
             let mut link = self.link.lock().await;
@@ -156,7 +166,8 @@ impl AmqpNotifier {
             let conn = Connection::connect(&self.url, ConnectionProperties::default()).await?;
             let channel = conn.create_channel().await?;
             channel.confirm_select(ConfirmSelectOptions::default()).await?;
-            *link = Some(Link { _conn: conn, channel, declared: false });
+            let generation = self.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            *link = Some(Link { _conn: conn, channel, generation, declared: false });
         }
         let l = link.as_mut().expect("connected above");
         if !l.declared {
@@ -173,7 +184,8 @@ impl AmqpNotifier {
         *self.channel.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    async fn publish_all(&self, channel: &Channel, batch: &[Notification]) -> Result<Refused, NotifierError> {
+    /// Writes every message of the batch to the channel; their confirms come later.
+    async fn publish(&self, channel: &Channel, batch: &[Notification]) -> Result<Vec<(NotificationId, PublisherConfirm)>, NotifierError> {
         let mut confirms = Vec::with_capacity(batch.len());
         for n in batch {
             let body = NotificationMessage::from(n).to_json();
@@ -189,20 +201,47 @@ impl AmqpNotifier {
                 .map_err(backend)?;
             confirms.push((n.id, confirm));
         }
-        let mut refused = Refused::default();
-        for (id, confirm) in confirms {
-            match confirm.await.map_err(backend)? {
-                Confirmation::Ack(None) => {}
-                Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
-                    refused.no_route |= returned.reply_code == AMQPSoftError::NOROUTE.get_id();
-                    refused.why.push(format!("{id}: returned ({} {})", returned.reply_code, returned.reply_text))
-                }
-                Confirmation::Nack(None) => refused.why.push(format!("{id}: nacked")),
-                Confirmation::NotRequested => refused.why.push(format!("{id}: channel not in confirm mode")),
+        Ok(confirms)
+    }
+
+    /// Lets go of the link of `generation` if it is still the current one, so that the next
+    /// batch reconnects. Never waits: if another batch holds the lock, it is using the link
+    /// and finds it broken (or not) by itself.
+    fn drop_link_of(&self, generation: u64) {
+        if let Ok(mut link) = self.link.try_lock() {
+            if link.as_ref().is_some_and(|l| l.generation == generation) {
+                self.drop_link(&mut link);
             }
         }
-        Ok(refused)
     }
+
+    /// The queue is gone: declare the topology again before the next batch (unless the link
+    /// of `generation` is gone, or busy: its next batch then comes back NO_ROUTE too, and
+    /// this is done then).
+    fn redeclare_on(&self, generation: u64) {
+        if let Ok(mut link) = self.link.try_lock() {
+            if let Some(l) = link.as_mut().filter(|l| l.generation == generation) {
+                l.declared = false;
+            }
+        }
+    }
+}
+
+/// Waits for the confirms of a published batch: the messages the broker did not take.
+async fn confirmed(confirms: Vec<(NotificationId, PublisherConfirm)>) -> Result<Refused, NotifierError> {
+    let mut refused = Refused::default();
+    for (id, confirm) in confirms {
+        match confirm.await.map_err(backend)? {
+            Confirmation::Ack(None) => {}
+            Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
+                refused.no_route |= returned.reply_code == AMQPSoftError::NOROUTE.get_id();
+                refused.why.push(format!("{id}: returned ({} {})", returned.reply_code, returned.reply_text))
+            }
+            Confirmation::Nack(None) => refused.why.push(format!("{id}: nacked")),
+            Confirmation::NotRequested => refused.why.push(format!("{id}: channel not in confirm mode")),
+        }
+    }
+    Ok(refused)
 }
 
 /// The AMQP properties of a notification's message.
@@ -225,26 +264,42 @@ impl Notifier for AmqpNotifier {
         if batch.is_empty() {
             return Ok(());
         }
-        let (mut link, channel) = self.ready_link().await?;
-        let published = tokio::time::timeout(Duration::from_millis(self.confirm_timeout_ms), self.publish_all(&channel, batch)).await;
-        match published {
+        let no_confirm =
+            || NotifierError::Backend(BackendError::msg(format!("no publisher confirm within {} ms", self.confirm_timeout_ms)));
+        let (generation, deadline, confirms) = {
+            let (mut link, channel) = self.ready_link().await?;
+            let generation = link.as_ref().map_or(0, |l| l.generation);
+            // Publishing and the confirms, together within the confirm timeout.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(self.confirm_timeout_ms);
+            match tokio::time::timeout_at(deadline, self.publish(&channel, batch)).await {
+                Ok(Ok(confirms)) => (generation, deadline, confirms),
+                Ok(Err(e)) => {
+                    // Start over on a new connection next time.
+                    self.drop_link(&mut link);
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.drop_link(&mut link);
+                    return Err(no_confirm());
+                }
+            }
+        };
+        // The lock is let go here: the next batch is published while these are confirmed.
+        match tokio::time::timeout_at(deadline, confirmed(confirms)).await {
             Ok(Ok(refused)) if refused.why.is_empty() => Ok(()),
             Ok(Ok(refused)) => {
                 if refused.no_route {
-                    if let Some(l) = link.as_mut() {
-                        l.declared = false;
-                    }
+                    self.redeclare_on(generation);
                 }
                 Err(NotifierError::Rejected(refused.why.join("; ")))
             }
             Ok(Err(e)) => {
-                // Start over on a new connection next time.
-                self.drop_link(&mut link);
+                self.drop_link_of(generation);
                 Err(e)
             }
             Err(_) => {
-                self.drop_link(&mut link);
-                Err(NotifierError::Backend(BackendError::msg(format!("no publisher confirm within {} ms", self.confirm_timeout_ms))))
+                self.drop_link_of(generation);
+                Err(no_confirm())
             }
         }
     }

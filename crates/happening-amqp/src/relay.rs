@@ -1,6 +1,7 @@
 //! [`run_relay`]: the outbox relay as a background loop, for a server to spawn in a task of
 //! its own (a broker that hangs then holds only the relay, never hold expiry or promotions).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use happening_core::ports::Notifier;
@@ -12,6 +13,11 @@ use tokio_util::sync::CancellationToken;
 pub struct RelayConfig {
     /// Notifications per delivery (default 100).
     pub batch: u32,
+    /// Batches relayed at once (default 2, at least 1): while the broker confirms one, the
+    /// next is claimed and published, so that the relay is not idle for a round trip per
+    /// batch. Each is its own claim, so they never overlap; the order across batches in
+    /// flight is not kept (neither is it across replicas, nor after a failed batch).
+    pub in_flight: usize,
     /// Pause when the outbox is drained (default 100 ms).
     pub idle: Duration,
     /// Longest pause after failures, doubling from `idle` (default 5 s).
@@ -23,11 +29,12 @@ pub struct RelayConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self { batch: 100, idle: Duration::from_millis(100), max_backoff: Duration::from_secs(5), shutdown_timeout_ms: 5_000 }
+        Self { batch: 100, in_flight: 2, idle: Duration::from_millis(100), max_backoff: Duration::from_secs(5), shutdown_timeout_ms: 5_000 }
     }
 }
 
-/// Relays the outbox through `notifier` until `shutdown`: full batches back to back, a
+/// Relays the outbox through `notifier` until `shutdown`, in `in_flight` loops, each with
+/// full batches back to back, a
 /// pause of `idle` once drained, and a growing pause while delivery fails (RabbitMQ down:
 /// the rows stay pending and the outbox grows; they are sent once it is back). On
 /// `shutdown` it relays what is left, for at most `shutdown_timeout_ms` all told. Returns
@@ -38,18 +45,19 @@ impl Default for RelayConfig {
 /// that dies (or is cut off by `shutdown_timeout_ms`) holding a batch holds it until its
 /// lease ends ([`happening_core::RELAY_LEASE_MS`]), then any relay claims it again.
 pub async fn run_relay(engine: &Engine, notifier: &dyn Notifier, config: RelayConfig, shutdown: CancellationToken) -> u64 {
-    let mut total = 0u64;
+    let total = AtomicU64::new(0);
+    let loops = (0..config.in_flight.max(1)).map(|_| relay_until_shutdown_then_drain(engine, notifier, &config, &shutdown, &total));
     let deadline = async {
         shutdown.cancelled().await;
         tokio::time::sleep(Duration::from_millis(config.shutdown_timeout_ms)).await;
     };
     tokio::select! {
-        _ = relay_until_shutdown_then_drain(engine, notifier, &config, &shutdown, &mut total) => {}
+        _ = futures_util::future::join_all(loops) => {}
         _ = deadline => {
             tracing::warn!(timeout_ms = config.shutdown_timeout_ms, "relay: not done in time after shutdown; the rest waits in the outbox");
         }
     }
-    total
+    total.into_inner()
 }
 
 async fn relay_until_shutdown_then_drain(
@@ -57,13 +65,13 @@ async fn relay_until_shutdown_then_drain(
     notifier: &dyn Notifier,
     config: &RelayConfig,
     shutdown: &CancellationToken,
-    total: &mut u64,
+    total: &AtomicU64,
 ) {
     let mut backoff = config.idle;
     while !shutdown.is_cancelled() {
         let pause = match engine.relay(notifier, config.batch).await {
             Ok(n) => {
-                *total += n as u64;
+                total.fetch_add(n as u64, Ordering::Relaxed);
                 backoff = config.idle;
                 if n as u32 >= config.batch {
                     continue;
@@ -86,7 +94,7 @@ async fn relay_until_shutdown_then_drain(
     loop {
         match engine.relay(notifier, config.batch).await {
             Ok(n) => {
-                *total += n as u64;
+                total.fetch_add(n as u64, Ordering::Relaxed);
                 if (n as u32) < config.batch {
                     return;
                 }
@@ -96,5 +104,78 @@ async fn relay_until_shutdown_then_drain(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use happening_core::domain::{Notification, WaitlistPolicy};
+    use happening_core::ids::{NotificationId, UserId};
+    use happening_core::ports::NotifierError;
+    use happening_core::testkit::Harness;
+
+    use super::*;
+
+    /// Records every notification it is handed and how many deliveries ran at once. Each
+    /// delivery waits (at most `overlap_wait`) for another to start, so that batches that
+    /// can overlap do.
+    #[derive(Default)]
+    struct Overlapping {
+        got: Mutex<HashMap<NotificationId, usize>>,
+        running: AtomicUsize,
+        most_at_once: AtomicUsize,
+        started: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl Notifier for Overlapping {
+        async fn deliver(&self, batch: &[Notification]) -> Result<(), NotifierError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_at_once.fetch_max(now, Ordering::SeqCst);
+            self.started.notify_waiters();
+            if now < 2 {
+                // A bound, not a timing assertion: with one loop nobody else ever comes.
+                let _ = tokio::time::timeout(Duration::from_millis(100), self.started.notified()).await;
+            }
+            let mut got = self.got.lock().unwrap();
+            for n in batch {
+                *got.entry(n.id).or_default() += 1;
+            }
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    async fn relayed(in_flight: usize) -> (u64, usize, HashMap<NotificationId, usize>, usize) {
+        let h = Harness::in_memory(0);
+        let e = h.event(100, WaitlistPolicy::Fifo).await;
+        for _ in 0..40 {
+            h.book(e, UserId::new(), 1).await.unwrap();
+        }
+        let notifier = Overlapping::default();
+        let stop = CancellationToken::new();
+        stop.cancel(); // straight to the last drain: relay everything, then return
+        let config = RelayConfig { batch: 4, in_flight, ..Default::default() };
+        let total = run_relay(&h.engine, &notifier, config, stop).await;
+        let depth = h.engine.outbox_depth().await.unwrap() as usize;
+        (total, notifier.most_at_once.into_inner(), notifier.got.into_inner().unwrap(), depth)
+    }
+
+    #[tokio::test]
+    async fn batches_in_flight_overlap_and_send_each_notification_once() {
+        let (total, most_at_once, got, depth) = relayed(2).await;
+        assert_eq!(total, 40);
+        assert_eq!(most_at_once, 2, "two batches delivered at once");
+        assert_eq!(got.len(), 40);
+        assert!(got.values().all(|&n| n == 1), "each once: {got:?}");
+        assert_eq!(depth, 0, "all marked sent");
+
+        let (total, most_at_once, got, _) = relayed(1).await;
+        assert_eq!((total, most_at_once, got.len()), (40, 1, 40), "one loop: one batch at a time");
     }
 }

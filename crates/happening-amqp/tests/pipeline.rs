@@ -253,6 +253,32 @@ async fn two_relays_send_each_notification_once() {
     assert!(all_have_status(&h.engine, &all, DeliveryStatus::Sent).await);
 }
 
+/// Batches in flight at once on one notifier (as the relay's loops deliver them): the next
+/// batch is published while the broker confirms the one before, over the same channel, and
+/// every message of every batch is confirmed and queued once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_in_flight_on_one_notifier_are_each_confirmed_and_queued_once() {
+    let Some(amqp) = amqp_url() else { return };
+    let queue = format!("notifications-{}", uuid::Uuid::new_v4().simple());
+    let h = happening_core::testkit::Harness::in_memory(0);
+    let e = h.event(1_000, WaitlistPolicy::Fifo).await;
+    for _ in 0..200 {
+        h.book(e, UserId::new(), 1).await.unwrap();
+    }
+    let all = all_pending(&h.engine).await;
+    assert_eq!(all.len(), 200);
+    let notifier = bounded("connect", AmqpNotifier::connect(&amqp, &queue)).await.expect("connect");
+    let results = bounded("eight batches at once", futures_util::future::join_all(all.chunks(25).map(|b| notifier.deliver(b)))).await;
+    assert_eq!(results.len(), 8);
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert!(notifier.is_connected());
+    assert_eq!(depth(&amqp, &queue).await, 200, "all confirmed and queued");
+    let ids: Vec<String> = drain(&amqp, &queue).await.into_iter().map(|m| m.1.expect("message id")).collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (200, 200), "each once");
+    assert_eq!(unique, all.iter().map(|n| n.id.to_string()).collect::<Vec<_>>().iter().collect::<HashSet<_>>());
+}
+
 /// The queue deleted under the notifier: publishing is an error (mandatory), not a silent
 /// loss; the notifier declares the topology again before its next batch, so the next relay
 /// sends the notification to the new queue, and the worker delivers it once.

@@ -122,6 +122,7 @@ async fn relay(st: State, notifier: Arc<dyn Notifier>, tick: Duration, shutdown:
         idle: tick,
         max_backoff: RELAY_MAX_BACKOFF.max(tick),
         shutdown_timeout_ms: RELAY_SHUTDOWN_TIMEOUT_MS,
+        ..RelayConfig::default()
     };
     run_relay(&st.engine, &notifier, config, shutdown).await;
 }
