@@ -15,6 +15,7 @@ use happening_core::ids::{BookingId, EventId};
 use happening_core::ports::*;
 use sqlx::{PgPool, Row};
 
+use crate::alloc::FREE_FROM;
 use crate::error::adm;
 
 /// Seats one request can ask for at most, to bound the free-seat probes.
@@ -32,10 +33,11 @@ impl PgAdmission {
 
     /// Free seats of `event`, counting at most `limit`; `Missing` for an unknown event.
     async fn free_up_to(&self, event: EventId, limit: i64) -> Result<u32, AdmissionError> {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1) AS known, \
-             (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL LIMIT $2) f) AS free",
-        )
+             (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL \
+             AND seat_no >= {FREE_FROM} LIMIT $2) f) AS free",
+        ))
         .bind(event.0)
         .bind(limit)
         .fetch_one(&self.pool)
@@ -77,11 +79,12 @@ impl SlotCounter for PgAdmission {
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
         // One round trip: is the event known, does anyone wait, how many seats (up to the
         // request) are free.
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1) AS known, \
              ($3 AND EXISTS (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting')) AS queued, \
-             (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL LIMIT $2) f) AS free",
-        )
+             (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL \
+             AND seat_no >= {FREE_FROM} LIMIT $2) f) AS free",
+        ))
         .bind(event.0)
         .bind(req.want as i64)
         .bind(req.behind_queue)

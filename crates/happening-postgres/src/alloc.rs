@@ -15,6 +15,16 @@ use uuid::Uuid;
 use crate::error::db;
 use crate::rows::ints;
 
+/// Where the free seats of event `$1` begin: every seat below is taken (migration 0004,
+/// `events.seats_free_from`), so searches start there rather than walk the index entries
+/// of every seat taken since the last vacuum.
+///
+/// A seat freed by the current transaction lowers the floor only at its commit (a deferred
+/// trigger), so a search from the floor must not run in a transaction that freed seats
+/// before it: it would miss them. None does: a promotion is a transaction of its own after
+/// the cancel that freed the seats (test `a_seat_freed_below_the_floor_goes_to_the_waiting_booking`).
+pub(crate) const FREE_FROM: &str = "(SELECT seats_free_from FROM events WHERE id = $1)";
+
 /// Who takes the seats.
 #[derive(Clone, Copy)]
 pub(crate) enum Owner {
@@ -86,7 +96,7 @@ pub(crate) async fn allocate(
     let take = |lock: &str| {
         format!(
             "WITH f AS MATERIALIZED (SELECT seat_no FROM event_seats WHERE event_id = $1 \
-             AND booking_id IS NULL AND hold_id IS NULL AND seat_no > $4 ORDER BY seat_no LIMIT $2 {lock}) \
+             AND booking_id IS NULL AND hold_id IS NULL AND seat_no > $4 AND seat_no >= {FREE_FROM} ORDER BY seat_no LIMIT $2 {lock}) \
              UPDATE event_seats s SET {col} = $3 FROM f WHERE s.event_id = $1 AND s.seat_no = f.seat_no RETURNING s.seat_no",
             col = owner.column()
         )
@@ -145,10 +155,9 @@ fn sorted(v: Vec<i32>) -> Vec<SeatNo> {
 
 /// Free seats of an event (neither booked nor held).
 pub(crate) async fn free_seats(conn: &mut PgConnection, event: EventId) -> Result<u32, StoreError> {
-    let row = sqlx::query("SELECT count(*) AS n FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL")
-        .bind(event.0)
-        .fetch_one(conn)
-        .await
-        .map_err(db)?;
+    let sql = format!(
+        "SELECT count(*) AS n FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL AND seat_no >= {FREE_FROM}"
+    );
+    let row = sqlx::query(&sql).bind(event.0).fetch_one(conn).await.map_err(db)?;
     Ok(row.try_get::<i64, _>("n").map_err(db)? as u32)
 }
