@@ -52,7 +52,8 @@ BEGIN
 END
 $fn$;
 
--- `happening_confirm` of 0002, searching from the floor, and raising it when the seats it
+-- `happening_confirm` of 0002 again, whole (an applied migration is never edited: sqlx checks
+-- each one's checksum at start), searching from the floor, and raising it when the seats it
 -- took lie more than 32 above. What a search still walks is then the seats taken or being
 -- taken since the last raise: about as many as bookings in flight (BENCHMARKS.md: on a hot
 -- event with 64 clients, a third of the buffers per search, an eighth per admission probe).
