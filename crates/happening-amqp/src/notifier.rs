@@ -1,5 +1,6 @@
 //! [`AmqpNotifier`]: the outbox relay's [`Notifier`] on RabbitMQ, with publisher confirms.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,7 +35,8 @@ struct Link {
     _conn: Connection,
     channel: Channel,
     /// Which connection of this notifier it is (counted from 1): a batch awaiting its
-    /// confirms outside the lock may only drop or mark the link it published on.
+    /// confirms outside the lock marks the link it published on (`broken`, `undeclared`),
+    /// never a newer one.
     generation: u64,
     /// Whether the topology is known to exist on the broker. Cleared when a message comes
     /// back NO_ROUTE (someone deleted the queue): it is declared again before the next batch,
@@ -75,7 +77,13 @@ pub struct AmqpNotifier {
     confirm_timeout_ms: u64,
     link: Mutex<Option<Link>>,
     /// Connections made so far (the last link's generation).
-    connections: std::sync::atomic::AtomicU64,
+    connections: AtomicU64,
+    /// The generation of a link found broken by a batch awaiting its confirms outside the
+    /// lock (0: none): the next batch connects anew rather than publish on it.
+    broken: AtomicU64,
+    /// The generation of a link whose queue is gone (a message came back NO_ROUTE): the
+    /// next batch on it declares the topology first.
+    undeclared: AtomicU64,
     /// The link's channel, readable while a delivery holds `link` (for readiness probes).
     channel: std::sync::Mutex<Option<Channel>>,
 }
@@ -98,7 +106,9 @@ impl AmqpNotifier {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             confirm_timeout_ms: DEFAULT_CONFIRM_TIMEOUT_MS,
             link: Mutex::new(None),
-            connections: std::sync::atomic::AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            broken: AtomicU64::new(0),
+            undeclared: AtomicU64::new(0),
             channel: std::sync::Mutex::new(None),
         }
     }
@@ -161,15 +171,19 @@ impl AmqpNotifier {
     /// Connects if the link is down, declares the topology if it is not known to exist.
     /// Safe to cancel at any await: the link is left absent or undeclared, and redone next time.
     async fn link_up(&self, link: &mut Option<Link>) -> lapin::Result<Channel> {
-        if !link.as_ref().is_some_and(|l| l.channel.status().connected()) {
+        let broken = self.broken.load(Ordering::Acquire);
+        if !link.as_ref().is_some_and(|l| l.channel.status().connected() && l.generation != broken) {
             self.drop_link(link);
             let conn = Connection::connect(&self.url, ConnectionProperties::default()).await?;
             let channel = conn.create_channel().await?;
             channel.confirm_select(ConfirmSelectOptions::default()).await?;
-            let generation = self.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let generation = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
             *link = Some(Link { _conn: conn, channel, generation, declared: false });
         }
         let l = link.as_mut().expect("connected above");
+        if self.undeclared.compare_exchange(l.generation, 0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            l.declared = false;
+        }
         if !l.declared {
             self.topology.declare(&l.channel).await?;
             l.declared = true;
@@ -204,26 +218,17 @@ impl AmqpNotifier {
         Ok(confirms)
     }
 
-    /// Lets go of the link of `generation` if it is still the current one, so that the next
-    /// batch reconnects. Never waits: if another batch holds the lock, it is using the link
-    /// and finds it broken (or not) by itself.
-    fn drop_link_of(&self, generation: u64) {
-        if let Ok(mut link) = self.link.try_lock() {
-            if link.as_ref().is_some_and(|l| l.generation == generation) {
-                self.drop_link(&mut link);
-            }
-        }
+    /// Marks the link of `generation` broken: the next batch connects anew. (Not dropped
+    /// here: another batch may be publishing on it, holding the lock; it would fail by
+    /// itself on a dead connection, but not on a broker that stopped confirming.)
+    fn mark_broken(&self, generation: u64) {
+        self.broken.fetch_max(generation, Ordering::AcqRel);
     }
 
-    /// The queue is gone: declare the topology again before the next batch (unless the link
-    /// of `generation` is gone, or busy: its next batch then comes back NO_ROUTE too, and
-    /// this is done then).
-    fn redeclare_on(&self, generation: u64) {
-        if let Ok(mut link) = self.link.try_lock() {
-            if let Some(l) = link.as_mut().filter(|l| l.generation == generation) {
-                l.declared = false;
-            }
-        }
+    /// The queue is gone: the next batch on the link of `generation` declares the topology
+    /// again before publishing.
+    fn mark_undeclared(&self, generation: u64) {
+        self.undeclared.fetch_max(generation, Ordering::AcqRel);
     }
 }
 
@@ -289,16 +294,16 @@ impl Notifier for AmqpNotifier {
             Ok(Ok(refused)) if refused.why.is_empty() => Ok(()),
             Ok(Ok(refused)) => {
                 if refused.no_route {
-                    self.redeclare_on(generation);
+                    self.mark_undeclared(generation);
                 }
                 Err(NotifierError::Rejected(refused.why.join("; ")))
             }
             Ok(Err(e)) => {
-                self.drop_link_of(generation);
+                self.mark_broken(generation);
                 Err(e)
             }
             Err(_) => {
-                self.drop_link_of(generation);
+                self.mark_broken(generation);
                 Err(no_confirm())
             }
         }

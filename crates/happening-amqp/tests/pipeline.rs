@@ -279,6 +279,82 @@ async fn batches_in_flight_on_one_notifier_are_each_confirmed_and_queued_once() 
     assert_eq!(unique, all.iter().map(|n| n.id.to_string()).collect::<Vec<_>>().iter().collect::<HashSet<_>>());
 }
 
+/// A TCP proxy to RabbitMQ whose broker-to-client direction can be held (bytes kept back,
+/// not lost): a broker that stops confirming, then answers again. Counts connections.
+struct HeldProxy {
+    url: String,
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn held_proxy(amqp: &str) -> HeldProxy {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let broker = amqp.split('@').nth(1).and_then(|r| r.split('/').next()).expect("host:port in the AMQP URL").to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = amqp.replace(&broker, &listener.local_addr().unwrap().to_string());
+    let (hold, connections) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let (h, c) = (hold.clone(), connections.clone());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            c.fetch_add(1, Ordering::SeqCst);
+            let upstream = tokio::net::TcpStream::connect(&broker).await.unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut ur, mut uw) = upstream.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut cr, &mut uw).await });
+            let h = h.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match ur.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    while h.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    HeldProxy { url, hold, connections }
+}
+
+/// A broker that stops confirming: the batch fails after the confirm timeout, and since
+/// the confirms are awaited outside the link's lock, that batch marks its link broken
+/// rather than dropping it; the next batch connects anew instead of publishing on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_without_confirms_fails_and_the_next_one_reconnects() {
+    use std::sync::atomic::Ordering;
+    let Some(amqp) = amqp_url() else { return };
+    let queue = format!("notifications-{}", uuid::Uuid::new_v4().simple());
+    let proxy = held_proxy(&amqp).await;
+    let h = happening_core::testkit::Harness::in_memory(0);
+    let e = h.event(10, WaitlistPolicy::Fifo).await;
+    for _ in 0..3 {
+        h.book(e, UserId::new(), 1).await.unwrap();
+    }
+    let all = all_pending(&h.engine).await;
+    let notifier = AmqpNotifier::lazy(&proxy.url, &queue).with_timeouts_ms(10_000, 1_000);
+    bounded("first batch", notifier.deliver(&all[..1])).await.expect("confirmed");
+    assert_eq!(proxy.connections.load(Ordering::SeqCst), 1);
+
+    proxy.hold.store(true, Ordering::SeqCst);
+    match bounded("second batch", notifier.deliver(&all[1..2])).await {
+        Err(NotifierError::Backend(e)) => assert!(e.to_string().contains("no publisher confirm"), "{e}"),
+        other => panic!("expected no confirm, got {other:?}"),
+    }
+    proxy.hold.store(false, Ordering::SeqCst);
+    bounded("third batch", notifier.deliver(&all[2..])).await.expect("confirmed on a new connection");
+    assert_eq!(proxy.connections.load(Ordering::SeqCst), 2, "the link without confirms was not used again");
+    // At least once: the unconfirmed batch may or may not have reached the queue.
+    let depth = depth(&amqp, &queue).await;
+    assert!((2..=3).contains(&depth), "{depth} queued");
+}
+
 /// The queue deleted under the notifier: publishing is an error (mandatory), not a silent
 /// loss; the notifier declares the topology again before its next batch, so the next relay
 /// sends the notification to the new queue, and the worker delivers it once.
