@@ -186,6 +186,11 @@ struct Audit {
     /// A notification pending (claimed by a relay or not) this long is stuck.
     #[arg(long, default_value_t = 300)]
     stuck_after_secs: u32,
+    /// If breaches are found, audit again after this many milliseconds and report only
+    /// those found both times (0: report the first audit's). The audit does not read in one
+    /// snapshot, so a change committing while it reads can look like a breach.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    recheck_ms: u32,
 }
 
 #[derive(Args)]
@@ -687,8 +692,8 @@ async fn audit_engine(url: &str, redis_url: Option<&str>, redis_prefix: &str) ->
     Ok((Engine::new(store as Arc<dyn Store>, admission), pool))
 }
 
-/// `happening audit [--event ID] [--stuck-after-secs N]`: one line per breach, then a
-/// summary. Exit 0 when clean, 1 on breaches, 2 when the stores cannot be read (or without
+/// `happening audit [--event ID] [--stuck-after-secs N] [--recheck-ms N]`: one line per
+/// breach (found twice, `--recheck-ms` apart), then a summary. Exit 0 when clean, 1 on breaches, 2 when the stores cannot be read (or without
 /// DATABASE_URL).
 fn audit(a: Audit) -> ExitCode {
     let Some(url) = a.database_url.filter(|v| !v.is_empty()) else {
@@ -707,10 +712,19 @@ fn audit(a: Audit) -> ExitCode {
     };
     let result = rt.block_on(async move {
         let (engine, pool) = audit_engine(&url, redis_url.as_deref(), &a.redis_prefix).await?;
-        let report = match a.event {
-            Some(id) => engine.audit_events(&[id], &opts).await.map_err(|e| format!("cannot audit event {id}: {e}")),
-            None => engine.audit_all(&opts).await.map_err(|e| format!("cannot audit: {e}")),
+        let once = || async {
+            match a.event {
+                Some(id) => engine.audit_events(&[id], &opts).await.map_err(|e| format!("cannot audit event {id}: {e}")),
+                None => engine.audit_all(&opts).await.map_err(|e| format!("cannot audit: {e}")),
+            }
         };
+        let mut report = once().await;
+        if let Ok(first) = &report {
+            if !first.is_clean() && a.recheck_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(a.recheck_ms))).await;
+                report = once().await.map(|again| first.confirmed_by(again));
+            }
+        }
         pool.close().await;
         report
     });

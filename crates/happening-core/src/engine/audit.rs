@@ -102,6 +102,32 @@ impl Breach {
         }
     }
 
+    /// The booking, seat or notification it is about, for the kinds that are about one:
+    /// with [`event`](Self::event) and [`kind`](Self::kind), what stays the same while a real
+    /// breach lasts, though its other facts may change ([`AuditReport::confirmed_by`]).
+    pub fn subject(&self) -> Option<uuid::Uuid> {
+        use Breach::*;
+        match self {
+            SeatCount { booking, .. }
+            | SeatOutOfRange { booking, .. }
+            | QueueOrder { booking, .. }
+            | WaitingForFreeSeats { booking, .. }
+            | HistoryMissing { booking, .. }
+            | HistoryMismatch { booking, .. }
+            | Notifications { booking, .. } => Some(booking.0),
+            SeatTwice { seat, .. } => Some(uuid::Uuid::from_u128(u128::from(*seat))),
+            OutboxStuck { notification, .. } => Some(notification.0),
+            Oversold { .. }
+            | BookedCount { .. }
+            | SeatMap { .. }
+            | HeldSeats { .. }
+            | StoreWaitlist { .. }
+            | CancelledEventLive { .. }
+            | AdmissionWaitlist { .. }
+            | CounterDrift { .. } => None,
+        }
+    }
+
     /// A short stable name of the kind of breach (`oversold`, `seat_twice`, ...).
     pub fn kind(&self) -> &'static str {
         use Breach::*;
@@ -212,6 +238,22 @@ pub struct AuditReport {
 impl AuditReport {
     pub fn is_clean(&self) -> bool {
         self.breaches.is_empty()
+    }
+
+    /// The breaches of `later`, a second audit of the same events, that this one found too
+    /// (the same event, kind and subject). An audit reads each event in several steps (its
+    /// bookings, then their histories and notifications, then the admission), not in one
+    /// snapshot, so while servers run, a change that commits between two steps looks like a
+    /// breach: a promotion between reading a booking and reading its history is a booking
+    /// "waiting" whose history ends "confirmed"; a cancel whose promotion pass has not run
+    /// yet leaves a booking waiting for a free seat. Such a breach is gone a moment later;
+    /// a real one stays. The counts are `later`'s.
+    pub fn confirmed_by(&self, later: AuditReport) -> AuditReport {
+        let key = |b: &Breach| (b.event(), b.kind(), b.subject());
+        let seen: BTreeSet<_> = self.breaches.iter().map(key).collect();
+        let mut out = later;
+        out.breaches.retain(|b| seen.contains(&key(b)));
+        out
     }
 }
 
@@ -613,5 +655,19 @@ mod tests {
             let line = br.to_string();
             assert!(line.starts_with(br.kind()) && line.contains(&event.to_string()) && !line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn a_second_audit_confirms_what_stays_and_drops_what_went() {
+        let (event, b1, b2) = (EventId::new(), BookingId::new(), BookingId::new());
+        let waiting = |booking, free| Breach::WaitingForFreeSeats { event, booking, seats: 1, free };
+        let drift = |counter| Breach::CounterDrift { event, counter, store: 0 };
+        let report = |breaches: Vec<Breach>| AuditReport { events_checked: 1, breaches, ..Default::default() };
+        let first = report(vec![waiting(b1, 1), waiting(b2, 1), drift(2)]);
+        // b1 still waits (for more seats now), b2's promotion ran, the drift stays (another
+        // value), and a breach new in the second audit is not confirmed either.
+        let again = report(vec![waiting(b1, 2), drift(3), Breach::HistoryMissing { event, booking: b2 }]);
+        assert_eq!(first.confirmed_by(again).breaches, vec![waiting(b1, 2), drift(3)]);
+        assert!(first.confirmed_by(report(vec![])).is_clean());
     }
 }
