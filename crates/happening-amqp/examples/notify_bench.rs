@@ -1,7 +1,8 @@
 //! The notification pipeline's throughput, outbox to worker, on real PostgreSQL and RabbitMQ.
 //! Books `N` seats (64 concurrent clients; each booking writes one outbox row), then times
 //! the relay (`Engine::relay` + `AmqpNotifier`, publisher confirms, rows marked sent) alone
-//! until the outbox is empty, and the worker (`Worker` with the shipped settings, a sink
+//! until the outbox is empty (the first half one batch at a time, the second half with two
+//! batches in flight as the server relays, so that the two compare within one run), and the worker (`Worker` with the shipped settings, a sink
 //! that counts, delivery recorded in PostgreSQL) alone until every notification is
 //! delivered. Then it books `N` more and runs both at once, as a deployment does: the end
 //! to end rate is the second batch over the time until its last notification is delivered.
@@ -37,6 +38,19 @@ impl Sink for Counting {
     }
 }
 
+/// Relays batches of 1,000 in `in_flight` loops until at least `count` are sent.
+async fn relay(engine: &Engine, notifier: &AmqpNotifier, count: u64, in_flight: usize) -> u64 {
+    let relayed = AtomicU64::new(0);
+    let one = || async {
+        while relayed.load(Ordering::SeqCst) < count {
+            let n = engine.relay(notifier, 1000).await.expect("relay") as u64;
+            relayed.fetch_add(n, Ordering::SeqCst);
+        }
+    };
+    futures_util::future::join_all((0..in_flight).map(|_| one())).await;
+    relayed.into_inner()
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -66,15 +80,18 @@ async fn main() {
         .expect("event");
     let depth = fill(&engine, event.event.id, n).await;
 
-    // 1. The relay alone (batches of 1,000, as the server relays), until the outbox is empty.
-    let t = Instant::now();
+    // 1. The relay alone, batches of 1,000: half the outbox one batch at a time, the rest
+    // with two in flight (as the server relays).
     let notifier = AmqpNotifier::connect(&amqp, &queue).await.expect("RabbitMQ");
-    let mut relayed = 0u64;
-    while relayed < depth {
-        relayed += engine.relay(&notifier, 1000).await.expect("relay") as u64;
+    for (in_flight, count) in [(1, depth / 2), (2, depth - depth / 2)] {
+        let t = Instant::now();
+        let relayed = relay(&engine, &notifier, count, in_flight).await;
+        let relay_s = t.elapsed().as_secs_f64();
+        println!(
+            "relayed {relayed} in {relay_s:.2} s ({:.0}/s, {in_flight} batch(es) in flight, publisher confirms, marked sent)",
+            relayed as f64 / relay_s
+        );
     }
-    let relay_s = t.elapsed().as_secs_f64();
-    println!("relayed {relayed} in {relay_s:.2} s ({:.0}/s, publisher confirms, marked sent)", relayed as f64 / relay_s);
 
     // 2. The worker alone, until every notification is handled and recorded delivered.
     let shutdown = CancellationToken::new();
@@ -94,10 +111,7 @@ async fn main() {
     // 3. Both at once (the worker keeps running): N more bookings relayed and delivered.
     let second = fill(&engine, event.event.id, n).await;
     let t = Instant::now();
-    let mut relayed = 0u64;
-    while relayed < second {
-        relayed += engine.relay(&notifier, 1000).await.expect("relay") as u64;
-    }
+    relay(&engine, &notifier, second, 2).await;
     wait_handled(&worker, depth + second).await;
     let both_s = t.elapsed().as_secs_f64();
     println!("relay and worker at once: {second} delivered in {both_s:.2} s: end to end {:.0} notifications/s", second as f64 / both_s);
