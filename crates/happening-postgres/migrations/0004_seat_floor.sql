@@ -8,9 +8,10 @@
 --
 -- Invariant, in every committed state: no seat below `seats_free_from` is free.
 -- - Freeing a seat (cancel, cancel seats, a hold released or expired, an event cancelled)
---   lowers the floor to it: a trigger, so that no path can forget it. It is deferred to the
---   commit, so that the event row is locked last, after every seat row the transaction
---   locks, and a cancel never waits for it while holding seats another transaction wants.
+--   lowers the floor to it if it is above: a trigger, so that no path can forget it. It
+--   locks the event row in any case, until the commit. It is deferred to the commit, so
+--   that the event row is locked last, after every seat row the transaction locks, and a
+--   cancel never waits for it while holding seats another transaction wants.
 -- - Raising the floor (`happening_raise_seat_floor`) locks the event row first (skipping it
 --   if another transaction has it) and then takes the lowest seat free in a snapshot taken
 --   after that lock: a seat freed by a transaction still running is lowered again by its
@@ -23,6 +24,10 @@ ALTER TABLE events ADD COLUMN seats_free_from integer NOT NULL DEFAULT 1 CHECK (
 
 CREATE FUNCTION happening_seat_freed() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
+    -- Lock the row even when the floor is already at or below the seat: else a raise could
+    -- lock it, not yet see this seat free (this transaction has not committed), and lift
+    -- the floor above it. Holding the lock until this commit makes a raise skip the event.
+    PERFORM 1 FROM events WHERE id = NEW.event_id FOR NO KEY UPDATE;
     UPDATE events SET seats_free_from = NEW.seat_no WHERE id = NEW.event_id AND seats_free_from > NEW.seat_no;
     RETURN NULL;
 END

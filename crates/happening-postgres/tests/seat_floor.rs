@@ -120,6 +120,58 @@ async fn a_seat_freed_below_the_floor_goes_to_the_waiting_booking() {
     check_floor(&pool, event, "after the promotion").await;
 }
 
+/// The window between a cancel's trigger and its commit becoming visible (the WAL flush,
+/// widened here by a trigger that sleeps after ours): a raise in that window must not lift
+/// the floor above the seat being freed, which its snapshot still shows taken. The trigger
+/// locks the event row even when the floor is already below the seat, so the raise skips.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raise_while_a_cancel_commits_leaves_the_seat_above_the_floor() {
+    let Some((h, pool)) = setup(0).await else { return };
+    let event = h.event(100, WaitlistPolicy::Fifo).await;
+    let user = UserId::new();
+    let mut thirty = None;
+    for i in 1..=60 {
+        let b = h.book(event, user, 1).await.expect("book");
+        if i == 30 {
+            thirty = Some(b);
+        }
+    }
+    let thirty = thirty.unwrap();
+    assert_eq!(thirty.seat_numbers, vec![30]);
+    sqlx::query("UPDATE events SET seats_free_from = 1 WHERE id = $1").bind(event.0).execute(&pool).await.unwrap();
+    sqlx::query("CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Constraint triggers of one event fire in name order: after `event_seats_freed`.
+    sqlx::query(
+        "CREATE CONSTRAINT TRIGGER zz_slow_commit AFTER UPDATE ON event_seats DEFERRABLE INITIALLY DEFERRED \
+         FOR EACH ROW EXECUTE FUNCTION test_slow_commit()",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let cancel = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("UPDATE event_seats SET booking_id = NULL WHERE event_id = $1 AND seat_no = 30")
+                .bind(event.0)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!cancel.is_finished(), "the cancel is still committing");
+    sqlx::query("SELECT happening_raise_seat_floor($1)").bind(event.0).execute(&pool).await.unwrap();
+    cancel.await.unwrap();
+    assert_eq!(check_floor(&pool, event, "after the cancel committed").await, 1, "the raise skipped the event");
+    assert_eq!(floor_and_lowest_free(&pool, event).await.1, Some(30));
+}
+
 /// Three engines (as three servers) book and cancel at once on one event: afterwards no free
 /// seat is below the floor, and every free seat can still be booked (none is hidden from
 /// the search or from the admission's count).
