@@ -1,9 +1,10 @@
 //! The notification pipeline's throughput, outbox to worker, on real PostgreSQL and RabbitMQ.
-//! Books `N` seats (64 concurrent clients; each booking writes one outbox row), then times
-//! the relay (`Engine::relay` + `AmqpNotifier`, publisher confirms, rows marked sent) alone
-//! until the outbox is empty (the first half one batch at a time, the second half with two
-//! batches in flight as the server relays, so that the two compare within one run), and the worker (`Worker` with the shipped settings, a sink
-//! that counts, delivery recorded in PostgreSQL) alone until every notification is
+//! Books `N` seats in two halves (64 concurrent clients; each booking writes one outbox
+//! row) and after each times the relay alone until the outbox is empty: `run_relay` as the
+//! server runs it (`Engine::relay` + `AmqpNotifier`, publisher confirms, rows marked sent),
+//! with one batch in flight for the first half and two for the second, so that the two
+//! compare within one run. Then it times the worker (`Worker` with the shipped settings, a
+//! sink that counts, delivery recorded in PostgreSQL) alone until every notification is
 //! delivered. Then it books `N` more and runs both at once, as a deployment does: the end
 //! to end rate is the second batch over the time until its last notification is delivered.
 //!
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use happening_amqp::{AmqpNotifier, CancellationToken, NotificationMessage, Sink, SinkError, StoreDeliveryLog};
+use happening_amqp::{run_relay, AmqpNotifier, CancellationToken, NotificationMessage, RelayConfig, Sink, SinkError, StoreDeliveryLog};
 use happening_amqp::{Worker, WorkerConfig};
 use happening_core::domain::{NewEvent, WaitlistPolicy};
 use happening_core::ids::EventId;
@@ -38,17 +39,13 @@ impl Sink for Counting {
     }
 }
 
-/// Relays batches of 1,000 in `in_flight` loops until at least `count` are sent.
-async fn relay(engine: &Engine, notifier: &AmqpNotifier, count: u64, in_flight: usize) -> u64 {
-    let relayed = AtomicU64::new(0);
-    let one = || async {
-        while relayed.load(Ordering::SeqCst) < count {
-            let n = engine.relay(notifier, 1000).await.expect("relay") as u64;
-            relayed.fetch_add(n, Ordering::SeqCst);
-        }
-    };
-    futures_util::future::join_all((0..in_flight).map(|_| one())).await;
-    relayed.into_inner()
+/// The server's relay loop (`run_relay`, batches of 1,000, `in_flight` at once), told to
+/// shut down from the start: it relays until the outbox is empty, then returns the count.
+async fn drain(engine: &Engine, notifier: &AmqpNotifier, in_flight: usize) -> u64 {
+    let shutdown = CancellationToken::new();
+    shutdown.cancel();
+    let config = RelayConfig { batch: 1000, in_flight, shutdown_timeout_ms: 3_600_000, ..Default::default() };
+    run_relay(engine, notifier, config, shutdown).await
 }
 
 #[tokio::main]
@@ -78,14 +75,15 @@ async fn main() {
         })
         .await
         .expect("event");
-    let depth = fill(&engine, event.event.id, n).await;
 
-    // 1. The relay alone, batches of 1,000: half the outbox one batch at a time, the rest
-    // with two in flight (as the server relays).
+    // 1. The relay alone, until the outbox is empty: half the bookings one batch at a time,
+    // the other half with two in flight (as the server relays).
     let notifier = AmqpNotifier::connect(&amqp, &queue).await.expect("RabbitMQ");
-    for (in_flight, count) in [(1, depth / 2), (2, depth - depth / 2)] {
+    let mut depth = 0;
+    for (in_flight, bookings) in [(1, n / 2), (2, n - n / 2)] {
+        depth += fill(&engine, event.event.id, bookings).await;
         let t = Instant::now();
-        let relayed = relay(&engine, &notifier, count, in_flight).await;
+        let relayed = drain(&engine, &notifier, in_flight).await;
         let relay_s = t.elapsed().as_secs_f64();
         println!(
             "relayed {relayed} in {relay_s:.2} s ({:.0}/s, {in_flight} batch(es) in flight, publisher confirms, marked sent)",
@@ -111,7 +109,7 @@ async fn main() {
     // 3. Both at once (the worker keeps running): N more bookings relayed and delivered.
     let second = fill(&engine, event.event.id, n).await;
     let t = Instant::now();
-    relay(&engine, &notifier, second, 2).await;
+    drain(&engine, &notifier, 2).await;
     wait_handled(&worker, depth + second).await;
     let both_s = t.elapsed().as_secs_f64();
     println!("relay and worker at once: {second} delivered in {both_s:.2} s: end to end {:.0} notifications/s", second as f64 / both_s);

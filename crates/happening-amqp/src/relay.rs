@@ -34,9 +34,9 @@ impl Default for RelayConfig {
 }
 
 /// Relays the outbox through `notifier` until `shutdown`, in `in_flight` loops, each with
-/// full batches back to back, a
-/// pause of `idle` once drained, and a growing pause while delivery fails (RabbitMQ down:
-/// the rows stay pending and the outbox grows; they are sent once it is back). On
+/// full batches back to back, a pause of `idle` once drained, and a growing pause while
+/// delivery fails (RabbitMQ down: the rows stay pending and the outbox grows; they are sent
+/// once it is back). On
 /// `shutdown` it relays what is left, for at most `shutdown_timeout_ms` all told. Returns
 /// the number of notifications relayed.
 ///

@@ -693,8 +693,8 @@ async fn audit_engine(url: &str, redis_url: Option<&str>, redis_prefix: &str) ->
 }
 
 /// `happening audit [--event ID] [--stuck-after-secs N] [--recheck-ms N]`: one line per
-/// breach (found twice, `--recheck-ms` apart), then a summary. Exit 0 when clean, 1 on breaches, 2 when the stores cannot be read (or without
-/// DATABASE_URL).
+/// breach (found twice, `--recheck-ms` apart), then a summary. Exit 0 when clean, 1 on
+/// breaches, 2 when the stores cannot be read (or without DATABASE_URL).
 fn audit(a: Audit) -> ExitCode {
     let Some(url) = a.database_url.filter(|v| !v.is_empty()) else {
         eprintln!("error: happening audit needs the database: set DATABASE_URL or pass --database-url");
