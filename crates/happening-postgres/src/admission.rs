@@ -9,6 +9,8 @@
 //! `restore` have nothing to change, and the version stays 0 (a rebuild has nothing to
 //! overwrite, so it cannot lose a step of another engine).
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use happening_core::domain::WaitlistPolicy;
 use happening_core::ids::{BookingId, EventId};
@@ -21,6 +23,18 @@ use crate::error::adm;
 /// Seats one request can ask for at most, to bound the free-seat probes.
 const PROBE_MAX: i64 = 1_000;
 
+/// One round trip for event `$1`: is it known, does anyone wait (asked only if `$3`), how
+/// many seats are free, counting at most `$2` from the floor (`FREE_FROM`). Written once,
+/// not per call: it is on every booking's path.
+static PROBE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1) AS known, \
+         ($3 AND EXISTS (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting')) AS queued, \
+         (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL \
+         AND seat_no >= {FREE_FROM} LIMIT $2) f) AS free"
+    )
+});
+
 #[derive(Clone, Debug)]
 pub struct PgAdmission {
     pool: PgPool,
@@ -31,22 +45,19 @@ impl PgAdmission {
         Self { pool }
     }
 
-    /// Free seats of `event`, counting at most `limit`; `Missing` for an unknown event.
-    async fn free_up_to(&self, event: EventId, limit: i64) -> Result<u32, AdmissionError> {
-        let row = sqlx::query(&format!(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1) AS known, \
-             (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL \
-             AND seat_no >= {FREE_FROM} LIMIT $2) f) AS free",
-        ))
-        .bind(event.0)
-        .bind(limit)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(adm)?;
+    /// Free seats of `event`, counting at most `limit`, and (if `ask_queued`) whether anyone
+    /// waits; `Missing` for an unknown event.
+    async fn probe(&self, event: EventId, limit: i64, ask_queued: bool) -> Result<(u32, bool), AdmissionError> {
+        let row = sqlx::query(PROBE.as_str()).bind(event.0).bind(limit).bind(ask_queued).fetch_one(&self.pool).await.map_err(adm)?;
         if !row.try_get::<bool, _>("known").map_err(adm)? {
             return Err(AdmissionError::Missing);
         }
-        Ok(row.try_get::<i64, _>("free").map_err(adm)? as u32)
+        Ok((row.try_get::<i64, _>("free").map_err(adm)? as u32, row.try_get::<bool, _>("queued").map_err(adm)?))
+    }
+
+    /// Free seats of `event`, counting at most `limit`; `Missing` for an unknown event.
+    async fn free_up_to(&self, event: EventId, limit: i64) -> Result<u32, AdmissionError> {
+        Ok(self.probe(event, limit, false).await?.0)
     }
 
     async fn entries(&self, event: EventId, extra: &str, limit: i64) -> Result<Vec<WaitEntry>, AdmissionError> {
@@ -77,25 +88,8 @@ impl SlotCounter for PgAdmission {
     }
 
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
-        // One round trip: is the event known, does anyone wait, how many seats (up to the
-        // request) are free.
-        let row = sqlx::query(&format!(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1) AS known, \
-             ($3 AND EXISTS (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting')) AS queued, \
-             (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL \
-             AND seat_no >= {FREE_FROM} LIMIT $2) f) AS free",
-        ))
-        .bind(event.0)
-        .bind(req.want as i64)
-        .bind(req.behind_queue)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(adm)?;
-        if !row.try_get::<bool, _>("known").map_err(adm)? {
-            return Err(AdmissionError::Missing);
-        }
-        let free = row.try_get::<i64, _>("free").map_err(adm)? as u32;
-        if row.try_get::<bool, _>("queued").map_err(adm)? {
+        let (free, queued) = self.probe(event, req.want as i64, req.behind_queue).await?;
+        if queued {
             return Ok(Take::Short { free, queued: true });
         }
         let n = req.want.min(free);
