@@ -13,9 +13,7 @@ use happening_core::HoldRequest;
 use sqlx::PgPool;
 
 async fn setup() -> Option<(Harness, PgPool)> {
-    let (h, url) = common::setup(0, 2).await?;
-    let pool = PgPool::connect(&url).await.expect("raw connection");
-    Some((h, pool))
+    common::setup_raw(0, 2).await
 }
 
 async fn audit(h: &Harness) -> AuditReport {

@@ -12,9 +12,7 @@ use happening_core::{BookRequest, HoldRequest};
 use sqlx::PgPool;
 
 async fn setup(replicas: usize) -> Option<(Harness, PgPool)> {
-    let (h, url) = common::setup(replicas, 8).await?;
-    let pool = PgPool::connect(&url).await.expect("raw connection");
-    Some((h, pool))
+    common::setup_raw(replicas, 8).await
 }
 
 /// The floor and the lowest free seat (`None` when none is free).

@@ -31,6 +31,14 @@ pub async fn setup_with(replicas: usize, connections: u32, params: &str) -> Opti
     Some((h, db_url))
 }
 
+/// As `setup`, with a pool of its own on the same database, for raw SQL behind the
+/// engines' back.
+pub async fn setup_raw(replicas: usize, connections: u32) -> Option<(Harness, sqlx::PgPool)> {
+    let (h, url) = setup(replicas, connections).await?;
+    let pool = sqlx::PgPool::connect(&url).await.expect("raw connection");
+    Some((h, pool))
+}
+
 pub async fn harness(replicas: usize, connections: u32) -> Option<Harness> {
     setup(replicas, connections).await.map(|(h, _)| h)
 }
