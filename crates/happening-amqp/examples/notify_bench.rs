@@ -56,7 +56,7 @@ async fn main() {
         std::process::exit(2);
     };
     let n: u32 = args.next().map(|s| s.parse().expect("BOOKINGS is a number")).unwrap_or(20_000);
-    let pool = happening_postgres::connect(&db, 32).await.expect("PostgreSQL");
+    let pool = happening_postgres::connect(&db, happening_postgres::PoolConfig::new(32)).await.expect("PostgreSQL");
     let engine = Engine::new(Arc::new(PgStore::new(pool.clone())), Arc::new(PgAdmission::new(pool)));
     let queue = format!("notify-bench-{}", uuid::Uuid::new_v4().simple());
 

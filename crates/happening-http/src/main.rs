@@ -73,6 +73,10 @@ struct Serve {
     /// Connections in the PostgreSQL pool.
     #[arg(long, env = "HAPPENING_DB_POOL_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     db_pool_size: u32,
+    /// How long a request waits for a pooled PostgreSQL connection before it fails with 503.
+    #[arg(long, env = "HAPPENING_DB_ACQUIRE_TIMEOUT_MS", default_value_t = happening_postgres::PoolConfig::ACQUIRE_TIMEOUT_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    db_acquire_timeout_ms: u64,
     /// Redis URL for counters, waitlists and holds (in memory when absent).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
@@ -363,7 +367,8 @@ fn serve(s: Serve) -> ExitCode {
         let engine = match &database_url {
             None => Engine::in_memory(),
             Some(url) => {
-                let pg = pg_engine(url, s.db_pool_size, redis_url.as_deref(), &s.redis_prefix).await?;
+                let pool = happening_postgres::PoolConfig { connections_max: s.db_pool_size, acquire_timeout_ms: s.db_acquire_timeout_ms };
+                let pg = pg_engine(url, pool, redis_url.as_deref(), &s.redis_prefix).await?;
                 backends[0].1 = "postgres";
                 checks.push(Arc::new(PostgresCheck::new(pg.pool.clone())));
                 match pg.redis {
@@ -505,13 +510,18 @@ struct PgEngine {
 
 /// Connects to PostgreSQL (running the migrations) and, with `redis_url`, to Redis: the
 /// engine is `PgStore` + `RedisAdmission`, else `PgStore` + `PgAdmission`.
-async fn pg_engine(url: &str, pool_size: u32, redis_url: Option<&str>, redis_prefix: &str) -> Result<PgEngine, String> {
+async fn pg_engine(
+    url: &str,
+    pool: happening_postgres::PoolConfig,
+    redis_url: Option<&str>,
+    redis_prefix: &str,
+) -> Result<PgEngine, String> {
     // One plain connection first: the pool's own error on an unreachable server is only
     // "timed out", this one says why.
     drop(pg_connect(url).await?);
     // Connecting runs the migrations (idempotent; concurrent starts serialize on sqlx's
     // migration lock).
-    let pool = happening_postgres::connect(url, pool_size).await.map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
+    let pool = happening_postgres::connect(url, pool).await.map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
     let store = Arc::new(happening_postgres::PgStore::new(pool.clone()));
     let (admission, redis): (Arc<dyn Admission>, _) = match redis_url {
         None => (Arc::new(happening_postgres::PgAdmission::new(pool.clone())), None),
@@ -569,7 +579,7 @@ fn reconcile(r: Reconcile) -> ExitCode {
     };
     let redis_url = r.redis_url.filter(|v| !v.is_empty());
     let result = rt.block_on(async move {
-        let pg = pg_engine(&url, 4, redis_url.as_deref(), &r.redis_prefix).await?;
+        let pg = pg_engine(&url, happening_postgres::PoolConfig::new(4), redis_url.as_deref(), &r.redis_prefix).await?;
         let drifted = match r.event {
             Some(id) => {
                 let one = pg.engine.reconcile_event(id).await.map_err(|e| format!("cannot reconcile event {id}: {e}"))?;
@@ -618,7 +628,7 @@ fn worker(w: WorkerCmd) -> ExitCode {
         Err(code) => return code,
     };
     let result = rt.block_on(async move {
-        let pg = pg_engine(&database_url, 8, None, happening_redis::DEFAULT_PREFIX).await?;
+        let pg = pg_engine(&database_url, happening_postgres::PoolConfig::new(8), None, happening_redis::DEFAULT_PREFIX).await?;
         let log = Arc::new(happening_amqp::StoreDeliveryLog::new(pg.store.clone()));
         let config = happening_amqp::WorkerConfig {
             queue: w.notifications_queue.clone(),

@@ -82,7 +82,7 @@ mod tests {
     #[tokio::test]
     async fn a_deadlock_victim_is_run_again_and_both_calls_land() {
         let Some(server) = crate::testing::server_url() else { return };
-        let pool = crate::connect(&crate::testing::fresh_database_url(&server).await, 4).await.unwrap();
+        let pool = crate::connect(&crate::testing::fresh_database_url(&server).await, crate::testing::pool(4)).await.unwrap();
         sqlx::query("CREATE TABLE pair (id int PRIMARY KEY, n int NOT NULL)").execute(&pool).await.unwrap();
         sqlx::query("INSERT INTO pair VALUES (1, 0), (2, 0)").execute(&pool).await.unwrap();
         let (barrier, attempts) = (Arc::new(Barrier::new(2)), Arc::new(AtomicU32::new(0)));

@@ -32,9 +32,34 @@ use sqlx::PgPool;
 /// The embedded migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Connects a pool of `max_connections` and runs the migrations.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let pool = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
+/// A connection pool's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Connections open at most.
+    pub connections_max: u32,
+    /// How long a caller waits for a free connection before its operation fails (a server
+    /// answers 503): a pool that stays busy this long is overloaded, and a request that waits
+    /// longer is one its client has likely given up on.
+    pub acquire_timeout_ms: u64,
+}
+
+impl PoolConfig {
+    /// The server's default wait for a connection.
+    pub const ACQUIRE_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+
+    /// `connections_max` connections, with the default wait for one.
+    pub fn new(connections_max: u32) -> Self {
+        Self { connections_max, acquire_timeout_ms: Self::ACQUIRE_TIMEOUT_MS_DEFAULT }
+    }
+}
+
+/// Connects a pool as `config` says and runs the migrations.
+pub async fn connect(url: &str, config: PoolConfig) -> Result<PgPool, sqlx::Error> {
+    let pool = PgPoolOptions::new()
+        .max_connections(config.connections_max)
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+        .connect(url)
+        .await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }

@@ -3,6 +3,15 @@
 
 use sqlx::{Connection, PgConnection};
 
+use crate::PoolConfig;
+
+/// A test pool of `connections_max`: its wait for a connection is long, since a test must
+/// not fail on timing. Tests race hundreds of tasks on a few connections of a shared, noisy
+/// machine, where the server's 5 s wait was once exceeded while every invariant held.
+pub fn pool(connections_max: u32) -> PoolConfig {
+    PoolConfig { connections_max, acquire_timeout_ms: 300_000 }
+}
+
 /// The test server's URL. Without one, tests skip, except under CI (`CI` set), where a
 /// missing server is a failure.
 pub fn server_url() -> Option<String> {
@@ -21,7 +30,7 @@ pub fn server_url() -> Option<String> {
 /// Creates a new database on the server at `url`, migrates it, and returns its URL.
 pub async fn fresh_database_url(url: &str) -> String {
     let db_url = empty_database_url(url).await;
-    crate::connect(&db_url, 1).await.expect("migrate the test database").close().await;
+    crate::connect(&db_url, pool(1)).await.expect("migrate the test database").close().await;
     db_url
 }
 

@@ -175,7 +175,7 @@ async fn main() {
     }
     let num = |i: usize, d: u32| pos.get(i).map(|s| s.parse().expect("a number")).unwrap_or(d);
     let (clients, requests, seats) = (num(2, 256), num(3, 100_000), num(4, 1_000));
-    let pool = happening_postgres::connect(pos[0], 32).await.expect("PostgreSQL");
+    let pool = happening_postgres::connect(pos[0], happening_postgres::PoolConfig::new(32)).await.expect("PostgreSQL");
     println!("{clients} clients, {requests} requests of 1 seat, {seats} seats");
     println!("| run | requests/s | p50 ms | p95 ms | p99 ms | max ms | seats confirmed | waiting |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");

@@ -13,7 +13,7 @@
 //! use happening_redis::{RedisAdmission, DEFAULT_PREFIX};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = happening_postgres::connect("postgres://127.0.0.1/happening", 16).await?;
+//! let pool = happening_postgres::connect("postgres://127.0.0.1/happening", happening_postgres::PoolConfig::new(16)).await?;
 //! let admission = RedisAdmission::connect("redis://127.0.0.1:6379/", DEFAULT_PREFIX).await?;
 //! let engine = Engine::new(Arc::new(PgStore::new(pool)), Arc::new(admission));
 //! # let _ = engine;

@@ -50,7 +50,7 @@ pub async fn setup(replicas: usize) -> Option<Env> {
     let db_url = testing::fresh_database_url(&url).await;
     let mut pools = Vec::new();
     for _ in 0..=replicas {
-        pools.push(happening_postgres::connect(&db_url, 8).await.expect("engine pool"));
+        pools.push(happening_postgres::connect(&db_url, happening_postgres::testing::pool(8)).await.expect("engine pool"));
     }
     let mut pools = pools.into_iter();
     let h = Harness::new(replicas, || {

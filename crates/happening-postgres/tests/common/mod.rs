@@ -21,7 +21,7 @@ pub async fn setup_with(replicas: usize, connections: u32, params: &str) -> Opti
     let db_url = testing::fresh_database_url(&url).await;
     let mut pools = Vec::new();
     for _ in 0..=replicas {
-        pools.push(happening_postgres::connect(&format!("{db_url}{params}"), connections).await.expect("engine pool"));
+        pools.push(happening_postgres::connect(&format!("{db_url}{params}"), testing::pool(connections)).await.expect("engine pool"));
     }
     let mut pools = pools.into_iter();
     let h = Harness::new(replicas, || {

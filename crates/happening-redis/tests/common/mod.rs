@@ -63,7 +63,7 @@ pub async fn setup(replicas: usize, connections: u32) -> Option<(Harness, Backen
     let db_url = testing::fresh_database_url(&url).await;
     let mut pools = Vec::new();
     for _ in 0..=replicas {
-        pools.push(happening_postgres::connect(&db_url, connections).await.expect("replica pool"));
+        pools.push(happening_postgres::connect(&db_url, happening_postgres::testing::pool(connections)).await.expect("replica pool"));
     }
     let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
     let mut admissions = Vec::new();
