@@ -524,30 +524,40 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     let (admin, _) = s.user("admin").await;
     let org = s.org(&admin, &[]).await;
     let ev = s.event(&admin, &org, 2).await;
-    // A booking whose body arrives in two parts, with the shutdown in between.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    let json = format!(r#"{{"event_id":"{ev}","seats":2}}"#).into_bytes();
-    let (first, rest) = json.split_at(10);
-    // One connection, known to be accepted by the server before the booking starts on it.
-    let client = Client::builder().pool_max_idle_per_host(1).build().unwrap();
-    assert!(client.get(s.url("/healthz")).send().await.unwrap().status().is_success());
-    let req =
-        client.post(s.url("/bookings")).bearer_auth(&admin).header("content-length", json.len()).body(reqwest::Body::wrap_stream(body));
-    let in_flight = tokio::spawn(req.send());
-    tx.send(Ok(first[..5].to_vec())).await.unwrap();
-    // The channel holds one chunk: this returns once the client took the first one, i.e.
-    // once the request line and headers are on the wire.
-    tx.send(Ok(first[5..].to_vec())).await.unwrap();
+    // A booking whose body arrives after the shutdown began. It asks `100-continue`: the
+    // server answers that once the handler reads the body, so when the client has it, the
+    // request is surely in flight (not bytes still in a socket buffer, which the shutdown
+    // may rightly drop with an idle connection: a first version raced on that).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let json = format!(r#"{{"event_id":"{ev}","seats":2}}"#);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /bookings HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {admin}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        json.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while !got.ends_with(b"\r\n\r\n") {
+            got.push(conn.read_u8().await.expect("the interim answer"));
+        }
+    })
+    .await
+    .expect("no 100 Continue");
+    assert!(got.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&got));
     let pid = s.child.id().unwrap();
     assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
     // Shutdown has begun once new connections are refused.
     s.until("the listener to close", || async { Client::new().get(s.url("/healthz")).send().await.is_err().then_some(()) }).await;
-    tx.send(Ok(rest.to_vec())).await.unwrap();
-    drop(tx);
-    let res = in_flight.await.unwrap().expect("the request in flight is answered");
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let b: Value = res.json().await.unwrap();
+    conn.write_all(json.as_bytes()).await.unwrap();
+    // The answer, then the end of the connection (the server is going away).
+    let mut answer = Vec::new();
+    tokio::time::timeout(DEADLINE, conn.read_to_end(&mut answer)).await.expect("the request in flight is answered").unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let b: Value = serde_json::from_str(answer.split_once("\r\n\r\n").expect("head and body").1).unwrap();
     assert_eq!((b["status"].as_str(), b["seat_numbers"].clone()), (Some("confirmed"), json!([1, 2])));
     let status = tokio::time::timeout(DEADLINE, s.child.wait()).await.expect("server did not exit").unwrap();
     assert!(status.success(), "{status:?}");
