@@ -7,6 +7,10 @@
 //! store gathers what arrives while its [`WORKERS`] are busy ("smart batching": a lone
 //! request goes at once, alone; no timer ever delays one).
 //!
+//! A batch's confirmed bookings of one event share one search for the lowest free seats
+//! (migrations/0005), so on a hot event the walk past seats being taken is paid once per
+//! batch, not once per booking.
+//!
 //! Each item has its own subtransaction in the batch, so items fail alone; a batch whose
 //! call fails (connection lost) fails all its items, none of them written. Items that may
 //! wait on row locks (requested seats) are not batched: one wait would stall the batch.

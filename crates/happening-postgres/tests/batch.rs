@@ -1,0 +1,103 @@
+//! `happening_book_batch` (migrations 0003 and 0005), called as the store's batcher calls
+//! it: a batch's confirmed bookings of one event share one search for the lowest free seats,
+//! each takes its share in order, and a booking that fails hands its share to the next.
+
+mod common;
+
+use chrono::Utc;
+use happening_core::domain::WaitlistPolicy;
+use happening_core::ids::{EventId, UserId};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// One booking of a batch.
+struct Item {
+    confirm: bool,
+    event: EventId,
+    seats: i32,
+    user: Uuid,
+    key: Option<&'static str>,
+}
+
+fn confirm(event: EventId, seats: i32) -> Item {
+    Item { confirm: true, event, seats, user: UserId::new().0, key: None }
+}
+
+/// The result row of each item: its SQLSTATE (`None`: booked) and seats.
+async fn run(pool: &PgPool, items: &[Item]) -> Vec<(Option<String>, Option<Vec<i32>>)> {
+    let lock = |e: EventId| i64::from_be_bytes(e.0.as_bytes()[..8].try_into().unwrap());
+    let now = Utc::now();
+    sqlx::query_as("SELECT code, seats FROM happening_book_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
+        .bind(items.iter().map(|i| i.confirm).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.event.0).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| lock(i.event)).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.user).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.key.map(|_| i.user)).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.key).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.key.map(|_| 7_i64)).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| now).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| "created").collect::<Vec<_>>())
+        .bind(items.iter().map(|i| if i.confirm { "confirmed" } else { "waiting" }).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| if i.confirm { "booking_confirmed" } else { "booking_waitlisted" }).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
+        .fetch_all(pool)
+        .await
+        .expect("happening_book_batch")
+}
+
+fn booked(seats: &[i32]) -> (Option<String>, Option<Vec<i32>>) {
+    (None, Some(seats.to_vec()))
+}
+
+#[tokio::test]
+async fn bookings_of_a_batch_share_one_search_and_a_failed_one_passes_its_seats_on() {
+    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+    let (hot, other) = (h.event(10, WaitlistPolicy::Fifo).await, h.event(10, WaitlistPolicy::Fifo).await);
+    let first = h.book(hot, UserId::new(), 1).await.unwrap();
+    assert_eq!(first.seat_numbers, vec![1]);
+
+    let twin = UserId::new().0;
+    let items = [
+        Item { key: Some("k"), user: twin, ..confirm(hot, 2) },
+        // The same user's key again: this one fails (HP003), and its seat goes to the next.
+        Item { key: Some("k"), user: twin, ..confirm(hot, 1) },
+        confirm(hot, 3),
+        confirm(other, 2),
+        confirm(other, 1),
+    ];
+    let rows = run(&pool, &items).await;
+    assert_eq!(rows[0], booked(&[2, 3]));
+    assert_eq!(rows[1].0.as_deref(), Some("HP003"), "the key was taken: {rows:?}");
+    assert_eq!(rows[2], booked(&[4, 5, 6]), "the failed booking's seat 4 went to the next");
+    assert_eq!(rows[3], booked(&[1, 2]));
+    assert_eq!(rows[4], booked(&[3]));
+
+    // What the bookings say is what the seats say.
+    let owned: Vec<(i32,)> =
+        sqlx::query_as("SELECT seat_no FROM event_seats WHERE event_id = $1 AND booking_id IS NOT NULL ORDER BY seat_no")
+            .bind(hot.0)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(owned.into_iter().map(|(s,)| s).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    for e in [hot, other] {
+        happening_core::testkit::invariants::check(&h.engine, e).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[tokio::test]
+async fn a_booking_left_without_a_share_searches_alone() {
+    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+    let event = h.event(3, WaitlistPolicy::Fifo).await;
+    // Three seats for five asked: the first booking gets two, the second finds one seat,
+    // which is not enough (HP005: the store retries it alone, blocking, and it waits).
+    let rows = run(&pool, &[confirm(event, 2), confirm(event, 2), confirm(event, 1)]).await;
+    assert_eq!(rows[0], booked(&[1, 2]));
+    assert_eq!(rows[1].0.as_deref(), Some("HP005"), "{rows:?}");
+    assert_eq!(rows[2], booked(&[3]), "the one seat left is still bookable in the same batch");
+    happening_core::testkit::invariants::check(&h.engine, event).await.unwrap_or_else(|e| panic!("{e}"));
+}
