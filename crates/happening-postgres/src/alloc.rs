@@ -71,8 +71,8 @@ pub(crate) async fn allocate(
         // Specific seats: a savepoint, so that a partial take is undone with its locks.
         let mut sp = conn.begin().await.map_err(db)?;
         let sql = format!(
-            "UPDATE event_seats SET {} = $3 WHERE event_id = $1 AND seat_no = ANY($2) \
-             AND booking_id IS NULL AND hold_id IS NULL RETURNING seat_no",
+            "UPDATE event_seats s SET {} = $3 FROM unnest($2::integer[]) w(seat_no) WHERE s.event_id = $1 AND s.seat_no = w.seat_no \
+             AND s.booking_id IS NULL AND s.hold_id IS NULL RETURNING s.seat_no",
             owner.column()
         );
         let got: Vec<i32> =

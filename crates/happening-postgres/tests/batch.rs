@@ -1,6 +1,7 @@
 //! `happening_book_batch` (migrations 0003 and 0005), called as the store's batcher calls
 //! it: a batch's confirmed bookings of one event share one search for the lowest free seats,
-//! each takes its share in order, and a booking that fails hands its share to the next.
+//! each takes its share in order, a booking that fails hands its share to the next, and
+//! one left without a share is contended.
 
 mod common;
 
@@ -90,11 +91,11 @@ async fn bookings_of_a_batch_share_one_search_and_a_failed_one_passes_its_seats_
 }
 
 #[tokio::test]
-async fn a_booking_left_without_a_share_searches_alone() {
+async fn a_booking_left_without_a_share_is_contended() {
     let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
     let event = h.event(3, WaitlistPolicy::Fifo).await;
-    // Three seats for five asked: the first booking gets two, the second finds one seat,
-    // which is not enough (HP005: the store retries it alone, blocking, and it waits).
+    // Three seats for five asked: the first booking gets two, the second no share (HP005:
+    // the store tries it again alone, blocking, and it waits), the third the seat left.
     let rows = run(&pool, &[confirm(event, 2), confirm(event, 2), confirm(event, 1)]).await;
     assert_eq!(rows[0], booked(&[1, 2]));
     assert_eq!(rows[1].0.as_deref(), Some("HP005"), "{rows:?}");
