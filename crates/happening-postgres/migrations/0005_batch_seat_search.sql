@@ -30,10 +30,11 @@
 --      booking does (0004): this batch's seats are still free in the raise's snapshot, so
 --      the floor never passes them.
 --
--- `happening_confirm` is therefore split: the checks every new confirmed booking passes
--- (`happening_booking_begin`) and the rows it writes (`happening_booking_rows`) are
--- functions of their own, used by it and by the batch. The seat search in between is 0004's
--- (with 1. above); the batch no longer calls it.
+-- `happening_confirm` is therefore split: the checks every new booking passes
+-- (`happening_booking_begin`, which `happening_enqueue` of 0003 now calls too) and the rows a
+-- confirmed booking writes (`happening_booking_rows`) are functions of their own, used by it
+-- and by the batch. The seat search in between is 0004's (with 1. above); the batch no
+-- longer calls it.
 
 -- The event's shared advisory lock, the event must be live, the idempotency key bound.
 -- Returns the event's floor. Errors: HP001 event not found, HP002 event cancelled, HP003
@@ -64,14 +65,33 @@ BEGIN
 END
 $fn$;
 
--- A confirmed booking of `p_seats` (ascending), with its history row and outbox row.
+-- 0003's `happening_enqueue`, with its checks and rows in the functions below.
+CREATE OR REPLACE FUNCTION happening_enqueue(
+    p_event uuid, p_lock bigint, p_booking uuid, p_user uuid, p_requested integer,
+    p_key_user uuid, p_key text, p_fingerprint bigint, p_now timestamptz,
+    p_action text, p_status text, p_note_id uuid, p_note_kind text, p_note_seats integer
+) RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_seq bigint;
+BEGIN
+    PERFORM happening_booking_begin(p_event, p_lock, p_booking, p_key_user, p_key, p_fingerprint, p_now);
+    v_seq := nextval('booking_queue_seq');
+    PERFORM happening_booking_rows(p_event, p_booking, p_user, p_requested, '{}', v_seq, p_now,
+                                   p_action, p_status, p_note_id, p_note_kind, p_note_seats);
+    RETURN v_seq;
+END
+$fn$;
+
+-- A new booking, with its history row and outbox row: confirmed with `p_seats` (ascending),
+-- or waiting at `p_seq` (no seats).
 CREATE FUNCTION happening_booking_rows(
-    p_event uuid, p_booking uuid, p_user uuid, p_requested integer, p_seats integer[], p_now timestamptz,
+    p_event uuid, p_booking uuid, p_user uuid, p_requested integer, p_seats integer[], p_seq bigint, p_now timestamptz,
     p_action text, p_status text, p_note_id uuid, p_note_kind text, p_note_seats integer
 ) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     INSERT INTO bookings (id, event_id, user_id, seats, seat_numbers, status, queue_seq, hold_id, created_at, updated_at)
-    VALUES (p_booking, p_event, p_user, p_requested, p_seats, 'confirmed', NULL, NULL, p_now, p_now);
+    VALUES (p_booking, p_event, p_user, p_requested, p_seats, CASE WHEN p_seq IS NULL THEN 'confirmed' ELSE 'waiting' END,
+            p_seq, NULL, p_now, p_now);
     INSERT INTO booking_history (booking_id, action, status, seat_numbers, created_at)
     VALUES (p_booking, p_action, p_status, p_seats, p_now);
     INSERT INTO notifications (id, user_id, type, event_id, booking_id, org_id, seats, status, read, created_at)
@@ -151,7 +171,7 @@ BEGIN
         RAISE EXCEPTION 'allocation returned % seats for %', cardinality(v_seats), p_n;
     END IF;
     v_seats := ARRAY(SELECT x FROM unnest(v_seats) x ORDER BY 1);
-    PERFORM happening_booking_rows(p_event, p_booking, p_user, p_requested, v_seats, p_now,
+    PERFORM happening_booking_rows(p_event, p_booking, p_user, p_requested, v_seats, NULL, p_now,
                                    p_action, p_status, p_note_id, p_note_kind, p_note_seats);
     RETURN v_seats;
 END
@@ -200,7 +220,7 @@ BEGIN
         BEGIN
             IF cardinality(v_mine) > 0 THEN
                 PERFORM happening_booking_begin(p_event[i], p_lock[i], p_booking[i], p_key_user[i], p_key[i], p_fingerprint[i], p_now[i]);
-                PERFORM happening_booking_rows(p_event[i], p_booking[i], p_user[i], p_requested[i], v_mine, p_now[i],
+                PERFORM happening_booking_rows(p_event[i], p_booking[i], p_user[i], p_requested[i], v_mine, NULL, p_now[i],
                                                p_action[i], p_status[i], p_note_id[i], p_note_kind[i], p_note_seats[i]);
                 seats := v_mine;
             ELSIF p_confirm[i] THEN
