@@ -26,6 +26,11 @@
 --      MultiXact (both must be remembered), which every later reader of the row resolves.
 --      Seats locked and left unused stay free; they are only out of reach of other
 --      bookings until this batch commits.
+--    - A booking's idempotency key is now inserted after the batch locked the seats (it
+--      was before its own search). A twin request with the same key, in flight in another
+--      transaction that waits for one of those seats, closes a cycle: PostgreSQL breaks it
+--      after `deadlock_timeout` (1 s), and the store retries the booking it rolled back.
+--      Only a client's concurrent retries of one booking can meet this.
 --    - The floor is raised here when the seats found lie more than 32 above it, as a lone
 --      booking does (0004): this batch's seats are still free in the raise's snapshot, so
 --      the floor never passes them.
@@ -204,9 +209,15 @@ BEGIN
             WHERE j >= i AND p_confirm[j] AND p_event[j] = v_event;
             PERFORM pg_advisory_xact_lock_shared(p_lock[i]);
             SELECT seats_free_from INTO v_floor FROM events WHERE id = v_event;
+            -- Not the seats handed out in an earlier run of this event in this batch: they
+            -- are taken only at the end, and this transaction's own locks are not skipped.
+            -- (The store sorts a batch by event, so a second run would take two events
+            -- whose lock keys collide, interleaved.)
             v_shared := ARRAY(
                 SELECT seat_no FROM event_seats
                 WHERE event_id = v_event AND booking_id IS NULL AND hold_id IS NULL AND seat_no >= coalesce(v_floor, 1)
+                  AND seat_no <> ALL (ARRAY(SELECT t.seat FROM unnest(v_take_event, v_take_seat) t(event_id, seat)
+                                            WHERE t.event_id = v_event))
                 ORDER BY seat_no LIMIT v_need FOR UPDATE SKIP LOCKED);
             IF cardinality(v_shared) > 0 AND v_shared[1] - v_floor > 32 THEN
                 PERFORM happening_raise_seat_floor(v_event);
@@ -227,7 +238,9 @@ BEGIN
                 -- No share: fewer seats were free (or unlocked) than the run asked. Its own
                 -- search here could take seats shared out to the bookings after it (locked
                 -- by this transaction, still free until the end), so it is contended: the
-                -- store tries it again alone, blocking, after this batch.
+                -- store tries it again alone, blocking, after this batch. (The checks first,
+                -- so that a missing or cancelled event, or a taken key, says so.)
+                PERFORM happening_booking_begin(p_event[i], p_lock[i], p_booking[i], p_key_user[i], p_key[i], p_fingerprint[i], p_now[i]);
                 RAISE EXCEPTION USING ERRCODE = 'HP005', MESSAGE = 'contended';
             ELSE
                 seq := happening_enqueue(

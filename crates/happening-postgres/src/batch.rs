@@ -133,9 +133,11 @@ async fn work(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 pub(crate) async fn run(pool: &PgPool, items: &[Item]) -> Result<Vec<Outcome>, StoreError> {
     assert!(!items.is_empty() && items.len() <= BATCH_MAX, "a batch of {} items", items.len());
     // Shared event locks in one order across batches: no cycle through a waiting exclusive
-    // lock (stable, so one event's bookings keep their arrival order).
+    // lock (stable, so one event's bookings keep their arrival order). By event too, so that
+    // an event's bookings are one run and share one seat search (migrations/0005) even when
+    // two events' lock keys collide.
     let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| items[i].lock);
+    order.sort_by_key(|&i| (items[i].lock, items[i].new.event_id.0));
     fn key(it: &Item) -> Option<&happening_core::domain::IdempotencyKey> {
         it.new.idempotency.as_ref()
     }
