@@ -1,18 +1,21 @@
 -- Two changes to the booking functions.
 --
--- 1. Seats taken by number use the primary key. `seat_no = ANY (p_wanted)` let PL/pgSQL's
---    cached generic plan take the event's free-seat index with only `event_id` as its
---    condition and filter every free seat of the event by the array: on an event of 100,000
---    seats, 1,142 buffers for one seat (pg_stat_statements). A join with `unnest(p_wanted)`
---    is an index lookup per seat in the generic plan too.
+-- 1. Seats taken by number use the primary key, one statement per seat
+--    (`happening_take_seats`). `seat_no = ANY (p_wanted)` let PL/pgSQL's cached generic plan
+--    take the event's free-seat index with only `event_id` as its condition and filter every
+--    free seat of the event by the array: on an event of 100,000 seats, 1,142 buffers for
+--    one seat (pg_stat_statements). A join with `unnest(...)` was no better: on an event just
+--    created, before the table's first ANALYZE, the planner hashed the whole free-seat index
+--    (1,178 buffers, 57 ms for a batch's seats). An equality on the whole primary key has one
+--    plan whatever the statistics say: a lookup of one row.
 --
 -- 2. One seat search per event per batch, instead of one per booking. On a hot event each
 --    search for the lowest free seats walks, from the floor (0004), past the seats that
 --    bookings in flight are taking: with 64 clients about 35 buffers a search. A batch's
 --    confirmed bookings of one event now share one search: the batch finds the lowest free
 --    seats for all of them and locks them (`FOR UPDATE SKIP LOCKED`), hands each booking its
---    share in order, and takes the seats of the bookings that succeeded in one statement at
---    the end. A booking that fails gives its share to the next; a booking left without a
+--    share in order, and takes a booking's seats once the booking is written. A booking that
+--    fails gives its share to the next; a booking left without a
 --    share (fewer seats were free than asked) is contended (HP005), and the store tries it
 --    again alone, blocking, as it does a contended booking of a batch since 0003.
 --
@@ -25,7 +28,9 @@
 --      a seat locked by a transaction and updated by its subtransaction would need a
 --      MultiXact (both must be remembered), which every later reader of the row resolves.
 --      Seats locked and left unused stay free; they are only out of reach of other
---      bookings until this batch commits.
+--      bookings until this batch commits. A booking's seats are taken before the next
+--      booking's turn, so a later search of the same event in this batch (two events whose
+--      lock keys collide, interleaved) sees them taken.
 --    - A booking's idempotency key is now inserted after the batch locked the seats (it
 --      was before its own search). A twin request with the same key, in flight in another
 --      transaction that waits for one of those seats, closes a cycle: PostgreSQL breaks it
@@ -67,6 +72,26 @@ BEGIN
         END IF;
     END IF;
     RETURN v_floor;
+END
+$fn$;
+
+-- Takes the seats `p_wanted` of `p_event` that are free, for a booking (`p_booking`) or a
+-- hold (`p_hold`); returns those taken, ascending. One statement per seat on the primary key
+-- (1. above). The caller compares what it got with what it asked.
+CREATE FUNCTION happening_take_seats(p_event uuid, p_wanted integer[], p_booking uuid, p_hold uuid)
+RETURNS integer[] LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_seat  integer;
+    v_taken integer[] := '{}';
+BEGIN
+    FOREACH v_seat IN ARRAY p_wanted LOOP
+        UPDATE event_seats SET booking_id = p_booking, hold_id = p_hold
+        WHERE event_id = p_event AND seat_no = v_seat AND booking_id IS NULL AND hold_id IS NULL;
+        IF FOUND THEN
+            v_taken := v_taken || v_seat;
+        END IF;
+    END LOOP;
+    RETURN ARRAY(SELECT x FROM unnest(v_taken) x ORDER BY 1);
 END
 $fn$;
 
@@ -120,12 +145,8 @@ BEGIN
     v_floor := happening_booking_begin(p_event, p_lock, p_booking, p_key_user, p_key, p_fingerprint, p_now);
     IF cardinality(p_wanted) > 0 THEN
         BEGIN
-            WITH u AS (
-                UPDATE event_seats s SET booking_id = p_booking FROM unnest(p_wanted) w(seat_no)
-                WHERE s.event_id = p_event AND s.seat_no = w.seat_no AND s.booking_id IS NULL AND s.hold_id IS NULL
-                RETURNING s.seat_no)
-            SELECT array_agg(seat_no ORDER BY seat_no) INTO v_seats FROM u;
-            IF coalesce(cardinality(v_seats), 0) <> cardinality(p_wanted) THEN
+            v_seats := happening_take_seats(p_event, p_wanted, p_booking, NULL);
+            IF cardinality(v_seats) <> cardinality(p_wanted) THEN
                 v_taken := ARRAY(SELECT x FROM unnest(p_wanted) x EXCEPT SELECT y FROM unnest(coalesce(v_seats, '{}')) y ORDER BY 1);
                 -- Undo the partial take (and its locks) with the block's subtransaction.
                 RAISE EXCEPTION USING ERRCODE = 'HP004';
@@ -194,11 +215,6 @@ DECLARE
     v_need   bigint;
     v_floor  integer;
     v_mine   integer[];
-    -- Seats to take at the end, and for which booking.
-    v_take_event   uuid[] := '{}';
-    v_take_seat    integer[] := '{}';
-    v_take_booking uuid[] := '{}';
-    v_taken  bigint;
 BEGIN
     FOR i IN 1 .. coalesce(cardinality(p_event), 0) LOOP
         code := NULL; message := NULL; seats := NULL; seq := NULL;
@@ -209,15 +225,9 @@ BEGIN
             WHERE j >= i AND p_confirm[j] AND p_event[j] = v_event;
             PERFORM pg_advisory_xact_lock_shared(p_lock[i]);
             SELECT seats_free_from INTO v_floor FROM events WHERE id = v_event;
-            -- Not the seats handed out in an earlier run of this event in this batch: they
-            -- are taken only at the end, and this transaction's own locks are not skipped.
-            -- (The store sorts a batch by event, so a second run would take two events
-            -- whose lock keys collide, interleaved.)
             v_shared := ARRAY(
                 SELECT seat_no FROM event_seats
                 WHERE event_id = v_event AND booking_id IS NULL AND hold_id IS NULL AND seat_no >= coalesce(v_floor, 1)
-                  AND seat_no <> ALL (ARRAY(SELECT t.seat FROM unnest(v_take_event, v_take_seat) t(event_id, seat)
-                                            WHERE t.event_id = v_event))
                 ORDER BY seat_no LIMIT v_need FOR UPDATE SKIP LOCKED);
             IF cardinality(v_shared) > 0 AND v_shared[1] - v_floor > 32 THEN
                 PERFORM happening_raise_seat_floor(v_event);
@@ -237,7 +247,7 @@ BEGIN
             ELSIF p_confirm[i] THEN
                 -- No share: fewer seats were free (or unlocked) than the run asked. Its own
                 -- search here could take seats shared out to the bookings after it (locked
-                -- by this transaction, still free until the end), so it is contended: the
+                -- by this transaction and still free), so it is contended: the
                 -- store tries it again alone, blocking, after this batch. (The checks first,
                 -- so that a missing or cancelled event, or a taken key, says so.)
                 PERFORM happening_booking_begin(p_event[i], p_lock[i], p_booking[i], p_key_user[i], p_key[i], p_fingerprint[i], p_now[i]);
@@ -257,19 +267,13 @@ BEGIN
             v_mine := '{}';
         END;
         IF cardinality(v_mine) > 0 THEN
-            v_take_event := v_take_event || array_fill(p_event[i], ARRAY[p_n[i]]);
-            v_take_seat := v_take_seat || v_mine;
-            v_take_booking := v_take_booking || array_fill(p_booking[i], ARRAY[p_n[i]]);
+            -- Written: its seats, in this transaction (see the top). They are locked by it
+            -- and free, so every one is taken.
+            IF cardinality(happening_take_seats(p_event[i], v_mine, p_booking[i], NULL)) <> p_n[i] THEN
+                RAISE EXCEPTION 'booking % could not take its shared seats %', p_booking[i], v_mine;
+            END IF;
         END IF;
         RETURN NEXT;
     END LOOP;
-    -- The shared seats of the bookings written above, in this transaction (see the top).
-    UPDATE event_seats s SET booking_id = t.booking
-    FROM unnest(v_take_event, v_take_seat, v_take_booking) t(event_id, seat_no, booking)
-    WHERE s.event_id = t.event_id AND s.seat_no = t.seat_no AND s.booking_id IS NULL AND s.hold_id IS NULL;
-    GET DIAGNOSTICS v_taken = ROW_COUNT;
-    IF v_taken <> cardinality(v_take_seat) THEN
-        RAISE EXCEPTION 'the batch took % of its % shared seats', v_taken, cardinality(v_take_seat);
-    END IF;
 END
 $fn$;

@@ -70,13 +70,19 @@ pub(crate) async fn allocate(
     if !wanted.is_empty() {
         // Specific seats: a savepoint, so that a partial take is undone with its locks.
         let mut sp = conn.begin().await.map_err(db)?;
-        let sql = format!(
-            "UPDATE event_seats s SET {} = $3 FROM unnest($2::integer[]) w(seat_no) WHERE s.event_id = $1 AND s.seat_no = w.seat_no \
-             AND s.booking_id IS NULL AND s.hold_id IS NULL RETURNING s.seat_no",
-            owner.column()
-        );
-        let got: Vec<i32> =
-            sqlx::query_scalar(&sql).bind(event.0).bind(ints(wanted)).bind(owner.id()).fetch_all(&mut *sp).await.map_err(db)?;
+        // One statement per seat on the primary key (migrations/0005 says why not `= ANY`).
+        let (booking, hold) = match owner {
+            Owner::Booking(id) => (Some(id), None),
+            Owner::Hold(id) => (None, Some(id)),
+        };
+        let got: Vec<i32> = sqlx::query_scalar("SELECT happening_take_seats($1, $2, $3, $4)")
+            .bind(event.0)
+            .bind(ints(wanted))
+            .bind(booking)
+            .bind(hold)
+            .fetch_one(&mut *sp)
+            .await
+            .map_err(db)?;
         if got.len() == wanted.len() {
             sp.commit().await.map_err(db)?;
             let mut seats = wanted.to_vec();
