@@ -6,8 +6,8 @@
 --    free seat of the event by the array: on an event of 100,000 seats, 1,142 buffers for
 --    one seat (pg_stat_statements). A join with `unnest(...)` was no better: on an event just
 --    created, before the table's first ANALYZE, the planner hashed the whole free-seat index
---    (1,178 buffers, 57 ms for a batch's seats). An equality on the whole primary key has one
---    plan whatever the statistics say: a lookup of one row.
+--    (1,178 buffers, 57 ms for a batch's seats). An equality on the whole key (event_id,
+--    seat_no) has one plan whatever the statistics say: a lookup of one row.
 --
 -- 2. One seat search per event per batch, instead of one per booking. On a hot event each
 --    search for the lowest free seats walks, from the floor (0004), past the seats that
@@ -76,22 +76,27 @@ END
 $fn$;
 
 -- Takes the seats `p_wanted` of `p_event` that are free, for a booking (`p_booking`) or a
--- hold (`p_hold`); returns those taken, ascending. One statement per seat on the primary key
--- (1. above). The caller compares what it got with what it asked.
+-- hold (`p_hold`); returns those taken, ascending. One statement per seat, an equality on
+-- the whole key (event_id, seat_no) (1. above), in ascending seat order whatever the
+-- caller's order, so that two takers never lock seats in opposite orders (`= ANY` got that
+-- from the index). The caller compares what it got with what it asked.
 CREATE FUNCTION happening_take_seats(p_event uuid, p_wanted integer[], p_booking uuid, p_hold uuid)
 RETURNS integer[] LANGUAGE plpgsql AS $fn$
 DECLARE
     v_seat  integer;
     v_taken integer[] := '{}';
 BEGIN
-    FOREACH v_seat IN ARRAY p_wanted LOOP
+    IF (p_booking IS NULL) = (p_hold IS NULL) THEN
+        RAISE EXCEPTION 'a seat is taken for a booking or for a hold';
+    END IF;
+    FOREACH v_seat IN ARRAY ARRAY(SELECT DISTINCT x FROM unnest(p_wanted) x ORDER BY 1) LOOP
         UPDATE event_seats SET booking_id = p_booking, hold_id = p_hold
         WHERE event_id = p_event AND seat_no = v_seat AND booking_id IS NULL AND hold_id IS NULL;
         IF FOUND THEN
             v_taken := v_taken || v_seat;
         END IF;
     END LOOP;
-    RETURN ARRAY(SELECT x FROM unnest(v_taken) x ORDER BY 1);
+    RETURN v_taken;
 END
 $fn$;
 

@@ -70,7 +70,7 @@ pub(crate) async fn allocate(
     if !wanted.is_empty() {
         // Specific seats: a savepoint, so that a partial take is undone with its locks.
         let mut sp = conn.begin().await.map_err(db)?;
-        // One statement per seat on the primary key (migrations/0005 says why not `= ANY`).
+        // One statement per seat, by its whole key (migrations/0005 says why not `= ANY`).
         let (booking, hold) = match owner {
             Owner::Booking(id) => (Some(id), None),
             Owner::Hold(id) => (None, Some(id)),

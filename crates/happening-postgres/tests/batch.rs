@@ -123,3 +123,22 @@ async fn a_booking_without_a_share_still_says_what_is_wrong() {
     let rows = run(&pool, &[confirm(EventId::new(), 1)]).await;
     assert_eq!(rows[0].0.as_deref(), Some("HP001"), "no such event, not just contended: {rows:?}");
 }
+
+#[tokio::test]
+async fn seats_by_number_are_taken_in_ascending_order_for_a_booking_or_a_hold() {
+    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+    let event = h.event(10, WaitlistPolicy::Fifo).await;
+    let take = |wanted: Vec<i32>, booking: Option<Uuid>, hold: Option<Uuid>| {
+        sqlx::query_scalar::<_, Vec<i32>>("SELECT happening_take_seats($1, $2, $3, $4)")
+            .bind(event.0)
+            .bind(wanted)
+            .bind(booking)
+            .bind(hold)
+            .fetch_one(&pool)
+    };
+    let booking = Some(Uuid::new_v4());
+    assert_eq!(take(vec![7, 3, 5], booking, None).await.unwrap(), [3, 5, 7], "ascending, whatever the order asked");
+    assert_eq!(take(vec![5, 6], None, Some(Uuid::new_v4())).await.unwrap(), [6], "seat 5 is taken");
+    assert!(take(vec![8], None, None).await.is_err(), "a seat goes to a booking or a hold");
+    assert!(take(vec![8], booking, Some(Uuid::new_v4())).await.is_err(), "not to both");
+}
