@@ -11,9 +11,8 @@ use happening_core::ids::{EventId, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// One booking of a batch.
+/// One confirmed booking of a batch (of the lowest free seats).
 struct Item {
-    confirm: bool,
     event: EventId,
     seats: i32,
     user: Uuid,
@@ -21,7 +20,7 @@ struct Item {
 }
 
 fn confirm(event: EventId, seats: i32) -> Item {
-    Item { confirm: true, event, seats, user: UserId::new().0, key: None }
+    Item { event, seats, user: UserId::new().0, key: None }
 }
 
 /// The result row of each item: its SQLSTATE (`None`: booked) and seats.
@@ -29,7 +28,7 @@ async fn run(pool: &PgPool, items: &[Item]) -> Vec<(Option<String>, Option<Vec<i
     let lock = |e: EventId| i64::from_be_bytes(e.0.as_bytes()[..8].try_into().unwrap());
     let now = Utc::now();
     sqlx::query_as("SELECT code, seats FROM happening_book_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
-        .bind(items.iter().map(|i| i.confirm).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| true).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.event.0).collect::<Vec<_>>())
         .bind(items.iter().map(|i| lock(i.event)).collect::<Vec<_>>())
         .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
@@ -41,9 +40,9 @@ async fn run(pool: &PgPool, items: &[Item]) -> Vec<(Option<String>, Option<Vec<i
         .bind(items.iter().map(|i| i.key.map(|_| 7_i64)).collect::<Vec<_>>())
         .bind(items.iter().map(|_| now).collect::<Vec<_>>())
         .bind(items.iter().map(|_| "created").collect::<Vec<_>>())
-        .bind(items.iter().map(|i| if i.confirm { "confirmed" } else { "waiting" }).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| "confirmed").collect::<Vec<_>>())
         .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| if i.confirm { "booking_confirmed" } else { "booking_waitlisted" }).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| "booking_confirmed").collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
         .fetch_all(pool)
         .await
