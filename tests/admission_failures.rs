@@ -85,6 +85,9 @@ impl Waitlist for Flaky {
         self.check("pop_fitting")?;
         self.inner.pop_fitting(e, p).await
     }
+    fn pop_removes(&self) -> bool {
+        self.inner.pop_removes()
+    }
     async fn version(&self, e: EventId) -> Result<u64, AdmissionError> {
         self.check("version")?;
         self.inner.version(e).await

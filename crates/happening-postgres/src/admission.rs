@@ -5,7 +5,9 @@
 //! there is no counter row for every booking to fight over. Its answers are hints that the
 //! store's own atomic steps confirm: a booking told "free" that loses the race for the seats
 //! gets `Short` from the store and queues; a promotion of a booking that someone else
-//! promoted or cancelled first gets `NotWaiting`. `set_free`, `give`, `push`, `remove` and
+//! promoted or cancelled first gets `NotWaiting`. Its `pop_fitting` only reads (the head
+//! leaves when the store promotes it), so it says `pop_removes` is false and the engine runs
+//! one promotion pass per event at a time. `set_free`, `give`, `push`, `remove` and
 //! `restore` have nothing to change, and the version stays 0 (a rebuild has nothing to
 //! overwrite, so it cannot lose a step of another engine).
 
@@ -176,6 +178,11 @@ impl Waitlist for PgAdmission {
             }
         };
         Ok(pick.map(|(entry, seats)| Promotion { entry, seats }))
+    }
+
+    /// The pop only reads: the booking leaves the queue when the store promotes it.
+    fn pop_removes(&self) -> bool {
+        false
     }
 
     async fn version(&self, _event: EventId) -> Result<u64, AdmissionError> {

@@ -304,6 +304,10 @@ impl Waitlist for RedisAdmission {
         }
     }
 
+    fn pop_removes(&self) -> bool {
+        true
+    }
+
     async fn version(&self, event: EventId) -> Result<u64, AdmissionError> {
         let mut conn = self.conn.clone();
         let v: Option<String> = redis::cmd("GET").arg(self.keys(event).version).query_async(&mut conn).await.map_err(backend)?;

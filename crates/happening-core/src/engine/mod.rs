@@ -10,6 +10,7 @@ mod booking;
 mod directory;
 mod events;
 mod holds;
+mod passes;
 mod promotion;
 mod relay;
 mod validate;
@@ -40,12 +41,21 @@ pub struct Engine {
     /// Events whose counter or waitlist may be stale after a failure of the admission
     /// backend, for [`Engine::reconcile_dirty`].
     dirty: Arc<Mutex<BTreeSet<EventId>>>,
+    /// The promotion pass running per event, and who waits for the next.
+    passes: Arc<passes::Passes>,
 }
 
 impl Engine {
     /// An engine over the given stores, on the wall clock, with default limits.
     pub fn new(store: Arc<dyn Store>, admission: Arc<dyn Admission>) -> Self {
-        Self { store, admission, clock: Arc::new(SystemClock), limits: Arc::new(Limits::default()), dirty: Arc::default() }
+        Self {
+            store,
+            admission,
+            clock: Arc::new(SystemClock),
+            limits: Arc::new(Limits::default()),
+            dirty: Arc::default(),
+            passes: Arc::default(),
+        }
     }
 
     /// An engine with in-memory stores: no setup, nothing persisted.

@@ -67,13 +67,27 @@ impl Engine {
         }
     }
 
-    /// Promotes waiting bookings of `event` that fit, per `policy`, up to the pass limit.
-    /// Returns how many were promoted.
+    /// Promotes waiting bookings of `event` that fit, per `policy`. Returns how many.
+    ///
+    /// With an admission whose pop removes what it pops, passes run side by side. With one
+    /// whose pop only reads (PostgreSQL's), one pass per event runs at a time in this
+    /// engine: a caller that arrives meanwhile waits for the next, which serves every
+    /// caller that arrived during the one before (see `passes`); its count may then
+    /// include seats freed by those other callers.
+    pub(super) async fn promote(&self, event: EventId, policy: WaitlistPolicy) -> Result<u32> {
+        if self.admission.pop_removes() {
+            return self.promotion_pass(event, policy).await;
+        }
+        self.passes.run(event, || self.promotion_pass(event, policy)).await
+    }
+
+    /// One promotion pass: promotes waiting bookings of `event` that fit, per `policy`, up
+    /// to the pass limit. Returns how many were promoted.
     ///
     /// A pass cut short by the limit marks the event for [`Engine::reconcile_dirty`], which
     /// runs the next pass: otherwise, with no further change to the event, the rest would
     /// wait for seats that are free.
-    pub(super) async fn promote(&self, event: EventId, policy: WaitlistPolicy) -> Result<u32> {
+    async fn promotion_pass(&self, event: EventId, policy: WaitlistPolicy) -> Result<u32> {
         let mut promoted = 0;
         while promoted < self.limits.promotions_per_pass_max {
             let Some(p) = self.with_admission(event, || self.admission.pop_fitting(event, policy)).await? else { break };
@@ -126,7 +140,8 @@ impl Engine {
         // seats; the repaired state is promoted like any other.
         let view = self.store.event(event).await?;
         if view.status != EventStatus::Cancelled {
-            r.promoted = self.promote(event, view.policy).await?;
+            // A pass of its own, not a shared one: its count is this repair's.
+            r.promoted = self.promotion_pass(event, view.policy).await?;
             r.waiting -= r.promoted;
         }
         Ok(r)

@@ -195,6 +195,10 @@ impl Waitlist for MemoryAdmission {
         })
     }
 
+    fn pop_removes(&self) -> bool {
+        true
+    }
+
     async fn version(&self, event: EventId) -> Result<u64, AdmissionError> {
         Ok(self.gates.shard(&event).get(&event).map_or(0, |g| g.version))
     }

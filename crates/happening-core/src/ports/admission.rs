@@ -144,6 +144,13 @@ pub trait Waitlist: Send + Sync + 'static {
     /// - `Partial`: the head, if at least one seat is free; it gets `min(free, seats)`.
     async fn pop_fitting(&self, event: EventId, policy: WaitlistPolicy) -> Result<Option<Promotion>, AdmissionError>;
 
+    /// Whether `pop_fitting` removes what it pops, so that promotion passes side by side on
+    /// one event pop different bookings and may run in parallel. An admission derived from
+    /// the store, whose pop only reads (the entry leaves when the store promotes it), MUST
+    /// answer `false`: passes side by side would all pick the same head and queue on it in
+    /// the store, so the engine then runs one pass per event at a time.
+    fn pop_removes(&self) -> bool;
+
     /// The event's version (see the trait's docs); never `Missing`.
     async fn version(&self, event: EventId) -> Result<u64, AdmissionError>;
 

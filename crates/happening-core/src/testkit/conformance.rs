@@ -11,7 +11,7 @@ use crate::engine::{BookRequest, HoldRequest};
 use crate::error::{Conflict, Entity, Error};
 use crate::ids::*;
 use crate::limits::Limits;
-use crate::ports::{AdmissionError, Pushed, Take, TakeRequest, WaitEntry};
+use crate::ports::{AdmissionError, Pushed, Take, TakeRequest, WaitEntry, Waitlist};
 use crate::testkit::interleave::Interleave;
 use crate::testkit::{invariants, Harness};
 
@@ -56,6 +56,7 @@ macro_rules! conformance_tests {
             counter_rebuilt_when_missing,
             restore_loses_to_any_step_after_its_version,
             rebuild_keeps_a_step_made_while_it_read_the_store,
+            cancels_at_once_promote_everyone_one_pass_at_a_time_where_pops_only_read,
             push_says_whether_seats_are_free,
             outbox_claims_and_delivery,
             directory_roles_and_invites,
@@ -780,6 +781,46 @@ pub async fn push_says_whether_seats_are_free(h: &Harness) {
 /// lands in between (committed in the store, its seats given back) must survive it: the
 /// rebuild's write loses, it reads again, and the counter ends right. (A rebuild that wrote
 /// anyway would leave the counter a seat short, and someone waiting while a seat is free.)
+/// Cancels at once through one engine: everyone waiting is promoted; and where the
+/// admission's pop only reads (PostgreSQL's), the engine never runs two promotion passes of
+/// the event side by side, since they would all queue on the same head in the store.
+pub async fn cancels_at_once_promote_everyone_one_pass_at_a_time_where_pops_only_read(h: &Harness) {
+    const SEATS: u32 = 16;
+    let e = h.event(SEATS, Fifo).await;
+    let mut confirmed = Vec::new();
+    for _ in 0..SEATS {
+        let u = UserId::new();
+        confirmed.push((h.book(e, u, 1).await.unwrap().id, u));
+    }
+    let mut waiting = Vec::new();
+    for _ in 0..SEATS {
+        let b = h.book(e, UserId::new(), 1).await.unwrap();
+        assert_eq!(b.status, BookingStatus::Waiting);
+        waiting.push(b.id);
+    }
+    let observed = Interleave::new(h.engine.admission().clone());
+    let engine = crate::Engine::new(h.engine.store().clone(), std::sync::Arc::new(observed.clone())).with_clock(h.clock.clone());
+    let cancels: Vec<_> = confirmed
+        .into_iter()
+        .map(|(id, u)| {
+            let engine = engine.clone();
+            tokio::spawn(async move { engine.cancel(id, u, None).await })
+        })
+        .collect();
+    for c in cancels {
+        c.await.expect("cancel task").expect("cancel");
+    }
+    for id in waiting {
+        assert_eq!(h.engine.booking(id).await.unwrap().status, BookingStatus::Confirmed, "{id} left waiting");
+    }
+    let pops = observed.pops_in_flight_max();
+    assert!(pops >= 1, "no promotion pass ran");
+    if !observed.pop_removes() {
+        assert_eq!(pops, 1, "promotion passes of one event ran side by side");
+    }
+    check(h, e).await;
+}
+
 pub async fn rebuild_keeps_a_step_made_while_it_read_the_store(h: &Harness) {
     let e = h.event(3, Fifo).await;
     let u = UserId::new();

@@ -1,5 +1,6 @@
 //! An admission that runs a step of the test's choosing at one chosen point of the engine's
-//! work, so that a race which real traffic hits only now and then happens every time.
+//! work, so that a race which real traffic hits only now and then happens every time; and
+//! that counts the promotion pops of the engine over it in flight at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,20 +13,33 @@ use crate::domain::WaitlistPolicy;
 use crate::ids::{BookingId, EventId};
 use crate::ports::*;
 
+/// How long each `pop_fitting` waits: long against a store's round trip, so that two
+/// promotion passes running side by side are seen in their pops at once.
+pub const POP_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
 type Step = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Delegates every call to `inner`; before the next `restore` (the write of a rebuild,
 /// after its read of the store), runs the step given to [`Interleave::before_next_restore`].
+/// Each `pop_fitting` waits [`POP_DELAY`] before it delegates, so that passes side by side
+/// overlap in their pops.
 #[derive(Clone)]
 pub struct Interleave {
     inner: Arc<dyn Admission>,
     step: Arc<Mutex<Option<Step>>>,
     fired: Arc<AtomicBool>,
+    /// `pop_fitting` calls in flight now, and the most at once.
+    pops: Arc<Mutex<(u32, u32)>>,
 }
 
 impl Interleave {
     pub fn new(inner: Arc<dyn Admission>) -> Self {
-        Self { inner, step: Arc::default(), fired: Arc::default() }
+        Self { inner, step: Arc::default(), fired: Arc::default(), pops: Arc::default() }
+    }
+
+    /// The most `pop_fitting` calls that were in flight at once.
+    pub fn pops_in_flight_max(&self) -> u32 {
+        self.pops.lock().expect("interleave lock poisoned").1
     }
 
     pub fn before_next_restore(&self, step: Step) {
@@ -75,7 +89,18 @@ impl Waitlist for Interleave {
         self.inner.list(event, limit).await
     }
     async fn pop_fitting(&self, event: EventId, policy: WaitlistPolicy) -> Result<Option<Promotion>, AdmissionError> {
-        self.inner.pop_fitting(event, policy).await
+        {
+            let mut pops = self.pops.lock().expect("interleave lock poisoned");
+            pops.0 += 1;
+            pops.1 = pops.1.max(pops.0);
+        }
+        tokio::time::sleep(POP_DELAY).await;
+        let popped = self.inner.pop_fitting(event, policy).await;
+        self.pops.lock().expect("interleave lock poisoned").0 -= 1;
+        popped
+    }
+    fn pop_removes(&self) -> bool {
+        self.inner.pop_removes()
     }
     async fn version(&self, event: EventId) -> Result<u64, AdmissionError> {
         self.inner.version(event).await
