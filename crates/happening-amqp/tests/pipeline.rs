@@ -212,44 +212,76 @@ async fn worker_restarted_mid_stream_loses_and_duplicates_nothing() {
     assert_eq!(depth(&env.amqp, &env.queue).await, 0);
 }
 
-/// (e) Two relays (two engines on one database, as two servers) relaying at once send each
-/// notification once.
+/// A relay's notifier for [`two_relays_send_each_notification_once`]: counts what it
+/// delivered; the first relay's holds its deliveries until the second's first one is done.
+struct GatedNotifier {
+    inner: CountingNotifier<AmqpNotifier>,
+    wait_for: Option<tokio::sync::watch::Receiver<bool>>,
+    open: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+#[async_trait::async_trait]
+impl Notifier for GatedNotifier {
+    async fn deliver(&self, batch: &[happening_core::domain::Notification]) -> Result<(), NotifierError> {
+        if let Some(rx) = &self.wait_for {
+            bounded("the other relay's first delivery", rx.clone().wait_for(|open| *open)).await.expect("gate");
+        }
+        self.inner.deliver(batch).await?;
+        if let Some(tx) = &self.open {
+            tx.send_replace(true);
+        }
+        Ok(())
+    }
+}
+
+/// (e) Two relays (two engines on one database, as two servers, each running the server's
+/// loop: batches of 100, two in flight) relaying at once send each notification once. The
+/// first relay holds the batches it claimed until the second has delivered one, so both
+/// surely relay (and the second surely meets batches the first has claimed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_send_each_notification_once() {
+    const BOOKINGS: usize = 1_000;
     let Some(env) = setup(1).await else { return };
     let h = &env.h;
-    let e = h.event(500, WaitlistPolicy::Fifo).await;
-    for _ in 0..300 {
+    let e = h.event(BOOKINGS as u32, WaitlistPolicy::Fifo).await;
+    for _ in 0..BOOKINGS {
         h.book(e, UserId::new(), 1).await.unwrap();
     }
     let all = all_pending(&h.engine).await;
-    assert_eq!(all.len(), 300);
+    assert_eq!(all.len(), BOOKINGS);
+    let (open, wait_for) = tokio::sync::watch::channel(false);
+    let gates = [(Some(wait_for), None), (None, Some(open))];
+    let stop = happening_amqp::CancellationToken::new();
     let relays: Vec<_> = h
         .engines()
         .into_iter()
-        .map(|engine| {
-            let (amqp, queue) = (env.amqp.clone(), env.queue.clone());
+        .zip(gates)
+        .map(|(engine, (wait_for, open))| {
+            let (amqp, queue, stop) = (env.amqp.clone(), env.queue.clone(), stop.clone());
             tokio::spawn(async move {
-                let notifier = CountingNotifier::new(AmqpNotifier::connect(&amqp, &queue).await.expect("connect"));
-                loop {
-                    let n = engine.relay(&notifier, 20).await.expect("relay");
-                    if n == 0 && all_pending(&engine).await.is_empty() {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
-                notifier.delivered.into_inner().unwrap()
+                let inner = CountingNotifier::new(bounded("connect", AmqpNotifier::connect(&amqp, &queue)).await.expect("connect"));
+                let notifier = GatedNotifier { inner, wait_for, open };
+                let config = happening_amqp::RelayConfig { batch: 100, idle: Duration::from_millis(10), ..Default::default() };
+                let relayed = happening_amqp::run_relay(&engine, &notifier, config, stop).await;
+                let delivered = notifier.inner.delivered.into_inner().unwrap();
+                assert_eq!(relayed as usize, delivered.len(), "run_relay counts what it delivered");
+                delivered
             })
         })
         .collect();
+    let engine = h.engine.clone();
+    wait_until("the outbox relayed", LIMIT, || async { engine.outbox_depth().await.unwrap() == 0 }).await;
+    stop.cancel();
     let mut sent = Vec::new();
     for r in relays {
-        sent.extend(r.await.expect("relay task"));
+        let mine = bounded("a relay to stop", r).await.expect("relay task");
+        assert!(!mine.is_empty(), "each relay sent some");
+        sent.extend(mine);
     }
     let unique: HashSet<_> = sent.iter().copied().collect();
-    assert_eq!(sent.len(), 300, "each notification sent once");
+    assert_eq!(sent.len(), BOOKINGS, "each notification sent once");
     assert_eq!(unique, all.iter().map(|n| n.id).collect::<HashSet<_>>());
-    assert_eq!(depth(&env.amqp, &env.queue).await, 300, "and queued once");
+    assert_eq!(depth(&env.amqp, &env.queue).await, BOOKINGS as u32, "and queued once");
     assert!(all_have_status(&h.engine, &all, DeliveryStatus::Sent).await);
 }
 
