@@ -98,20 +98,26 @@ async fn every_kind_of_notification_arrives_exactly_once_and_ends_delivered() {
     assert_eq!(depth(&env.amqp, &format!("{}.dead", env.queue)).await, 0);
 }
 
-/// (c) Poison: a body that is not JSON goes straight to the dead-letter queue; a message
-/// whose sink always fails is tried `max_attempts` times, then dead-lettered and `failed`.
+/// (c) Poison: a body that is not JSON goes straight to the dead-letter queue (and its
+/// notification, when its message id names one, is marked `failed`); a message whose sink
+/// always fails is tried `max_attempts` times, then dead-lettered and `failed`. An operator
+/// who moves a dead letter back to the queue once the sink works gets it `delivered`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_end_in_the_dead_letter_queue() {
     let Some(env) = setup(0).await else { return };
     let h = &env.h;
     let e = h.event(10, WaitlistPolicy::Fifo).await;
-    h.book(e, UserId::new(), 1).await.unwrap();
-    h.book(e, UserId::new(), 1).await.unwrap();
+    for _ in 0..3 {
+        h.book(e, UserId::new(), 1).await.unwrap();
+    }
     let all = all_pending(&h.engine).await;
-    assert_eq!(all.len(), 2);
-    let (good, bad) = (&all[0], &all[1]);
+    assert_eq!(all.len(), 3);
+    let (good, bad, mangled) = (&all[0], &all[1], &all[2]);
 
     let notifier = AmqpNotifier::connect(&env.amqp, &env.queue).await.expect("connect");
+    // The third is published mangled: not JSON, under its own message id.
+    h.engine.store().set_delivery(&[mangled.id], DeliveryStatus::Sent).await.unwrap();
+    publish_raw(&env.amqp, &env.queue, b"{\"id\": not json", Some(&mangled.id.to_string())).await;
     publish_raw(&env.amqp, &env.queue, b"{\"id\": not json", Some("not-a-uuid")).await;
     relay_all(&h.engine, &notifier).await;
 
@@ -119,26 +125,42 @@ async fn poison_messages_end_in_the_dead_letter_queue() {
     sink.fail(bad.id);
     let w = spawn_worker(&env, WorkerConfig { max_attempts: 3, ..worker_config(&env) }, sink.clone());
     let dead = format!("{}.dead", env.queue);
-    wait_until("two dead letters", LIMIT, || async { depth(&env.amqp, &dead).await == 2 }).await;
-    wait_until("the failing one marked failed", LIMIT, || async {
+    wait_until("three dead letters", LIMIT, || async { depth(&env.amqp, &dead).await == 3 }).await;
+    wait_until("the failing ones marked failed", LIMIT, || async {
         let s = statuses(&h.engine, &all).await;
-        s.get(&bad.id) == Some(&DeliveryStatus::Failed) && s.get(&good.id) == Some(&DeliveryStatus::Delivered)
+        s.get(&bad.id) == Some(&DeliveryStatus::Failed)
+            && s.get(&mangled.id) == Some(&DeliveryStatus::Failed)
+            && s.get(&good.id) == Some(&DeliveryStatus::Delivered)
     })
     .await;
     let stats = w.shutdown().await;
-    assert_eq!((stats.handled, stats.retried, stats.dead_lettered), (1, 2, 2));
+    assert_eq!((stats.handled, stats.retried, stats.dead_lettered), (1, 2, 3));
     assert_eq!(sink.calls_for(bad.id), 3, "tried max_attempts times");
     assert_eq!(sink.calls_for(good.id), 1);
+    assert_eq!(sink.calls_for(mangled.id), 0, "a body that is not a notification never reaches the sink");
     assert_eq!(depth(&env.amqp, &env.queue).await, 0, "nothing left in the main queue");
 
     let letters = drain(&env.amqp, &dead).await;
-    assert_eq!(letters.len(), 2);
+    assert_eq!(letters.len(), 3);
     let junk = letters.iter().find(|l| l.1.as_deref() == Some("not-a-uuid")).expect("the junk is dead-lettered");
     assert_eq!(junk.0, b"{\"id\": not json");
+    assert!(letters.iter().any(|l| l.1 == Some(mangled.id.to_string())), "the mangled one is dead-lettered");
     let failed = letters.iter().find(|l| l.1 == Some(bad.id.to_string())).expect("the failing one is dead-lettered");
     assert_eq!(NotificationMessage::from_json(&failed.0).unwrap().id, bad.id);
     assert_eq!(failed.2.inner().get(ATTEMPTS_HEADER), Some(&AMQPValue::LongLongInt(2)), "two failures before the last try");
     assert!(failed.2.inner().contains_key("x-death"), "dead-lettered by the broker");
+
+    // The sink is mended; the operator moves the dead letter back to the queue.
+    sink.failing.lock().unwrap().remove(&bad.id);
+    publish_raw(&env.amqp, &env.queue, &failed.0, Some(&bad.id.to_string())).await;
+    let w = spawn_worker(&env, worker_config(&env), sink.clone());
+    wait_until("the moved-back letter delivered", LIMIT, || async {
+        statuses(&h.engine, &all).await.get(&bad.id) == Some(&DeliveryStatus::Delivered)
+    })
+    .await;
+    let stats = w.shutdown().await;
+    assert_eq!(stats.handled, 1);
+    assert_eq!(sink.ok_counts().get(&bad.id), Some(&1), "handled once it came back");
 }
 
 /// (d) A worker shut down while messages flow finishes what it had in flight; a new worker

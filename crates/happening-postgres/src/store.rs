@@ -1040,7 +1040,8 @@ impl SeatStore for PgStore {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|i| i.0).collect();
         let from: &[&str] = match status {
             DeliveryStatus::Sent => &["pending"],
-            DeliveryStatus::Delivered | DeliveryStatus::Failed => &["pending", "sent"],
+            DeliveryStatus::Delivered => &["pending", "sent", "failed"],
+            DeliveryStatus::Failed => &["pending", "sent"],
             DeliveryStatus::Pending => return Ok(()),
         };
         sqlx::query("UPDATE notifications SET status = $2 WHERE id = ANY($1) AND status = ANY($3)")

@@ -111,5 +111,5 @@ impl Outbox {
 /// Whether a notification may move from `from` to `to` (never backwards).
 pub(crate) fn forward(from: DeliveryStatus, to: DeliveryStatus) -> bool {
     use DeliveryStatus::*;
-    matches!((from, to), (Pending, Sent) | (Pending | Sent, Delivered | Failed))
+    matches!((from, to), (Pending, Sent) | (Pending | Sent | Failed, Delivered) | (Pending | Sent, Failed))
 }

@@ -188,7 +188,8 @@ pub trait SeatStore: Send + Sync + 'static {
     async fn release_claims(&self, ids: &[NotificationId]) -> Result<(), StoreError>;
 
     /// Moves notifications forward to `status`: pending to sent (handed to the Notifier),
-    /// pending or sent to delivered or failed (reported by a consumer). Never backwards;
-    /// unknown ids are ignored.
+    /// pending or sent to delivered or failed (reported by a consumer), and failed to
+    /// delivered (a dead letter moved back to the queue by an operator, or a late copy,
+    /// handled after all). Never backwards, and delivered is final; unknown ids are ignored.
     async fn set_delivery(&self, ids: &[NotificationId], status: DeliveryStatus) -> Result<(), StoreError>;
 }

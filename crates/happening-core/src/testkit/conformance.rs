@@ -875,10 +875,20 @@ pub async fn outbox_claims_and_delivery(h: &Harness) {
     let retry = store.claim_pending(10, later, later + chrono::Duration::seconds(30)).await.unwrap();
     assert_eq!(retry.len(), got.len(), "released claims are claimed again at once");
     // Forward only: delivered stays delivered.
+    let status = |i: usize| {
+        let n = &a[i];
+        async move { h.engine.notifications(n.user_id, 10, 0).await.unwrap().iter().find(|m| m.id == n.id).map(|m| m.status) }
+    };
     store.set_delivery(&ids_a[..1], DeliveryStatus::Delivered).await.unwrap();
     store.set_delivery(&ids_a[..1], DeliveryStatus::Sent).await.unwrap();
-    let mine = h.engine.notifications(a[0].user_id, 10, 0).await.unwrap();
-    assert_eq!(mine.iter().find(|n| n.id == ids_a[0]).map(|n| n.status), Some(DeliveryStatus::Delivered));
+    store.set_delivery(&ids_a[..1], DeliveryStatus::Failed).await.unwrap();
+    assert_eq!(status(0).await, Some(DeliveryStatus::Delivered));
+    // Failed is final but for delivered: a dead letter handled after all.
+    store.set_delivery(&ids_a[1..2], DeliveryStatus::Failed).await.unwrap();
+    store.set_delivery(&ids_a[1..2], DeliveryStatus::Sent).await.unwrap();
+    assert_eq!(status(1).await, Some(DeliveryStatus::Failed));
+    store.set_delivery(&ids_a[1..2], DeliveryStatus::Delivered).await.unwrap();
+    assert_eq!(status(1).await, Some(DeliveryStatus::Delivered));
     check(h, e).await;
 }
 
