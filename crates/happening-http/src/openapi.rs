@@ -196,7 +196,7 @@ fn schemas() -> Value {
         "CreateBooking": strict(&["event_id"], json!({ "event_id": uuid(), "seats": nullable(range(1, 50)), "seat_numbers": nullable(seat_request()), "hold_id": nullable(uuid()), "accept_partial": { "type": "boolean" }, "strict_seats": { "type": "boolean" }, "user_id": nullable(uuid()) })),
         "CancelSeats": strict(&["seat_numbers"], json!({ "seat_numbers": seat_request() })),
         "History": row(json!({ "booking_id": uuid(), "action": { "type": "string", "enum": ["created", "cancelled", "promoted", "modified"] }, "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "seat_numbers": seats(), "created_at": date() })),
-        "Notification": row(json!({ "id": uuid(), "type": string(), "message": string(), "event_id": nullable(uuid()), "booking_id": nullable(uuid()), "organization_id": nullable(uuid()), "seats": int(), "status": string(), "read": { "type": "boolean" }, "created_at": date() })),
+        "Notification": row(json!({ "id": uuid(), "type": string(), "message": string(), "event_id": nullable(uuid()), "booking_id": nullable(uuid()), "organization_id": nullable(uuid()), "seats": int(), "status": { "type": "string", "enum": ["pending", "sent", "delivered", "failed"] }, "read": { "type": "boolean" }, "created_at": date() })),
         "LiveSnapshot": row(json!({ "event_id": uuid(), "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "total": int(), "taken": seats(), "held": seats(), "available_slots": int(), "waiting": { "type": "array", "items": row(json!({ "booking_id": uuid(), "seats": int(), "waiting_number": int() })) } })),
     })
 }

@@ -42,8 +42,10 @@ pub enum DeliveryStatus {
     Pending,
     /// Accepted by the Notifier.
     Sent,
-    /// Handled by a consumer.
+    /// Handled by a consumer. Final.
     Delivered,
+    /// A consumer gave up (dead-lettered); turns `Delivered` if the message comes back and
+    /// is handled after all.
     Failed,
 }
 
