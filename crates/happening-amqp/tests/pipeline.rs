@@ -188,14 +188,16 @@ async fn worker_restarted_mid_stream_loses_and_duplicates_nothing() {
         }
     });
 
-    // The first worker handles 50, then its sink stalls: shut it down with messages in flight.
+    // The first worker handles 50, then its sink stalls with a whole prefetch (10) in
+    // flight: shut it down then, and let the stalled calls go on.
+    const PREFETCH: usize = 10;
     let sink = Arc::new(RecordingSink::default());
     sink.park_after(50);
-    let config = WorkerConfig { prefetch: 10, ..worker_config(&env) };
+    let config = WorkerConfig { prefetch: PREFETCH as u16, ..worker_config(&env) };
     let first = spawn_worker(&env, config.clone(), sink.clone());
-    wait_until("the first worker mid-stream", LIMIT, || {
+    wait_until("the first worker stalled with a prefetch in flight", LIMIT, || {
         let n = sink.call_count();
-        async move { n > 50 }
+        async move { n >= 50 + PREFETCH }
     })
     .await;
     first.stop.cancel();
@@ -203,8 +205,8 @@ async fn worker_restarted_mid_stream_loses_and_duplicates_nothing() {
     let stats1 = first.shutdown().await;
     let handled_first = sink.ok.lock().unwrap().len();
     assert_eq!(stats1.handled as usize, handled_first);
-    assert!(handled_first > 50 && handled_first < 200, "stopped mid-stream after {handled_first}");
-    assert!(handled_first <= 50 + 10, "at most the prefetch in flight after the stall");
+    assert_eq!(handled_first, 50 + PREFETCH, "every message in flight at the shutdown finished, and no new one began");
+    assert_eq!(sink.call_count(), handled_first, "no handling was cut off");
     let done_first: HashSet<_> = sink.ok.lock().unwrap().iter().map(|m| m.id).collect();
     let done_first: Vec<_> = all.iter().filter(|n| done_first.contains(&n.id)).cloned().collect();
     assert!(all_have_status(&h.engine, &done_first, DeliveryStatus::Delivered).await, "what it handled is recorded");
