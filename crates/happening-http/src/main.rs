@@ -289,7 +289,7 @@ fn init_logs_with(log_level: &str, log_format: LogFormat) {
 
 fn serve(s: Serve) -> ExitCode {
     init_logs(&s);
-    let rabbit = rabbit_url(s.rabbitmq_url.clone());
+    let rabbit = rabbit_url(s.rabbitmq_url.clone(), std::env::var("AMQP_URL").ok());
     let redis_url = s.redis_url.clone().filter(|v| !v.is_empty());
     // Redis only holds what can be rebuilt from the store: without PostgreSQL there is
     // nothing to rebuild it from (and nothing persisted).
@@ -494,9 +494,10 @@ fn migrate(m: Migrate) -> ExitCode {
     }
 }
 
-/// RABBITMQ_URL (flag or variable), else AMQP_URL; empty counts as unset.
-fn rabbit_url(flag: Option<String>) -> Option<String> {
-    flag.filter(|v| !v.is_empty()).or_else(|| std::env::var("AMQP_URL").ok().filter(|v| !v.is_empty()))
+/// RABBITMQ_URL (`rabbitmq`: the flag or that variable), else AMQP_URL (`amqp`); empty
+/// counts as unset.
+fn rabbit_url(rabbitmq: Option<String>, amqp: Option<String>) -> Option<String> {
+    rabbitmq.filter(|v| !v.is_empty()).or_else(|| amqp.filter(|v| !v.is_empty()))
 }
 
 /// An engine on PostgreSQL, and what the caller needs besides.
@@ -616,7 +617,7 @@ fn reconcile(r: Reconcile) -> ExitCode {
 /// `happening worker`: runs until SIGTERM/SIGINT. Exit 2 without RABBITMQ_URL/AMQP_URL or
 /// DATABASE_URL, 1 when PostgreSQL cannot be used.
 fn worker(w: WorkerCmd) -> ExitCode {
-    let rabbit = rabbit_url(w.rabbitmq_url.clone());
+    let rabbit = rabbit_url(w.rabbitmq_url.clone(), std::env::var("AMQP_URL").ok());
     let database_url = w.database_url.clone().filter(|v| !v.is_empty());
     let (Some(rabbit), Some(database_url)) = (rabbit, database_url) else {
         eprintln!("error: happening worker needs RabbitMQ and the database: set RABBITMQ_URL (or AMQP_URL) and DATABASE_URL");
@@ -763,5 +764,20 @@ fn audit(a: Audit) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rabbit_url;
+
+    #[test]
+    fn rabbitmq_url_wins_over_amqp_url_and_empty_counts_as_unset() {
+        let (r, a) = (Some("amqp://r".to_string()), Some("amqp://a".to_string()));
+        assert_eq!(rabbit_url(r.clone(), a.clone()), r);
+        assert_eq!(rabbit_url(None, a.clone()), a);
+        assert_eq!(rabbit_url(Some(String::new()), a.clone()), a);
+        assert_eq!(rabbit_url(Some(String::new()), Some(String::new())), None);
+        assert_eq!(rabbit_url(None, None), None);
     }
 }
