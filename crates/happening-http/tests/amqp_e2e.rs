@@ -295,3 +295,71 @@ async fn worker_flags_set_prefetch_attempts_and_retry_delay() {
     assert_eq!(tokio::time::timeout(DEADLINE, worker.wait()).await.expect("worker did not exit").unwrap().code(), Some(0));
     assert_eq!(s.stop().await.code(), Some(0));
 }
+
+/// SIGTERM while the sink holds messages: `happening worker` takes no new message, waits for
+/// the ones in flight, records them `delivered`, and exits 0; a worker started after it
+/// delivers the rest, each notification handled once.
+#[tokio::test]
+async fn worker_sigterm_finishes_the_messages_in_flight() {
+    let Some(amqp) = test_var("HAPPENING_TEST_AMQP_URL") else { return };
+    let Some(server) = test_var("HAPPENING_TEST_DATABASE_URL") else { return };
+    use std::sync::atomic::Ordering::SeqCst;
+    let db = testing::fresh_database_url(&server).await;
+    let queue = format!("notifications-sigterm-{}", uuid::Uuid::new_v4().simple());
+    let s = Server::start(
+        &["--tick-ms", "20"],
+        &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", &db), ("RABBITMQ_URL", &amqp), ("NOTIFICATIONS_QUEUE", &queue)],
+    )
+    .await;
+    let (admin, _) = s.user("admin").await;
+    let (alice, alice_id) = s.user("alice").await;
+    let org = s.org(&admin, &[&alice_id]).await;
+    let ev = s.event(&admin, &org, 100).await;
+    for _ in 0..6 {
+        assert_eq!(s.book(&alice, json!({ "event_id": ev })).await["status"], "confirmed");
+    }
+    s.until("six notifications in the queue", || async {
+        (metric(&s.metrics().await, "happening_notifications_confirmed_total") == Some(6)).then_some(())
+    })
+    .await;
+    let worker = |url: &str| {
+        bin()
+            .args(["worker", "--log-level", "warn", "--webhook-url", url, "--prefetch", "2"])
+            .env("DATABASE_URL", &db)
+            .env("AMQP_URL", &amqp)
+            .env("NOTIFICATIONS_QUEUE", &queue)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the worker")
+    };
+    let notes = || async { s.ok(Method::GET, "/notifications", &alice, None, StatusCode::OK).await.as_array().unwrap().clone() };
+    let delivered = |all: &[serde_json::Value]| all.iter().filter(|n| n["status"] == "delivered").count();
+
+    let hook = Hook::new();
+    let url = hook.serve().await;
+    let mut first = worker(&url);
+    s.until("two requests held in the webhook", || async { (hook.in_flight.load(SeqCst) == 2).then_some(()) }).await;
+    let pid = first.id().unwrap();
+    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    // It cannot finish while its two requests are held (the sink waits up to 10 s for an
+    // answer): still running after half a second, whatever the machine's speed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(first.try_wait().unwrap().is_none(), "the worker exited with messages in flight");
+    hook.gate.add_permits(1_000);
+    let status = tokio::time::timeout(DEADLINE, first.wait()).await.expect("worker did not exit").unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(hook.calls.lock().unwrap().len(), 2, "no new message taken after SIGTERM");
+    assert_eq!(delivered(&notes().await), 2, "the two in flight finished and were recorded");
+
+    let mut second = worker(&url);
+    s.until("six delivered", || async { (delivered(&notes().await) == 6).then_some(()) }).await;
+    let mut keys: Vec<String> = hook.calls.lock().unwrap().iter().map(|(k, _)| k.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((keys.len(), hook.calls.lock().unwrap().len()), (6, 6), "each handled once");
+    let pid = second.id().unwrap();
+    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    assert_eq!(tokio::time::timeout(DEADLINE, second.wait()).await.expect("worker did not exit").unwrap().code(), Some(0));
+    assert_eq!(s.stop().await.code(), Some(0));
+}
