@@ -17,7 +17,8 @@
 //! The next pass is run by the first caller waiting for it (not by the one whose pass just
 //! ended, which returns), so no caller runs more than one pass. A caller dropped while it
 //! leads (a request cancelled mid-pass) hands the lead on, and those its pass would have
-//! served ask again.
+//! served ask again; a caller dropped while it waits passes on a lead handed to it, so that
+//! the callers behind it never wait for a pass nobody runs.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -60,11 +61,13 @@ impl Passes {
                 Entry::Occupied(mut o) => {
                     let (tx, rx) = oneshot::channel();
                     o.get_mut().push_back(tx);
-                    Some(rx)
+                    Some(Waiting { passes: self, event, rx, answered: false })
                 }
             };
-            if let Some(rx) = waiting {
-                match rx.await {
+            if let Some(mut w) = waiting {
+                let turn = (&mut w.rx).await;
+                w.answered = true;
+                match turn {
                     Ok(Turn::Done(outcome)) => return outcome.map_err(|why| Error::Backend(BackendError::msg(why))),
                     Ok(Turn::Lead) => {}
                     // The leader that would have served us was dropped mid-pass: ask again.
@@ -95,6 +98,19 @@ impl Passes {
         outcome
     }
 
+    /// Hands the lead of `event`'s next pass to the first caller still waiting, or ends the
+    /// event's entry when none is.
+    fn hand_on(&self, event: EventId) {
+        let mut map = self.map();
+        let waiting = map.get_mut(&event).expect("an event being handed on has an entry");
+        while let Some(tx) = waiting.pop_front() {
+            if tx.send(Turn::Lead).is_ok() {
+                return;
+            }
+        }
+        map.remove(&event);
+    }
+
     fn map(&self) -> MutexGuard<'_, HashMap<EventId, VecDeque<oneshot::Sender<Turn>>>> {
         // Nothing panics while the lock is held; taking it poisoned keeps `Lead::drop` from
         // panicking during an unwind.
@@ -114,14 +130,30 @@ struct Lead<'a> {
 
 impl Drop for Lead<'_> {
     fn drop(&mut self) {
-        let mut map = self.passes.map();
-        let waiting = map.get_mut(&self.event).expect("a leader's event has an entry");
-        while let Some(tx) = waiting.pop_front() {
-            if tx.send(Turn::Lead).is_ok() {
-                return;
-            }
+        self.passes.hand_on(self.event);
+    }
+}
+
+/// A caller waiting for its turn. Dropped unanswered (its own caller was dropped), it closes
+/// its receiver, so that no lead is handed to it any more, and hands on a lead that reached
+/// it already: the callers behind it would otherwise wait for a pass nobody runs.
+struct Waiting<'a> {
+    passes: &'a Passes,
+    event: EventId,
+    rx: oneshot::Receiver<Turn>,
+    answered: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
         }
-        map.remove(&self.event);
+        // After `close`, a send fails, and `try_recv` sees any that came before it.
+        self.rx.close();
+        if let Ok(Some(Turn::Lead)) = self.rx.try_recv() {
+            self.passes.hand_on(self.event);
+        }
     }
 }
 
@@ -261,6 +293,28 @@ mod tests {
             let err = tokio::time::timeout(HANG, t).await.expect("a caller hung").unwrap().1.expect_err("every pass fails");
             assert!(err.to_string().contains("store down"), "{err}");
         }
+        assert!(passes.map().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_waiter_dropped_after_the_lead_reached_it_hands_it_on() {
+        let passes = Arc::new(Passes::default());
+        let probe = Arc::new(Probe::default());
+        let event = EventId::new();
+        let p = passes.clone();
+        let leader = gated_leader(&passes, &probe, event, move || waiting(&p, event) == Some(2));
+        until(|| waiting(&passes, event).is_some()).await;
+        // The first waiter: polled until it queues, then never again.
+        let mut dropped = Box::pin(call(passes.clone(), probe.clone(), event, false));
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut dropped).await.is_err(), "it waits");
+        assert_eq!(waiting(&passes, event), Some(1));
+        let behind = tokio::spawn(call(passes.clone(), probe.clone(), event, false));
+        // The leader's pass ends and hands the lead to the first waiter, which is not polled.
+        tokio::time::timeout(HANG, leader).await.expect("the leader hung").unwrap().1.unwrap();
+        drop(dropped);
+        let (called, r) = tokio::time::timeout(HANG, behind).await.expect("the caller behind hung").unwrap();
+        assert!(r.unwrap() as u64 > called);
+        assert_eq!(probe.passes.load(Ordering::SeqCst), 2);
         assert!(passes.map().is_empty());
     }
 
