@@ -159,7 +159,7 @@ impl Drop for Waiting<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -215,25 +215,30 @@ mod tests {
         .expect("waited too long");
     }
 
-    /// A leader whose pass runs only when `release` says so (the others queue meanwhile).
-    fn gated_leader(
+    /// A caller whose pass, once it leads one, runs only when `release` says so (the
+    /// others queue meanwhile); the flag says its pass has started (it took those it serves).
+    fn gated(
         passes: &Arc<Passes>,
         probe: &Arc<Probe>,
         event: EventId,
         release: impl Fn() -> bool + Send + Sync + 'static,
-    ) -> tokio::task::JoinHandle<(u64, Result<u32>)> {
+    ) -> (tokio::task::JoinHandle<(u64, Result<u32>)>, Arc<AtomicBool>) {
         let (passes, probe) = (passes.clone(), probe.clone());
-        tokio::spawn(async move {
+        let started = Arc::new(AtomicBool::new(false));
+        let flag = started.clone();
+        let task = tokio::spawn(async move {
             let called = probe.clock.fetch_add(1, Ordering::SeqCst);
             let p = probe.clone();
             let r = passes
                 .run(event, move || async move {
+                    flag.store(true, Ordering::SeqCst);
                     until(release).await;
                     p.pass(false).await
                 })
                 .await;
             (called, r)
-        })
+        });
+        (task, started)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -242,8 +247,8 @@ mod tests {
         let probe = Arc::new(Probe::default());
         let event = EventId::new();
         let p = passes.clone();
-        let leader = gated_leader(&passes, &probe, event, move || waiting(&p, event) == Some(CALLERS - 1));
-        until(|| waiting(&passes, event).is_some()).await;
+        let (leader, started) = gated(&passes, &probe, event, move || waiting(&p, event) == Some(CALLERS - 1));
+        until(|| started.load(Ordering::SeqCst)).await;
         let mut tasks: Vec<_> = (1..CALLERS).map(|_| tokio::spawn(call(passes.clone(), probe.clone(), event, false))).collect();
         tasks.push(leader);
         for t in tasks {
@@ -302,8 +307,8 @@ mod tests {
         let probe = Arc::new(Probe::default());
         let event = EventId::new();
         let p = passes.clone();
-        let leader = gated_leader(&passes, &probe, event, move || waiting(&p, event) == Some(2));
-        until(|| waiting(&passes, event).is_some()).await;
+        let (leader, started) = gated(&passes, &probe, event, move || waiting(&p, event) == Some(2));
+        until(|| started.load(Ordering::SeqCst)).await;
         // The first waiter: polled until it queues, then never again.
         let mut dropped = Box::pin(call(passes.clone(), probe.clone(), event, false));
         assert!(tokio::time::timeout(Duration::from_millis(20), &mut dropped).await.is_err(), "it waits");
@@ -319,13 +324,35 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn those_a_dropped_leader_would_have_served_ask_again() {
+        let passes = Arc::new(Passes::default());
+        let probe = Arc::new(Probe::default());
+        let event = EventId::new();
+        let p = passes.clone();
+        let (first, started) = gated(&passes, &probe, event, move || waiting(&p, event) == Some(2));
+        until(|| started.load(Ordering::SeqCst)).await;
+        // Next in line, with a pass that never ends: it will lead, serving the one behind it.
+        let (second, second_started) = gated(&passes, &probe, event, || false);
+        until(|| waiting(&passes, event) == Some(1)).await;
+        let behind = tokio::spawn(call(passes.clone(), probe.clone(), event, false));
+        tokio::time::timeout(HANG, first).await.expect("the first leader hung").unwrap().1.unwrap();
+        until(|| second_started.load(Ordering::SeqCst)).await;
+        assert_eq!(waiting(&passes, event), Some(0), "the one behind is served by the second's pass");
+        second.abort();
+        let (called, r) = tokio::time::timeout(HANG, behind).await.expect("the caller behind hung").unwrap();
+        assert!(r.unwrap() as u64 > called, "it asked again and ran a pass of its own");
+        assert_eq!(probe.passes.load(Ordering::SeqCst), 2);
+        assert!(passes.map().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_leader_dropped_mid_pass_hands_on_and_nobody_hangs() {
         let passes = Arc::new(Passes::default());
         let probe = Arc::new(Probe::default());
         let event = EventId::new();
         // The leader: a pass that never ends, dropped once the others queued behind it.
-        let leader = gated_leader(&passes, &probe, event, || false);
-        until(|| waiting(&passes, event).is_some()).await;
+        let (leader, started) = gated(&passes, &probe, event, || false);
+        until(|| started.load(Ordering::SeqCst)).await;
         let tasks: Vec<_> = (0..16).map(|_| tokio::spawn(call(passes.clone(), probe.clone(), event, false))).collect();
         until(|| waiting(&passes, event) == Some(16)).await;
         assert_eq!(probe.passes.load(Ordering::SeqCst), 0, "a pass ran beside the leader's");
