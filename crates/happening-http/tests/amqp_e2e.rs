@@ -109,10 +109,7 @@ async fn relay_and_deliver(with_webhook: bool) {
     }
 
     // SIGTERM: the worker stops cleanly.
-    let pid = worker.id().unwrap();
-    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
-    let status = tokio::time::timeout(DEADLINE, worker.wait()).await.expect("worker did not exit").unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(stop(&mut worker, "the worker").await.code(), Some(0));
     assert_eq!(s.stop().await.code(), Some(0));
 }
 
@@ -166,6 +163,58 @@ async fn a_black_holed_broker_holds_neither_hold_expiry_nor_shutdown() {
     let stopping = Instant::now();
     assert_eq!(s.stop().await.code(), Some(0));
     assert!(stopping.elapsed() < Duration::from_secs(15), "the last relay is bounded: stopped after {:?}", stopping.elapsed());
+}
+
+/// A server on a fresh database and a queue of its own, with six notifications of `alice`
+/// relayed to RabbitMQ and nothing consuming them yet.
+struct Queued {
+    server: Server,
+    alice: String,
+    /// Alice's event, of 100 seats.
+    ev: String,
+    db: String,
+    amqp: String,
+    queue: String,
+}
+
+impl Queued {
+    /// `None` (the test skips) without the test servers, except under CI.
+    async fn six(name: &str) -> Option<Self> {
+        let amqp = test_var("HAPPENING_TEST_AMQP_URL")?;
+        let db = testing::fresh_database_url(&test_var("HAPPENING_TEST_DATABASE_URL")?).await;
+        let queue = format!("notifications-{name}-{}", uuid::Uuid::new_v4().simple());
+        let s = Server::start(
+            &["--tick-ms", "20"],
+            &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", &db), ("RABBITMQ_URL", &amqp), ("NOTIFICATIONS_QUEUE", &queue)],
+        )
+        .await;
+        let (admin, _) = s.user("admin").await;
+        let (alice, alice_id) = s.user("alice").await;
+        let org = s.org(&admin, &[&alice_id]).await;
+        let ev = s.event(&admin, &org, 100).await;
+        for _ in 0..6 {
+            assert_eq!(s.book(&alice, json!({ "event_id": ev })).await["status"], "confirmed");
+        }
+        s.until("six notifications in the queue", || async {
+            (metric(&s.metrics().await, "happening_notifications_confirmed_total") == Some(6)).then_some(())
+        })
+        .await;
+        Some(Self { server: s, alice, ev, db, amqp, queue })
+    }
+
+    /// `happening worker` on this queue and database (`AMQP_URL`), with `args`.
+    fn worker(&self, args: &[&str]) -> tokio::process::Child {
+        bin()
+            .args(["worker", "--log-level", "warn"])
+            .args(args)
+            .env("DATABASE_URL", &self.db)
+            .env("AMQP_URL", &self.amqp)
+            .env("NOTIFICATIONS_QUEUE", &self.queue)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the worker")
+    }
 }
 
 /// A webhook receiver whose answers the test controls: it can hold every request until
@@ -226,39 +275,12 @@ async fn worker_flags_set_prefetch_attempts_and_retry_delay() {
         assert_eq!(out.status.code(), Some(2), "{bad:?} is refused");
         assert!(String::from_utf8_lossy(&out.stderr).contains(bad[0]), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let Some(amqp) = test_var("HAPPENING_TEST_AMQP_URL") else { return };
-    let Some(server) = test_var("HAPPENING_TEST_DATABASE_URL") else { return };
+    let Some(q) = Queued::six("flags").await else { return };
+    let (s, alice, ev) = (&q.server, &q.alice, &q.ev);
     use std::sync::atomic::Ordering::SeqCst;
-    let db = testing::fresh_database_url(&server).await;
-    let queue = format!("notifications-flags-{}", uuid::Uuid::new_v4().simple());
-    let s = Server::start(
-        &["--tick-ms", "20"],
-        &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", &db), ("RABBITMQ_URL", &amqp), ("NOTIFICATIONS_QUEUE", &queue)],
-    )
-    .await;
-    let (admin, _) = s.user("admin").await;
-    let (alice, alice_id) = s.user("alice").await;
-    let org = s.org(&admin, &[&alice_id]).await;
-    let ev = s.event(&admin, &org, 100).await;
-    for _ in 0..6 {
-        assert_eq!(s.book(&alice, json!({ "event_id": ev })).await["status"], "confirmed");
-    }
-    s.until("six notifications in the queue", || async {
-        (metric(&s.metrics().await, "happening_notifications_confirmed_total") == Some(6)).then_some(())
-    })
-    .await;
-
     let hook = Hook::new();
     let url = hook.serve().await;
-    let mut worker = bin()
-        .args(["worker", "--log-level", "warn", "--webhook-url", &url, "--prefetch", "2", "--max-attempts", "3", "--retry-delay-ms", "300"])
-        .env("DATABASE_URL", &db)
-        .env("AMQP_URL", &amqp)
-        .env("NOTIFICATIONS_QUEUE", &queue)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the worker");
+    let mut worker = q.worker(&["--webhook-url", &url, "--prefetch", "2", "--max-attempts", "3", "--retry-delay-ms", "300"]);
 
     // Prefetch: two held in the sink, and no third while they are.
     s.until("two requests in flight", || async { (hook.in_flight.load(SeqCst) == 2).then_some(()) }).await;
@@ -269,16 +291,16 @@ async fn worker_flags_set_prefetch_attempts_and_retry_delay() {
         let (s, tok) = (&s, tok.to_string());
         async move { s.ok(Method::GET, "/notifications", &tok, None, StatusCode::OK).await.as_array().unwrap().clone() }
     };
-    s.until("six delivered", || async { notes(&alice).await.iter().all(|n| n["status"] == "delivered").then_some(()) }).await;
+    s.until("six delivered", || async { notes(alice).await.iter().all(|n| n["status"] == "delivered").then_some(()) }).await;
     assert_eq!(hook.calls.lock().unwrap().len(), 6, "each once");
     assert_eq!(hook.most_in_flight.load(SeqCst), 2);
 
     // Attempts and retry delay: every request refused from now on.
     hook.refuse.store(true, SeqCst);
-    assert_eq!(s.book(&alice, json!({ "event_id": ev })).await["status"], "confirmed");
+    assert_eq!(s.book(alice, json!({ "event_id": ev })).await["status"], "confirmed");
     let failed = s
         .until("the refused one marked failed", || async {
-            let all = notes(&alice).await;
+            let all = notes(alice).await;
             all.iter().find(|n| n["status"] == "failed").map(|n| n["id"].as_str().unwrap().to_string())
         })
         .await;
@@ -290,10 +312,8 @@ async fn worker_flags_set_prefetch_attempts_and_retry_delay() {
         assert!(pause >= least, "retry {} came after {pause:?}, before {least:?}", i + 1);
     }
 
-    let pid = worker.id().unwrap();
-    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
-    assert_eq!(tokio::time::timeout(DEADLINE, worker.wait()).await.expect("worker did not exit").unwrap().code(), Some(0));
-    assert_eq!(s.stop().await.code(), Some(0));
+    assert_eq!(stop(&mut worker, "the worker").await.code(), Some(0));
+    assert_eq!(q.server.stop().await.code(), Some(0));
 }
 
 /// SIGTERM while the sink holds messages: `happening worker` takes no new message, waits for
@@ -301,47 +321,18 @@ async fn worker_flags_set_prefetch_attempts_and_retry_delay() {
 /// delivers the rest, each notification handled once.
 #[tokio::test]
 async fn worker_sigterm_finishes_the_messages_in_flight() {
-    let Some(amqp) = test_var("HAPPENING_TEST_AMQP_URL") else { return };
-    let Some(server) = test_var("HAPPENING_TEST_DATABASE_URL") else { return };
+    let Some(q) = Queued::six("sigterm").await else { return };
+    let (s, alice) = (&q.server, &q.alice);
     use std::sync::atomic::Ordering::SeqCst;
-    let db = testing::fresh_database_url(&server).await;
-    let queue = format!("notifications-sigterm-{}", uuid::Uuid::new_v4().simple());
-    let s = Server::start(
-        &["--tick-ms", "20"],
-        &[("HAPPENING_JWT_SECRET", SECRET), ("DATABASE_URL", &db), ("RABBITMQ_URL", &amqp), ("NOTIFICATIONS_QUEUE", &queue)],
-    )
-    .await;
-    let (admin, _) = s.user("admin").await;
-    let (alice, alice_id) = s.user("alice").await;
-    let org = s.org(&admin, &[&alice_id]).await;
-    let ev = s.event(&admin, &org, 100).await;
-    for _ in 0..6 {
-        assert_eq!(s.book(&alice, json!({ "event_id": ev })).await["status"], "confirmed");
-    }
-    s.until("six notifications in the queue", || async {
-        (metric(&s.metrics().await, "happening_notifications_confirmed_total") == Some(6)).then_some(())
-    })
-    .await;
-    let worker = |url: &str| {
-        bin()
-            .args(["worker", "--log-level", "warn", "--webhook-url", url, "--prefetch", "2"])
-            .env("DATABASE_URL", &db)
-            .env("AMQP_URL", &amqp)
-            .env("NOTIFICATIONS_QUEUE", &queue)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the worker")
-    };
-    let notes = || async { s.ok(Method::GET, "/notifications", &alice, None, StatusCode::OK).await.as_array().unwrap().clone() };
+    let worker = |url: &str| q.worker(&["--webhook-url", url, "--prefetch", "2"]);
+    let notes = || async { s.ok(Method::GET, "/notifications", alice, None, StatusCode::OK).await.as_array().unwrap().clone() };
     let delivered = |all: &[serde_json::Value]| all.iter().filter(|n| n["status"] == "delivered").count();
 
     let hook = Hook::new();
     let url = hook.serve().await;
     let mut first = worker(&url);
     s.until("two requests held in the webhook", || async { (hook.in_flight.load(SeqCst) == 2).then_some(()) }).await;
-    let pid = first.id().unwrap();
-    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    sigterm(&first).await;
     // It cannot finish while its two requests are held (the sink waits up to 10 s for an
     // answer): still running after half a second, whatever the machine's speed.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -358,8 +349,6 @@ async fn worker_sigterm_finishes_the_messages_in_flight() {
     keys.sort();
     keys.dedup();
     assert_eq!((keys.len(), hook.calls.lock().unwrap().len()), (6, 6), "each handled once");
-    let pid = second.id().unwrap();
-    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
-    assert_eq!(tokio::time::timeout(DEADLINE, second.wait()).await.expect("worker did not exit").unwrap().code(), Some(0));
-    assert_eq!(s.stop().await.code(), Some(0));
+    assert_eq!(stop(&mut second, "the second worker").await.code(), Some(0));
+    assert_eq!(q.server.stop().await.code(), Some(0));
 }

@@ -118,8 +118,6 @@ async fn rabbitmq_down_and_back_while_the_server_runs_loses_nothing() {
         })
         .await;
     }
-    let pid = worker.id().unwrap();
-    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
-    assert_eq!(worker.wait().await.unwrap().code(), Some(0), "the worker stops cleanly");
+    assert_eq!(stop(&mut worker, "the worker").await.code(), Some(0), "the worker stops cleanly");
     assert_eq!(s.stop().await.code(), Some(0));
 }

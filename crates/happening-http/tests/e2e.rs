@@ -547,8 +547,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     .await
     .expect("no 100 Continue");
     assert!(got.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&got));
-    let pid = s.child.id().unwrap();
-    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    sigterm(&s.child).await;
     // Shutdown has begun once new connections are refused.
     s.until("the listener to close", || async { Client::new().get(s.url("/healthz")).send().await.is_err().then_some(()) }).await;
     conn.write_all(json.as_bytes()).await.unwrap();
@@ -574,8 +573,7 @@ async fn sigterm_does_not_wait_for_a_connection_never_used() {
     let spare = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let org = s.org(&admin, &[]).await;
     assert!(!org.is_empty());
-    let pid = s.child.id().unwrap();
-    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    sigterm(&s.child).await;
     let status = tokio::time::timeout(DEADLINE, s.child.wait()).await.expect("the server waited on an unused connection").unwrap();
     assert!(status.success(), "{status:?}");
     drop(spare);

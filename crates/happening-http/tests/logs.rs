@@ -48,9 +48,7 @@ async fn json_log_lines_carry_the_request_id() {
     let res = http.get(format!("{base}/healthz")).header("x-request-id", "not ok: spaces and {braces}").send().await.unwrap();
     assert_ne!(res.headers()["x-request-id"], "not ok: spaces and {braces}", "an odd id is replaced");
 
-    let pid = child.id().unwrap();
-    assert!(tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
-    assert_eq!(tokio::time::timeout(DEADLINE, child.wait()).await.unwrap().unwrap().code(), Some(0));
+    assert_eq!(stop(&mut child, "the server").await.code(), Some(0));
     let logs = logs.await.unwrap();
     let lines: Vec<Value> =
         logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))).collect();

@@ -147,14 +147,24 @@ impl Server {
 
     /// SIGTERM, then the exit status (a hang fails after the deadline).
     pub async fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("the server is running");
-        assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
-        tokio::time::timeout(DEADLINE, self.child.wait()).await.expect("server did not exit").unwrap()
+        stop(&mut self.child, "the server").await
     }
 
     pub async fn metrics(&self) -> String {
         self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
     }
+}
+
+/// Sends SIGTERM to a running child process.
+pub async fn sigterm(child: &Child) {
+    let pid = child.id().expect("the process is running");
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+}
+
+/// SIGTERM, then the exit status; `what` did not exit within the deadline fails the test.
+pub async fn stop(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    sigterm(child).await;
+    tokio::time::timeout(DEADLINE, child.wait()).await.unwrap_or_else(|_| panic!("{what} did not exit")).unwrap()
 }
 
 /// A `HAPPENING_TEST_*` variable (scripts/services sets them); `None` (the test skips) when
