@@ -1,7 +1,8 @@
-//! `happening_book_batch` (migrations 0003 and 0005), called as the store's batcher calls
-//! it: a batch's confirmed bookings of one event share one search for the lowest free seats,
-//! each takes its share in order, a booking that fails hands its share to the next, and
-//! one left without a share is contended.
+//! `happening_book_batch` (migrations 0003, 0005 and 0006), called as the store's batcher
+//! calls it: a batch's confirmed bookings of one event share one search for the lowest free
+//! seats, each takes its share in order, a booking that fails hands its share to the next,
+//! one left without a share is contended, and the rows of all go in together (a booking
+//! whose rows fail fails alone).
 
 mod common;
 
@@ -11,16 +12,23 @@ use happening_core::ids::{EventId, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// One confirmed booking of a batch (of the lowest free seats).
+/// One booking of a batch: confirmed (of the lowest free seats) or waiting.
 struct Item {
+    confirm: bool,
     event: EventId,
     seats: i32,
+    /// The seats requested as written in the booking row (`seats` unless a test says).
+    requested: Option<i32>,
     user: Uuid,
     key: Option<&'static str>,
 }
 
 fn confirm(event: EventId, seats: i32) -> Item {
-    Item { event, seats, user: UserId::new().0, key: None }
+    Item { confirm: true, event, seats, requested: None, user: UserId::new().0, key: None }
+}
+
+fn wait(event: EventId, seats: i32) -> Item {
+    Item { confirm: false, ..confirm(event, seats) }
 }
 
 /// The result row of each item: its SQLSTATE (`None`: booked) and seats.
@@ -28,21 +36,21 @@ async fn run(pool: &PgPool, items: &[Item]) -> Vec<(Option<String>, Option<Vec<i
     let lock = |e: EventId| i64::from_be_bytes(e.0.as_bytes()[..8].try_into().unwrap());
     let now = Utc::now();
     sqlx::query_as("SELECT code, seats FROM happening_book_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
-        .bind(items.iter().map(|_| true).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.confirm).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.event.0).collect::<Vec<_>>())
         .bind(items.iter().map(|i| lock(i.event)).collect::<Vec<_>>())
         .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.user).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.requested.unwrap_or(i.seats)).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.key.map(|_| i.user)).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.key).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.key.map(|_| 7_i64)).collect::<Vec<_>>())
         .bind(items.iter().map(|_| now).collect::<Vec<_>>())
         .bind(items.iter().map(|_| "created").collect::<Vec<_>>())
-        .bind(items.iter().map(|_| "confirmed").collect::<Vec<_>>())
+        .bind(items.iter().map(|i| if i.confirm { "confirmed" } else { "waiting" }).collect::<Vec<_>>())
         .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
-        .bind(items.iter().map(|_| "booking_confirmed").collect::<Vec<_>>())
+        .bind(items.iter().map(|i| if i.confirm { "booking_confirmed" } else { "booking_waitlisted" }).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
         .fetch_all(pool)
         .await
@@ -87,6 +95,50 @@ async fn bookings_of_a_batch_share_one_search_and_a_failed_one_passes_its_seats_
     for e in [hot, other] {
         happening_core::testkit::invariants::check(&h.engine, e).await.unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+#[tokio::test]
+async fn a_booking_whose_rows_fail_fails_alone_and_leaves_no_key_and_no_seat() {
+    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+    let event = h.event(10, WaitlistPolicy::Fifo).await;
+    // The engine never asks for 2,000 seats (its limit is lower); the table's CHECK refuses
+    // it, after the booking's checks passed and its seat was taken: the batch's one INSERT
+    // per table fails, and the rows are written again one booking at a time.
+    let bad_user = UserId::new().0;
+    let items = [
+        Item { key: Some("a"), ..confirm(event, 1) },
+        Item { key: Some("bad"), user: bad_user, requested: Some(2_000), ..confirm(event, 1) },
+        wait(event, 8),
+        confirm(event, 2),
+    ];
+    let rows = run(&pool, &items).await;
+    assert_eq!(rows[0], booked(&[1]));
+    assert_eq!(rows[1].0.as_deref(), Some("23514"), "a check violation, for this booking only: {rows:?}");
+    assert_eq!(rows[2], (None, None), "the waiting booking is written: {rows:?}");
+    assert_eq!(rows[3], booked(&[3, 4]));
+
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(event.0).fetch_one(&pool);
+    assert_eq!(count("SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'confirmed'").await.unwrap(), 2);
+    assert_eq!(
+        count("SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'waiting' AND queue_seq IS NOT NULL").await.unwrap(),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM booking_history h JOIN bookings b ON b.id = h.booking_id WHERE b.event_id = $1").await.unwrap(),
+        3
+    );
+    assert_eq!(count("SELECT count(*) FROM notifications WHERE event_id = $1").await.unwrap(), 3);
+    let bad_keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE user_id = $1").bind(bad_user).fetch_one(&pool).await.unwrap();
+    assert_eq!(bad_keys, 0, "the failed booking's key is gone with it");
+    let free: Vec<i32> =
+        sqlx::query_scalar("SELECT seat_no FROM event_seats WHERE event_id = $1 AND booking_id IS NULL ORDER BY seat_no LIMIT 2")
+            .bind(event.0)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(free, [2, 5], "the failed booking's seat 2 is free again");
+    happening_core::testkit::invariants::check(&h.engine, event).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test]
