@@ -7,14 +7,19 @@
 -- outbox), each a statement of its own with its executor start and end. One INSERT per table
 -- per batch pays that once for up to 32 bookings.
 --
--- What stays per booking, in its subtransaction: `happening_booking_begin` (the event's
--- shared lock, the event live, the idempotency key bound), so that a booking still fails
--- alone (HP001-HP005, a deadlock on a twin's key). The rows go in after the loop, for every
--- booking whose checks passed. They can only fail on a bug or a corrupted row (every value
--- was checked by the engine and by `happening_booking_begin`); if one does, the rows are
--- written again one booking at a time, each in a subtransaction, and a booking whose rows
--- fail fails alone as before: its key row is deleted and its seats are given back (the
--- rows' deferred key check and the free-seat trigger see a consistent state at commit).
+-- The checks no longer call `happening_booking_begin` in a subtransaction per booking
+-- either (the same profile: a subtransaction, a function call, a lock and an event read per
+-- booking). The event is checked once per run of its bookings (its shared advisory lock,
+-- live, found), and every booking of the run fails alone with HP001 or HP002 if it is not.
+-- Only a booking with an idempotency key has a subtransaction: binding the key can fail
+-- (HP003) or be a deadlock's victim, and must roll back alone. A booking left without a
+-- share is HP005 as before, after those checks.
+--
+-- The rows go in after the loop, for every booking whose checks passed. They can only fail
+-- on a bug or a corrupted row (every value was checked by the engine and above); if one
+-- does, the rows are written again one booking at a time, each in a subtransaction, and a
+-- booking whose rows fail fails alone: its key row is deleted and its seats are given back
+-- (the rows' deferred key check and the free-seat trigger see a consistent state at commit).
 --
 -- Seats are taken as in 0005, right after a booking's checks and before the next booking's
 -- turn, in the batch's own transaction (event_seats has no foreign key to bookings).
@@ -41,6 +46,9 @@ DECLARE
     r_to     integer[] := '{}';
     v_flat   integer[] := '{}';
     v_ok     integer[] := '{}'; -- the items whose checks passed, in order
+    v_checked uuid;             -- the event whose checks `v_refused` holds
+    v_status text;
+    v_refused text;             -- HP001 or HP002 for every booking of `v_checked`, or NULL
     k        integer;
 BEGIN
     FOR i IN 1 .. coalesce(cardinality(p_event), 0) LOOP
@@ -62,29 +70,57 @@ BEGIN
                 PERFORM happening_raise_seat_floor(v_event);
             END IF;
         END IF;
+        IF v_checked IS DISTINCT FROM p_event[i] THEN
+            -- The checks of the event, once per run of its bookings: the shared lock keeps it
+            -- live (cancelling or resizing an event takes the lock exclusively) until the
+            -- batch commits.
+            v_checked := p_event[i];
+            PERFORM pg_advisory_xact_lock_shared(p_lock[i]);
+            SELECT status INTO v_status FROM events WHERE id = p_event[i];
+            v_refused := CASE WHEN NOT FOUND THEN 'HP001' WHEN v_status = 'cancelled' THEN 'HP002' END;
+        END IF;
         v_mine := '{}';
         IF p_confirm[i] AND p_event[i] = v_event AND cardinality(v_shared) >= p_n[i] THEN
             v_mine := v_shared[1:p_n[i]];
             v_shared := v_shared[p_n[i] + 1:];
         END IF;
-        BEGIN
-            PERFORM happening_booking_begin(p_event[i], p_lock[i], p_booking[i], p_key_user[i], p_key[i], p_fingerprint[i], p_now[i]);
-            IF p_confirm[i] AND cardinality(v_mine) = 0 THEN
-                -- No share: fewer seats were free (or unlocked) than the run asked. Its own
-                -- search here could take seats shared out to the bookings after it, so it
-                -- is contended: the store tries it again alone, blocking, after this batch.
-                RAISE EXCEPTION USING ERRCODE = 'HP005', MESSAGE = 'contended';
-            ELSIF NOT p_confirm[i] THEN
+        IF v_refused IS NOT NULL THEN
+            r_code[i] := v_refused;
+            r_msg[i] := CASE v_refused WHEN 'HP001' THEN 'event not found' ELSE 'event cancelled' END;
+        ELSIF p_key[i] IS NOT NULL THEN
+            -- Binding the key can fail (taken: HP003) or wait for a twin's transaction, and
+            -- be a deadlock's victim (0005): a subtransaction, so that it fails alone.
+            BEGIN
+                INSERT INTO idempotency_keys (user_id, key, fingerprint, booking_id, created_at)
+                VALUES (p_key_user[i], p_key[i], p_fingerprint[i], p_booking[i], p_now[i]) ON CONFLICT DO NOTHING;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION USING ERRCODE = 'HP003', MESSAGE = 'idempotency key taken';
+                END IF;
+                IF p_confirm[i] AND cardinality(v_mine) = 0 THEN
+                    -- Rolls the key back with the subtransaction.
+                    RAISE EXCEPTION USING ERRCODE = 'HP005', MESSAGE = 'contended';
+                END IF;
+            EXCEPTION WHEN OTHERS THEN
+                r_code[i] := SQLSTATE;
+                r_msg[i] := SQLERRM;
+            END;
+        ELSIF p_confirm[i] AND cardinality(v_mine) = 0 THEN
+            -- No share: fewer seats were free (or unlocked) than the run asked. Its own
+            -- search here could take seats shared out to the bookings after it, so it is
+            -- contended: the store tries it again alone, blocking, after this batch.
+            r_code[i] := 'HP005';
+            r_msg[i] := 'contended';
+        END IF;
+        IF r_code[i] IS NOT NULL THEN
+            -- Its share is still free, and locked by this batch: the next booking's.
+            v_shared := v_mine || v_shared;
+            v_mine := '{}';
+        ELSE
+            IF NOT p_confirm[i] THEN
                 r_seq[i] := nextval('booking_queue_seq');
             END IF;
             v_ok := v_ok || i;
-        EXCEPTION WHEN OTHERS THEN
-            r_code[i] := SQLSTATE;
-            r_msg[i] := SQLERRM;
-            -- Rolled back: its share is still free, and locked by this batch.
-            v_shared := v_mine || v_shared;
-            v_mine := '{}';
-        END;
+        END IF;
         r_from[i] := cardinality(v_flat) + 1;
         v_flat := v_flat || v_mine;
         r_to[i] := cardinality(v_flat);

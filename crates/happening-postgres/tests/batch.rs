@@ -176,6 +176,31 @@ async fn a_booking_without_a_share_still_says_what_is_wrong() {
 }
 
 #[tokio::test]
+async fn every_booking_of_a_cancelled_event_fails_and_a_contended_one_keeps_no_key() {
+    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+    let (gone, live) = (h.event(10, WaitlistPolicy::Fifo).await, h.event(1, WaitlistPolicy::Fifo).await);
+    sqlx::query("UPDATE events SET status = 'cancelled' WHERE id = $1").bind(gone.0).execute(&pool).await.unwrap();
+    let user = UserId::new().0;
+    let items = [
+        confirm(gone, 1),
+        wait(gone, 1),
+        Item { key: Some("k"), ..confirm(gone, 1) },
+        confirm(live, 1),
+        // No share left (one seat, taken by the booking before): contended, and its key is
+        // rolled back with it, so that the store's retry can bind it again.
+        Item { key: Some("again"), user, ..confirm(live, 1) },
+    ];
+    let rows = run(&pool, &items).await;
+    let codes: Vec<_> = rows.iter().map(|r| r.0.as_deref()).collect();
+    assert_eq!(codes, [Some("HP002"), Some("HP002"), Some("HP002"), None, Some("HP005")], "{rows:?}");
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE user_id = $1").bind(user).fetch_one(&pool).await.unwrap();
+    assert_eq!(keys, 0, "the contended booking's key is not bound");
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE event_id = $1").bind(gone.0).fetch_one(&pool).await.unwrap();
+    assert_eq!(written, 0, "nothing is written for a cancelled event");
+}
+
+#[tokio::test]
 async fn seats_by_number_are_taken_in_ascending_order_for_a_booking_or_a_hold() {
     let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
     let event = h.event(10, WaitlistPolicy::Fifo).await;
