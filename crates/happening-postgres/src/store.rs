@@ -604,7 +604,7 @@ impl SeatStore for PgStore {
         Err(StoreError::Backend(BackendError::msg("booking still contended after retries")))
     }
 
-    /// Through the batcher, as one call of `happening_enqueue` (migrations/0003).
+    /// Through the batcher, as an item of `happening_book_batch` (migrations/0006).
     async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
         let mut b = Booking::new(new, BookingStatus::Waiting, Vec::new(), now);
         let (h, n) = effects::created(&b, now);
