@@ -1068,3 +1068,40 @@ async fn take_hold(conn: &mut PgConnection, id: HoldId, due_by: Option<DateTime<
     sqlx::query("UPDATE event_seats SET hold_id = NULL WHERE hold_id = $1").bind(id.0).execute(conn).await.map_err(db)?;
     Ok(Some(rows::hold(&row)?))
 }
+
+#[cfg(test)]
+mod tests {
+    /// A relay's claim only sets `claimed_until`: with room left on each page of the outbox
+    /// (migrations/0007) it is a HOT update, no new index entry. Without the room, claims of
+    /// full pages (every page but the last) were not.
+    #[tokio::test]
+    async fn a_claim_of_full_outbox_pages_is_a_hot_update() {
+        let Some(server) = crate::testing::server_url() else { return };
+        let pool = sqlx::PgPool::connect(&crate::testing::fresh_database_url(&server).await).await.expect("connect");
+        let mut tx = pool.begin().await.expect("begin");
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, type, seats, status, created_at) \
+             SELECT gen_random_uuid(), gen_random_uuid(), 'booking_waitlisted', 1, 'pending', now() FROM generate_series(1, 1000)",
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("insert");
+        let pages: i64 = sqlx::query_scalar("SELECT count(DISTINCT (ctid::text::point)[0]) FROM notifications")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("pages");
+        assert!(pages >= 10, "the rows fill {pages} pages");
+        let claimed = sqlx::query("UPDATE notifications SET claimed_until = now() + interval '1 minute' WHERE status = 'pending'")
+            .execute(&mut *tx)
+            .await
+            .expect("claim")
+            .rows_affected();
+        // This transaction's own counts, so no wait for the statistics to be reported.
+        let hot: i64 = sqlx::query_scalar("SELECT pg_stat_get_xact_tuples_hot_updated('notifications'::regclass)")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("hot updates");
+        assert_eq!(claimed, 1000);
+        assert!(hot >= 900, "{hot} of {claimed} claims were HOT updates");
+    }
+}
