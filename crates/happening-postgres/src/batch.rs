@@ -14,8 +14,9 @@
 //! constraints, which per booking was a tenth of the machine's CPU in a flash sale.
 //!
 //! Items fail alone (an event gone or cancelled, a taken key, no seats left to share); a
-//! batch whose call fails (connection lost) fails all its items, none of them written. Items that may
-//! wait on row locks (requested seats) are not batched: one wait would stall the batch.
+//! batch whose call fails (connection lost) fails all its items, none of them written.
+//! Items that may wait on row locks (requested seats) are not batched: one wait would stall
+//! the batch.
 
 use std::sync::Arc;
 
