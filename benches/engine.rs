@@ -25,6 +25,7 @@ async fn event(engine: &Engine, capacity: u32) -> EventId {
         event_date: Utc::now(),
         capacity,
         policy: WaitlistPolicy::Fifo,
+        waitlist_max: None,
     };
     engine.create_event(new).await.unwrap().event.id
 }

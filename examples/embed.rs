@@ -24,6 +24,8 @@ async fn main() -> Result<(), happening::core::Error> {
             event_date: chrono::Utc::now(),
             capacity: 5,
             policy: WaitlistPolicy::Fifo,
+            // At most 10 bookings wait; more are refused (`Conflict::WaitlistFull`).
+            waitlist_max: Some(10),
         })
         .await?
         .event;

@@ -20,3 +20,10 @@ async fn racing_tasks_under_first_fit_and_partial() {
         assert!(report.confirmed > 0, "{policy:?}: {report:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_tasks_for_a_capped_waitlist() {
+    let h = Harness::in_memory(3);
+    let report = concurrency::race_capped(&h, 100, 200, 40, 50).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.turned_away > 0, "the race must fill the queue: {report:?}");
+}

@@ -50,6 +50,7 @@ fn seats_cost_a_bit_and_bookings_a_small_constant() {
             event_date: chrono::Utc::now(),
             capacity: 1,
             policy: WaitlistPolicy::Fifo,
+            waitlist_max: None,
         };
         engine.create_event(warm.clone()).await.unwrap();
 

@@ -72,6 +72,7 @@ async fn main() {
             event_date: chrono::Utc::now() + chrono::Duration::days(1),
             capacity: 2 * n,
             policy: WaitlistPolicy::Fifo,
+            waitlist_max: None,
         })
         .await
         .expect("event");

@@ -90,6 +90,8 @@ pub enum Conflict {
         highest: SeatNo,
     },
     HoldExpired,
+    /// The booking would wait and the event's waitlist holds `waitlist_max` bookings.
+    WaitlistFull,
     AlreadyMember,
     /// An organization keeps at least one orgAdmin.
     LastOrgAdmin,
@@ -109,6 +111,7 @@ impl fmt::Display for Conflict {
                 write!(f, "capacity below the highest taken seat ({highest})")
             }
             Conflict::HoldExpired => f.write_str("hold expired"),
+            Conflict::WaitlistFull => f.write_str("sold out and the waitlist is full"),
             Conflict::AlreadyMember => f.write_str("already a member"),
             Conflict::LastOrgAdmin => f.write_str("an organization must keep an orgAdmin"),
             Conflict::InviteNotPending => f.write_str("invite is no longer pending"),

@@ -17,6 +17,7 @@
 //! let event = engine.create_event(NewEvent {
 //!     org_id: org.id, name: "Concert".into(), description: None, category: None,
 //!     event_date: chrono::Utc::now(), capacity: 2, policy: WaitlistPolicy::Fifo,
+//!     waitlist_max: None,
 //! }).await.unwrap();
 //! let b = engine.book(BookRequest { event_id: event.event.id, user_id: UserId::new(),
 //!     seats: Some(2), ..Default::default() }).await.unwrap();

@@ -8,6 +8,8 @@ pub struct Limits {
     pub seats_per_booking_max: u32,
     /// Largest event (seats). One bit per seat in memory, so 1,000,000 seats cost 125 KiB.
     pub capacity_max: u32,
+    /// Largest `waitlist_max` an event may have.
+    pub waitlist_max_limit: u32,
     /// Shortest and longest hold.
     pub hold_ttl_ms_min: u64,
     pub hold_ttl_ms_max: u64,
@@ -30,6 +32,7 @@ impl Default for Limits {
         Self {
             seats_per_booking_max: 50,
             capacity_max: 1_000_000,
+            waitlist_max_limit: 10_000_000,
             hold_ttl_ms_min: 1_000,
             hold_ttl_ms_max: 3_600_000,
             name_bytes_max: 200,

@@ -10,8 +10,8 @@
 //!   after it was last read there. Refusals are never cached: a new member gets in at once.
 //! - The event row is up to `ttl` old when a request is validated against it. Nothing
 //!   unsafe follows: the store checks again, atomically, everything a change could make
-//!   stale (a cancelled event, seats that no longer exist); a waitlist policy changed
-//!   within `ttl` applies to a newcomer on this server a moment later.
+//!   stale (a cancelled event, seats that no longer exist); a waitlist policy or
+//!   `waitlist_max` changed within `ttl` applies to a newcomer on this server a moment later.
 //!
 //! Bounded: at most `entries_max` entries; a full cache is emptied (entries are cheap to
 //! read again, and a burst of distinct callers must not grow memory).
@@ -83,6 +83,7 @@ mod tests {
             capacity: 10,
             status: EventStatus::Upcoming,
             policy: WaitlistPolicy::Fifo,
+            waitlist_max: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -174,6 +174,7 @@ fn conflict_code(reason: &Conflict) -> &'static str {
         Conflict::BookingNotConfirmed => "booking_not_confirmed",
         Conflict::CapacityBelowTakenSeat { .. } => "capacity_below_taken_seat",
         Conflict::HoldExpired => "hold_expired",
+        Conflict::WaitlistFull => "waitlist_full",
         Conflict::AlreadyMember => "already_member",
         Conflict::LastOrgAdmin => "last_org_admin",
         Conflict::InviteNotPending => "invite_not_pending",

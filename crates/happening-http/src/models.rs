@@ -147,6 +147,8 @@ pub struct CreateEvent {
     pub event_date: DateTime<Utc>,
     pub total_slots: u32,
     pub waitlist_policy: Option<WaitlistPolicy>,
+    /// Absent or null: no cap; 0: no waitlist.
+    pub waitlist_max: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +163,9 @@ pub struct UpdateEvent {
     pub event_date: Option<DateTime<Utc>>,
     pub total_slots: Option<u32>,
     pub waitlist_policy: Option<WaitlistPolicy>,
+    /// Absent: unchanged; null: no cap.
+    #[serde(default, deserialize_with = "double")]
+    pub waitlist_max: Option<Option<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,6 +287,7 @@ pub struct EventDto {
     pub waiting_count: u32,
     pub status: EventStatus,
     pub waitlist_policy: WaitlistPolicy,
+    pub waitlist_max: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -304,6 +310,7 @@ impl From<EventView> for EventDto {
             waiting_count: v.waiting,
             status: e.status,
             waitlist_policy: e.policy,
+            waitlist_max: e.waitlist_max,
             created_at: e.created_at,
             updated_at: e.updated_at,
         }

@@ -155,12 +155,12 @@ fn upsert_email() -> Value {
 fn schemas() -> Value {
     let policy = json!({ "type": "string", "enum": ["fifo", "first_fit", "partial"] });
     let conflict = json!({ "type": "string", "enum": ["seats_taken", "seats_not_in_booking", "event_cancelled", "booking_cancelled",
-        "booking_not_confirmed", "capacity_below_taken_seat", "hold_expired", "already_member", "last_org_admin",
+        "booking_not_confirmed", "capacity_below_taken_seat", "hold_expired", "waitlist_full", "already_member", "last_org_admin",
         "invite_not_pending", "invite_expired"] });
     let event = row(json!({
         "id": uuid(), "org_id": uuid(), "name": string(), "description": nullable(string()), "category": nullable(string()), "event_date": date(),
         "total_slots": int(), "available_slots": int(), "booked_slots": int(), "held_slots": int(), "waiting_count": int(),
-        "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "waitlist_policy": policy, "created_at": date(), "updated_at": date() }));
+        "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "waitlist_policy": policy, "waitlist_max": nullable(int()), "created_at": date(), "updated_at": date() }));
     let mut booking = row(json!({
         "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seats_requested": int(), "seat_numbers": seats(),
         "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "waiting_number": nullable(json!({ "type": "integer", "minimum": 1 })),
@@ -187,8 +187,8 @@ fn schemas() -> Value {
         "Invite": row(json!({ "token": string(), "organization_id": uuid(), "email": string(), "role": role(), "status": { "type": "string", "enum": ["pending", "accepted", "revoked"] }, "invited_by": uuid(), "expires_at": date(), "created_at": date() })),
         "CreateInvite": strict(&["organization_id", "email"], json!({ "organization_id": uuid(), "email": email(false), "role": role(), "ttl_hours": { "type": "integer", "minimum": 1, "maximum": 720, "default": 168, "nullable": true } })),
         "Event": event,
-        "CreateEvent": strict(&["org_id", "name", "event_date", "total_slots"], json!({ "org_id": uuid(), "name": text(200), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": range(1, 1_000_000), "waitlist_policy": nullable(policy.clone()) })),
-        "UpdateEvent": strict(&[], json!({ "name": nullable(text(200)), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": nullable(range(1, 1_000_000)), "waitlist_policy": nullable(policy) })),
+        "CreateEvent": strict(&["org_id", "name", "event_date", "total_slots"], json!({ "org_id": uuid(), "name": text(200), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": range(1, 1_000_000), "waitlist_policy": nullable(policy.clone()), "waitlist_max": nullable(range(0, 10_000_000)) })),
+        "UpdateEvent": strict(&[], json!({ "name": nullable(text(200)), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": nullable(range(1, 1_000_000)), "waitlist_policy": nullable(policy), "waitlist_max": nullable(range(0, 10_000_000)) })),
         "SeatMap": row(json!({ "total": int(), "taken": seats(), "held": seats(), "available_slots": int() })),
         "Hold": row(json!({ "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seat_numbers": seats(), "expires_at": date(), "created_at": date() })),
         "CreateHold": strict(&[], json!({ "seats": nullable(range(1, 50)), "seat_numbers": nullable(seat_request()), "ttl_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "nullable": true, "description": "default: the server's --hold-ttl (300)" } })),

@@ -36,6 +36,7 @@ async fn event(engine: &Engine, capacity: u32) -> EventId {
         event_date: chrono::Utc::now(),
         capacity,
         policy: WaitlistPolicy::Fifo,
+        waitlist_max: None,
     };
     engine.create_event(new).await.unwrap().event.id
 }

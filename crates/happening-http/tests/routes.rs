@@ -766,6 +766,34 @@ async fn events_list_update_cancel_delete() {
 }
 
 #[tokio::test]
+async fn a_full_waitlist_answers_409_and_writes_nothing() {
+    let a = app();
+    let (admin, _) = a.user("admin").await;
+    let (alice, alice_id) = a.user("alice").await;
+    let org = a.org(&admin, &[(&alice_id, "user")]).await;
+    let body = json!({ "org_id": org, "name": "Flash", "event_date": "2030-01-01T10:00:00Z", "total_slots": 1, "waitlist_max": 1 });
+    let ev = a.ok("POST", "/events", &admin, Some(body), StatusCode::CREATED).await;
+    assert_eq!(ev["waitlist_max"], 1);
+    let ev = ev["id"].as_str().unwrap().to_string();
+    assert_eq!(a.book(&alice, json!({ "event_id": ev })).await.body["status"], "confirmed");
+    assert_eq!(a.book(&alice, json!({ "event_id": ev })).await.body["waiting_number"], 1);
+    let before = a.ok("GET", &format!("/events/{ev}"), &admin, None, StatusCode::OK).await;
+    let r = a.book(&alice, json!({ "event_id": ev })).await;
+    assert_eq!((r.status, r.body["reason"].as_str()), (StatusCode::CONFLICT, Some("waitlist_full")), "{:?}", r.body);
+    assert_eq!(r.body["error"], "sold out and the waitlist is full");
+    assert_eq!(a.ok("GET", &format!("/events/{ev}"), &admin, None, StatusCode::OK).await, before, "nothing written");
+    assert_eq!(a.ok("GET", &format!("/bookings/user/{alice_id}"), &alice, None, StatusCode::OK).await.as_array().unwrap().len(), 2);
+    // Bad caps are refused; null removes the cap.
+    for bad in [json!(-1), json!(10_000_001), json!("3")] {
+        let r = a.call("PUT", &format!("/events/{ev}"), Some(&admin), Some(json!({ "waitlist_max": bad }))).await;
+        assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("waitlist_max")), "{bad}: {:?}", r.body);
+    }
+    let up = a.ok("PUT", &format!("/events/{ev}"), &admin, Some(json!({ "waitlist_max": null })), StatusCode::OK).await;
+    assert_eq!(up["waitlist_max"], Value::Null);
+    assert_eq!(a.book(&alice, json!({ "event_id": ev })).await.body["waiting_number"], 2);
+}
+
+#[tokio::test]
 async fn rate_limit_answers_429_per_user() {
     let a = app_with(Some(RateLimiter::new(0.001, 2)), Settings::default());
     let alice = token("alice");

@@ -90,6 +90,7 @@ async fn engine_events(engine: &Engine, n: usize, capacity: u32) -> Vec<EventId>
             event_date: chrono::Utc::now(),
             capacity,
             policy: WaitlistPolicy::Fifo,
+            waitlist_max: None,
         };
         out.push(engine.create_event(new).await.unwrap().event.id);
     }

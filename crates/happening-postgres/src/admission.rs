@@ -97,11 +97,24 @@ impl SlotCounter for PgAdmission {
 
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
         let (free, queued) = self.probe(event, req.want as i64, req.behind_queue).await?;
-        if queued {
-            return Ok(Take::Short { free, queued: true });
+        if !queued && req.want.min(free) >= req.min {
+            return Ok(Take::Taken(req.want.min(free)));
         }
-        let n = req.want.min(free);
-        Ok(if n >= req.min { Take::Taken(n) } else { Take::Short { free, queued: false } })
+        if let Some(max) = req.waitlist_max {
+            // Counting at most `max` waiting bookings: the queue's length bounds this read.
+            let full: bool = sqlx::query_scalar(
+                "SELECT count(*) >= $2 FROM (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting' LIMIT $2) w",
+            )
+            .bind(event.0)
+            .bind(i64::from(max))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(adm)?;
+            if full {
+                return Ok(Take::WaitlistFull);
+            }
+        }
+        Ok(Take::Short { free, queued })
     }
 
     async fn give(&self, _event: EventId, _n: u32) -> Result<(), AdmissionError> {

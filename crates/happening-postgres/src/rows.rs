@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 pub(crate) const EVENT_COLS: &str =
-    "e.id, e.org_id, e.name, e.description, e.category, e.event_date, e.total_slots, e.status, e.waitlist_policy, e.created_at, e.updated_at";
+    "e.id, e.org_id, e.name, e.description, e.category, e.event_date, e.total_slots, e.status, e.waitlist_policy, e.waitlist_max, e.created_at, e.updated_at";
 pub(crate) const BOOKING_COLS: &str = "id, event_id, user_id, seats, seat_numbers, status, queue_seq, hold_id, created_at, updated_at";
 pub(crate) const HOLD_COLS: &str = "id, event_id, user_id, seat_numbers, expires_at, created_at";
 pub(crate) const NOTIFICATION_COLS: &str = "id, user_id, type, event_id, booking_id, org_id, seats, status, read, created_at";
@@ -46,6 +46,7 @@ pub(crate) fn event(row: &PgRow) -> Result<Event, StoreError> {
             _ => return Err(bad("event status", &status)),
         },
         policy: policy.parse().map_err(|_| bad("waitlist policy", &policy))?,
+        waitlist_max: get::<Option<i32>>(row, "waitlist_max")?.map(|m| m as u32),
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })

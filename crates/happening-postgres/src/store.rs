@@ -295,8 +295,8 @@ impl SeatStore for PgStore {
     async fn insert_event(&self, event: &Event) -> Result<EventView, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
-            "INSERT INTO events (id, org_id, name, description, category, event_date, total_slots, status, waitlist_policy, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO events (id, org_id, name, description, category, event_date, total_slots, status, waitlist_policy, waitlist_max, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(event.id.0)
         .bind(event.org_id.0)
@@ -307,6 +307,7 @@ impl SeatStore for PgStore {
         .bind(event.capacity as i32)
         .bind(event.status.as_str())
         .bind(event.policy.as_str())
+        .bind(event.waitlist_max.map(|m| m as i32))
         .bind(event.created_at)
         .bind(event.updated_at)
         .execute(&mut *tx)
@@ -413,7 +414,7 @@ impl SeatStore for PgStore {
             patch.apply(&mut e, now);
             sqlx::query(
                 "UPDATE events SET name = $2, description = $3, category = $4, event_date = $5, total_slots = $6, \
-             waitlist_policy = $7, updated_at = $8 WHERE id = $1",
+             waitlist_policy = $7, waitlist_max = $8, updated_at = $9 WHERE id = $1",
             )
             .bind(id.0)
             .bind(&e.name)
@@ -422,6 +423,7 @@ impl SeatStore for PgStore {
             .bind(e.event_date)
             .bind(e.capacity as i32)
             .bind(e.policy.as_str())
+            .bind(e.waitlist_max.map(|m| m as i32))
             .bind(now)
             .execute(&mut *tx)
             .await

@@ -66,3 +66,13 @@ async fn many_small_events_get_exactly_the_seats_asked() {
         assert_eq!((v.booked, v.waiting), (5, 3), "8 one-seat bookings on 5 seats");
     }
 }
+
+/// A sold-out sale with a capped waitlist, across four engines: the refusals write nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_engines_race_for_a_capped_waitlist() {
+    let Some(h) = common::harness(3, 16).await else {
+        return;
+    };
+    let report = concurrency::race_capped(&h, 50, 100, 20, 50).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.turned_away > 0, "the race must fill the queue: {report:?}");
+}

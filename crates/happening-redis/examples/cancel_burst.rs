@@ -63,6 +63,7 @@ async fn main() {
         event_date: chrono::Utc::now(),
         capacity: seats,
         policy: WaitlistPolicy::Fifo,
+        waitlist_max: None,
     };
     let event = engine.create_event(new).await.unwrap().event.id;
     let book = |engine: Engine| async move {

@@ -64,6 +64,7 @@ async fn engine_run(pool: PgPool, redis_url: &str, clients: u32, requests: u32, 
             event_date: chrono::Utc::now() + chrono::Duration::days(1),
             capacity: seats,
             policy: WaitlistPolicy::Fifo,
+            waitlist_max: None,
         })
         .await
         .expect("event")

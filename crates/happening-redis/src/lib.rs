@@ -219,10 +219,12 @@ impl SlotCounter for RedisAdmission {
 
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
         debug_assert!(req.min >= 1 && req.min <= req.want);
+        let max = req.waitlist_max.map_or(-1, i64::from);
         let (status, n, queued): (i64, i64, i64) =
-            self.run(&SCRIPTS.take, event, &[&req.want, &req.min, &u32::from(req.behind_queue)]).await?;
+            self.run(&SCRIPTS.take, event, &[&req.want, &req.min, &u32::from(req.behind_queue), &max]).await?;
         match status {
             1 => Ok(Take::Taken(count(n)?)),
+            2 => Ok(Take::WaitlistFull),
             0 => Ok(Take::Short { free: count(n)?, queued: queued == 1 }),
             _ => Err(AdmissionError::Missing),
         }

@@ -35,21 +35,26 @@ local function bump()
 end
 "#;
 
-/// ARGV: want, min, behind_queue (0/1).
-/// Returns {1, taken, 0} | {0, free, queued (0/1)} | {-1, 0, 0}.
+/// ARGV: want, min, behind_queue (0/1), waitlist_max (-1: none).
+/// Returns {1, taken, 0} | {0, free, queued (0/1)} | {2, 0, 0} (short, and the waitlist
+/// holds waitlist_max entries) | {-1, 0, 0}.
 /// The counter is read, compared and decremented inside one script: it never goes below
 /// zero, and nobody ever sees a value that a revert would undo.
 const TAKE: &str = r#"
 local free = counter()
 if not free then return {-1, 0, 0} end
-if ARGV[3] == '1' and redis.call('ZCARD', KEYS[2]) > 0 then return {0, free, 1} end
+local waiting = redis.call('ZCARD', KEYS[2])
+local queued = 0
+if ARGV[3] == '1' and waiting > 0 then queued = 1 end
 local n = math.min(tonumber(ARGV[1]), free)
-if n >= tonumber(ARGV[2]) then
+if queued == 0 and n >= tonumber(ARGV[2]) then
   redis.call('DECRBY', KEYS[1], n)
   bump()
   return {1, n, 0}
 end
-return {0, free, 0}
+local max = tonumber(ARGV[4])
+if max >= 0 and waiting >= max then return {2, 0, 0} end
+return {0, free, queued}
 "#;
 
 /// ARGV: n. Returns the new free count, or -1 (missing: nothing created). Moves the

@@ -52,7 +52,9 @@ async fn concurrent_takes_never_refuse_a_free_seat_nor_oversell() {
     let tasks: Vec<_> = (0..2_000)
         .map(|i| {
             let a = admissions[i % 4].clone();
-            tokio::spawn(async move { a.take(event, TakeRequest { want: 1, min: 1, behind_queue: true }).await.unwrap() })
+            tokio::spawn(
+                async move { a.take(event, TakeRequest { want: 1, min: 1, behind_queue: true, waitlist_max: None }).await.unwrap() },
+            )
         })
         .collect();
     let (mut taken, mut refused) = (0, 0);
@@ -94,4 +96,14 @@ async fn concurrent_takes_never_refuse_a_free_seat_nor_oversell() {
     assert_eq!(admissions[3].free(event).await.unwrap(), 200, "400 given, 200 promoted");
     assert_eq!(admissions[3].len(event).await.unwrap(), 0);
     admissions[0].forget(event).await.unwrap();
+}
+
+/// A sold-out sale with a capped waitlist, across four engines: the refusals write nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_engines_race_for_a_capped_waitlist() {
+    let Some(h) = common::harness(3, 16).await else {
+        return;
+    };
+    let report = concurrency::race_capped(&h, 50, 100, 20, 50).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.turned_away > 0, "the race must fill the queue: {report:?}");
 }

@@ -20,7 +20,7 @@ const BOOKINGS: usize = 8;
 #[derive(Debug, Clone)]
 enum Op {
     SetFree(usize, u32),
-    Take(usize, u32, u32, bool),
+    Take(usize, u32, u32, bool, Option<u32>),
     Give(usize, u32),
     Free(usize),
     Forget(usize),
@@ -64,7 +64,8 @@ fn op() -> impl Strategy<Value = Op> {
     let b = 0..BOOKINGS;
     prop_oneof![
         2 => (ev.clone(), 0u32..12).prop_map(|(e, n)| Op::SetFree(e, n)),
-        4 => (ev.clone(), 1u32..7, 0u32..7, any::<bool>()).prop_map(|(e, want, min, q)| Op::Take(e, want, 1 + min % want, q)),
+        4 => (ev.clone(), 1u32..7, 0u32..7, any::<bool>(), prop::option::of(0u32..4))
+            .prop_map(|(e, want, min, q, cap)| Op::Take(e, want, 1 + min % want, q, cap)),
         2 => (ev.clone(), 0u32..5).prop_map(|(e, n)| Op::Give(e, n)),
         1 => ev.clone().prop_map(Op::Free),
         1 => ev.clone().prop_map(Op::Forget),
@@ -99,7 +100,9 @@ async fn outcome(a: &dyn Admission, events: &[EventId], bookings: &[BookingId], 
     let entry = |b: usize, seats: u32| WaitEntry { booking: bookings[b], seats, seq: seqs[b] };
     match *op {
         Op::SetFree(e, n) => format!("{:?}", a.set_free(events[e], n).await),
-        Op::Take(e, want, min, behind_queue) => format!("{:?}", a.take(events[e], TakeRequest { want, min, behind_queue }).await),
+        Op::Take(e, want, min, behind_queue, waitlist_max) => {
+            format!("{:?}", a.take(events[e], TakeRequest { want, min, behind_queue, waitlist_max }).await)
+        }
         Op::Give(e, n) => format!("{:?}", a.give(events[e], n).await),
         Op::Free(e) => format!("{:?}", a.free(events[e]).await),
         Op::Forget(e) => format!("{:?}", a.forget(events[e]).await),

@@ -149,7 +149,7 @@ async fn flush_mid_run_is_rebuilt_and_reconcile_restores_the_exact_state() {
         for a in &b.admissions {
             assert!(is_missing(a.free(event).await));
             assert!(is_missing(a.len(event).await));
-            assert!(is_missing(a.take(event, TakeRequest { want: 1, min: 1, behind_queue: false }).await));
+            assert!(is_missing(a.take(event, TakeRequest { want: 1, min: 1, behind_queue: false, waitlist_max: None }).await));
             assert!(is_missing(a.pop_fitting(event, policy).await));
         }
         // ...and the next operation rebuilds it from the store and goes through.
@@ -230,7 +230,7 @@ async fn reconcile_reports_and_repairs_drift() {
     // Seats taken in Redis but never booked (a crash between the two steps).
     let a = &b.admissions[1];
     assert!(matches!(
-        a.take(event, TakeRequest { want: 2, min: 2, behind_queue: false }).await.unwrap(),
+        a.take(event, TakeRequest { want: 2, min: 2, behind_queue: false, waitlist_max: None }).await.unwrap(),
         happening_core::ports::Take::Taken(2)
     ));
     expect_drift(en.reconcile_event(event).await.unwrap(), Some(0), 2, false, 2, 0);
@@ -264,7 +264,7 @@ async fn reconcile_reports_and_repairs_drift() {
         let mut conn = b.redis();
         redis::cmd("SET").arg(a.keys(event).slots).arg(garbage).query_async::<()>(&mut conn).await.unwrap();
         assert!(is_missing(a.free(event).await));
-        assert!(is_missing(a.take(event, TakeRequest { want: 1, min: 1, behind_queue: false }).await));
+        assert!(is_missing(a.take(event, TakeRequest { want: 1, min: 1, behind_queue: false, waitlist_max: None }).await));
         let late = h.book(event, UserId::new(), 1).await.unwrap();
         assert_eq!((late.status, late.waiting_number), (BookingStatus::Waiting, Some(3)), "fifo keeps it behind w3");
         assert_eq!(a.free(event).await.unwrap(), 1);

@@ -74,6 +74,10 @@ pub struct Event {
     pub capacity: u32,
     pub status: EventStatus,
     pub policy: WaitlistPolicy,
+    /// Most bookings that may wait; a booking that would wait beyond it is refused
+    /// ([`crate::error::Conflict::WaitlistFull`]) and nothing is written. `None`: no cap;
+    /// `Some(0)`: no waitlist, a sold-out event turns newcomers away.
+    pub waitlist_max: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -107,6 +111,7 @@ pub struct NewEvent {
     pub event_date: DateTime<Utc>,
     pub capacity: u32,
     pub policy: WaitlistPolicy,
+    pub waitlist_max: Option<u32>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -118,6 +123,9 @@ pub struct EventPatch {
     pub event_date: Option<DateTime<Utc>>,
     pub capacity: Option<u32>,
     pub policy: Option<WaitlistPolicy>,
+    /// `Some(None)` removes the cap. Lowering it below the current queue keeps everyone
+    /// queued; only newcomers are refused until the queue is shorter.
+    pub waitlist_max: Option<Option<u32>>,
 }
 
 impl EventPatch {
@@ -139,12 +147,20 @@ impl EventPatch {
         if let Some(p) = self.policy {
             e.policy = p;
         }
+        if let Some(m) = self.waitlist_max {
+            e.waitlist_max = m;
+        }
         e.updated_at = now;
     }
 
     /// Whether anything besides the capacity changes.
     pub fn touches_details(&self) -> bool {
-        self.name.is_some() || self.description.is_some() || self.category.is_some() || self.event_date.is_some() || self.policy.is_some()
+        self.name.is_some()
+            || self.description.is_some()
+            || self.category.is_some()
+            || self.event_date.is_some()
+            || self.policy.is_some()
+            || self.waitlist_max.is_some()
     }
 }
 

@@ -497,6 +497,7 @@ mod tests {
                 event_date: self.clock.now(),
                 capacity,
                 policy,
+                waitlist_max: None,
             };
             self.engine.create_event(new).await.unwrap().event.id
         }
@@ -546,7 +547,7 @@ mod tests {
         let w = world().await;
         let event = w.event(5, WaitlistPolicy::Fifo).await;
         w.book(event, 2).await;
-        w.engine.admission().take(event, TakeRequest { want: 2, min: 2, behind_queue: false }).await.unwrap();
+        w.engine.admission().take(event, TakeRequest { want: 2, min: 2, behind_queue: false, waitlist_max: None }).await.unwrap();
         assert_eq!(w.event_breaches(event).await, vec![Breach::CounterDrift { event, counter: 1, store: 3 }]);
         // A counter above the store's free seats too (a hand edit).
         w.engine.admission().set_free(event, 5).await.unwrap();

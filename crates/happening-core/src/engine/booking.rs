@@ -71,7 +71,7 @@ impl Engine {
         let (seats, wanted) = validate::seats(req.seats, req.seat_numbers.as_deref(), event.capacity, &self.limits)?;
         let policy = event.policy;
         let min = if req.accept_partial { 1 } else { seats };
-        let take = TakeRequest { want: seats, min, behind_queue: policy.newcomers_queue_behind() };
+        let take = TakeRequest { want: seats, min, behind_queue: policy.newcomers_queue_behind(), waitlist_max: event.waitlist_max };
         let mut new = NewBooking {
             id: BookingId::new(),
             event_id: req.event_id,
@@ -82,7 +82,13 @@ impl Engine {
             strict_seats: req.strict_seats,
             idempotency: key,
         };
-        if let Take::Taken(n) = self.take(req.event_id, take).await? {
+        let taken = match self.take(req.event_id, take).await? {
+            Take::Taken(n) => Some(n),
+            Take::Short { .. } => None,
+            // Turned away by the admission alone: nothing was written.
+            Take::WaitlistFull => return Err(Error::conflict(Conflict::WaitlistFull)),
+        };
+        if let Some(n) = taken {
             new.seats = n;
             if n < seats {
                 new.seat_numbers.clear();

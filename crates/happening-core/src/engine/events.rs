@@ -23,6 +23,7 @@ impl Engine {
             capacity: validate::capacity(new.capacity, l)?,
             status: EventStatus::Upcoming,
             policy: new.policy,
+            waitlist_max: validate::waitlist_max(new.waitlist_max, l)?,
             created_at: now,
             updated_at: now,
         };
@@ -56,6 +57,7 @@ impl Engine {
                 .transpose()?,
             category: patch.category.map(|c| validate::optional_text("category", c.as_deref(), l.category_bytes_max)).transpose()?,
             capacity: patch.capacity.map(|c| validate::capacity(c, l)).transpose()?,
+            waitlist_max: patch.waitlist_max.map(|m| validate::waitlist_max(m, l)).transpose()?,
             ..patch
         };
         let before = self.store.event(id).await?;
@@ -68,7 +70,9 @@ impl Engine {
         // flight can be admitted to them.
         if new < old {
             let cut = old - new;
-            if let Take::Short { free, .. } = self.take(id, TakeRequest { want: cut, min: cut, behind_queue: false }).await? {
+            if let Take::Short { free, .. } =
+                self.take(id, TakeRequest { want: cut, min: cut, behind_queue: false, waitlist_max: None }).await?
+            {
                 return Err(Error::Capacity { available: free });
             }
         }

@@ -37,9 +37,11 @@ impl Engine {
         }
         let (seats, wanted) = validate::seats(req.seats, req.seat_numbers.as_deref(), event.capacity, l)?;
         let behind_queue = event.policy.newcomers_queue_behind();
-        match self.take(req.event_id, TakeRequest { want: seats, min: seats, behind_queue }).await? {
+        match self.take(req.event_id, TakeRequest { want: seats, min: seats, behind_queue, waitlist_max: None }).await? {
             Take::Taken(_) => {}
             Take::Short { free, queued } => return Err(Error::Capacity { available: if queued { 0 } else { free } }),
+            // Not asked for (no `waitlist_max`); a hold never waits.
+            Take::WaitlistFull => return Err(Error::Capacity { available: 0 }),
         }
         let now = self.clock.now();
         let new = NewHold {

@@ -86,6 +86,15 @@ pub(super) fn capacity(capacity: u32, limits: &Limits) -> Result<u32> {
     Ok(capacity)
 }
 
+pub(super) fn waitlist_max(max: Option<u32>, limits: &Limits) -> Result<Option<u32>> {
+    match max {
+        Some(m) if m > limits.waitlist_max_limit => {
+            Err(Error::invalid("waitlist_max", format!("must be between 0 and {}", limits.waitlist_max_limit)))
+        }
+        m => Ok(m),
+    }
+}
+
 pub(super) fn idempotency_key(key: &str, limits: &Limits) -> Result<()> {
     let max = limits.idempotency_key_bytes_max;
     if key.is_empty() || key.len() > max || !key.bytes().all(|b| b.is_ascii_graphic()) {

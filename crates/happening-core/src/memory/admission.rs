@@ -102,16 +102,16 @@ impl SlotCounter for MemoryAdmission {
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
         debug_assert!(req.min >= 1 && req.min <= req.want);
         self.with(event, |g| {
-            if req.behind_queue && !g.queue.is_empty() {
-                return (Take::Short { free: g.free, queued: true }, false);
-            }
+            let queued = req.behind_queue && !g.queue.is_empty();
             let n = req.want.min(g.free);
-            if n >= req.min {
+            if !queued && n >= req.min {
                 g.free -= n;
-                (Take::Taken(n), true)
-            } else {
-                (Take::Short { free: g.free, queued: false }, false)
+                return (Take::Taken(n), true);
             }
+            if req.waitlist_max.is_some_and(|m| g.queue.len() >= m as usize) {
+                return (Take::WaitlistFull, false);
+            }
+            (Take::Short { free: g.free, queued }, false)
         })
     }
 

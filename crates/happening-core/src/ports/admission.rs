@@ -24,6 +24,10 @@ pub struct TakeRequest {
     pub min: u32,
     /// Refuse while anyone waits (policies `fifo` and `partial`: no queue-jumping).
     pub behind_queue: bool,
+    /// The event's cap on its waitlist (`Event::waitlist_max`), so that a request that
+    /// would wait behind a full queue is told so in the same step ([`Take::WaitlistFull`]):
+    /// in a sold-out flash sale, turning it away costs this one call.
+    pub waitlist_max: Option<u32>,
 }
 
 /// Outcome of [`SlotCounter::take`].
@@ -33,6 +37,9 @@ pub enum Take {
     Taken(u32),
     /// Nothing was taken: `free` seats were free, or someone waits (`queued`).
     Short { free: u32, queued: bool },
+    /// Nothing was taken, as for `Short`, and the waitlist holds `waitlist_max` entries or
+    /// more: the request may not wait either.
+    WaitlistFull,
 }
 
 /// The free-seat counter of each event.
@@ -51,7 +58,9 @@ pub trait SlotCounter: Send + Sync + 'static {
 
     /// Takes between `req.min` and `req.want` seats (as many as are free), or nothing.
     /// MUST report `Short { queued: true }` without taking when `req.behind_queue` is set
-    /// and the event's waitlist is not empty.
+    /// and the event's waitlist is not empty; MUST report `WaitlistFull` instead of `Short`
+    /// when `req.waitlist_max` is `Some(m)` and the waitlist holds `m` entries or more (read
+    /// in the same atomic step).
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError>;
 
     /// Gives `n` seats back.

@@ -117,3 +117,62 @@ pub async fn race(h: &Harness, capacity: u32, tasks: usize, policy: WaitlistPoli
     }
     Ok(report)
 }
+
+/// What a race on an event with a capped waitlist left behind.
+#[derive(Debug, Clone, Default)]
+pub struct CappedReport {
+    pub confirmed: usize,
+    pub waiting: usize,
+    pub turned_away: usize,
+}
+
+/// Races bookings of 1 seat over all engines of `h`, in `waves` waves of `wave` concurrent
+/// requests, for an event of `capacity` seats whose waitlist holds `waitlist_max`: every
+/// seat is sold, nobody is turned away while the queue had room (it only grows here, so a
+/// refusal means it was full), a refusal writes nothing, the queue passes the cap by no
+/// more than one wave (the cap is read with the counter, apart from the push: requests in
+/// flight when the queue filled may each still join it), and the invariants hold.
+pub async fn race_capped(h: &Harness, capacity: u32, waitlist_max: u32, waves: usize, wave: usize) -> Result<CappedReport, String> {
+    let event = h.event(capacity, WaitlistPolicy::Fifo).await;
+    let cap = EventPatch { waitlist_max: Some(Some(waitlist_max)), ..Default::default() };
+    h.engine.update_event(event, cap).await.map_err(|e| e.to_string())?;
+    let engines = h.engines();
+    let mut report = CappedReport::default();
+    for _ in 0..waves {
+        let handles: Vec<_> = (0..wave)
+            .map(|i| {
+                let en = engines[i % engines.len()].clone();
+                let req = BookRequest { event_id: event, user_id: UserId::new(), seats: Some(1), ..Default::default() };
+                tokio::spawn(async move { en.book(req).await })
+            })
+            .collect();
+        for handle in handles {
+            match handle.await.map_err(|e| format!("task panicked: {e}"))? {
+                Ok(b) if b.status == BookingStatus::Confirmed => report.confirmed += 1,
+                Ok(_) => report.waiting += 1,
+                Err(Error::Conflict { reason: crate::error::Conflict::WaitlistFull, .. }) => report.turned_away += 1,
+                Err(e) => return Err(format!("book: {e}")),
+            }
+        }
+    }
+    for en in &engines {
+        invariants::check(en, event).await?;
+    }
+    let all = h.engine.store().event_bookings(event).await.map_err(|e| e.to_string())?;
+    let stored = |s| all.iter().filter(|b| b.status == s).count();
+    if (stored(BookingStatus::Confirmed), stored(BookingStatus::Waiting), all.len())
+        != (report.confirmed, report.waiting, report.confirmed + report.waiting)
+    {
+        return Err(format!("the store holds {} bookings for {report:?}: a refusal wrote something", all.len()));
+    }
+    if report.confirmed != capacity as usize {
+        return Err(format!("{report:?}: {capacity} seats, not all sold"));
+    }
+    if report.turned_away > 0 && report.waiting < waitlist_max as usize {
+        return Err(format!("{report:?}: turned away while the queue had room for {waitlist_max}"));
+    }
+    if report.waiting > waitlist_max as usize + wave {
+        return Err(format!("{report:?}: the queue passed its cap of {waitlist_max} by more than a wave of {wave}"));
+    }
+    Ok(report)
+}

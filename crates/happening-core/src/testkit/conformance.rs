@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             partial_policy_gives_head_what_is_free,
             cancel_waiting_leaves_queue_and_promotes_next,
             cancel_twice_conflicts,
+            full_waitlist_turns_newcomers_away_and_writes_nothing,
             cancel_seats_rules,
             resize_up_promotes,
             resize_down_keeps_taken_seats,
@@ -250,6 +251,52 @@ pub async fn cancel_waiting_leaves_queue_and_promotes_next(h: &Harness) {
     let list: Vec<_> = h.engine.waitlist(e, 0, 0).await.unwrap().iter().map(|b| b.id).collect();
     assert_eq!(list, vec![d.id]);
     check(h, e).await;
+}
+
+/// `Event::waitlist_max`: a booking that would wait behind a full queue is refused and
+/// writes nothing (no booking, history or notification); one that fits is still confirmed
+/// (`first_fit`); the cap is kept by the store, changed by an update, and checked.
+pub async fn full_waitlist_turns_newcomers_away_and_writes_nothing(h: &Harness) {
+    let full = |r: Result<Booking, Error>| matches!(r, Err(Error::Conflict { reason: Conflict::WaitlistFull, .. }));
+    let cap = |m| EventPatch { waitlist_max: Some(m), ..Default::default() };
+    let e = h.event(2, Fifo).await;
+    let v = h.engine.update_event(e, cap(Some(1))).await.unwrap();
+    assert_eq!(v.event.waitlist_max, Some(1));
+    assert_eq!(h.engine.store().event(e).await.unwrap().waitlist_max, Some(1), "the store keeps the cap");
+    h.book(e, UserId::new(), 2).await.unwrap();
+    let w = h.book(e, UserId::new(), 1).await.unwrap();
+    assert_eq!((w.status, w.waiting_number), (BookingStatus::Waiting, Some(1)));
+    let before = snapshot(h, e).await;
+    let u = UserId::new();
+    assert!(full(h.book(e, u, 1).await), "the queue holds waitlist_max bookings");
+    let partial = BookRequest { event_id: e, user_id: u, seats: Some(2), accept_partial: true, ..Default::default() };
+    assert!(full(h.engine.book(partial).await));
+    assert_eq!(snapshot(h, e).await, before, "a refusal writes nothing");
+    assert!(h.engine.user_bookings(u, None, 10, 0).await.unwrap().is_empty());
+    check(h, e).await;
+    // A place in the queue frees up: the next newcomer waits again.
+    h.engine.cancel(w.id, w.user_id, None).await.unwrap();
+    let w2 = h.book(e, u, 1).await.unwrap();
+    assert_eq!((w2.status, w2.waiting_number), (BookingStatus::Waiting, Some(1)));
+    // Lowered below the queue: everyone stays queued, newcomers are refused; removed: no cap.
+    h.engine.update_event(e, cap(Some(0))).await.unwrap();
+    assert!(full(h.book(e, UserId::new(), 1).await));
+    assert_eq!(h.engine.waitlist(e, 10, 0).await.unwrap().iter().map(|b| b.id).collect::<Vec<_>>(), vec![w2.id]);
+    assert_eq!(h.engine.update_event(e, cap(None)).await.unwrap().event.waitlist_max, None);
+    assert_eq!(h.book(e, UserId::new(), 1).await.unwrap().waiting_number, Some(2));
+    check(h, e).await;
+    // `first_fit`: a newcomer that fits is confirmed whatever the queue's length.
+    let f = h.event(3, FirstFit).await;
+    h.engine.update_event(f, cap(Some(0))).await.unwrap();
+    h.book(f, UserId::new(), 2).await.unwrap();
+    assert!(full(h.book(f, UserId::new(), 2).await), "no waitlist at all: a short request is refused");
+    assert_eq!(h.book(f, UserId::new(), 1).await.unwrap().status, BookingStatus::Confirmed);
+    check(h, f).await;
+    // The cap is checked: too large changes nothing.
+    let before = snapshot(h, e).await;
+    let too_large = h.engine.limits().waitlist_max_limit + 1;
+    refused(h.engine.update_event(e, cap(Some(too_large))).await, "waitlist_max", "update");
+    assert_eq!(snapshot(h, e).await, before);
 }
 
 pub async fn cancel_twice_conflicts(h: &Harness) {
@@ -645,6 +692,7 @@ pub async fn bad_holds_events_and_hold_bookings_change_nothing(h: &Harness) {
         event_date: h.clock.now(),
         capacity,
         policy: Fifo,
+        waitlist_max: None,
     };
     for (event, field) in [
         (new("", 10), "name"),
@@ -714,8 +762,8 @@ pub async fn restore_loses_to_any_step_after_its_version(h: &Harness) {
         let adm = adm.clone();
         async move { (adm.free(e).await.ok(), adm.list(e, u32::MAX).await.ok()) }
     };
-    let take = TakeRequest { want: 1, min: 1, behind_queue: false };
-    let short = TakeRequest { want: 99, min: 99, behind_queue: false };
+    let take = TakeRequest { want: 1, min: 1, behind_queue: false, waitlist_max: None };
+    let short = TakeRequest { want: 99, min: 99, behind_queue: false, waitlist_max: None };
     for what in ["give", "take", "push again", "remove unknown", "set_free"] {
         let v = adm.version(e).await.unwrap();
         match what {
@@ -771,7 +819,7 @@ pub async fn push_says_whether_seats_are_free(h: &Harness) {
     adm.give(e, 1).await.unwrap();
     assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: true }, "a seat is free");
     if !stateless {
-        let one = TakeRequest { want: 1, min: 1, behind_queue: false };
+        let one = TakeRequest { want: 1, min: 1, behind_queue: false, waitlist_max: None };
         assert!(matches!(adm.take(e, one).await.unwrap(), Take::Taken(1)), "put the counter back");
     }
     check(h, e).await;

@@ -79,6 +79,7 @@ impl Harness {
                 event_date: self.clock.now(),
                 capacity,
                 policy,
+                waitlist_max: None,
             })
             .await
             .expect("create event")

@@ -37,6 +37,7 @@ pub enum Op {
 pub struct Case {
     pub capacity: u32,
     pub policy: WaitlistPolicy,
+    pub waitlist_max: Option<u32>,
     pub ops: Vec<Op>,
 }
 
@@ -66,9 +67,10 @@ pub fn cases(ops_max: usize) -> impl Strategy<Value = Case> {
     (
         1u32..=12,
         prop_oneof![Just(WaitlistPolicy::Fifo), Just(WaitlistPolicy::FirstFit), Just(WaitlistPolicy::Partial)],
+        prop_oneof![2 => Just(None), 1 => (0u32..=3).prop_map(Some)],
         prop::collection::vec(op(), 1..=ops_max),
     )
-        .prop_map(|(capacity, policy, ops)| Case { capacity, policy, ops })
+        .prop_map(|(capacity, policy, waitlist_max, ops)| Case { capacity, policy, waitlist_max, ops })
 }
 
 /// An error, as far as the model can predict it.
@@ -117,6 +119,7 @@ struct MHold {
 struct Model {
     capacity: u32,
     policy: WaitlistPolicy,
+    waitlist_max: Option<u32>,
     cancelled: bool,
     booked: BTreeSet<SeatNo>,
     holds: Vec<MHold>,
@@ -236,6 +239,9 @@ impl Model {
             self.bookings.push(booking);
             self.note(self.bookings.len() - 1, NotificationKind::BookingConfirmed, k);
             return Ok(());
+        }
+        if self.waitlist_max.is_some_and(|m| self.queue.len() >= m as usize) {
+            return Err(ErrKind::Conflict(Conflict::WaitlistFull, vec![]));
         }
         self.bookings.push(booking);
         let b = self.bookings.len() - 1;
@@ -426,8 +432,12 @@ impl Model {
 pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
     let users: Vec<UserId> = (0..USERS).map(|_| UserId::new()).collect();
     let e = h.event(case.capacity, case.policy).await;
+    if case.waitlist_max.is_some() {
+        let cap = EventPatch { waitlist_max: Some(case.waitlist_max), ..Default::default() };
+        h.engine.update_event(e, cap).await.map_err(|e| format!("setting waitlist_max: {e}"))?;
+    }
     h.delivered().await;
-    let mut m = Model { capacity: case.capacity, policy: case.policy, now_ms: 0, ..Default::default() };
+    let mut m = Model { capacity: case.capacity, policy: case.policy, waitlist_max: case.waitlist_max, now_ms: 0, ..Default::default() };
     let start = h.clock.now();
     let mut ids: Vec<BookingId> = Vec::new();
     let en = &h.engine;

@@ -25,6 +25,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> Result<Response, ApiError> {
             event_date: req.event_date,
             capacity: req.total_slots,
             policy: req.waitlist_policy.unwrap_or(WaitlistPolicy::Fifo),
+            waitlist_max: req.waitlist_max,
         })
         .await?;
     Ok(json(StatusCode::CREATED, &EventDto::from(view)))
@@ -68,6 +69,7 @@ pub async fn update(id: EventId, ctx: Ctx, body: Bytes) -> Result<Response, ApiE
         event_date: req.event_date,
         capacity: req.total_slots,
         policy: req.waitlist_policy,
+        waitlist_max: req.waitlist_max,
     };
     let view = ctx.engine().update_event(id, patch).await?;
     ctx.st.live.touch(id);
