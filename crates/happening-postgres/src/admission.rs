@@ -11,37 +11,28 @@
 //! `restore` have nothing to change, and the version stays 0 (a rebuild has nothing to
 //! overwrite, so it cannot lose a step of another engine).
 
-use std::sync::LazyLock;
-
 use async_trait::async_trait;
 use happening_core::domain::WaitlistPolicy;
 use happening_core::ids::{BookingId, EventId};
 use happening_core::ports::*;
 use sqlx::{PgPool, Row};
 
-use crate::alloc::FREE_FROM;
 use crate::error::adm;
 
 /// Seats one request can ask for at most, to bound the free-seat probes.
 const PROBE_MAX: i64 = 1_000;
 
 /// One round trip for event `$1`: is it known, does anyone wait (asked only if `$3`), how
-/// many seats are free, counting at most `$2` from the floor (`FREE_FROM`). Written once,
-/// not per call: it is on every booking's path.
+/// many seats are free, counting at most `$2` from the floor (`alloc::FREE_FROM`): the function of
+/// migrations/0010, whose plan is generic and cached (sent as a statement, it was re-planned
+/// on most calls, which cost twice its execution).
 ///
-/// `ORDER BY seat_no` pins the plan to the free-seat index from the floor. Without it the
+/// Its `ORDER BY seat_no` pins the plan to the free-seat index from the floor. Without it the
 /// planner, once the table was analyzed while an event's seats were all free, expected the
 /// first rows of a sequential scan to match and chose one: it read every taken seat from
 /// the table's start (167 buffers and 2 ms a probe, against 6 and 0.1 ms; on the hot event
 /// over HTTP half the runs had that plan, BENCHMARKS.md "Rows written per batch").
-static PROBE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1) AS known, \
-         ($3 AND EXISTS (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting')) AS queued, \
-         (SELECT count(*) FROM (SELECT 1 FROM event_seats WHERE event_id = $1 AND booking_id IS NULL AND hold_id IS NULL \
-         AND seat_no >= {FREE_FROM} ORDER BY seat_no LIMIT $2) f) AS free"
-    )
-});
+const PROBE: &str = "SELECT known, queued, free FROM happening_probe($1, $2, $3)";
 
 #[derive(Clone, Debug)]
 pub struct PgAdmission {
@@ -56,7 +47,7 @@ impl PgAdmission {
     /// Free seats of `event`, counting at most `limit`, and (if `ask_queued`) whether anyone
     /// waits; `Missing` for an unknown event.
     async fn probe(&self, event: EventId, limit: i64, ask_queued: bool) -> Result<(u32, bool), AdmissionError> {
-        let row = sqlx::query(PROBE.as_str()).bind(event.0).bind(limit).bind(ask_queued).fetch_one(&self.pool).await.map_err(adm)?;
+        let row = sqlx::query(PROBE).bind(event.0).bind(limit).bind(ask_queued).fetch_one(&self.pool).await.map_err(adm)?;
         if !row.try_get::<bool, _>("known").map_err(adm)? {
             return Err(AdmissionError::Missing);
         }
@@ -239,17 +230,33 @@ mod tests {
         ] {
             sqlx::query(&sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
-        // The values written in, so that the plan is the one chosen for them (a custom plan).
-        let probe = PROBE.replace("$1", &format!("'{event}'::uuid")).replace("$2", "1").replace("$3", "true");
-        let lines: Vec<String> =
-            sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS) {probe}")).fetch_all(&pool).await.expect("explain the probe");
+        // On one connection: the first call plans the function's statement (reading the
+        // catalogs), the second runs the cached plan, in a transaction whose counters show
+        // how the seats were read.
+        let mut conn = pool.acquire().await.expect("a connection");
+        sqlx::query(PROBE).bind(event).bind(1i64).bind(true).fetch_one(&mut *conn).await.expect("probe");
+        // Rows sequential scans of the seats handed up (before any filter; every taken seat,
+        // if the probe ran one), counted by this backend since its last report: read before
+        // and after, in one transaction (nothing is reported in between).
+        let scanned = "SELECT pg_stat_get_xact_tuples_returned('event_seats'::regclass)";
+        sqlx::query("BEGIN").execute(&mut *conn).await.expect("begin");
+        let before: i64 = sqlx::query_scalar(scanned).fetch_one(&mut *conn).await.expect("scans");
+        let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS) {PROBE}"))
+            .bind(event)
+            .bind(1i64)
+            .bind(true)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("explain the probe");
+        let scanned = sqlx::query_scalar::<_, i64>(scanned).fetch_one(&mut *conn).await.expect("scans") - before;
+        sqlx::query("COMMIT").execute(&mut *conn).await.expect("commit");
         let text = lines.join("\n");
-        // The first "Buffers:" line is the whole statement's: "shared hit=6 read=2 ...".
+        // The first "Buffers:" line is the whole statement's, the function's reads included.
         let total = lines.iter().find(|l| l.trim_start().starts_with("Buffers: shared")).expect("buffers in the plan");
         let count =
             |what: &str| -> u64 { total.split_whitespace().find_map(|w| w.strip_prefix(what)).map_or(0, |n| n.parse().expect("a count")) };
         let buffers = count("hit=") + count("read=");
-        assert!(!text.contains("Seq Scan on event_seats"), "the probe walks an index of the seats from the floor:\n{text}");
+        assert!(scanned < 100, "the probe walks an index of the seats from the floor, not the table ({scanned} rows):\n{text}");
         assert!(buffers < 40, "{buffers} buffers for a probe whose first free seat is at the floor:\n{text}");
 
         let (free, queued) = PgAdmission::new(pool.clone()).probe(EventId(event), 1, true).await.expect("probe");
