@@ -9,7 +9,7 @@ mod common;
 use chrono::Utc;
 use happening_core::domain::WaitlistPolicy;
 use happening_core::ids::{EventId, UserId};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 use uuid::Uuid;
 
 /// One booking of a batch: confirmed (of the lowest free seats) or waiting.
@@ -235,12 +235,26 @@ async fn a_run_s_seats_are_taken_through_the_primary_key_whatever_the_statistics
     .await
     .unwrap();
     assert_eq!(took, [(15_001, owners[0]), (15_002, owners[1]), (15_003, owners[2])], "seat i for booking i");
-    let twice = sqlx::query("SELECT happening_take_shares($1, $2, $3)")
-        .bind(event.0)
-        .bind(vec![15_003, 15_004])
-        .bind(vec![Uuid::new_v4(), Uuid::new_v4()])
-        .execute(&mut *tx)
-        .await;
+    // A run of one seat: its own statement (migrations/0011), on the primary key too.
+    let take = |seats: Vec<i32>| {
+        let owners: Vec<Uuid> = seats.iter().map(|_| Uuid::new_v4()).collect();
+        sqlx::query("SELECT happening_take_shares($1, $2, $3)").bind(event.0).bind(seats).bind(owners)
+    };
+    take(vec![15_005]).execute(&mut *tx).await.expect("take one share");
+    assert_eq!(read("event_seats_free_idx").fetch_one(&mut *tx).await.unwrap(), 0, "one seat: the free-seat index was walked");
+    assert!(read("event_seats_pkey").fetch_one(&mut *tx).await.unwrap() <= primary_key + 2, "one seat, one primary-key entry");
+    let one: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM event_seats WHERE event_id = $1 AND seat_no = 15005 AND booking_id IS NOT NULL")
+            .bind(event.0)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(one, 1);
+    let mut sp = (*tx).begin().await.unwrap();
+    let again = take(vec![15_005]).execute(&mut *sp).await;
+    assert!(again.is_err(), "a seat taken already is never taken again, alone: {again:?}");
+    sp.rollback().await.unwrap();
+    let twice = take(vec![15_003, 15_004]).execute(&mut *tx).await;
     assert!(twice.is_err(), "a seat taken already is never taken again: {twice:?}");
 }
 
