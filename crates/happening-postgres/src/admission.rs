@@ -20,19 +20,28 @@ use sqlx::{PgPool, Row};
 use crate::error::adm;
 
 /// Seats one request can ask for at most, to bound the free-seat probes.
-const PROBE_MAX: i64 = 1_000;
+const PROBE_MAX: u32 = 1_000;
 
-/// One round trip for event `$1`: is it known, does anyone wait (asked only if `$3`), how
-/// many seats are free, counting at most `$2` from the floor (`alloc::FREE_FROM`): the function of
-/// migrations/0010, whose plan is generic and cached (sent as a statement, it was re-planned
-/// on most calls, which cost twice its execution).
+/// One round trip for event `$1`: is it known, does anyone wait (asked only if `$4`), how
+/// many seats are free, counting at most `$2` from the floor (`alloc::FREE_FROM`), and, if
+/// fewer than `$3` are or someone waits, whether `$5` or more wait (`$5` null: no cap). The
+/// function of migrations/0012, whose plan is generic and cached (sent as a statement, it
+/// was re-planned on most calls, which cost twice its execution), all read in one snapshot.
 ///
 /// Its `ORDER BY seat_no` pins the plan to the free-seat index from the floor. Without it the
 /// planner, once the table was analyzed while an event's seats were all free, expected the
 /// first rows of a sequential scan to match and chose one: it read every taken seat from
 /// the table's start (167 buffers and 2 ms a probe, against 6 and 0.1 ms; on the hot event
 /// over HTTP half the runs had that plan, BENCHMARKS.md "Rows written per batch").
-const PROBE: &str = "SELECT known, queued, free FROM happening_probe($1, $2, $3)";
+const PROBE: &str = "SELECT known, queued, free, queue_full FROM happening_probe($1, $2, $3, $4, $5)";
+
+/// What the probe saw.
+struct Probe {
+    free: u32,
+    queued: bool,
+    /// Short, and the waitlist at its cap.
+    full: bool,
+}
 
 #[derive(Clone, Debug)]
 pub struct PgAdmission {
@@ -44,19 +53,33 @@ impl PgAdmission {
         Self { pool }
     }
 
-    /// Free seats of `event`, counting at most `limit`, and (if `ask_queued`) whether anyone
-    /// waits; `Missing` for an unknown event.
-    async fn probe(&self, event: EventId, limit: i64, ask_queued: bool) -> Result<(u32, bool), AdmissionError> {
-        let row = sqlx::query(PROBE).bind(event.0).bind(limit).bind(ask_queued).fetch_one(&self.pool).await.map_err(adm)?;
+    /// Free seats of `event` counting at most `req.want`, whether anyone waits (if
+    /// `req.behind_queue`), and whether the request is short with the queue at
+    /// `req.waitlist_max`; `Missing` for an unknown event.
+    async fn probe(&self, event: EventId, req: TakeRequest) -> Result<Probe, AdmissionError> {
+        let row = sqlx::query(PROBE)
+            .bind(event.0)
+            .bind(i64::from(req.want))
+            .bind(i64::from(req.min))
+            .bind(req.behind_queue)
+            .bind(req.waitlist_max.map(i64::from))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(adm)?;
         if !row.try_get::<bool, _>("known").map_err(adm)? {
             return Err(AdmissionError::Missing);
         }
-        Ok((row.try_get::<i64, _>("free").map_err(adm)? as u32, row.try_get::<bool, _>("queued").map_err(adm)?))
+        Ok(Probe {
+            free: row.try_get::<i64, _>("free").map_err(adm)? as u32,
+            queued: row.try_get("queued").map_err(adm)?,
+            full: row.try_get("queue_full").map_err(adm)?,
+        })
     }
 
     /// Free seats of `event`, counting at most `limit`; `Missing` for an unknown event.
-    async fn free_up_to(&self, event: EventId, limit: i64) -> Result<u32, AdmissionError> {
-        Ok(self.probe(event, limit, false).await?.0)
+    async fn free_up_to(&self, event: EventId, limit: u32) -> Result<u32, AdmissionError> {
+        let req = TakeRequest { want: limit, min: 0, behind_queue: false, waitlist_max: None };
+        Ok(self.probe(event, req).await?.free)
     }
 
     async fn entries(&self, event: EventId, extra: &str, limit: i64) -> Result<Vec<WaitEntry>, AdmissionError> {
@@ -87,25 +110,13 @@ impl SlotCounter for PgAdmission {
     }
 
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
-        let (free, queued) = self.probe(event, req.want as i64, req.behind_queue).await?;
-        if !queued && req.want.min(free) >= req.min {
-            return Ok(Take::Taken(req.want.min(free)));
-        }
-        if let Some(max) = req.waitlist_max {
-            // Counting at most `max` waiting bookings: the queue's length bounds this read.
-            let full: bool = sqlx::query_scalar(
-                "SELECT count(*) >= $2 FROM (SELECT 1 FROM bookings WHERE event_id = $1 AND status = 'waiting' LIMIT $2) w",
-            )
-            .bind(event.0)
-            .bind(i64::from(max))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(adm)?;
-            if full {
-                return Ok(Take::WaitlistFull);
-            }
-        }
-        Ok(Take::Short { free, queued })
+        let p = self.probe(event, req).await?;
+        let n = req.want.min(p.free);
+        Ok(match () {
+            _ if !p.queued && n >= req.min => Take::Taken(n),
+            _ if p.full => Take::WaitlistFull,
+            _ => Take::Short { free: p.free, queued: p.queued },
+        })
     }
 
     async fn give(&self, _event: EventId, _n: u32) -> Result<(), AdmissionError> {
@@ -113,7 +124,7 @@ impl SlotCounter for PgAdmission {
     }
 
     async fn free(&self, event: EventId) -> Result<u32, AdmissionError> {
-        self.free_up_to(event, i64::MAX).await
+        self.free_up_to(event, u32::MAX).await
     }
 
     async fn forget(&self, _event: EventId) -> Result<(), AdmissionError> {
@@ -179,7 +190,7 @@ impl Waitlist for PgAdmission {
                 let Some(head) = self.entries(event, "", 1).await?.pop() else {
                     return Ok(None);
                 };
-                let free = self.free_up_to(event, head.seats as i64).await?;
+                let free = self.free_up_to(event, head.seats).await?;
                 match policy {
                     WaitlistPolicy::Fifo if free >= head.seats => Some((head, head.seats)),
                     WaitlistPolicy::Partial if free >= 1 => Some((head, free)),
@@ -234,20 +245,19 @@ mod tests {
         // catalogs), the second runs the cached plan, in a transaction whose counters show
         // how the seats were read.
         let mut conn = pool.acquire().await.expect("a connection");
-        sqlx::query(PROBE).bind(event).bind(1i64).bind(true).fetch_one(&mut *conn).await.expect("probe");
+        fn probe(sql: &str, event: uuid::Uuid) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+            sqlx::query(sql).bind(event).bind(1i64).bind(1i64).bind(true).bind(None::<i64>)
+        }
+        probe(PROBE, event).fetch_one(&mut *conn).await.expect("probe");
         // Rows sequential scans of the seats handed up (before any filter; every taken seat,
         // if the probe ran one), counted by this backend since its last report: read before
         // and after, in one transaction (nothing is reported in between).
         let scanned = "SELECT pg_stat_get_xact_tuples_returned('event_seats'::regclass)";
         sqlx::query("BEGIN").execute(&mut *conn).await.expect("begin");
         let before: i64 = sqlx::query_scalar(scanned).fetch_one(&mut *conn).await.expect("scans");
-        let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS) {PROBE}"))
-            .bind(event)
-            .bind(1i64)
-            .bind(true)
-            .fetch_all(&mut *conn)
-            .await
-            .expect("explain the probe");
+        let explain = format!("EXPLAIN (ANALYZE, BUFFERS) {PROBE}");
+        let lines: Vec<String> =
+            probe(&explain, event).fetch_all(&mut *conn).await.expect("explain the probe").iter().map(|r| r.get(0)).collect();
         let scanned = sqlx::query_scalar::<_, i64>(scanned).fetch_one(&mut *conn).await.expect("scans") - before;
         sqlx::query("COMMIT").execute(&mut *conn).await.expect("commit");
         let text = lines.join("\n");
@@ -259,7 +269,25 @@ mod tests {
         assert!(scanned < 100, "the probe walks an index of the seats from the floor, not the table ({scanned} rows):\n{text}");
         assert!(buffers < 40, "{buffers} buffers for a probe whose first free seat is at the floor:\n{text}");
 
-        let (free, queued) = PgAdmission::new(pool.clone()).probe(EventId(event), 1, true).await.expect("probe");
-        assert_eq!((free, queued), (1, false));
+        let req = TakeRequest { want: 1, min: 1, behind_queue: true, waitlist_max: None };
+        let p = PgAdmission::new(pool.clone()).probe(EventId(event), req).await.expect("probe");
+        assert_eq!((p.free, p.queued, p.full), (1, false, false));
+    }
+
+    /// The functions on every booking's path keep their generic plans: `CREATE OR REPLACE
+    /// FUNCTION` drops a `SET` clause it does not repeat, and later migrations redefine
+    /// these functions (0010 and 0012 say why the clause matters).
+    #[tokio::test]
+    async fn the_hot_path_functions_keep_their_generic_plans() {
+        let Some(server) = crate::testing::server_url() else { return };
+        let pool = PgPool::connect(&crate::testing::fresh_database_url(&server).await).await.expect("connect");
+        for function in ["happening_probe", "happening_book_batch"] {
+            let config: Vec<Option<Vec<String>>> = sqlx::query_scalar("SELECT proconfig FROM pg_proc WHERE proname = $1")
+                .bind(function)
+                .fetch_all(&pool)
+                .await
+                .expect("pg_proc");
+            assert_eq!(config, [Some(vec!["plan_cache_mode=force_generic_plan".to_string()])], "{function}");
+        }
     }
 }

@@ -240,6 +240,7 @@ async fn a_run_s_seats_are_taken_through_the_primary_key_whatever_the_statistics
         let owners: Vec<Uuid> = seats.iter().map(|_| Uuid::new_v4()).collect();
         sqlx::query("SELECT happening_take_shares($1, $2, $3)").bind(event.0).bind(seats).bind(owners)
     };
+    let primary_key = read("event_seats_pkey").fetch_one(&mut *tx).await.unwrap();
     take(vec![15_005]).execute(&mut *tx).await.expect("take one share");
     assert_eq!(read("event_seats_free_idx").fetch_one(&mut *tx).await.unwrap(), 0, "one seat: the free-seat index was walked");
     assert!(read("event_seats_pkey").fetch_one(&mut *tx).await.unwrap() <= primary_key + 2, "one seat, one primary-key entry");

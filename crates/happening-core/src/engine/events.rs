@@ -70,10 +70,11 @@ impl Engine {
         // flight can be admitted to them.
         if new < old {
             let cut = old - new;
-            if let Take::Short { free, .. } =
-                self.take(id, TakeRequest { want: cut, min: cut, behind_queue: false, waitlist_max: None }).await?
-            {
-                return Err(Error::Capacity { available: free });
+            match self.take(id, TakeRequest { want: cut, min: cut, behind_queue: false, waitlist_max: None }).await? {
+                Take::Taken(_) => {}
+                Take::Short { free, .. } => return Err(Error::Capacity { available: free }),
+                // Not asked for (no `waitlist_max`); nothing was taken either way.
+                Take::WaitlistFull => return Err(Error::Capacity { available: 0 }),
             }
         }
         let view = match self.store.update_event(id, &patch, self.clock.now()).await {
