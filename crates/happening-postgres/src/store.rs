@@ -428,13 +428,15 @@ impl SeatStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-            let live = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled'"))
-                .bind(id.0)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
-            for row in &live {
-                insert_notification(&mut tx, &effects::event_updated(&rows::booking(row)?, now)).await?;
+            if patch.notifies_bookings() {
+                let live = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled'"))
+                    .bind(id.0)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                for row in &live {
+                    insert_notification(&mut tx, &effects::event_updated(&rows::booking(row)?, now)).await?;
+                }
             }
             let row = sqlx::query(&format!("SELECT {EVENT_COLS}, {VIEW_COUNTS} FROM events e WHERE e.id = $1"))
                 .bind(id.0)

@@ -153,14 +153,15 @@ impl EventPatch {
         e.updated_at = now;
     }
 
-    /// Whether anything besides the capacity changes.
-    pub fn touches_details(&self) -> bool {
+    /// Whether the live bookings are told (`event_updated`): a change they can see. The
+    /// waitlist's cap alone concerns newcomers only, and an empty patch changes nothing.
+    pub fn notifies_bookings(&self) -> bool {
         self.name.is_some()
             || self.description.is_some()
             || self.category.is_some()
             || self.event_date.is_some()
+            || self.capacity.is_some()
             || self.policy.is_some()
-            || self.waitlist_max.is_some()
     }
 }
 

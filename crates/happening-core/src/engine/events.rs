@@ -46,7 +46,8 @@ impl Engine {
     }
 
     /// Changes an event. A larger capacity adds seats and promotes; a smaller one must keep
-    /// every booked and held seat (409 otherwise). Every live booking is notified.
+    /// every booked and held seat (409 otherwise). Every live booking is notified of a change it can
+    /// see (`EventPatch::notifies_bookings`: not of the waitlist's cap alone).
     pub async fn update_event(&self, id: EventId, patch: EventPatch) -> Result<EventView> {
         let l = &self.limits;
         let patch = EventPatch {

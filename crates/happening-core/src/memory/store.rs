@@ -217,8 +217,10 @@ impl SeatStore for MemoryStore {
             l.event.capacity = capacity;
         }
         patch.apply(&mut l.event, now);
-        for rec in l.bookings.values().filter(|r| r.booking.status != BookingStatus::Cancelled) {
-            self.notify(effects::event_updated(&rec.booking, now));
+        if patch.notifies_bookings() {
+            for rec in l.bookings.values().filter(|r| r.booking.status != BookingStatus::Cancelled) {
+                self.notify(effects::event_updated(&rec.booking, now));
+            }
         }
         Ok(l.view())
     }

@@ -70,8 +70,9 @@ pub trait SeatStore: Send + Sync + 'static {
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError>;
 
     /// Applies `patch`. A new capacity MUST NOT be below the highest booked or held seat
-    /// (`Conflict(CapacityBelowTakenSeat)`) nor below `booked + held` (`Short`). Writes an
-    /// `EventUpdated` notification to the user of every live (confirmed or waiting) booking.
+    /// (`Conflict(CapacityBelowTakenSeat)`) nor below `booked + held` (`Short`). If
+    /// `patch.notifies_bookings()`, writes an `EventUpdated` notification to the user of
+    /// every live (confirmed or waiting) booking; else none.
     async fn update_event(&self, id: EventId, patch: &EventPatch, now: DateTime<Utc>) -> Result<EventView, StoreError>;
 
     /// Marks the event cancelled, cancels every live booking (history, `EventCancelled`

@@ -279,7 +279,10 @@ pub async fn full_waitlist_turns_newcomers_away_and_writes_nothing(h: &Harness) 
     let w2 = h.book(e, u, 1).await.unwrap();
     assert_eq!((w2.status, w2.waiting_number), (BookingStatus::Waiting, Some(1)));
     // Lowered below the queue: everyone stays queued, newcomers are refused; removed: no cap.
+    // The cap concerns newcomers: the live bookings are not told of it.
+    let pending = snapshot(h, e).await.3;
     h.engine.update_event(e, cap(Some(0))).await.unwrap();
+    assert_eq!(snapshot(h, e).await.3, pending, "no event_updated notification for the cap alone");
     assert!(full(h.book(e, UserId::new(), 1).await));
     assert_eq!(h.engine.waitlist(e, 10, 0).await.unwrap().iter().map(|b| b.id).collect::<Vec<_>>(), vec![w2.id]);
     assert_eq!(h.engine.update_event(e, cap(None)).await.unwrap().event.waitlist_max, None);
