@@ -3,7 +3,8 @@
 //!
 //! Why: authorizing a booking reads the event and the membership (one PostgreSQL round
 //! trip, `SeatStore::event_for`). In a flash sale that read is most of PostgreSQL's work
-//! for a request that Redis turns away, and the same few (event, user) pairs repeat.
+//! for a request that Redis turns away; over many events of one organization the same
+//! rows and roles repeat, though (event, user) pairs seldom do: so the two are kept apart.
 //!
 //! What it trades (so it is off unless configured, `--auth-cache-ms`):
 //! - A member removed, or a role lowered, keeps the old role on a server for up to `ttl`
@@ -13,55 +14,78 @@
 //!   stale (a cancelled event, seats that no longer exist); a waitlist policy or
 //!   `waitlist_max` changed within `ttl` applies to a newcomer on this server a moment later.
 //!
-//! Bounded: at most `entries_max` entries; a full cache is emptied (entries are cheap to
-//! read again, and a burst of distinct callers must not grow memory).
+//! Bounded: at most `entries_max` event rows and as many roles; a full map is emptied
+//! (entries are cheap to read again, and a burst of distinct callers must not grow memory).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use happening_core::domain::{Event, Role};
-use happening_core::ids::{EventId, UserId};
+use happening_core::ids::{EventId, OrgId, UserId};
 
+/// Event rows by id and roles by (organization, user), each kept apart: a grant is an event
+/// row and its organization's membership, both read less than `ttl` ago. Apart, because a
+/// user booking many events of one organization (or many users one event) reuses what an
+/// earlier request read, where a cache by (event, user) would read again on every new pair.
 #[derive(Debug)]
 pub struct AuthCache {
     ttl: Duration,
-    entries_max: usize,
-    entries: Mutex<HashMap<(EventId, UserId), Entry>>,
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    event: Event,
-    role: Role,
-    read_at: Instant,
+    events: Fresh<EventId, Event>,
+    roles: Fresh<(OrgId, UserId), Role>,
 }
 
 impl AuthCache {
-    /// `None` when `ttl` is zero (no caching).
+    /// `None` when `ttl` is zero (no caching). Each map holds at most `entries_max`.
     pub fn new(ttl: Duration, entries_max: usize) -> Option<Self> {
         assert!(entries_max > 0, "an auth cache needs room for an entry");
-        (!ttl.is_zero()).then(|| Self { ttl, entries_max, entries: Mutex::new(HashMap::new()) })
+        (!ttl.is_zero()).then(|| Self { ttl, events: Fresh::new(entries_max), roles: Fresh::new(entries_max) })
     }
 
-    /// The event and `user`'s role in its organization, if read less than `ttl` ago.
+    /// The event and `user`'s role in its organization, if both were read less than `ttl` ago.
     pub fn get(&self, event: EventId, user: UserId) -> Option<(Event, Role)> {
-        let mut entries = self.entries.lock().expect("auth cache lock poisoned");
-        let entry = entries.get(&(event, user))?;
-        if entry.read_at.elapsed() >= self.ttl {
-            entries.remove(&(event, user));
-            return None;
-        }
-        Some((entry.event.clone(), entry.role))
+        let event = self.events.get(&event, self.ttl)?;
+        let role = self.roles.get(&(event.org_id, user), self.ttl)?;
+        Some((event, role))
     }
 
     /// Remembers what a store read just said.
     pub fn put(&self, event: &Event, user: UserId, role: Role) {
+        self.events.put(event.id, event.clone());
+        self.roles.put((event.org_id, user), role);
+    }
+}
+
+/// One map of values with the instant each was read; a full map is emptied (entries are
+/// cheap to read again, and a burst of distinct keys must not grow memory).
+#[derive(Debug)]
+struct Fresh<K, V> {
+    entries_max: usize,
+    entries: Mutex<HashMap<K, (V, Instant)>>,
+}
+
+impl<K: Eq + Hash, V: Clone> Fresh<K, V> {
+    fn new(entries_max: usize) -> Self {
+        Self { entries_max, entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn get(&self, key: &K, ttl: Duration) -> Option<V> {
+        let mut entries = self.entries.lock().expect("auth cache lock poisoned");
+        let (value, read_at) = entries.get(key)?;
+        if read_at.elapsed() >= ttl {
+            entries.remove(key);
+            return None;
+        }
+        Some(value.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
         let mut entries = self.entries.lock().expect("auth cache lock poisoned");
         if entries.len() >= self.entries_max {
             entries.clear();
         }
-        entries.insert((event.id, user), Entry { event: event.clone(), role, read_at: Instant::now() });
+        entries.insert(key, (value, Instant::now()));
     }
 }
 
@@ -104,6 +128,21 @@ mod tests {
         assert!(cache.get(e.id, UserId::new()).is_none(), "another user's role is not this one's");
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get(e.id, u).is_none(), "read too long ago");
+    }
+
+    #[test]
+    fn an_event_read_for_one_user_serves_another_member_and_a_role_serves_the_org_s_events() {
+        let cache = AuthCache::new(Duration::from_secs(60), 10).unwrap();
+        let (a, u, v) = (event(), UserId::new(), UserId::new());
+        let b = Event { id: EventId::new(), ..a.clone() };
+        cache.put(&a, u, Role::User);
+        assert!(cache.get(a.id, v).is_none(), "v's membership was never read");
+        cache.put(&b, v, Role::Organizer);
+        assert_eq!(cache.get(a.id, v).map(|(e, r)| (e.id, r)), Some((a.id, Role::Organizer)), "a's row, v's role");
+        assert_eq!(cache.get(b.id, u).map(|(e, r)| (e.id, r)), Some((b.id, Role::User)), "b's row, u's role");
+        let elsewhere = Event { id: EventId::new(), org_id: OrgId::new(), ..a.clone() };
+        cache.put(&elsewhere, v, Role::User);
+        assert!(cache.get(elsewhere.id, u).is_none(), "a role is per organization");
     }
 
     #[test]
