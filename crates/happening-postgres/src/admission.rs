@@ -112,10 +112,12 @@ impl SlotCounter for PgAdmission {
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
         let p = self.probe(event, req).await?;
         let n = req.want.min(p.free);
-        Ok(match () {
-            _ if !p.queued && n >= req.min => Take::Taken(n),
-            _ if p.full => Take::WaitlistFull,
-            _ => Take::Short { free: p.free, queued: p.queued },
+        Ok(if !p.queued && n >= req.min {
+            Take::Taken(n)
+        } else if p.full {
+            Take::WaitlistFull
+        } else {
+            Take::Short { free: p.free, queued: p.queued }
         })
     }
 
