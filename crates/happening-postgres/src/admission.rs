@@ -10,23 +10,38 @@
 //! one promotion pass per event at a time. `set_free`, `give`, `push`, `remove` and
 //! `restore` have nothing to change, and the version stays 0 (a rebuild has nothing to
 //! overwrite, so it cannot lose a step of another engine).
+//!
+//! Its probes (free seats, the queue, the cap) are one read per booking, so concurrent
+//! ones share a call (`gather.rs`, migrations/0013): on a hot event the round trip and the
+//! transaction of a call, most of what a probe costs, are paid once per batch.
 
 use async_trait::async_trait;
 use happening_core::domain::WaitlistPolicy;
 use happening_core::ids::{BookingId, EventId};
 use happening_core::ports::*;
+use std::sync::Arc;
+
+use happening_core::error::BackendError;
 use sqlx::{PgPool, Row};
 
 use crate::error::adm;
+use crate::gather::Gather;
 
 /// Seats one request can ask for at most, to bound the free-seat probes.
 const PROBE_MAX: u32 = 1_000;
 
-/// One round trip for event `$1`: is it known, does anyone wait (asked only if `$4`), how
-/// many seats are free, counting at most `$2` from the floor (`alloc::FREE_FROM`), and, if
-/// fewer than `$3` are or someone waits, whether `$5` or more wait (`$5` null: no cap). The
-/// function of migrations/0012, whose plan is generic and cached (sent as a statement, it
-/// was re-planned on most calls, which cost twice its execution), all read in one snapshot.
+/// Probe calls in flight at once (each holds a pooled connection while it runs).
+const PROBE_WORKERS: usize = 4;
+
+/// Probes per call at most.
+const PROBES_MAX: usize = 64;
+
+/// One round trip for the probes `$1`..`$5` (arrays, probe i of event `$1[i]`): is it
+/// known, does anyone wait (asked only if `$4[i]`), how many seats are free, counting at
+/// most `$2[i]` from the floor (`alloc::FREE_FROM`), and, if fewer than `$3[i]` are or
+/// someone waits, whether `$5[i]` or more wait (null: no cap). The function of
+/// migrations/0013, whose plan is generic and cached (sent as a statement, it was
+/// re-planned on most calls, which cost twice its execution), all read in one snapshot.
 ///
 /// Its `ORDER BY seat_no` pins the plan to the free-seat index from the floor. Without it the
 /// planner, once the table was analyzed while an event's seats were all free, expected the
@@ -36,6 +51,7 @@ const PROBE_MAX: u32 = 1_000;
 const PROBE: &str = "SELECT known, queued, free, queue_full FROM happening_probe($1, $2, $3, $4, $5)";
 
 /// What the probe saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Probe {
     free: u32,
     queued: bool,
@@ -43,37 +59,49 @@ struct Probe {
     full: bool,
 }
 
+/// A probe asked: of this event, for this request.
+type Ask = (EventId, TakeRequest);
+
+/// The admission's probes, gathered (`gather.rs`): concurrent probes share a call.
+type Probes = Gather<Ask, Result<Probe, AdmissionError>>;
+
 #[derive(Clone, Debug)]
 pub struct PgAdmission {
     pool: PgPool,
+    /// `None` when made outside a tokio runtime: each probe is then a call of its own.
+    probes: Option<Arc<Probes>>,
 }
 
 impl PgAdmission {
+    /// The admission on `pool`; inside a tokio runtime it also starts the tasks that run the
+    /// probes in batches (they end with the last clone).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        let runner = pool.clone();
+        let probes = Gather::start(PROBE_WORKERS, PROBES_MAX, move |asks: Vec<Ask>| {
+            let pool = runner.clone();
+            async move {
+                match probe_all(&pool, &asks).await {
+                    Ok(answers) => answers,
+                    Err(e) => {
+                        let why = e.to_string();
+                        asks.iter().map(|_| Err(AdmissionError::Backend(BackendError::msg(format!("probe failed: {why}"))))).collect()
+                    }
+                }
+            }
+        });
+        Self { pool, probes: probes.map(Arc::new) }
     }
 
     /// Free seats of `event` counting at most `req.want`, whether anyone waits (if
     /// `req.behind_queue`), and whether the request is short with the queue at
     /// `req.waitlist_max`; `Missing` for an unknown event.
     async fn probe(&self, event: EventId, req: TakeRequest) -> Result<Probe, AdmissionError> {
-        let row = sqlx::query(PROBE)
-            .bind(event.0)
-            .bind(i64::from(req.want))
-            .bind(i64::from(req.min))
-            .bind(req.behind_queue)
-            .bind(req.waitlist_max.map(i64::from))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(adm)?;
-        if !row.try_get::<bool, _>("known").map_err(adm)? {
-            return Err(AdmissionError::Missing);
+        match &self.probes {
+            Some(p) => {
+                p.submit((event, req)).await.unwrap_or_else(|| Err(AdmissionError::Backend(BackendError::msg("the probe workers stopped"))))
+            }
+            None => probe_all(&self.pool, &[(event, req)]).await.map_err(adm)?.pop().expect("one answer per probe"),
         }
-        Ok(Probe {
-            free: row.try_get::<i64, _>("free").map_err(adm)? as u32,
-            queued: row.try_get("queued").map_err(adm)?,
-            full: row.try_get("queue_full").map_err(adm)?,
-        })
     }
 
     /// Free seats of `event`, counting at most `limit`; `Missing` for an unknown event.
@@ -217,6 +245,41 @@ impl Waitlist for PgAdmission {
     }
 }
 
+/// Runs `asks` in one call (one snapshot): the answers in their order, `Missing` for an
+/// unknown event. Equal asks share one probe: in one snapshot their answers are the same.
+async fn probe_all(pool: &PgPool, asks: &[Ask]) -> Result<Vec<Result<Probe, AdmissionError>>, sqlx::Error> {
+    let mut distinct: Vec<Ask> = Vec::with_capacity(asks.len());
+    let slots: Vec<usize> = asks
+        .iter()
+        .map(|ask| {
+            distinct.iter().position(|d| d == ask).unwrap_or_else(|| {
+                distinct.push(*ask);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let rows = sqlx::query(PROBE)
+        .bind(distinct.iter().map(|(e, _)| e.0).collect::<Vec<_>>())
+        .bind(distinct.iter().map(|(_, r)| i64::from(r.want)).collect::<Vec<_>>())
+        .bind(distinct.iter().map(|(_, r)| i64::from(r.min)).collect::<Vec<_>>())
+        .bind(distinct.iter().map(|(_, r)| r.behind_queue).collect::<Vec<_>>())
+        .bind(distinct.iter().map(|(_, r)| r.waitlist_max.map(i64::from)).collect::<Vec<_>>())
+        .fetch_all(pool)
+        .await?;
+    assert_eq!(rows.len(), distinct.len(), "one row per probe");
+    let seen = rows
+        .iter()
+        .map(|row| {
+            Ok(row.try_get::<bool, _>("known")?.then_some(Probe {
+                free: u32::try_from(row.try_get::<i64, _>("free")?).unwrap_or(u32::MAX),
+                queued: row.try_get("queued")?,
+                full: row.try_get("queue_full")?,
+            }))
+        })
+        .collect::<Result<Vec<Option<Probe>>, sqlx::Error>>()?;
+    Ok(slots.into_iter().map(|i| seen[i].ok_or(AdmissionError::Missing)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +311,7 @@ mod tests {
         // how the seats were read.
         let mut conn = pool.acquire().await.expect("a connection");
         fn probe(sql: &str, event: uuid::Uuid) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
-            sqlx::query(sql).bind(event).bind(1i64).bind(1i64).bind(true).bind(None::<i64>)
+            sqlx::query(sql).bind(vec![event]).bind(vec![1i64]).bind(vec![1i64]).bind(vec![true]).bind(vec![None::<i64>])
         }
         probe(PROBE, event).fetch_one(&mut *conn).await.expect("probe");
         // Rows sequential scans of the seats handed up (before any filter; every taken seat,
@@ -274,6 +337,72 @@ mod tests {
         let req = TakeRequest { want: 1, min: 1, behind_queue: true, waitlist_max: None };
         let p = PgAdmission::new(pool.clone()).probe(EventId(event), req).await.expect("probe");
         assert_eq!((p.free, p.queued, p.full), (1, false, false));
+    }
+
+    /// Probes of one call answer each for its own event and request, in order: an unknown
+    /// event is `Missing` for its probe alone, equal probes get equal answers, and a cap is
+    /// checked only where the request is short.
+    #[tokio::test]
+    async fn a_batch_of_probes_answers_each_probe_in_order() {
+        let Some(server) = crate::testing::server_url() else { return };
+        let pool = PgPool::connect(&crate::testing::fresh_database_url(&server).await).await.expect("connect");
+        let (org, open, sold) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let event = |id: uuid::Uuid, seats: u32| {
+            format!(
+                "INSERT INTO events (id, org_id, name, event_date, total_slots, status, waitlist_policy, created_at, updated_at) \
+                 VALUES ('{id}', '{org}', 'e', now(), {seats}, 'upcoming', 'fifo', now(), now())"
+            )
+        };
+        let waiting = |seq: u32| {
+            format!(
+                "INSERT INTO bookings (id, event_id, user_id, seats, status, queue_seq, created_at, updated_at) \
+                 VALUES (gen_random_uuid(), '{sold}', gen_random_uuid(), 1, 'waiting', {seq}, now(), now())"
+            )
+        };
+        for sql in [
+            format!("INSERT INTO organizations (id, name, created_at) VALUES ('{org}', 'o', now())"),
+            // `open`: seats 2 and 3 of 3 free; `sold`: its one seat taken, two waiting.
+            event(open, 3),
+            format!("INSERT INTO event_seats (event_id, seat_no) SELECT '{open}', generate_series(1, 3)"),
+            format!("UPDATE event_seats SET booking_id = gen_random_uuid() WHERE event_id = '{open}' AND seat_no = 1"),
+            event(sold, 1),
+            format!("INSERT INTO event_seats (event_id, seat_no, booking_id) VALUES ('{sold}', 1, gen_random_uuid())"),
+            waiting(1),
+            waiting(2),
+        ] {
+            sqlx::query(&sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        let ask = |event: uuid::Uuid, want: u32, min: u32, cap: Option<u32>| {
+            (EventId(event), TakeRequest { want, min, behind_queue: true, waitlist_max: cap })
+        };
+        let seen = |free: u32, queued: bool, full: bool| -> Result<Probe, String> { Ok(Probe { free, queued, full }) };
+        let answers = probe_all(
+            &pool,
+            &[
+                ask(open, 5, 1, None),
+                ask(uuid::Uuid::new_v4(), 1, 1, None),
+                ask(open, 1, 1, Some(1)),
+                ask(sold, 1, 1, Some(2)),
+                ask(open, 5, 1, None),
+                ask(sold, 1, 1, Some(3)),
+                ask(open, 3, 3, Some(0)),
+            ],
+        )
+        .await
+        .expect("one call");
+        let answers: Vec<Result<Probe, String>> = answers.into_iter().map(|a| a.map_err(|e| e.to_string())).collect();
+        assert_eq!(
+            answers,
+            [
+                seen(2, false, false),
+                Err(AdmissionError::Missing.to_string()),
+                seen(1, false, false),
+                seen(0, true, true),
+                seen(2, false, false),
+                seen(0, true, false),
+                seen(2, false, true),
+            ]
+        );
     }
 
     /// The functions on every booking's path keep their generic plans: `CREATE OR REPLACE

@@ -4,8 +4,8 @@
 //!
 //! Why: on a durable server a booking's own work is small (a seat row, three inserts); what
 //! costs is per transaction: the round trips, the commit and its WAL flush, the pool. So the
-//! store gathers what arrives while its [`WORKERS`] are busy ("smart batching": a lone
-//! request goes at once, alone; no timer ever delays one).
+//! store gathers what arrives while its [`WORKERS`] are busy (`gather.rs`: a lone request
+//! goes at once, alone; no timer ever delays one).
 //!
 //! A batch's confirmed bookings of one event share one search for the lowest free seats
 //! (migrations/0005), so on a hot event the walk past seats being taken is paid once per
@@ -18,16 +18,14 @@
 //! Items that may wait on row locks (requested seats) are not batched: one wait would stall
 //! the batch.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use happening_core::domain::{HistoryEntry, NewBooking, Notification};
 use happening_core::error::BackendError;
 use happening_core::ports::StoreError;
 use sqlx::{PgPool, Row};
-use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::error::db;
+use crate::gather::Gather;
 
 /// Bookings per batch at most: an item with an idempotency key is a subtransaction, and
 /// PostgreSQL tracks 64 per transaction in shared memory before it overflows to disk
@@ -37,9 +35,6 @@ pub(crate) const BATCH_MAX: usize = 32;
 /// Batches in flight at once (each holds one pooled connection while it runs): enough to
 /// overlap one batch's commit with the next one's work, few enough that batches fill up.
 pub(crate) const WORKERS: usize = 4;
-
-/// Bookings waiting for a worker at most; more wait in `submit` (back pressure).
-const QUEUE_MAX: usize = 4096;
 
 /// One booking to write: confirmed with the lowest free seats (any requested seats are
 /// ignored: such bookings are not batched), or waiting.
@@ -64,71 +59,31 @@ pub(crate) enum Outcome {
     Failed { code: String, message: String },
 }
 
-type Job = (Item, oneshot::Sender<Result<Outcome, StoreError>>);
+/// The store's batcher: [`WORKERS`] tasks writing what queued, [`BATCH_MAX`] at a time.
+pub(crate) type Batcher = Gather<Item, Result<Outcome, StoreError>>;
 
-/// The handle the store keeps: a queue that [`WORKERS`] tasks drain in batches. They end
-/// when the last handle is dropped.
-#[derive(Debug)]
-pub(crate) struct Batcher {
-    tx: mpsc::Sender<Job>,
-}
-
-impl Batcher {
-    /// Starts the workers on the current tokio runtime; `None` outside one (the store then
-    /// writes each booking as a batch of one).
-    pub(crate) fn start(pool: PgPool) -> Option<Self> {
-        let rt = tokio::runtime::Handle::try_current().ok()?;
-        let (tx, rx) = mpsc::channel(QUEUE_MAX);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WORKERS {
-            rt.spawn(work(pool.clone(), rx.clone()));
-        }
-        Some(Self { tx })
-    }
-
-    pub(crate) async fn submit(&self, item: Item) -> Result<Outcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx.send((item, reply)).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
-    }
-}
-
-fn gone() -> StoreError {
-    StoreError::Backend(BackendError::msg("the booking batcher stopped"))
-}
-
-async fn work(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    loop {
-        let mut jobs = Vec::with_capacity(BATCH_MAX);
-        {
-            // One worker gathers at a time: what queued while the others ran, without waiting
-            // for more.
-            let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(job) => jobs.push(job),
-                None => return,
-            }
-            while jobs.len() < BATCH_MAX {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
+/// Starts the batcher on the current tokio runtime; `None` outside one (the store then
+/// writes each booking as a batch of one).
+pub(crate) fn start(pool: PgPool) -> Option<Batcher> {
+    Gather::start(WORKERS, BATCH_MAX, move |items: Vec<Item>| {
+        let pool = pool.clone();
+        async move {
+            match run(&pool, &items).await {
+                Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+                Err(e) => {
+                    let why = e.to_string();
+                    items.iter().map(|_| Err(StoreError::Backend(BackendError::msg(format!("booking batch failed: {why}"))))).collect()
                 }
             }
         }
-        let (items, replies): (Vec<Item>, Vec<_>) = jobs.into_iter().unzip();
-        match run(&pool, &items).await {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                let why = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Backend(BackendError::msg(format!("booking batch failed: {why}")))));
-                }
-            }
-        }
+    })
+}
+
+/// Through `batcher`, or a batch of one without it.
+pub(crate) async fn submit(pool: &PgPool, batcher: Option<&Batcher>, item: Item) -> Result<Outcome, StoreError> {
+    match batcher {
+        Some(b) => b.submit(item).await.unwrap_or_else(|| Err(StoreError::Backend(BackendError::msg("the booking batcher stopped")))),
+        None => Ok(run(pool, std::slice::from_ref(&item)).await?.pop().expect("one outcome per item")),
     }
 }
 

@@ -17,6 +17,7 @@ mod alloc;
 mod batch;
 mod directory;
 mod error;
+mod gather;
 mod rows;
 mod store;
 pub mod testing;

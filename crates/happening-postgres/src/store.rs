@@ -35,7 +35,7 @@ impl PgStore {
     /// The store on `pool`; inside a tokio runtime it also starts the booking batcher's
     /// tasks there (they end with the last clone of the store).
     pub fn new(pool: PgPool) -> Self {
-        let batcher = Batcher::start(pool.clone()).map(Arc::new);
+        let batcher = batch::start(pool.clone()).map(Arc::new);
         Self { pool, batcher }
     }
 
@@ -44,10 +44,7 @@ impl PgStore {
     }
 
     async fn book_item(&self, item: Item) -> Result<Outcome, StoreError> {
-        match &self.batcher {
-            Some(b) => b.submit(item).await,
-            None => Ok(batch::run(&self.pool, std::slice::from_ref(&item)).await?.pop().expect("one outcome per item")),
-        }
+        batch::submit(&self.pool, self.batcher.as_deref(), item).await
     }
 
     /// What a booking's failure (a SQLSTATE of migrations/0002 and 0003) means: an error
