@@ -245,9 +245,19 @@ impl Waitlist for PgAdmission {
     }
 }
 
+/// Plans the probe on a new connection and caches its prepared statement there, with a
+/// probe of an event that does not exist (as `batch::warm_up` does for the batch).
+pub(crate) async fn warm_up(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let req = TakeRequest { want: 1, min: 1, behind_queue: true, waitlist_max: Some(1) };
+    match &probe_all(conn, &[(EventId(uuid::Uuid::new_v4()), req)]).await?[..] {
+        [Err(AdmissionError::Missing)] => Ok(()),
+        other => Err(sqlx::Error::Protocol(format!("a warm-up probe of no event saw one: {other:?}"))),
+    }
+}
+
 /// Runs `asks` in one call (one snapshot): the answers in their order, `Missing` for an
 /// unknown event. Equal asks share one probe: in one snapshot their answers are the same.
-async fn probe_all(pool: &PgPool, asks: &[Ask]) -> Result<Vec<Result<Probe, AdmissionError>>, sqlx::Error> {
+async fn probe_all<'c>(exec: impl sqlx::PgExecutor<'c>, asks: &[Ask]) -> Result<Vec<Result<Probe, AdmissionError>>, sqlx::Error> {
     let mut distinct: Vec<Ask> = Vec::with_capacity(asks.len());
     let slots: Vec<usize> = asks
         .iter()
@@ -264,7 +274,7 @@ async fn probe_all(pool: &PgPool, asks: &[Ask]) -> Result<Vec<Result<Probe, Admi
         .bind(distinct.iter().map(|(_, r)| i64::from(r.min)).collect::<Vec<_>>())
         .bind(distinct.iter().map(|(_, r)| r.behind_queue).collect::<Vec<_>>())
         .bind(distinct.iter().map(|(_, r)| r.waitlist_max.map(i64::from)).collect::<Vec<_>>())
-        .fetch_all(pool)
+        .fetch_all(exec)
         .await?;
     assert_eq!(rows.len(), distinct.len(), "one row per probe");
     let seen = rows
