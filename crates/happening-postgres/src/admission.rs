@@ -13,7 +13,8 @@
 //!
 //! Its probes (free seats, the queue, the cap) are one read per booking, so concurrent
 //! ones share a call (`gather.rs`, migrations/0013): on a hot event the round trip and the
-//! transaction of a call, most of what a probe costs, are paid once per batch.
+//! transaction of a call, most of what a probe costs, are paid once per batch. So do the
+//! pushes' positions (migrations/0014), where a batch also counts the queue ahead once.
 
 use async_trait::async_trait;
 use happening_core::domain::WaitlistPolicy;
@@ -65,11 +66,23 @@ type Ask = (EventId, TakeRequest);
 /// The admission's probes, gathered (`gather.rs`): concurrent probes share a call.
 type Probes = Gather<Ask, Result<Probe, AdmissionError>>;
 
+/// A push: the waiting booking of this event with this queue place.
+type Place = (EventId, u64);
+
+/// The pushes' positions, gathered like the probes.
+type Pushes = Gather<Place, Result<Pushed, AdmissionError>>;
+
+/// Positions of pushes `$2` (queue places) of events `$1`, sorted by event then place, with
+/// whether any seat of the event is free: the function of migrations/0014.
+const POSITIONS: &str = "SELECT queue_position, seats_free FROM happening_positions($1, $2)";
+
 #[derive(Clone, Debug)]
 pub struct PgAdmission {
     pool: PgPool,
-    /// `None` when made outside a tokio runtime: each probe is then a call of its own.
+    /// `None` when made outside a tokio runtime: each probe (and push) is then a call of
+    /// its own.
     probes: Option<Arc<Probes>>,
+    pushes: Option<Arc<Pushes>>,
 }
 
 impl PgAdmission {
@@ -89,7 +102,20 @@ impl PgAdmission {
                 }
             }
         });
-        Self { pool, probes: probes.map(Arc::new) }
+        let runner = pool.clone();
+        let pushes = Gather::start(PROBE_WORKERS, PROBES_MAX, move |places: Vec<Place>| {
+            let pool = runner.clone();
+            async move {
+                match positions(&pool, &places).await {
+                    Ok(pushed) => pushed.into_iter().map(Ok).collect(),
+                    Err(e) => {
+                        let why = e.to_string();
+                        places.iter().map(|_| Err(AdmissionError::Backend(BackendError::msg(format!("push failed: {why}"))))).collect()
+                    }
+                }
+            }
+        });
+        Self { pool, probes: probes.map(Arc::new), pushes: pushes.map(Arc::new) }
     }
 
     /// Free seats of `event` counting at most `req.want`, whether anyone waits (if
@@ -164,15 +190,17 @@ impl SlotCounter for PgAdmission {
 
 #[async_trait]
 impl Waitlist for PgAdmission {
-    /// `seats_free` is always `true`: the counter is the store's, read apart.
+    /// The booking is in the queue already (the store wrote it): this reads its position,
+    /// and whether any seat is free, in a snapshot taken after it was written. So a seat
+    /// freed after that snapshot is freed by a step whose promotion pass sees the booking.
     async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'waiting' AND queue_seq <= $2")
-            .bind(event.0)
-            .bind(entry.seq as i64)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(adm)?;
-        Ok(Pushed { position: n as u32, seats_free: true })
+        match &self.pushes {
+            Some(p) => p
+                .submit((event, entry.seq))
+                .await
+                .unwrap_or_else(|| Err(AdmissionError::Backend(BackendError::msg("the push workers stopped")))),
+            None => Ok(positions(&self.pool, &[(event, entry.seq)]).await.map_err(adm)?.pop().expect("one answer per push")),
+        }
     }
 
     async fn remove(&self, _event: EventId, booking: BookingId) -> Result<bool, AdmissionError> {
@@ -245,14 +273,40 @@ impl Waitlist for PgAdmission {
     }
 }
 
-/// Plans the probe on a new connection and caches its prepared statement there, with a
-/// probe of an event that does not exist (as `batch::warm_up` does for the batch).
+/// Plans the probe and the positions on a new connection and caches their prepared
+/// statements there, for an event that does not exist (as `batch::warm_up` does for the
+/// batch).
 pub(crate) async fn warm_up(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let event = EventId(uuid::Uuid::new_v4());
     let req = TakeRequest { want: 1, min: 1, behind_queue: true, waitlist_max: Some(1) };
-    match &probe_all(conn, &[(EventId(uuid::Uuid::new_v4()), req)]).await?[..] {
-        [Err(AdmissionError::Missing)] => Ok(()),
-        other => Err(sqlx::Error::Protocol(format!("a warm-up probe of no event saw one: {other:?}"))),
+    match &probe_all(&mut *conn, &[(event, req)]).await?[..] {
+        [Err(AdmissionError::Missing)] => {}
+        other => return Err(sqlx::Error::Protocol(format!("a warm-up probe of no event saw one: {other:?}"))),
     }
+    match &positions(conn, &[(event, 1)]).await?[..] {
+        [Pushed { position: 0, seats_free: false }] => Ok(()),
+        other => Err(sqlx::Error::Protocol(format!("a warm-up push to no event saw a queue: {other:?}"))),
+    }
+}
+
+/// The positions of `places` in one call (one snapshot), in their order.
+async fn positions<'c>(exec: impl sqlx::PgExecutor<'c>, places: &[Place]) -> Result<Vec<Pushed>, sqlx::Error> {
+    let mut order: Vec<usize> = (0..places.len()).collect();
+    order.sort_by_key(|&i| (places[i].0 .0, places[i].1));
+    let rows = sqlx::query(POSITIONS)
+        .bind(order.iter().map(|&i| places[i].0 .0).collect::<Vec<_>>())
+        .bind(order.iter().map(|&i| places[i].1 as i64).collect::<Vec<_>>())
+        .fetch_all(exec)
+        .await?;
+    assert_eq!(rows.len(), places.len(), "one row per push");
+    let mut pushed = vec![Pushed { position: 0, seats_free: true }; places.len()];
+    for (row, &i) in rows.iter().zip(&order) {
+        pushed[i] = Pushed {
+            position: u32::try_from(row.try_get::<i64, _>("queue_position")?).unwrap_or(u32::MAX),
+            seats_free: row.try_get("seats_free")?,
+        };
+    }
+    Ok(pushed)
 }
 
 /// Runs `asks` in one call (one snapshot): the answers in their order, `Missing` for an
@@ -415,6 +469,51 @@ mod tests {
         );
     }
 
+    /// Positions of one call answer each push in order, across events and out of order,
+    /// each with whether its event has a free seat.
+    #[tokio::test]
+    async fn a_batch_of_pushes_answers_each_position_in_order() {
+        let Some(server) = crate::testing::server_url() else { return };
+        let pool = PgPool::connect(&crate::testing::fresh_database_url(&server).await).await.expect("connect");
+        let (org, sold, open) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let event = |id: uuid::Uuid| {
+            format!(
+                "INSERT INTO events (id, org_id, name, event_date, total_slots, status, waitlist_policy, created_at, updated_at) \
+                 VALUES ('{id}', '{org}', 'e', now(), 1, 'upcoming', 'fifo', now(), now())"
+            )
+        };
+        let booking = |event: uuid::Uuid, status: &str, seq: &str| {
+            format!(
+                "INSERT INTO bookings (id, event_id, user_id, seats, status, queue_seq, created_at, updated_at) \
+                 VALUES (gen_random_uuid(), '{event}', gen_random_uuid(), 1, '{status}', {seq}, now(), now())"
+            )
+        };
+        let mut setup = vec![
+            format!("INSERT INTO organizations (id, name, created_at) VALUES ('{org}', 'o', now())"),
+            // `sold`: its one seat taken, waiting at places 10, 20, ..., 80 but 30 and 60
+            // (left the queue). `open`: its seat free, waiting at 15 and 25.
+            event(sold),
+            format!("INSERT INTO event_seats (event_id, seat_no, booking_id) VALUES ('{sold}', 1, gen_random_uuid())"),
+            event(open),
+            format!("INSERT INTO event_seats (event_id, seat_no) VALUES ('{open}', 1)"),
+            booking(sold, "cancelled", "NULL"),
+            booking(open, "waiting", "15"),
+            booking(open, "waiting", "25"),
+        ];
+        for seq in [10, 20, 40, 50, 70, 80] {
+            setup.push(booking(sold, "waiting", &seq.to_string()));
+        }
+        for sql in setup {
+            sqlx::query(&sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        let (sold, open) = (EventId(sold), EventId(open));
+        let answers = positions(&pool, &[(sold, 70), (open, 25), (sold, 10), (sold, 50), (open, 15), (sold, 70), (sold, 80)])
+            .await
+            .expect("one call");
+        let at = |position: u32, seats_free: bool| Pushed { position, seats_free };
+        assert_eq!(answers, [at(5, false), at(2, true), at(1, false), at(4, false), at(1, true), at(5, false), at(6, false)]);
+    }
+
     /// The functions on every booking's path keep their generic plans: `CREATE OR REPLACE
     /// FUNCTION` drops a `SET` clause it does not repeat, and later migrations redefine
     /// these functions (0010 and 0012 say why the clause matters).
@@ -422,7 +521,7 @@ mod tests {
     async fn the_hot_path_functions_keep_their_generic_plans() {
         let Some(server) = crate::testing::server_url() else { return };
         let pool = PgPool::connect(&crate::testing::fresh_database_url(&server).await).await.expect("connect");
-        for function in ["happening_probe", "happening_book_batch"] {
+        for function in ["happening_probe", "happening_positions", "happening_book_batch"] {
             let config: Vec<Option<Vec<String>>> = sqlx::query_scalar("SELECT proconfig FROM pg_proc WHERE proname = $1")
                 .bind(function)
                 .fetch_all(&pool)

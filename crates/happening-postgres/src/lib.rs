@@ -86,7 +86,7 @@ mod tests {
     use super::*;
 
     /// The pool opens all its connections before it is handed out, and each has the
-    /// booking path's statements (the batch, the probe) prepared.
+    /// booking path's statements (the batch, the probe, the positions) prepared.
     #[tokio::test]
     async fn a_pool_opens_every_connection_warm() {
         let Some(server) = testing::server_url() else { return };
@@ -94,8 +94,8 @@ mod tests {
         assert_eq!((pool.size(), pool.num_idle()), (3, 3), "every connection open and idle");
         let mut held = Vec::new();
         for _ in 0..3 {
-            let mut conn = pool.acquire().await.expect("a connection");
-            assert_eq!(conn.cached_statements_size(), 2, "the batch and the probe prepared");
+            let conn = pool.acquire().await.expect("a connection");
+            assert_eq!(conn.cached_statements_size(), 3, "the batch, the probe and the positions prepared");
             held.push(conn);
         }
     }

@@ -78,11 +78,13 @@ pub trait SlotCounter: Send + Sync + 'static {
 pub struct Pushed {
     /// The entry's 1-based position in the queue.
     pub position: u32,
-    /// Whether any seat was free when the entry was queued, read in the same atomic step.
-    /// `false` means nobody waiting can be promoted until seats are given back, and whoever
-    /// gives them runs a promotion pass that finds this entry queued: the pusher may skip
-    /// its own (in a sold-out sale, a round trip per turned-away request). A backend that
-    /// cannot tell MUST say `true`.
+    /// Whether any seat was free when the entry was queued, read in the same atomic step
+    /// (or, where the store queued the entry before the push, as with PostgreSQL alone, in
+    /// a snapshot that sees it: a seat freed after that snapshot is freed by a step whose
+    /// promotion pass finds the entry). `false` means nobody waiting can be promoted until
+    /// seats are given back, and whoever gives them runs a promotion pass that finds this
+    /// entry queued: the pusher may skip its own (in a sold-out sale, a round trip per
+    /// turned-away request). A backend that cannot tell MUST say `true`.
     pub seats_free: bool,
 }
 

@@ -814,14 +814,23 @@ pub async fn restore_loses_to_any_step_after_its_version(h: &Harness) {
 /// queued). A backend that keeps no counter of its own cannot tell and says `true`.
 pub async fn push_says_whether_seats_are_free(h: &Harness) {
     let adm = h.engine.admission();
-    let (e, w, entry) = sold_out_with_one_waiting(h, 2, 1).await;
+    let e = h.event(2, Fifo).await;
+    let holder = h.book(e, UserId::new(), 2).await.unwrap();
+    let w = h.book(e, UserId::new(), 1).await.unwrap();
     assert_eq!(w.waiting_number, Some(1));
-    let stateless = adm.version(e).await.unwrap() == 0;
-    assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: stateless }, "sold out");
-    // A seat given back (a cancellation whose promotion pass has not run yet): now it says so.
-    adm.give(e, 1).await.unwrap();
-    assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: true }, "a seat is free");
-    if !stateless {
+    let entry = WaitEntry { booking: w.id, seats: 1, seq: w.queue_seq.unwrap() };
+    assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: false }, "sold out");
+    if adm.version(e).await.unwrap() == 0 {
+        // Derived from the store (PostgreSQL alone): a seat freed there, by a cancellation
+        // whose promotion pass has not run yet, and now it says so.
+        h.engine.store().cancel(holder.id, None, h.clock.now()).await.unwrap();
+        assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: true }, "seats are free");
+        // That pass.
+        assert_eq!(h.engine.reconcile_event(e).await.unwrap().promoted, 1);
+    } else {
+        // A seat given back (a cancellation whose promotion pass has not run yet).
+        adm.give(e, 1).await.unwrap();
+        assert_eq!(adm.push(e, entry).await.unwrap(), Pushed { position: 1, seats_free: true }, "a seat is free");
         let one = TakeRequest { want: 1, min: 1, behind_queue: false, waitlist_max: None };
         assert!(matches!(adm.take(e, one).await.unwrap(), Take::Taken(1)), "put the counter back");
     }
