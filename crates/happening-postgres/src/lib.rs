@@ -63,8 +63,10 @@ impl PoolConfig {
 /// first calls to plan (the first 1,000 requests of a cold server: p99 242-300 ms, against
 /// 108-115 ms once warm; BENCHMARKS.md, "A warm pool").
 pub async fn connect(url: &str, config: PoolConfig) -> Result<PgPool, sqlx::Error> {
-    // On a connection of their own: the pool's warm-up needs the schema.
-    let mut conn = PgConnection::connect(url).await?;
+    // On a connection of their own: the pool's warm-up needs the schema. Within the wait the
+    // pool allows for a connection, as the pool's own connecting was.
+    let wait = Duration::from_millis(config.acquire_timeout_ms);
+    let mut conn = tokio::time::timeout(wait, PgConnection::connect(url)).await.map_err(|_| sqlx::Error::PoolTimedOut)??;
     MIGRATOR.run(&mut conn).await?;
     conn.close().await?;
     PgPoolOptions::new()
@@ -84,6 +86,23 @@ pub async fn connect(url: &str, config: PoolConfig) -> Result<PgPool, sqlx::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that accepts and never answers fails the connect within the pool's wait,
+    /// as the pool did before it ran the migrations on a connection of their own.
+    #[tokio::test]
+    async fn a_silent_server_fails_the_connect_within_the_wait() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!("postgres://postgres@{}/postgres", silent.local_addr().expect("its address"));
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                open.push(socket);
+            }
+        });
+        let err = connect(&url, PoolConfig { connections_max: 1, acquire_timeout_ms: 200 }).await.expect_err("no answer");
+        assert!(matches!(err, sqlx::Error::PoolTimedOut), "{err}");
+        held.abort();
+    }
 
     /// The pool opens all its connections before it is handed out, and each has the
     /// booking path's statements (the batch, the probe, the positions) prepared.
