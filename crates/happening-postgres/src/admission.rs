@@ -16,13 +16,13 @@
 //! transaction of a call, most of what a probe costs, are paid once per batch. So do the
 //! pushes' positions (migrations/0014), where a batch also counts the queue ahead once.
 
-use async_trait::async_trait;
-use happening_core::domain::WaitlistPolicy;
-use happening_core::ids::{BookingId, EventId};
-use happening_core::ports::*;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use happening_core::domain::WaitlistPolicy;
 use happening_core::error::BackendError;
+use happening_core::ids::{BookingId, EventId};
+use happening_core::ports::*;
 use sqlx::{PgPool, Row};
 
 use crate::error::adm;
@@ -87,35 +87,13 @@ pub struct PgAdmission {
 
 impl PgAdmission {
     /// The admission on `pool`; inside a tokio runtime it also starts the tasks that run the
-    /// probes in batches (they end with the last clone).
+    /// probes and the pushes in batches (they end with the last clone).
     pub fn new(pool: PgPool) -> Self {
-        let runner = pool.clone();
-        let probes = Gather::start(PROBE_WORKERS, PROBES_MAX, move |asks: Vec<Ask>| {
-            let pool = runner.clone();
-            async move {
-                match probe_all(&pool, &asks).await {
-                    Ok(answers) => answers,
-                    Err(e) => {
-                        let why = e.to_string();
-                        asks.iter().map(|_| Err(AdmissionError::Backend(BackendError::msg(format!("probe failed: {why}"))))).collect()
-                    }
-                }
-            }
+        let probes = gathered(&pool, "probe", |pool, asks: Vec<Ask>| async move { probe_all(&pool, &asks).await });
+        let pushes = gathered(&pool, "push", |pool, places: Vec<Place>| async move {
+            Ok(positions(&pool, &places).await?.into_iter().map(Ok).collect())
         });
-        let runner = pool.clone();
-        let pushes = Gather::start(PROBE_WORKERS, PROBES_MAX, move |places: Vec<Place>| {
-            let pool = runner.clone();
-            async move {
-                match positions(&pool, &places).await {
-                    Ok(pushed) => pushed.into_iter().map(Ok).collect(),
-                    Err(e) => {
-                        let why = e.to_string();
-                        places.iter().map(|_| Err(AdmissionError::Backend(BackendError::msg(format!("push failed: {why}"))))).collect()
-                    }
-                }
-            }
-        });
-        Self { pool, probes: probes.map(Arc::new), pushes: pushes.map(Arc::new) }
+        Self { pool, probes, pushes }
     }
 
     /// Free seats of `event` counting at most `req.want`, whether anyone waits (if
@@ -271,6 +249,29 @@ impl Waitlist for PgAdmission {
     async fn restore(&self, _event: EventId, _version: u64, _free: u32, _entries: Vec<WaitEntry>) -> Result<bool, AdmissionError> {
         Ok(true)
     }
+}
+
+/// Calls of `run` on `pool`, gathered: a call that fails fails each of its requests, with
+/// why (`what` names the call).
+fn gathered<I, T, F, Fut>(pool: &PgPool, what: &'static str, run: F) -> Option<Arc<Gather<I, Result<T, AdmissionError>>>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(PgPool, Vec<I>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Vec<Result<T, AdmissionError>>, sqlx::Error>> + Send + 'static,
+{
+    let pool = pool.clone();
+    Gather::start(PROBE_WORKERS, PROBES_MAX, move |items: Vec<I>| {
+        let (pool, run) = (pool.clone(), run.clone());
+        async move {
+            let n = items.len();
+            run(pool, items).await.unwrap_or_else(|e| {
+                let why = e.to_string();
+                (0..n).map(|_| Err(AdmissionError::Backend(BackendError::msg(format!("{what} failed: {why}"))))).collect()
+            })
+        }
+    })
+    .map(Arc::new)
 }
 
 /// Plans the probe and the positions on a new connection and caches their prepared
