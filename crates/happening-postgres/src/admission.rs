@@ -261,16 +261,12 @@ where
     Fut: std::future::Future<Output = Result<Vec<Result<T, AdmissionError>>, sqlx::Error>> + Send + 'static,
 {
     let pool = pool.clone();
-    Gather::start(PROBE_WORKERS, PROBES_MAX, move |items: Vec<I>| {
-        let (pool, run) = (pool.clone(), run.clone());
-        async move {
-            let n = items.len();
-            run(pool, items).await.unwrap_or_else(|e| {
-                let why = e.to_string();
-                (0..n).map(|_| Err(AdmissionError::Backend(BackendError::msg(format!("{what} failed: {why}"))))).collect()
-            })
-        }
-    })
+    Gather::start(
+        PROBE_WORKERS,
+        PROBES_MAX,
+        move |items: Vec<I>| run(pool.clone(), items),
+        move |why| Err(AdmissionError::Backend(BackendError::msg(format!("{what} failed: {why}")))),
+    )
     .map(Arc::new)
 }
 

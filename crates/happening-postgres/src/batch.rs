@@ -65,18 +65,15 @@ pub(crate) type Batcher = Gather<Item, Result<Outcome, StoreError>>;
 /// Starts the batcher on the current tokio runtime; `None` outside one (the store then
 /// writes each booking as a batch of one).
 pub(crate) fn start(pool: PgPool) -> Option<Batcher> {
-    Gather::start(WORKERS, BATCH_MAX, move |items: Vec<Item>| {
-        let pool = pool.clone();
-        async move {
-            match run(&pool, &items).await {
-                Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-                Err(e) => {
-                    let why = e.to_string();
-                    items.iter().map(|_| Err(StoreError::Backend(BackendError::msg(format!("booking batch failed: {why}"))))).collect()
-                }
-            }
-        }
-    })
+    Gather::start(
+        WORKERS,
+        BATCH_MAX,
+        move |items: Vec<Item>| {
+            let pool = pool.clone();
+            async move { Ok::<_, StoreError>(run(&pool, &items).await?.into_iter().map(Ok).collect()) }
+        },
+        |why| Err(StoreError::Backend(BackendError::msg(format!("booking batch failed: {why}")))),
+    )
 }
 
 /// Plans the batch's statements on a new connection, and caches its prepared statement

@@ -35,19 +35,22 @@ impl<I, O> std::fmt::Debug for Gather<I, O> {
 
 impl<I: Send + 'static, O: Send + 'static> Gather<I, O> {
     /// Starts `workers` tasks on the current tokio runtime, each running batches of at most
-    /// `batch_max` requests with `run`, which answers each request of its batch, in order.
-    /// `None` outside a runtime (the caller then runs each request as a batch of one).
-    pub(crate) fn start<F, Fut>(workers: usize, batch_max: usize, run: F) -> Option<Self>
+    /// `batch_max` requests with `run`, which answers each request of its batch, in order;
+    /// when a call fails, `fail` answers each of its requests from why. `None` outside a
+    /// runtime (the caller then runs each request as a batch of one).
+    pub(crate) fn start<F, Fut, E, X>(workers: usize, batch_max: usize, run: F, fail: X) -> Option<Self>
     where
         F: Fn(Vec<I>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Vec<O>> + Send + 'static,
+        Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
+        E: std::fmt::Display + 'static,
+        X: Fn(&str) -> O + Clone + Send + Sync + 'static,
     {
         assert!(workers > 0 && batch_max > 0, "{workers} workers, batches of {batch_max}");
         let rt = tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::channel(QUEUE_MAX);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..workers {
-            rt.spawn(work(rx.clone(), batch_max, run.clone()));
+            rt.spawn(work(rx.clone(), batch_max, run.clone(), fail.clone()));
         }
         Some(Self { tx })
     }
@@ -60,10 +63,12 @@ impl<I: Send + 'static, O: Send + 'static> Gather<I, O> {
     }
 }
 
-async fn work<I, O, F, Fut>(rx: Arc<Mutex<mpsc::Receiver<Job<I, O>>>>, batch_max: usize, run: F)
+async fn work<I, O, F, Fut, E, X>(rx: Arc<Mutex<mpsc::Receiver<Job<I, O>>>>, batch_max: usize, run: F, fail: X)
 where
     F: Fn(Vec<I>) -> Fut,
-    Fut: Future<Output = Vec<O>>,
+    Fut: Future<Output = Result<Vec<O>, E>>,
+    E: std::fmt::Display,
+    X: Fn(&str) -> O,
 {
     loop {
         let mut jobs = Vec::with_capacity(batch_max);
@@ -84,7 +89,13 @@ where
         }
         let (items, replies): (Vec<I>, Vec<_>) = jobs.into_iter().unzip();
         let n = items.len();
-        let answers = run(items).await;
+        let answers = match run(items).await {
+            Ok(answers) => answers,
+            Err(e) => {
+                let why = e.to_string();
+                (0..n).map(|_| fail(&why)).collect()
+            }
+        };
         assert_eq!(answers.len(), n, "one answer per request");
         for (reply, answer) in replies.into_iter().zip(answers) {
             // The caller may have gone (its request was dropped): nothing to tell it.
@@ -103,15 +114,20 @@ mod tests {
     async fn requests_queued_meanwhile_share_a_batch_and_get_their_own_answers() {
         let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let gather = Gather::start(1, 8, move |items: Vec<u32>| {
-            let seen = seen.clone();
-            async move {
-                seen.lock().unwrap().push(items.len());
-                // Busy long enough for the others to queue.
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                items.into_iter().map(|i| i * 10).collect::<Vec<_>>()
-            }
-        })
+        let gather = Gather::start(
+            1,
+            8,
+            move |items: Vec<u32>| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(items.len());
+                    // Busy long enough for the others to queue.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    Ok::<_, String>(items.into_iter().map(|i| i * 10).collect::<Vec<_>>())
+                }
+            },
+            |_| unreachable!("no call fails"),
+        )
         .expect("inside a runtime");
         let gather = Arc::new(gather);
         let calls: Vec<_> = (0..20u32)
@@ -130,8 +146,16 @@ mod tests {
         assert!(sizes.len() < 20, "queued requests went together: {sizes:?}");
     }
 
+    /// A call that fails answers each of its requests with why.
+    #[tokio::test]
+    async fn a_failed_call_fails_each_of_its_requests() {
+        let gather = Gather::start(1, 8, |_: Vec<u32>| async { Err::<Vec<String>, _>("gone") }, |why| format!("failed: {why}"))
+            .expect("inside a runtime");
+        assert_eq!(gather.submit(1).await.as_deref(), Some("failed: gone"));
+    }
+
     #[test]
     fn outside_a_runtime_there_is_no_gatherer() {
-        assert!(Gather::start(1, 1, |items: Vec<u8>| async move { items }).is_none());
+        assert!(Gather::start(1, 1, |items: Vec<u8>| async move { Ok::<_, String>(items) }, |_| 0).is_none());
     }
 }

@@ -72,7 +72,7 @@ pub async fn connect(url: &str, config: PoolConfig) -> Result<PgPool, sqlx::Erro
     PgPoolOptions::new()
         .max_connections(config.connections_max)
         .min_connections(config.connections_max)
-        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+        .acquire_timeout(wait)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 batch::warm_up(conn).await?;
