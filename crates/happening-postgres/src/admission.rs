@@ -387,11 +387,7 @@ mod tests {
         let scanned = sqlx::query_scalar::<_, i64>(scanned).fetch_one(&mut *conn).await.expect("scans") - before;
         sqlx::query("COMMIT").execute(&mut *conn).await.expect("commit");
         let text = lines.join("\n");
-        // The first "Buffers:" line is the whole statement's, the function's reads included.
-        let total = lines.iter().find(|l| l.trim_start().starts_with("Buffers: shared")).expect("buffers in the plan");
-        let count =
-            |what: &str| -> u64 { total.split_whitespace().find_map(|w| w.strip_prefix(what)).map_or(0, |n| n.parse().expect("a count")) };
-        let buffers = count("hit=") + count("read=");
+        let buffers = crate::testing::plan_buffers(&lines);
         assert!(scanned < 100, "the probe walks an index of the seats from the floor, not the table ({scanned} rows):\n{text}");
         assert!(buffers < 40, "{buffers} buffers for a probe whose first free seat is at the floor:\n{text}");
 

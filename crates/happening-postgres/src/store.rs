@@ -1141,7 +1141,6 @@ mod tests {
         let row = sqlx::query(&super::event_view_sql()).bind(small).fetch_one(&pool).await.expect("the view");
         let view = crate::rows::event_view(&row).expect("a view");
         assert_eq!((view.booked, view.held, view.waiting), (3, 2, 0));
-        // The first "Buffers:" line is the whole statement's.
         let plan: Vec<String> = sqlx::query(&format!("EXPLAIN (ANALYZE, BUFFERS) {}", super::event_view_sql()))
             .bind(small)
             .fetch_all(&pool)
@@ -1150,10 +1149,7 @@ mod tests {
             .iter()
             .map(|r| sqlx::Row::get(r, 0))
             .collect();
-        let total = plan.iter().find(|l| l.trim_start().starts_with("Buffers: shared")).expect("buffers in the plan");
-        let count =
-            |what: &str| -> u64 { total.split_whitespace().find_map(|w| w.strip_prefix(what)).map_or(0, |n| n.parse().expect("a count")) };
-        let buffers = count("hit=") + count("read=");
+        let buffers = crate::testing::plan_buffers(&plan);
         assert!(buffers < 40, "{buffers} buffers for the view of a 10-seat event:\n{}", plan.join("\n"));
     }
 }

@@ -69,3 +69,14 @@ async fn drop_ended(admin: &mut PgConnection) {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *admin).await;
     }
 }
+
+/// The shared buffers (hit and read) a statement used, from the lines of its `EXPLAIN
+/// (ANALYZE, BUFFERS)`: the first "Buffers:" line is the whole statement's, the reads of
+/// functions it calls included.
+#[cfg(test)]
+pub(crate) fn plan_buffers(plan: &[String]) -> u64 {
+    let total = plan.iter().find(|l| l.trim_start().starts_with("Buffers: shared")).expect("buffers in the plan");
+    let count =
+        |what: &str| -> u64 { total.split_whitespace().find_map(|w| w.strip_prefix(what)).map_or(0, |n| n.parse().expect("a count")) };
+    count("hit=") + count("read=")
+}
