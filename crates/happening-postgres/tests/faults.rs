@@ -83,7 +83,9 @@ async fn settle(h: &Harness, event: EventId, pool: &PgPool, confirmed: &[Booking
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_connections_and_a_stopped_server_leave_nothing_half_done() {
-    let Some((h, db_url)) = common::setup(1, 8).await else {
+    // The server's wait for a pooled connection (5 s), not the tests' (300 s): while the
+    // server is down below, operations waiting for a connection must fail.
+    let Some((h, db_url)) = common::setup_pools(1, happening_postgres::PoolConfig::new(8), "").await else {
         return;
     };
     let pool = PgPool::connect(&db_url).await.unwrap();

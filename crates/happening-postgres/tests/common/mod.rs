@@ -17,11 +17,17 @@ pub async fn setup(replicas: usize, connections: u32) -> Option<(Harness, String
 /// As `setup`, with `params` appended to every engine's connection URL (e.g. planner
 /// settings, to test the queries against plans the planner might choose one day).
 pub async fn setup_with(replicas: usize, connections: u32, params: &str) -> Option<(Harness, String)> {
+    setup_pools(replicas, testing::pool(connections), params).await
+}
+
+/// As `setup_with`, with pools as `config` says (e.g. the server's wait for a connection,
+/// where a test needs operations to fail while the server is down).
+pub async fn setup_pools(replicas: usize, config: happening_postgres::PoolConfig, params: &str) -> Option<(Harness, String)> {
     let url = testing::server_url()?;
     let db_url = testing::fresh_database_url(&url).await;
     let mut pools = Vec::new();
     for _ in 0..=replicas {
-        pools.push(happening_postgres::connect(&format!("{db_url}{params}"), testing::pool(connections)).await.expect("engine pool"));
+        pools.push(happening_postgres::connect(&format!("{db_url}{params}"), config).await.expect("engine pool"));
     }
     let mut pools = pools.into_iter();
     let h = Harness::new(replicas, || {
