@@ -9,7 +9,9 @@
 //!
 //! A batch's confirmed bookings of one event share one search for the lowest free seats
 //! (migrations/0005), so on a hot event the walk past seats being taken is paid once per
-//! batch, not once per booking. Its rows (bookings, history, outbox) go in with one INSERT
+//! batch, not once per booking; and a batch locks, checks, searches and takes the seats of
+//! all its events with one statement each (migrations/0015), so a batch spread over many
+//! events costs about what one over a hot event does. Its rows (bookings, history, outbox) go in with one INSERT
 //! per table (migrations/0006): each INSERT statement parses and plans its table's CHECK
 //! constraints, which per booking was a tenth of the machine's CPU in a flash sale.
 //!
@@ -121,12 +123,6 @@ pub(crate) async fn submit(pool: &PgPool, batcher: Option<&Batcher>, item: Item)
 /// are in the items' order.
 pub(crate) async fn run<'c>(exec: impl sqlx::PgExecutor<'c>, items: &[Item]) -> Result<Vec<Outcome>, StoreError> {
     assert!(!items.is_empty() && items.len() <= BATCH_MAX, "a batch of {} items", items.len());
-    // Shared event locks in one order across batches: no cycle through a waiting exclusive
-    // lock (stable, so one event's bookings keep their arrival order). By event too, so that
-    // an event's bookings are one run and share one seat search (migrations/0005) even when
-    // two events' lock keys collide.
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| (items[i].lock, items[i].new.event_id.0));
     fn key(it: &Item) -> Option<&happening_core::domain::IdempotencyKey> {
         it.new.idempotency.as_ref()
     }
@@ -134,34 +130,39 @@ pub(crate) async fn run<'c>(exec: impl sqlx::PgExecutor<'c>, items: &[Item]) -> 
         "SELECT code, message, seats, seq FROM happening_book_batch(\
          $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
-    .bind(order.iter().map(|&i| items[i].confirm).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].new.event_id.0).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].lock).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].new.id.0).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].new.user_id.0).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].new.seats_requested as i32).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].new.seats as i32).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| key(&items[i]).map(|k| k.user_id.0)).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| key(&items[i]).map(|k| k.key.clone())).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| key(&items[i]).map(|k| k.fingerprint as i64)).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].now).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].history.action.as_str()).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].history.status.as_str()).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].note.id.0).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].note.kind.as_str()).collect::<Vec<_>>())
-    .bind(order.iter().map(|&i| items[i].note.seats as i32).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.confirm).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.new.event_id.0).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.lock).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.new.id.0).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.new.user_id.0).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.new.seats_requested as i32).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.new.seats as i32).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| key(it).map(|k| k.user_id.0)).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| key(it).map(|k| k.key.clone())).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| key(it).map(|k| k.fingerprint as i64)).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.now).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.history.action.as_str()).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.history.status.as_str()).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.note.id.0).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.note.kind.as_str()).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.note.seats as i32).collect::<Vec<_>>())
     .fetch_all(exec)
     .await
     .map_err(db)?;
     assert_eq!(rows.len(), items.len(), "one result row per item");
-    let mut outcomes: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
-    for (row, &i) in rows.iter().zip(&order) {
-        let code: Option<String> = row.try_get("code").map_err(db)?;
-        outcomes[i] = Some(match code {
-            Some(code) => Outcome::Failed { code, message: row.try_get::<Option<String>, _>("message").map_err(db)?.unwrap_or_default() },
-            None if items[i].confirm => Outcome::Seats(row.try_get("seats").map_err(db)?),
-            None => Outcome::Seq(row.try_get("seq").map_err(db)?),
-        });
-    }
-    Ok(outcomes.into_iter().map(|o| o.expect("every item answered")).collect())
+    // In the items' order: the function takes its locks in one order and groups each
+    // event's bookings itself (migrations/0015).
+    rows.iter()
+        .zip(items)
+        .map(|(row, it)| {
+            let code: Option<String> = row.try_get("code").map_err(db)?;
+            Ok(match code {
+                Some(code) => {
+                    Outcome::Failed { code, message: row.try_get::<Option<String>, _>("message").map_err(db)?.unwrap_or_default() }
+                }
+                None if it.confirm => Outcome::Seats(row.try_get("seats").map_err(db)?),
+                None => Outcome::Seq(row.try_get("seq").map_err(db)?),
+            })
+        })
+        .collect()
 }
