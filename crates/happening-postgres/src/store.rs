@@ -294,6 +294,14 @@ const VIEW_COUNTS: &str = "s.booked, s.held, (SELECT count(*) FROM bookings b WH
 const VIEW_SEATS: &str = "CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE booking_id IS NOT NULL) AS booked, \
      count(*) FILTER (WHERE hold_id IS NOT NULL) AS held FROM event_seats WHERE event_id = e.id) s";
 
+/// The taken seats of event `$1`, held or booked, in one walk of its own seats (the primary
+/// key): `coalesce(...)` does not imply the partial indexes' predicates (`booking_id IS NOT
+/// NULL`, keyed by booking), which otherwise looked cheapest when the statistics were taken
+/// before a sale and read every booked seat of every event (772 buffers and 5.7 ms a map
+/// after a run over 1,000 events, against 12).
+const SEAT_MAP_SQL: &str =
+    "SELECT seat_no, hold_id IS NOT NULL AS held FROM event_seats WHERE event_id = $1 AND coalesce(booking_id, hold_id) IS NOT NULL ORDER BY seat_no";
+
 /// One event's view, by id (`$1`).
 fn event_view_sql() -> String {
     format!("SELECT {EVENT_COLS}, {VIEW_COUNTS} FROM events e {VIEW_SEATS} WHERE e.id = $1")
@@ -392,8 +400,9 @@ impl SeatStore for PgStore {
             let mut e = live_event(&mut tx, id).await?;
             if let Some(capacity) = patch.capacity {
                 if capacity < e.capacity {
+                    // The event's own seats, as `SEAT_MAP_SQL` says why.
                     let highest: Option<i32> = sqlx::query_scalar(
-                        "SELECT max(seat_no) FROM event_seats WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)",
+                        "SELECT max(seat_no) FROM event_seats WHERE event_id = $1 AND coalesce(booking_id, hold_id) IS NOT NULL",
                     )
                     .bind(id.0)
                     .fetch_one(&mut *tx)
@@ -477,10 +486,8 @@ impl SeatStore for PgStore {
                 update_booking(&mut tx, &b, effects::event_cancelled(&b, &freed, now)).await?;
                 cancelled.push(b);
             }
-            sqlx::query(
-                "UPDATE event_seats SET booking_id = NULL, hold_id = NULL \
-             WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL)",
-            )
+            // The event's own seats, as `SEAT_MAP_SQL` says why.
+            sqlx::query("UPDATE event_seats SET booking_id = NULL, hold_id = NULL WHERE event_id = $1 AND coalesce(booking_id, hold_id) IS NOT NULL")
             .bind(id.0)
             .execute(&mut *tx)
             .await
@@ -522,14 +529,7 @@ impl SeatStore for PgStore {
     async fn seat_map(&self, id: EventId) -> Result<SeatMap, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let e = load_event(&mut conn, id).await?;
-        let rows = sqlx::query(
-            "SELECT seat_no, hold_id IS NOT NULL AS held FROM event_seats \
-             WHERE event_id = $1 AND (booking_id IS NOT NULL OR hold_id IS NOT NULL) ORDER BY seat_no",
-        )
-        .bind(id.0)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
+        let rows = sqlx::query(SEAT_MAP_SQL).bind(id.0).fetch_all(&mut *conn).await.map_err(db)?;
         let (mut taken, mut held) = (Vec::new(), Vec::new());
         for r in rows {
             let seat = r.try_get::<i32, _>("seat_no").map_err(db)? as SeatNo;
@@ -1114,9 +1114,10 @@ mod tests {
         assert!(hot >= 900, "{hot} of {claimed} claims were HOT updates");
     }
 
-    /// An event's view reads its own seats, not every booked or held seat of the others.
+    /// An event's view and its seat map read its own seats, not every booked or held seat of
+    /// the others.
     #[tokio::test]
-    async fn an_event_view_reads_its_own_seats_only() {
+    async fn an_event_view_and_its_seat_map_read_its_own_seats_only() {
         let Some(server) = crate::testing::server_url() else { return };
         let pool = sqlx::PgPool::connect(&crate::testing::fresh_database_url(&server).await).await.expect("connect");
         let (org, small) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
@@ -1151,5 +1152,19 @@ mod tests {
             .collect();
         let buffers = crate::testing::plan_buffers(&plan);
         assert!(buffers < 40, "{buffers} buffers for the view of a 10-seat event:\n{}", plan.join("\n"));
+
+        // Its seat map, the same way.
+        let taken: Vec<(i32, bool)> = sqlx::query_as(super::SEAT_MAP_SQL).bind(small).fetch_all(&pool).await.expect("the map");
+        assert_eq!(taken, [(1, false), (2, false), (3, false), (4, true), (5, true)]);
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN (ANALYZE, BUFFERS) {}", super::SEAT_MAP_SQL))
+            .bind(small)
+            .fetch_all(&pool)
+            .await
+            .expect("explain the map")
+            .iter()
+            .map(|r| sqlx::Row::get(r, 0))
+            .collect();
+        let buffers = crate::testing::plan_buffers(&plan);
+        assert!(buffers < 40, "{buffers} buffers for the seat map of a 10-seat event:\n{}", plan.join("\n"));
     }
 }
