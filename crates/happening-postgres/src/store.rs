@@ -1142,29 +1142,13 @@ mod tests {
         let row = sqlx::query(&super::event_view_sql()).bind(small).fetch_one(&pool).await.expect("the view");
         let view = crate::rows::event_view(&row).expect("a view");
         assert_eq!((view.booked, view.held, view.waiting), (3, 2, 0));
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN (ANALYZE, BUFFERS) {}", super::event_view_sql()))
-            .bind(small)
-            .fetch_all(&pool)
-            .await
-            .expect("explain the view")
-            .iter()
-            .map(|r| sqlx::Row::get(r, 0))
-            .collect();
-        let buffers = crate::testing::plan_buffers(&plan);
-        assert!(buffers < 40, "{buffers} buffers for the view of a 10-seat event:\n{}", plan.join("\n"));
+        let (buffers, plan) = crate::testing::buffers_of(&pool, &super::event_view_sql(), small).await;
+        assert!(buffers < 40, "{buffers} buffers for the view of a 10-seat event:\n{plan}");
 
         // Its seat map, the same way.
         let taken: Vec<(i32, bool)> = sqlx::query_as(super::SEAT_MAP_SQL).bind(small).fetch_all(&pool).await.expect("the map");
         assert_eq!(taken, [(1, false), (2, false), (3, false), (4, true), (5, true)]);
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN (ANALYZE, BUFFERS) {}", super::SEAT_MAP_SQL))
-            .bind(small)
-            .fetch_all(&pool)
-            .await
-            .expect("explain the map")
-            .iter()
-            .map(|r| sqlx::Row::get(r, 0))
-            .collect();
-        let buffers = crate::testing::plan_buffers(&plan);
-        assert!(buffers < 40, "{buffers} buffers for the seat map of a 10-seat event:\n{}", plan.join("\n"));
+        let (buffers, plan) = crate::testing::buffers_of(&pool, super::SEAT_MAP_SQL, small).await;
+        assert!(buffers < 40, "{buffers} buffers for the seat map of a 10-seat event:\n{plan}");
     }
 }

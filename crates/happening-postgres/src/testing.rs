@@ -80,3 +80,18 @@ pub(crate) fn plan_buffers(plan: &[String]) -> u64 {
         |what: &str| -> u64 { total.split_whitespace().find_map(|w| w.strip_prefix(what)).map_or(0, |n| n.parse().expect("a count")) };
     count("hit=") + count("read=")
 }
+
+/// The shared buffers statement `sql`, of one parameter `id`, used (`plan_buffers`), with its
+/// plan to print.
+#[cfg(test)]
+pub(crate) async fn buffers_of(pool: &sqlx::PgPool, sql: &str, id: uuid::Uuid) -> (u64, String) {
+    let plan: Vec<String> = sqlx::query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("explain {sql}: {e}"))
+        .iter()
+        .map(|r| sqlx::Row::get(r, 0))
+        .collect();
+    (plan_buffers(&plan), plan.join("\n"))
+}
