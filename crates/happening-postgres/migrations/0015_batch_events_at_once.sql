@@ -6,14 +6,16 @@
 -- (two reads of one row), the search, and a call taking its seats (0011). In 10 s at 64
 -- clients over HTTP (pg_stat_statements): 24,841 runs for 26,466 bookings, those statements
 -- 5.3 s of the batches' 15.2 s of execution. Now, per batch whatever its events:
---   1. the shared advisory lock of each distinct event (one statement);
+--   1. the shared advisory lock of each distinct lock key (one statement);
 --   2. each event's status, floor and seats wanted, in a snapshot taken after the locks (so
 --      that a cancel committed before a lock was granted is seen);
 --   3. one search: each event's lowest free seats from its floor, FOR UPDATE SKIP LOCKED;
 --   4. the shares handed out in the bookings' order (array work, no statement);
---   5. one UPDATE taking every seat handed out (`happening_take_shares`, now for many
---      events): a join of the seats with the primary key, one probe per seat whatever the
---      statistics (see 0008 for why the free-seat index must be no candidate).
+--   5. every seat handed out taken (`happening_take_shares`, now for many events): one
+--      call, a probe of the primary key per seat whatever the statistics (see 0008 for why
+--      the free-seat index must be no candidate).
+-- Besides these, as before: a floor raise for an event whose seats lie far above its floor
+-- (0004), and each idempotency key's INSERT.
 -- A booking that fails (refused, key taken, no full share left) is decided before its share
 -- is handed out, so the seats go to the next booking of its event; seats found and handed
 -- to nobody stay free (locked by this batch until its commit).
@@ -23,29 +25,29 @@ DROP FUNCTION happening_take_shares(uuid, integer[], uuid[]);
 -- Takes seat p_seats[i] of event p_events[i] for booking p_owners[i]: seats this transaction
 -- locked while they were free (the batch's search). Fails unless it took every one.
 --
--- No sequential scan: a connection keeps the generic plan it made first, and the server's
--- pool makes it at start (`batch::warm_up`), on a new deployment while `event_seats` is
--- empty, where a hash join over the whole table costs nothing. That plan stayed until the
--- table's next ANALYZE: over 1,000 events, 769 buffers and 37 ms a call, 875 bookings/s
--- instead of 3,684. With scans off, the join probes the primary key whatever the planner
--- knew when it planned.
+-- One statement per seat, an equality on the whole primary key, as 0011 did for a run of
+-- one seat: its one plan whatever the planner knows. A connection keeps the generic plan it
+-- made first, and the server's pool makes it at start (`batch::warm_up`), on a new
+-- deployment while `event_seats` is empty. A single UPDATE joining the seats with
+-- `unnest(...)` was planned there as a hash join over a sequential scan (769 buffers and 37
+-- ms a call over 1,000 events, 875 bookings/s instead of 3,684, until the table's next
+-- ANALYZE); with sequential scans and hash and merge joins off, on a table analyzed while
+-- empty, as a walk of the whole primary key per call (tests/batch.rs plans the take on an
+-- empty table, analyzed and not).
 CREATE FUNCTION happening_take_shares(p_events uuid[], p_seats integer[], p_owners uuid[])
 RETURNS void LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
-SET enable_seqscan = off
 AS $fn$
-DECLARE
-    v_taken bigint;
 BEGIN
-    -- `coalesce(...) IS NULL` on purpose: it does not imply the free-seat index's predicate,
-    -- so only the primary key can serve the join (0008).
-    UPDATE event_seats s SET booking_id = t.owner
-      FROM unnest(p_events, p_seats, p_owners) AS t(event_id, seat_no, owner)
-     WHERE s.event_id = t.event_id AND s.seat_no = t.seat_no AND coalesce(s.booking_id, s.hold_id) IS NULL;
-    GET DIAGNOSTICS v_taken = ROW_COUNT;
-    IF v_taken <> coalesce(cardinality(p_seats), 0) THEN
-        RAISE EXCEPTION 'took % of the % shared seats', v_taken, coalesce(cardinality(p_seats), 0);
-    END IF;
+    FOR i IN 1 .. coalesce(cardinality(p_seats), 0) LOOP
+        -- `coalesce(...) IS NULL` on purpose: it does not imply the free-seat index's
+        -- predicate, so only the primary key can serve it (0008).
+        UPDATE event_seats SET booking_id = p_owners[i]
+         WHERE event_id = p_events[i] AND seat_no = p_seats[i] AND coalesce(booking_id, hold_id) IS NULL;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'seat % of event % was not free to take', p_seats[i], p_events[i];
+        END IF;
+    END LOOP;
 END
 $fn$;
 
@@ -93,7 +95,8 @@ BEGIN
     -- exclusively) until the batch commits. In ascending order of key, in every batch: a
     -- shared request queues behind a waiting exclusive one, so two batches locking in
     -- opposite orders could each wait for the other through two cancels' queued locks.
-    PERFORM pg_advisory_xact_lock_shared(x.l) FROM (SELECT DISTINCT unnest(p_lock) AS l ORDER BY 1) AS x;
+    -- (A volatile function of the select list runs after the sort.)
+    PERFORM pg_advisory_xact_lock_shared(x.l) FROM (SELECT DISTINCT unnest(p_lock) AS l) AS x ORDER BY x.l;
     -- 2. A new statement, so a snapshot taken after the locks were granted. Each event by
     -- its primary key: `OFFSET 0` keeps the lookup a subquery run per event, where a join
     -- was planned (generically, for 200 events) as a hash join over every event's row: 63
@@ -104,7 +107,7 @@ BEGIN
            array_agg(CASE WHEN e.status = 'cancelled' OR e.status IS NULL THEN 0 ELSE d.need END ORDER BY d.first)
       INTO v_events, v_refused, v_floor, v_need
       FROM (SELECT p_event[j] AS event_id, min(j) AS first,
-                   coalesce(sum(p_n[j]) FILTER (WHERE p_confirm[j]), 0)::integer AS need
+                   coalesce(sum(p_n[j]) FILTER (WHERE p_confirm[j] AND p_n[j] > 0), 0)::integer AS need
               FROM generate_subscripts(p_event, 1) AS j GROUP BY p_event[j]) AS d
       LEFT JOIN LATERAL (SELECT ev.status, ev.seats_free_from FROM events ev WHERE ev.id = d.event_id OFFSET 0) AS e ON true;
     -- 3. Each event's lowest free seats from its floor, skipping seats other batches locked.
@@ -136,7 +139,11 @@ BEGIN
         v_k := array_position(v_events, p_event[i]);
         v_n := CASE WHEN p_confirm[i] THEN p_n[i] ELSE 0 END;
         v_mine := '{}';
-        IF v_refused[v_k] IS NOT NULL THEN
+        IF p_confirm[i] AND coalesce(p_n[i], 0) < 1 THEN
+            -- A caller's bug, refused alone (it would be written as waiting).
+            r_code[i] := '22023';
+            r_msg[i] := 'a confirmed booking takes at least one seat';
+        ELSIF v_refused[v_k] IS NOT NULL THEN
             r_code[i] := v_refused[v_k];
             r_msg[i] := CASE v_refused[v_k] WHEN 'HP001' THEN 'event not found' ELSE 'event cancelled' END;
         ELSIF p_key[i] IS NOT NULL THEN

@@ -253,29 +253,86 @@ async fn a_batch_s_seats_are_taken_through_the_primary_key_whatever_the_statisti
 
 #[tokio::test]
 async fn a_seat_take_planned_while_the_seats_were_none_still_probes_the_primary_key() {
-    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
-    // As the server's warm pool does at start on a new deployment: the take is planned (and
-    // the plan kept by this connection) while the table is empty, a whole scan costing nothing.
-    let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("SELECT happening_take_shares('{}', '{}', '{}')").execute(&mut *conn).await.expect("an empty take");
-    let event = h.event(20_000, WaitlistPolicy::Fifo).await;
-    let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
-    sqlx::query("SELECT happening_take_shares($1, $2, $3)")
-        .bind(vec![event.0, event.0])
-        .bind(vec![7, 9])
-        .bind(vec![Uuid::new_v4(), Uuid::new_v4()])
-        .execute(&mut *tx)
+    // Never analyzed, and analyzed while empty (the planner then counts on no row at all).
+    for analyzed in [false, true] {
+        let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+        // As the server's warm pool does at start on a new deployment: the take is planned
+        // (and the plan kept by this connection) while the table is empty, where a whole
+        // scan costs nothing.
+        let mut conn = pool.acquire().await.unwrap();
+        if analyzed {
+            sqlx::query("ANALYZE event_seats").execute(&mut *conn).await.unwrap();
+        }
+        sqlx::query("SELECT happening_take_shares('{}', '{}', '{}')").execute(&mut *conn).await.expect("an empty take");
+        let event = h.event(20_000, WaitlistPolicy::Fifo).await;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+        sqlx::query("SELECT happening_take_shares($1, $2, $3)")
+            .bind(vec![event.0, event.0])
+            .bind(vec![7, 9])
+            .bind(vec![Uuid::new_v4(), Uuid::new_v4()])
+            .execute(&mut *tx)
+            .await
+            .expect("take two seats");
+        let (scans, primary_key): (i64, i64) = sqlx::query_as(
+            // A table's scans are its sequential scans (pg_stat_xact_user_tables.seq_scan).
+            "SELECT pg_stat_get_xact_numscans('event_seats'::regclass), pg_stat_get_xact_tuples_returned('event_seats_pkey'::regclass)",
+        )
+        .fetch_one(&mut *tx)
         .await
-        .expect("take two seats");
-    let (scans, primary_key): (i64, i64) = sqlx::query_as(
-        // A table's scans are its sequential scans (pg_stat_xact_user_tables.seq_scan).
-        "SELECT pg_stat_get_xact_numscans('event_seats'::regclass), pg_stat_get_xact_tuples_returned('event_seats_pkey'::regclass)",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    assert_eq!(scans, 0, "the take scanned the whole table");
-    assert!(primary_key <= 4, "{primary_key} primary-key entries read for 2 seats");
+        .unwrap();
+        assert_eq!(scans, 0, "the take scanned the whole table (analyzed while empty: {analyzed})");
+        assert!(primary_key <= 4, "{primary_key} primary-key entries read for 2 seats (analyzed while empty: {analyzed})");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_many_events_hands_out_each_event_s_seats_in_its_bookings_order() {
+    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+    // `a`'s four seats go to its confirmed bookings, so its waiting one is rightly waiting.
+    let (a, sold_out) = (h.event(4, WaitlistPolicy::Fifo).await, h.event(1, WaitlistPolicy::Fifo).await);
+    h.book(sold_out, UserId::new(), 1).await.unwrap();
+    // Two events whose first 40 seats are taken while their floors stayed at 1: each search
+    // finds seat 41, far above the floor, and raises it.
+    let (c, d) = (h.event(100, WaitlistPolicy::Fifo).await, h.event(100, WaitlistPolicy::Fifo).await);
+    sqlx::query("UPDATE event_seats SET booking_id = gen_random_uuid() WHERE event_id = ANY($1) AND seat_no <= 40")
+        .bind(vec![c.0, d.0])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let twin = UserId::new().0;
+    let items = [
+        confirm(a, 2),
+        confirm(sold_out, 1),
+        wait(a, 1),
+        confirm(c, 1),
+        Item { key: Some("k"), user: twin, ..confirm(a, 1) },
+        // The same key again: fails (HP003), and its seat goes to a's next booking.
+        Item { key: Some("k"), user: twin, ..confirm(a, 1) },
+        confirm(d, 2),
+        // A confirmed booking of no seat: a caller's bug, refused alone.
+        Item { requested: Some(1), ..confirm(a, 0) },
+        confirm(a, 1),
+        confirm(c, 1),
+    ];
+    let rows = run(&pool, &items).await;
+    let codes: Vec<_> = rows.iter().map(|r| r.0.as_deref()).collect();
+    assert_eq!(codes, [None, Some("HP005"), None, None, None, Some("HP003"), None, Some("22023"), None, None], "{rows:?}");
+    assert_eq!(rows[0], booked(&[1, 2]));
+    assert_eq!(rows[2], (None, None), "waiting");
+    assert_eq!(rows[3], booked(&[41]));
+    assert_eq!(rows[4], booked(&[3]));
+    assert_eq!(rows[6], booked(&[41, 42]));
+    assert_eq!(rows[8], booked(&[4]), "the failed bookings' seats went to the next of the event");
+    assert_eq!(rows[9], booked(&[42]));
+    let floors: Vec<i32> = sqlx::query_scalar("SELECT seats_free_from FROM events WHERE id = ANY($1) ORDER BY seats_free_from")
+        .bind(vec![c.0, d.0])
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(floors, [41, 41], "both floors raised to the first seat the search found");
+    for e in [a, sold_out] {
+        happening_core::testkit::invariants::check(&h.engine, e).await.unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 #[tokio::test]
