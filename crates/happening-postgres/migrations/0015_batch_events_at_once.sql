@@ -11,9 +11,8 @@
 --      that a cancel committed before a lock was granted is seen);
 --   3. one search: each event's lowest free seats from its floor, FOR UPDATE SKIP LOCKED;
 --   4. the shares handed out in the bookings' order (array work, no statement);
---   5. every seat handed out taken (`happening_take_shares`, now for many events): one
---      call, a probe of the primary key per seat whatever the statistics (see 0008 for why
---      the free-seat index must be no candidate).
+--   5. one UPDATE taking every seat handed out, by the ctids the search read
+--      (`happening_take_shares`, now for many events).
 -- Besides these, as before: a floor raise for an event whose seats lie far above its floor
 -- (0004), and each idempotency key's INSERT.
 -- A booking that fails (refused, key taken, no full share left) is decided before its share
@@ -22,32 +21,36 @@
 
 DROP FUNCTION happening_take_shares(uuid, integer[], uuid[]);
 
--- Takes seat p_seats[i] of event p_events[i] for booking p_owners[i]: seats this transaction
--- locked while they were free (the batch's search). Fails unless it took every one.
+-- Takes the seat rows at `p_rows` (their ctids) for bookings `p_owners`, row i for booking
+-- i: seats this transaction locked while they were free (the batch's search, which read
+-- their ctids as it locked them; a locked row is never moved, the ctid holds until the
+-- commit). Fails unless it took every one.
 --
--- One statement per seat, an equality on the whole primary key, as 0011 did for a run of
--- one seat: its one plan whatever the planner knows. A connection keeps the generic plan it
+-- By ctid (a TID scan), not by key: one statement for all the batch's seats with no index
+-- walk at all, and one plan whatever the statistics. A connection keeps the generic plan it
 -- made first, and the server's pool makes it at start (`batch::warm_up`), on a new
--- deployment while `event_seats` is empty. A single UPDATE joining the seats with
+-- deployment while `event_seats` is empty. A single UPDATE joining the seats' keys with
 -- `unnest(...)` was planned there as a hash join over a sequential scan (769 buffers and 37
 -- ms a call over 1,000 events, 875 bookings/s instead of 3,684, until the table's next
 -- ANALYZE); with sequential scans and hash and merge joins off, on a table analyzed while
--- empty, as a walk of the whole primary key per call (tests/batch.rs plans the take on an
--- empty table, analyzed and not).
-CREATE FUNCTION happening_take_shares(p_events uuid[], p_seats integer[], p_owners uuid[])
+-- empty, as a walk of the whole primary key per call. Here the only other plan is a
+-- sequential scan, which the SET rules out (tests/batch.rs plans the take on an empty
+-- table, analyzed and not).
+CREATE FUNCTION happening_take_shares(p_rows tid[], p_owners uuid[])
 RETURNS void LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $fn$
+DECLARE
+    v_taken bigint;
 BEGIN
-    FOR i IN 1 .. coalesce(cardinality(p_seats), 0) LOOP
-        -- `coalesce(...) IS NULL` on purpose: it does not imply the free-seat index's
-        -- predicate, so only the primary key can serve it (0008).
-        UPDATE event_seats SET booking_id = p_owners[i]
-         WHERE event_id = p_events[i] AND seat_no = p_seats[i] AND coalesce(booking_id, hold_id) IS NULL;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'seat % of event % was not free to take', p_seats[i], p_events[i];
-        END IF;
-    END LOOP;
+    -- `coalesce(...) IS NULL`: a seat never goes to two bookings, whatever a caller passes.
+    UPDATE event_seats SET booking_id = p_owners[array_position(p_rows, ctid)]
+     WHERE ctid = ANY (p_rows) AND coalesce(booking_id, hold_id) IS NULL;
+    GET DIAGNOSTICS v_taken = ROW_COUNT;
+    IF v_taken <> coalesce(cardinality(p_rows), 0) THEN
+        RAISE EXCEPTION 'took % of the % shared seats', v_taken, coalesce(cardinality(p_rows), 0);
+    END IF;
 END
 $fn$;
 
@@ -62,7 +65,8 @@ AS $fn$
 DECLARE
     -- Per distinct event k, in order of first appearance: its id, HP001/HP002 for all its
     -- bookings (or NULL), its floor, the seats its confirmed bookings want (0 if refused),
-    -- and its found seats: v_found[v_next[k] .. v_last[k]], handed out from v_next[k] up.
+    -- and its found seats: v_found[v_next[k] .. v_last[k]] (their rows at v_found_row[..]),
+    -- handed out from v_next[k] up.
     v_events  uuid[];
     v_refused text[];
     v_floor   integer[];
@@ -71,6 +75,7 @@ DECLARE
     v_last    integer[];
     v_found   integer[] := '{}'; -- found seats, by event then seat
     v_found_k integer[] := '{}'; -- the event (k) of each
+    v_found_row tid[] := '{}';   -- the row (ctid) of each
     v_k       integer;
     v_n       integer;
     v_mine    integer[];
@@ -83,8 +88,7 @@ DECLARE
     r_to      integer[] := '{}';
     v_flat    integer[] := '{}';
     v_ok      integer[] := '{}'; -- the items whose checks passed, in order
-    v_take_e  uuid[] := '{}';    -- every seat handed out: its event, number and booking
-    v_take    integer[] := '{}';
+    v_take    tid[] := '{}';     -- every seat handed out: its row and booking
     v_owner   uuid[] := '{}';
     k         integer;
 BEGIN
@@ -111,11 +115,14 @@ BEGIN
               FROM generate_subscripts(p_event, 1) AS j GROUP BY p_event[j]) AS d
       LEFT JOIN LATERAL (SELECT ev.status, ev.seats_free_from FROM events ev WHERE ev.id = d.event_id OFFSET 0) AS e ON true;
     -- 3. Each event's lowest free seats from its floor, skipping seats other batches locked.
-    SELECT coalesce(array_agg(s.seat_no ORDER BY u.k, s.seat_no), '{}'), coalesce(array_agg(u.k ORDER BY u.k, s.seat_no), '{}')
-      INTO v_found, v_found_k
+    -- With each seat its row's ctid, as locked (the latest version: a row updated since
+    -- this statement's snapshot is read again before it is locked).
+    SELECT coalesce(array_agg(s.seat_no ORDER BY u.k, s.seat_no), '{}'), coalesce(array_agg(u.k ORDER BY u.k, s.seat_no), '{}'),
+           coalesce(array_agg(s.seat_row ORDER BY u.k, s.seat_no), '{}')
+      INTO v_found, v_found_k, v_found_row
       FROM unnest(v_events, v_floor, v_need) WITH ORDINALITY AS u(event_id, floor, need, k)
      CROSS JOIN LATERAL (
-           SELECT es.seat_no FROM event_seats es
+           SELECT es.seat_no, es.ctid AS seat_row FROM event_seats es
             WHERE es.event_id = u.event_id AND es.booking_id IS NULL AND es.hold_id IS NULL AND es.seat_no >= u.floor
             ORDER BY es.seat_no LIMIT u.need FOR UPDATE SKIP LOCKED) AS s
      WHERE u.need > 0;
@@ -174,9 +181,8 @@ BEGIN
         IF r_code[i] IS NULL THEN
             IF v_n > 0 THEN
                 v_mine := v_found[v_next[v_k] : v_next[v_k] + v_n - 1];
+                v_take := v_take || v_found_row[v_next[v_k] : v_next[v_k] + v_n - 1];
                 v_next[v_k] := v_next[v_k] + v_n;
-                v_take_e := v_take_e || array_fill(p_event[i], ARRAY[v_n]);
-                v_take := v_take || v_mine;
                 v_owner := v_owner || array_fill(p_booking[i], ARRAY[v_n]);
             ELSE
                 r_seq[i] := nextval('booking_queue_seq');
@@ -188,7 +194,7 @@ BEGIN
         r_to[i] := cardinality(v_flat);
     END LOOP;
     -- 5. Every seat handed out, in this transaction.
-    PERFORM happening_take_shares(v_take_e, v_take, v_owner);
+    PERFORM happening_take_shares(v_take, v_owner);
 
     BEGIN
         INSERT INTO bookings (id, event_id, user_id, seats, seat_numbers, status, queue_seq, hold_id, created_at, updated_at)
