@@ -9,7 +9,7 @@ mod common;
 use chrono::Utc;
 use happening_core::domain::WaitlistPolicy;
 use happening_core::ids::{EventId, UserId};
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// One booking of a batch: confirmed (of the lowest free seats) or waiting.
