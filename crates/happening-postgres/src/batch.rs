@@ -11,9 +11,10 @@
 //! (migrations/0005), so on a hot event the walk past seats being taken is paid once per
 //! batch, not once per booking; and a batch locks, checks, searches and takes the seats of
 //! all its events with one statement each (migrations/0015), so a batch spread over many
-//! events costs about what one over a hot event does. Its rows (bookings, history, outbox) go in with one INSERT
-//! per table (migrations/0006): each INSERT statement parses and plans its table's CHECK
-//! constraints, which per booking was a tenth of the machine's CPU in a flash sale.
+//! events costs about what one over a hot event does. Its rows (bookings, history, outbox)
+//! go in with one INSERT per table (migrations/0006): each INSERT statement parses and
+//! plans its table's CHECK constraints, which per booking was a tenth of the machine's CPU
+//! in a flash sale.
 //!
 //! Items fail alone (an event gone or cancelled, a taken key, no seats left to share); a
 //! batch whose call fails (connection lost) fails all its items, none of them written.
