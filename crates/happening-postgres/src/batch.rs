@@ -99,6 +99,7 @@ pub(crate) async fn warm_up(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::E
                 seat_numbers: Vec::new(),
                 strict_seats: false,
                 idempotency: None,
+                behind_queue: true,
             };
             let status = if confirm { BookingStatus::Confirmed } else { BookingStatus::Waiting };
             let (history, note) = happening_core::effects::created(&Booking::new(&new, status, Vec::new(), now), now);
@@ -129,7 +130,7 @@ pub(crate) async fn run<'c>(exec: impl sqlx::PgExecutor<'c>, items: &[Item]) -> 
     }
     let rows = sqlx::query(
         "SELECT code, message, seats, seq FROM happening_book_batch(\
-         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(items.iter().map(|it| it.confirm).collect::<Vec<_>>())
     .bind(items.iter().map(|it| it.new.event_id.0).collect::<Vec<_>>())
@@ -147,6 +148,7 @@ pub(crate) async fn run<'c>(exec: impl sqlx::PgExecutor<'c>, items: &[Item]) -> 
     .bind(items.iter().map(|it| it.note.id.0).collect::<Vec<_>>())
     .bind(items.iter().map(|it| it.note.kind.as_str()).collect::<Vec<_>>())
     .bind(items.iter().map(|it| it.note.seats as i32).collect::<Vec<_>>())
+    .bind(items.iter().map(|it| it.new.behind_queue).collect::<Vec<_>>())
     .fetch_all(exec)
     .await
     .map_err(db)?;

@@ -19,6 +19,7 @@ mod directory;
 mod error;
 mod gather;
 mod rows;
+mod shorts;
 mod store;
 pub mod testing;
 

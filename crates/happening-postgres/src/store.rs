@@ -70,6 +70,7 @@ impl PgStore {
                 StoreError::Conflict { reason: Conflict::SeatsTaken, seats: message.split(',').filter_map(|s| s.parse().ok()).collect() }
             }
             "HP005" | DEADLOCK => return Next::Retry,
+            // Short: the message is the free seats, or 'queued' (someone waits, 0016).
             "HP006" => StoreError::Short { free: message.parse().unwrap_or(0) },
             _ => StoreError::Backend(BackendError::msg(format!("booking failed: {code} {message}"))),
         })
@@ -544,7 +545,8 @@ impl SeatStore for PgStore {
 
     /// A booking of the lowest free seats goes through the batcher (group commit, fast
     /// mode); one of requested seats, or one contended in fast mode, is one call of
-    /// `happening_confirm` (migrations/0002) of its own, blocking after contention.
+    /// `happening_confirm` (migrations/0002; through `happening_confirm_behind` of 0016,
+    /// which checks the queue first) of its own, blocking after contention.
     async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError> {
         // The effects of the booking as it will be; the database fills in the seats.
         let mut b = Booking::new(new, BookingStatus::Confirmed, vec![0; new.seats as usize], now);
@@ -568,8 +570,9 @@ impl SeatStore for PgStore {
         // Fast first; blocking after contention (or a key released by a twin that rolled back).
         for attempt in 0..3 {
             let res: Result<Vec<i32>, sqlx::Error> = sqlx::query_scalar(
-                "SELECT happening_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                "SELECT happening_confirm_behind($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
             )
+            .bind(new.behind_queue)
             .bind(new.event_id.0)
             .bind(lock_key(new.event_id))
             .bind(new.id.0)

@@ -2,7 +2,8 @@
 //! batcher calls it: a batch's confirmed bookings of one event share one search for the
 //! lowest free seats, each takes its share in order, a booking that fails hands its share to
 //! the next, one left without a share is contended, and the rows of all go in together (a
-//! booking whose rows fail fails alone).
+//! booking whose rows fail fails alone), and one that queues behind the waitlist is refused
+//! while anyone waits (0016).
 
 mod common;
 
@@ -21,10 +22,12 @@ struct Item {
     requested: Option<i32>,
     user: Uuid,
     key: Option<&'static str>,
+    /// Queues behind anyone waiting (`NewBooking::behind_queue`).
+    behind: bool,
 }
 
 fn confirm(event: EventId, seats: i32) -> Item {
-    Item { confirm: true, event, seats, requested: None, user: UserId::new().0, key: None }
+    Item { confirm: true, event, seats, requested: None, user: UserId::new().0, key: None, behind: false }
 }
 
 fn wait(event: EventId, seats: i32) -> Item {
@@ -35,26 +38,29 @@ fn wait(event: EventId, seats: i32) -> Item {
 async fn run(pool: &PgPool, items: &[Item]) -> Vec<(Option<String>, Option<Vec<i32>>)> {
     let lock = |e: EventId| i64::from_be_bytes(e.0.as_bytes()[..8].try_into().unwrap());
     let now = Utc::now();
-    sqlx::query_as("SELECT code, seats FROM happening_book_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
-        .bind(items.iter().map(|i| i.confirm).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.event.0).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| lock(i.event)).collect::<Vec<_>>())
-        .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.user).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.requested.unwrap_or(i.seats)).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.key.map(|_| i.user)).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.key).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.key.map(|_| 7_i64)).collect::<Vec<_>>())
-        .bind(items.iter().map(|_| now).collect::<Vec<_>>())
-        .bind(items.iter().map(|_| "created").collect::<Vec<_>>())
-        .bind(items.iter().map(|i| if i.confirm { "confirmed" } else { "waiting" }).collect::<Vec<_>>())
-        .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| if i.confirm { "booking_confirmed" } else { "booking_waitlisted" }).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
-        .fetch_all(pool)
-        .await
-        .expect("happening_book_batch")
+    sqlx::query_as(
+        "SELECT code, seats FROM happening_book_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(items.iter().map(|i| i.confirm).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.event.0).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| lock(i.event)).collect::<Vec<_>>())
+    .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.user).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.requested.unwrap_or(i.seats)).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.key.map(|_| i.user)).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.key).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.key.map(|_| 7_i64)).collect::<Vec<_>>())
+    .bind(items.iter().map(|_| now).collect::<Vec<_>>())
+    .bind(items.iter().map(|_| "created").collect::<Vec<_>>())
+    .bind(items.iter().map(|i| if i.confirm { "confirmed" } else { "waiting" }).collect::<Vec<_>>())
+    .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| if i.confirm { "booking_confirmed" } else { "booking_waitlisted" }).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.behind).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await
+    .expect("happening_book_batch")
 }
 
 fn booked(seats: &[i32]) -> (Option<String>, Option<Vec<i32>>) {
@@ -373,4 +379,35 @@ async fn seats_by_number_are_taken_in_ascending_order_for_a_booking_or_a_hold() 
     assert_eq!(take(vec![5, 6], None, Some(Uuid::new_v4())).await.unwrap(), [6], "seat 5 is taken");
     assert!(take(vec![8], None, None).await.is_err(), "a seat goes to a booking or a hold");
     assert!(take(vec![8], booking, Some(Uuid::new_v4())).await.is_err(), "not to both");
+}
+
+/// A booking that queues behind the waitlist (0016) is refused, short (HP006, its key not
+/// bound, no seat taken), while a booking of its event waits: one committed before, or one
+/// written ahead of it in the batch. One ahead of the first waiting one, or one that may
+/// pass the queue (`first_fit`), is booked.
+#[tokio::test]
+async fn a_booking_behind_the_queue_is_short_while_anyone_waits_even_ahead_in_its_batch() {
+    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+    let (queued, open) = (h.event(5, WaitlistPolicy::Fifo).await, h.event(5, WaitlistPolicy::Fifo).await);
+    h.book(queued, UserId::new(), 4).await.unwrap();
+    h.book(queued, UserId::new(), 2).await.unwrap();
+    let behind = |e, seats| Item { behind: true, ..confirm(e, seats) };
+    let keyed = UserId::new().0;
+    let items = [
+        behind(queued, 1),
+        Item { key: Some("k"), user: keyed, ..behind(queued, 1) },
+        confirm(queued, 1),
+        behind(open, 1),
+        wait(open, 1),
+        behind(open, 1),
+        confirm(open, 1),
+    ];
+    let rows = run(&pool, &items).await;
+    let short = (Some("HP006".to_string()), None);
+    assert_eq!(rows, [short.clone(), short.clone(), booked(&[5]), booked(&[1]), (None, None), short, booked(&[2])]);
+    let key: Option<i64> =
+        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE user_id = $1").bind(keyed).fetch_one(&pool).await.unwrap();
+    assert_eq!(key, Some(0), "a refused booking binds no key");
+    // (`open` now has a booking waiting while seats are free: the engine would promote it.)
+    happening_core::testkit::invariants::check(&h.engine, queued).await.unwrap_or_else(|e| panic!("{e}"));
 }

@@ -76,3 +76,58 @@ async fn four_engines_race_for_a_capped_waitlist() {
     let report = concurrency::race_capped(&h, 50, 100, 20, 50).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(report.turned_away > 0, "the race must fill the queue: {report:?}");
 }
+
+/// PostgreSQL alone books a whole booking without probing its event first, unless this
+/// engine saw the event short lately (`SlotCounter::unchecked_take`): the store's step then
+/// queues a newcomer behind the waitlist itself. Here another engine made the queue, so this
+/// engine's admission has seen nothing: under `fifo` the newcomer waits though a seat is
+/// free; under `first_fit` it takes the seat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_booked_without_a_probe_queues_behind_another_engine_s_waiting() {
+    use happening_core::domain::BookingStatus::{Confirmed, Waiting};
+    use happening_core::ids::UserId;
+    let Some(h) = common::harness(1, 4).await else { return };
+    let other = &h.replicas[0];
+    let book = |en, e, seats| book(en, e, UserId::new(), seats);
+    for (policy, newcomer) in [(WaitlistPolicy::Fifo, (Waiting, Some(2))), (WaitlistPolicy::FirstFit, (Confirmed, None))] {
+        let e = h.event(3, policy).await;
+        assert_eq!(book(other, e, 2).await.unwrap().status, Confirmed);
+        assert_eq!(book(other, e, 2).await.unwrap().status, Waiting);
+        let b = book(&h.engine, e, 1).await.unwrap();
+        assert_eq!((b.status, b.waiting_number), newcomer, "{policy:?}");
+        happening_core::testkit::invariants::check(&h.engine, e).await.unwrap_or_else(|e| panic!("{policy:?}: {e}"));
+    }
+}
+
+/// The same, with the waitlist at its cap: the store finds the newcomer short, and the
+/// probe that follows turns it away; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_booked_without_a_probe_is_turned_away_by_a_full_waitlist() {
+    use happening_core::domain::{BookingStatus, EventPatch};
+    use happening_core::error::{Conflict, Error};
+    use happening_core::ids::UserId;
+    let Some(h) = common::harness(1, 4).await else { return };
+    let other = &h.replicas[0];
+    let e = h.event(1, WaitlistPolicy::Fifo).await;
+    h.engine.update_event(e, EventPatch { waitlist_max: Some(Some(1)), ..Default::default() }).await.unwrap();
+    let book = |en, user| book(en, e, user, 1);
+    assert_eq!(book(other, UserId::new()).await.unwrap().status, BookingStatus::Confirmed);
+    assert_eq!(book(other, UserId::new()).await.unwrap().status, BookingStatus::Waiting);
+    let user = UserId::new();
+    match book(&h.engine, user).await {
+        Err(Error::Conflict { reason: Conflict::WaitlistFull, .. }) => {}
+        other => panic!("expected WaitlistFull, got {other:?}"),
+    }
+    assert!(h.engine.user_bookings(user, None, 10, 0).await.unwrap().is_empty(), "a refusal writes nothing");
+    let v = h.engine.event(e).await.unwrap();
+    assert_eq!((v.booked, v.waiting), (1, 1));
+}
+
+async fn book(
+    en: &happening_core::Engine,
+    event_id: happening_core::ids::EventId,
+    user_id: happening_core::ids::UserId,
+    seats: u32,
+) -> Result<happening_core::domain::Booking, happening_core::Error> {
+    en.book(happening_core::BookRequest { event_id, user_id, seats: Some(seats), ..Default::default() }).await
+}

@@ -87,6 +87,10 @@ pub struct NewBooking {
     /// lowest free seats.
     pub strict_seats: bool,
     pub idempotency: Option<IdempotencyKey>,
+    /// When set, a confirm is `Short` while any booking of the event waits: the admission
+    /// did not check the queue (`SlotCounter::unchecked_take`), so the store does, in the
+    /// same atomic step as the seats.
+    pub behind_queue: bool,
 }
 
 /// An idempotency key, scoped to the user who sent it, with a fingerprint of the request

@@ -81,7 +81,21 @@ impl Engine {
             seat_numbers: wanted,
             strict_seats: req.strict_seats,
             idempotency: key,
+            behind_queue: false,
         };
+        if self.admission.unchecked_take(req.event_id, &take) {
+            // The store checks the seats and the queue in its own step; the admission is
+            // asked only if that falls short (the waitlist's cap, a partial share).
+            new.behind_queue = take.behind_queue;
+            match self.store.confirm(&new, self.clock.now()).await {
+                Ok(b) => return Ok(b),
+                Err(StoreError::Short { .. }) => new.behind_queue = false,
+                Err(StoreError::IdempotencyKeyTaken(rec)) => {
+                    return self.replay_record(rec, new.idempotency.as_ref(), Replay::AsCreated).await
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let taken = match self.take(req.event_id, take).await? {
             Take::Taken(n) => Some(n),
             Take::Short { .. } => None,
@@ -159,6 +173,7 @@ impl Engine {
             seat_numbers: hold.seat_numbers.clone(),
             strict_seats: true,
             idempotency: key,
+            behind_queue: false,
         };
         match self.store.convert_hold(hold_id, &new, self.clock.now()).await {
             Ok(b) => Ok(b),

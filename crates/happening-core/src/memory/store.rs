@@ -283,6 +283,9 @@ impl SeatStore for MemoryStore {
         let mut l = lock(&ledger);
         l.live()?;
         let booking = self.with_key(new.idempotency.as_ref(), new.id, || {
+            if new.behind_queue && !l.waiting.is_empty() {
+                return Err(StoreError::Short { free: l.seats.free() });
+            }
             let seats = l.allocate(new.seats, &new.seat_numbers, new.strict_seats)?;
             Ok(Booking::new(new, BookingStatus::Confirmed, seats, now))
         })?;

@@ -12,7 +12,8 @@ pub enum StoreError {
     NotFound(Entity),
     #[error("{reason}: {seats:?}")]
     Conflict { reason: Conflict, seats: Vec<SeatNo> },
-    /// Fewer seats are free than the operation needs.
+    /// Fewer seats are free than the operation needs (or, for a confirm that queues behind
+    /// the waitlist, someone waits).
     #[error("only {free} seats free")]
     Short { free: u32 },
     /// `promote` of a booking that is no longer waiting (cancelled or promoted meanwhile).
@@ -88,8 +89,9 @@ pub trait SeatStore: Send + Sync + 'static {
 
     /// Writes a confirmed booking of `new.seats` seats: `new.seat_numbers` if all are free,
     /// else (unless `strict_seats`: `Conflict(SeatsTaken)` naming the taken ones) the lowest
-    /// free seats. `Short` if fewer than `new.seats` are free. History `created`,
-    /// notification `BookingConfirmed`. Binds `new.idempotency` or answers
+    /// free seats. `Short` if fewer than `new.seats` are free, or if `new.behind_queue` is
+    /// set and any booking of the event waits (read in the same atomic step). History
+    /// `created`, notification `BookingConfirmed`. Binds `new.idempotency` or answers
     /// `IdempotencyKeyTaken` without writing anything.
     async fn confirm(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError>;
 

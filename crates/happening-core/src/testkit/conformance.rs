@@ -11,7 +11,7 @@ use crate::engine::{BookRequest, HoldRequest};
 use crate::error::{Conflict, Entity, Error};
 use crate::ids::*;
 use crate::limits::Limits;
-use crate::ports::{AdmissionError, Pushed, Take, TakeRequest, WaitEntry, Waitlist};
+use crate::ports::{AdmissionError, Pushed, StoreError, Take, TakeRequest, WaitEntry, Waitlist};
 use crate::testkit::interleave::Interleave;
 use crate::testkit::{invariants, Harness};
 
@@ -31,6 +31,7 @@ macro_rules! conformance_tests {
             strict_seats_conflict_names_taken_seats,
             short_booking_waits_in_order,
             fifo_newcomer_queues_behind_waiting,
+            confirm_behind_the_queue_is_short_while_anyone_waits,
             first_fit_newcomer_that_fits_is_confirmed,
             accept_partial_takes_what_is_free,
             seed_demo_cancel_seats_promotes,
@@ -160,6 +161,48 @@ pub async fn fifo_newcomer_queues_behind_waiting(h: &Harness) {
     let small = h.book(e, UserId::new(), 1).await.unwrap();
     assert_eq!((small.status, small.waiting_number), (BookingStatus::Waiting, Some(1)));
     check(h, e).await;
+}
+
+/// The store's own check for a confirm whose admission did not look at the queue
+/// (`NewBooking::behind_queue`, `SlotCounter::unchecked_take`): short while anyone waits,
+/// writing nothing, not even its idempotency key; by the seats' numbers too.
+pub async fn confirm_behind_the_queue_is_short_while_anyone_waits(h: &Harness) {
+    let e = h.event(3, Fifo).await;
+    h.book(e, UserId::new(), 2).await.unwrap();
+    let w = h.book(e, UserId::new(), 2).await.unwrap();
+    assert_eq!(w.status, BookingStatus::Waiting);
+    let user = UserId::new();
+    let key = IdempotencyKey { user_id: user, key: "behind".into(), fingerprint: 7 };
+    let new = |behind_queue, seat_numbers: Vec<SeatNo>| NewBooking {
+        id: BookingId::new(),
+        event_id: e,
+        user_id: user,
+        seats_requested: 1,
+        seats: 1,
+        seat_numbers,
+        strict_seats: false,
+        idempotency: Some(key.clone()),
+        behind_queue,
+    };
+    let (store, now) = (h.engine.store(), h.clock.now());
+    let before = snapshot(h, e).await;
+    for seats in [vec![], vec![3]] {
+        let r = store.confirm(&new(true, seats.clone()), now).await;
+        assert!(matches!(r, Err(StoreError::Short { .. })), "seats {seats:?}: {r:?}");
+    }
+    assert_eq!(snapshot(h, e).await, before, "a refusal writes nothing");
+    assert_eq!(store.idempotency(user, &key.key).await.unwrap(), None, "nor binds its key");
+    // The engine's way, as for an admission that keeps a count: take, then confirm.
+    let one = TakeRequest { want: 1, min: 1, behind_queue: false, waitlist_max: None };
+    assert!(matches!(h.engine.admission().take(e, one).await.unwrap(), Take::Taken(1)));
+    assert_eq!(store.confirm(&new(false, vec![]), now).await.unwrap().seat_numbers, vec![3], "the flag alone decides");
+    check(h, e).await;
+    // Nobody waits: the flag changes nothing.
+    let f = h.event(1, Fifo).await;
+    assert!(matches!(h.engine.admission().take(f, one).await.unwrap(), Take::Taken(1)));
+    let b = NewBooking { event_id: f, idempotency: None, ..new(true, vec![]) };
+    assert_eq!(store.confirm(&b, now).await.unwrap().seat_numbers, vec![1]);
+    check(h, f).await;
 }
 
 pub async fn first_fit_newcomer_that_fits_is_confirmed(h: &Harness) {
