@@ -11,14 +11,20 @@
 -- committed (one look per event, on `bookings_waiting_idx`) or written ahead of it in the
 -- same batch; the seats such items would have wanted are not searched for. Its other steps
 -- are 0015's. `SET enable_seqscan = off`: the look at the waitlist must stay on its index in
--- a plan made while `bookings` was empty (the warm pool plans at start, see 0015), where a
--- sequential scan is the only other plan.
+-- a plan made while `bookings` was empty (the warm pool plans at start, see 0015). Without
+-- it, on a table analyzed while empty, it was a sequential scan: 1,000 bookings read for an
+-- event with nobody waiting (tests/batch.rs).
 --
 -- `happening_confirm_behind` is `happening_confirm` (0005; requested seats, and bookings
--- contended in a batch) with the same check first.
-
-DROP FUNCTION happening_book_batch(boolean[], uuid[], bigint[], uuid[], uuid[], integer[], integer[], uuid[], text[], bigint[],
-                                   timestamptz[], text[], text[], uuid[], text[], integer[]);
+-- contended in a batch) with the same check first, under the event's shared lock: before
+-- the seats, since a newcomer behind the queue waits whatever seats it asked for (a strict
+-- request for taken seats waits rather than conflicts, as the engine decided it when the
+-- admission probed; the reference model's rule). Its SET applies to the statements of
+-- `happening_confirm` too, all of them index lookups.
+--
+-- The batch function of 0015 (16 arguments) stays, as a call of the new one with `p_behind`
+-- false, for engines of the previous release while a rolling upgrade runs (they probe first,
+-- as they always did); a later migration drops it.
 
 CREATE FUNCTION happening_book_batch(
     p_confirm boolean[], p_event uuid[], p_lock bigint[], p_booking uuid[], p_user uuid[],
@@ -85,8 +91,8 @@ BEGIN
       INTO v_events, v_refused, v_floor, v_need, v_waits
       FROM (SELECT p_event[j] AS event_id, min(j) AS first,
                    coalesce(sum(p_n[j]) FILTER (WHERE p_confirm[j] AND p_n[j] > 0), 0)::integer AS need,
-                   coalesce(sum(p_n[j]) FILTER (WHERE p_confirm[j] AND p_n[j] > 0 AND NOT p_behind[j]), 0)::integer AS need_ahead,
-                   bool_or(p_confirm[j] AND p_behind[j]) AS behind
+                   coalesce(sum(p_n[j]) FILTER (WHERE p_confirm[j] AND p_n[j] > 0 AND NOT coalesce(p_behind[j], false)), 0)::integer AS need_ahead,
+                   bool_or(p_confirm[j] AND coalesce(p_behind[j], false)) AS behind
               FROM generate_subscripts(p_event, 1) AS j GROUP BY p_event[j]) AS d
       LEFT JOIN LATERAL (SELECT ev.status, ev.seats_free_from FROM events ev WHERE ev.id = d.event_id OFFSET 0) AS e ON true
       LEFT JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = d.event_id AND b.status = 'waiting') AS waits
@@ -139,7 +145,7 @@ BEGIN
                 IF NOT FOUND THEN
                     RAISE EXCEPTION USING ERRCODE = 'HP003', MESSAGE = 'idempotency key taken';
                 END IF;
-                IF p_confirm[i] AND p_behind[i] AND v_waits[v_k] THEN
+                IF p_confirm[i] AND coalesce(p_behind[i], false) AND v_waits[v_k] THEN
                     RAISE EXCEPTION USING ERRCODE = 'HP006', MESSAGE = 'queued';
                 END IF;
                 IF v_next[v_k] + v_n - 1 > v_last[v_k] THEN
@@ -150,7 +156,7 @@ BEGIN
                 r_code[i] := SQLSTATE;
                 r_msg[i] := SQLERRM;
             END;
-        ELSIF p_confirm[i] AND p_behind[i] AND v_waits[v_k] THEN
+        ELSIF p_confirm[i] AND coalesce(p_behind[i], false) AND v_waits[v_k] THEN
             -- Someone waits, in the store or ahead in this batch: a newcomer queues behind.
             r_code[i] := 'HP006';
             r_msg[i] := 'queued';
@@ -229,10 +235,24 @@ CREATE FUNCTION happening_confirm_behind(
 SET enable_seqscan = off
 AS $fn$
 BEGIN
-    IF p_behind AND EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = p_event AND b.status = 'waiting') THEN
-        RAISE EXCEPTION USING ERRCODE = 'HP006', MESSAGE = 'queued';
+    IF p_behind THEN
+        PERFORM pg_advisory_xact_lock_shared(p_lock);
+        IF EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = p_event AND b.status = 'waiting') THEN
+            RAISE EXCEPTION USING ERRCODE = 'HP006', MESSAGE = 'queued';
+        END IF;
     END IF;
     RETURN happening_confirm(p_event, p_lock, p_booking, p_user, p_requested, p_n, p_wanted, p_strict, p_blocking,
                              p_key_user, p_key, p_fingerprint, p_now, p_action, p_status, p_note_id, p_note_kind, p_note_seats);
 END
+$fn$;
+
+CREATE OR REPLACE FUNCTION happening_book_batch(
+    p_confirm boolean[], p_event uuid[], p_lock bigint[], p_booking uuid[], p_user uuid[],
+    p_requested integer[], p_n integer[],
+    p_key_user uuid[], p_key text[], p_fingerprint bigint[], p_now timestamptz[],
+    p_action text[], p_status text[], p_note_id uuid[], p_note_kind text[], p_note_seats integer[]
+) RETURNS TABLE (code text, message text, seats integer[], seq bigint) LANGUAGE sql AS $fn$
+    SELECT * FROM happening_book_batch(p_confirm, p_event, p_lock, p_booking, p_user, p_requested, p_n, p_key_user, p_key,
+                                       p_fingerprint, p_now, p_action, p_status, p_note_id, p_note_kind, p_note_seats,
+                                       array_fill(false, ARRAY[coalesce(cardinality(p_event), 0)]));
 $fn$;

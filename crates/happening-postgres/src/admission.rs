@@ -11,10 +11,15 @@
 //! `restore` have nothing to change, and the version stays 0 (a rebuild has nothing to
 //! overwrite, so it cannot lose a step of another engine).
 //!
-//! Its probes (free seats, the queue, the cap) are one read per booking, so concurrent
-//! ones share a call (`gather.rs`, migrations/0013): on a hot event the round trip and the
-//! transaction of a call, most of what a probe costs, are paid once per batch. So do the
-//! pushes' positions (migrations/0014), where a batch also counts the queue ahead once.
+//! A whole booking skips its probe (`unchecked_take`): the store's step checks the seats
+//! and, for a newcomer that queues behind the waitlist, the queue (migrations/0016), and
+//! only a booking it finds short is probed, for the cap. Bookings of an event a probe found
+//! short lately probe first (`shorts.rs`), so a sold-out sale's requests are turned away by
+//! a probe without a failed store step each. Probes (free seats, the queue, the cap; a
+//! partial booking's, a hold's) are one read per request, so concurrent ones share a call
+//! (`gather.rs`, migrations/0013): the round trip and the transaction of a call, most of
+//! what a probe costs, are paid once per batch. So do the pushes' positions
+//! (migrations/0014), where a batch also counts the queue ahead once.
 
 use std::sync::Arc;
 
@@ -535,11 +540,13 @@ mod tests {
             ("happening_positions", vec![generic]),
             ("happening_book_batch", vec![generic, "enable_seqscan=off"]),
         ] {
-            let config: Vec<Option<Vec<String>>> = sqlx::query_scalar("SELECT proconfig FROM pg_proc WHERE proname = $1")
-                .bind(function)
-                .fetch_all(&pool)
-                .await
-                .expect("pg_proc");
+            // The newest form (0016 keeps 0015's batch function for a rolling upgrade).
+            let config: Vec<Option<Vec<String>>> =
+                sqlx::query_scalar("SELECT proconfig FROM pg_proc WHERE proname = $1 ORDER BY pronargs DESC LIMIT 1")
+                    .bind(function)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("pg_proc");
             assert_eq!(config, [Some(set.iter().map(|s| s.to_string()).collect())], "{function}");
         }
     }

@@ -36,31 +36,37 @@ fn wait(event: EventId, seats: i32) -> Item {
 
 /// The result row of each item: its SQLSTATE (`None`: booked) and seats.
 async fn run(pool: &PgPool, items: &[Item]) -> Vec<(Option<String>, Option<Vec<i32>>)> {
+    run_on(&mut pool.acquire().await.unwrap(), items, true).await
+}
+
+/// As `run`, on `conn`; unless `current`, without `p_behind` (`behind` false), as an engine
+/// of the release before 0016 calls it.
+async fn run_on(conn: &mut sqlx::PgConnection, items: &[Item], current: bool) -> Vec<(Option<String>, Option<Vec<i32>>)> {
     let lock = |e: EventId| i64::from_be_bytes(e.0.as_bytes()[..8].try_into().unwrap());
     let now = Utc::now();
-    sqlx::query_as(
-        "SELECT code, seats FROM happening_book_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-    )
-    .bind(items.iter().map(|i| i.confirm).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.event.0).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| lock(i.event)).collect::<Vec<_>>())
-    .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.user).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.requested.unwrap_or(i.seats)).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.key.map(|_| i.user)).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.key).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.key.map(|_| 7_i64)).collect::<Vec<_>>())
-    .bind(items.iter().map(|_| now).collect::<Vec<_>>())
-    .bind(items.iter().map(|_| "created").collect::<Vec<_>>())
-    .bind(items.iter().map(|i| if i.confirm { "confirmed" } else { "waiting" }).collect::<Vec<_>>())
-    .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| if i.confirm { "booking_confirmed" } else { "booking_waitlisted" }).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.behind).collect::<Vec<_>>())
-    .fetch_all(pool)
-    .await
-    .expect("happening_book_batch")
+    let behind = if current { ", $17" } else { "" };
+    let sql = format!(
+        "SELECT code, seats FROM happening_book_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16{behind})"
+    );
+    let q = sqlx::query_as(&sql)
+        .bind(items.iter().map(|i| i.confirm).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.event.0).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| lock(i.event)).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.user).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.requested.unwrap_or(i.seats)).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.key.map(|_| i.user)).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.key).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.key.map(|_| 7_i64)).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| now).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| "created").collect::<Vec<_>>())
+        .bind(items.iter().map(|i| if i.confirm { "confirmed" } else { "waiting" }).collect::<Vec<_>>())
+        .bind(items.iter().map(|_| Uuid::new_v4()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| if i.confirm { "booking_confirmed" } else { "booking_waitlisted" }).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.seats).collect::<Vec<_>>());
+    let q = if current { q.bind(items.iter().map(|i| i.behind).collect::<Vec<_>>()) } else { q };
+    q.fetch_all(conn).await.expect("happening_book_batch")
 }
 
 fn booked(seats: &[i32]) -> (Option<String>, Option<Vec<i32>>) {
@@ -410,4 +416,48 @@ async fn a_booking_behind_the_queue_is_short_while_anyone_waits_even_ahead_in_it
     assert_eq!(key, Some(0), "a refused booking binds no key");
     // (`open` now has a booking waiting while seats are free: the engine would promote it.)
     happening_core::testkit::invariants::check(&h.engine, queued).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// An engine of the release before 0016 calls the batch function without `p_behind`, while
+/// a rolling upgrade runs: it still books.
+#[tokio::test]
+async fn the_previous_release_s_batch_call_still_books() {
+    let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+    let e = h.event(3, WaitlistPolicy::Fifo).await;
+    let rows = run_on(&mut pool.acquire().await.unwrap(), &[confirm(e, 2), wait(e, 2)], false).await;
+    assert_eq!(rows, [booked(&[1, 2]), (None, None)]);
+}
+
+/// The batch's look at the waitlist (0016) stays on the waiting bookings' index in a plan
+/// made while `bookings` was empty (the warm pool plans at start), never analyzed or
+/// analyzed while empty: it reads no booking of the event that is not waiting.
+#[tokio::test]
+async fn the_look_at_the_waitlist_planned_while_no_booking_was_reads_only_waiting_ones() {
+    for analyzed in [false, true] {
+        let Some((h, pool)) = common::setup_raw(0, 2).await else { return };
+        let mut conn = pool.acquire().await.unwrap();
+        if analyzed {
+            sqlx::query("ANALYZE bookings").execute(&mut *conn).await.unwrap();
+        }
+        let planned = run_on(&mut conn, &[Item { behind: true, ..confirm(EventId::new(), 1) }], true).await;
+        assert_eq!(planned[0].0.as_deref(), Some("HP001"));
+        let e = h.event(2_000, WaitlistPolicy::Fifo).await;
+        sqlx::query(
+            "INSERT INTO bookings (id, event_id, user_id, seats, seat_numbers, status, created_at, updated_at) \
+             SELECT gen_random_uuid(), $1, gen_random_uuid(), 1, ARRAY[1000 + g], 'confirmed', now(), now() \
+             FROM generate_series(1, 1000) g",
+        )
+        .bind(e.0)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+        let scanned = "SELECT pg_stat_get_xact_tuples_returned('bookings'::regclass), \
+                              pg_stat_get_xact_tuples_returned('bookings_event_idx'::regclass)";
+        let before: (i64, i64) = sqlx::query_as(scanned).fetch_one(&mut *tx).await.unwrap();
+        let rows = run_on(&mut tx, &[Item { behind: true, ..confirm(e, 1) }], true).await;
+        assert_eq!(rows, [booked(&[1])], "nobody waits");
+        let after: (i64, i64) = sqlx::query_as(scanned).fetch_one(&mut *tx).await.unwrap();
+        assert_eq!(after, before, "the look at the waitlist read other bookings (analyzed while empty: {analyzed})");
+    }
 }

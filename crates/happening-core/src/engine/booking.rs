@@ -83,7 +83,9 @@ impl Engine {
             idempotency: key,
             behind_queue: false,
         };
-        if self.admission.unchecked_take(req.event_id, &take) {
+        // Seats asked by number are the counter's first (a sold-out event queues them rather
+        // than naming the taken ones, which the store's step would).
+        if new.seat_numbers.is_empty() && self.admission.unchecked_take(req.event_id, &take) {
             // The store checks the seats and the queue in its own step; the admission is
             // asked only if that falls short (the waitlist's cap, a partial share).
             new.behind_queue = take.behind_queue;

@@ -63,7 +63,8 @@ pub trait SlotCounter: Send + Sync + 'static {
     /// in the same atomic step).
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError>;
 
-    /// Whether the engine may skip [`SlotCounter::take`] for `req` and let the store decide:
+    /// Whether the engine may skip [`SlotCounter::take`] for `req` (a booking of the lowest
+    /// free seats; seats asked by number always take first) and let the store decide:
     /// it confirms `req.want` seats with [`NewBooking::behind_queue`] set as `req.behind_queue`
     /// (the store then checks the seats and the queue in its own atomic step), and calls
     /// `take` only if the store is short (for the waitlist's cap, and a partial share).
@@ -71,7 +72,8 @@ pub trait SlotCounter: Send + Sync + 'static {
     /// For an admission that keeps no count of its own, derived from the store (PostgreSQL
     /// alone), whose `take` is one more read of what the store's step reads again: skipping
     /// it saves a round trip per booking. It MAY answer `true` only if its `take` changes
-    /// nothing (nothing to give back) and `req.min == req.want`, and SHOULD answer `false`
+    /// nothing (nothing to give back), its waitlist is the store's waiting bookings (so that
+    /// the store's look at the queue is its own), and `req.min == req.want`; it SHOULD answer `false`
     /// for an event it saw short lately (each of a sold-out event's requests would cost a
     /// failed store step). Must not block: no I/O. The default is `false`.
     ///

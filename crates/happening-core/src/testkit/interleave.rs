@@ -60,6 +60,9 @@ impl SlotCounter for Interleave {
     async fn take(&self, event: EventId, req: TakeRequest) -> Result<Take, AdmissionError> {
         self.inner.take(event, req).await
     }
+    fn unchecked_take(&self, event: EventId, req: &TakeRequest) -> bool {
+        self.inner.unchecked_take(event, req)
+    }
     async fn give(&self, event: EventId, n: u32) -> Result<(), AdmissionError> {
         self.inner.give(event, n).await
     }
