@@ -30,6 +30,17 @@ use crate::topology::{Topology, DEFAULT_QUEUE};
 /// The header counting a message's failed handlings (see [`Worker`]).
 pub const ATTEMPTS_HEADER: &str = "x-attempts";
 
+/// How often a consuming worker checks that its connection is up. In a chaos run (RabbitMQ
+/// stopped 5 s after the worker started) the worker logged the reset and a failed ack, and
+/// never reconnected: its consumer stream stayed pending, or a handler never finished (the
+/// next bound). The stream's end alone does not tell the worker its connection is gone.
+const LIVENESS_CHECK_MS: u64 = 500;
+
+/// How long a worker whose connection was lost waits for the handlers in flight before it
+/// drops them and reconnects. They cannot acknowledge on the dead channel: the broker
+/// redelivers what they held, and de-duplication catches what was handled already.
+const DRAIN_AFTER_LOSS_MS: u64 = 2_000;
+
 /// How a [`Worker`] consumes.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -204,10 +215,16 @@ impl Worker {
             publish,
         });
         let mut in_flight = JoinSet::new();
+        let mut liveness = tokio::time::interval(Duration::from_millis(LIVENESS_CHECK_MS));
         let result = loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break Ok(()),
+                _ = liveness.tick() => {
+                    if !conn.status().connected() || !consume.status().connected() {
+                        break Err(lapin::Error::from(std::io::Error::other("the connection or the consuming channel is down")));
+                    }
+                }
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                     if let Err(e) = done {
                         tracing::error!("worker: a handler panicked: {e}");
@@ -226,10 +243,18 @@ impl Worker {
             // Stop the deliveries first, then let the handlers finish and acknowledge.
             let _ = consume.basic_cancel(tag.into(), BasicCancelOptions::default()).await;
         }
-        while let Some(done) = in_flight.join_next().await {
-            if let Err(e) = done {
-                tracing::error!("worker: a handler panicked: {e}");
+        let drain = async {
+            while let Some(done) = in_flight.join_next().await {
+                if let Err(e) = done {
+                    tracing::error!("worker: a handler panicked: {e}");
+                }
             }
+        };
+        if result.is_ok() {
+            drain.await;
+        } else if tokio::time::timeout(Duration::from_millis(DRAIN_AFTER_LOSS_MS), drain).await.is_err() {
+            tracing::warn!("worker: handlers still running {DRAIN_AFTER_LOSS_MS} ms after the connection was lost; dropping them");
+            in_flight.abort_all();
         }
         if result.is_ok() {
             let _ = consume.close(200, "worker shutting down".into()).await;
@@ -387,7 +412,11 @@ async fn republish(ctx: &Ctx, delivery: &Delivery, failures: u32) -> bool {
         )
         .await;
     match sent {
-        Ok(confirm) => matches!(confirm.await, Ok(Confirmation::Ack(None))),
+        // Bounded: on a connection lost meanwhile the confirm may never come.
+        Ok(confirm) => matches!(
+            tokio::time::timeout(Duration::from_millis(ctx.config.connect_timeout_ms), confirm).await,
+            Ok(Ok(Confirmation::Ack(None)))
+        ),
         Err(e) => {
             tracing::warn!("worker: could not republish for a retry: {e}");
             false
