@@ -30,16 +30,22 @@ use crate::topology::{Topology, DEFAULT_QUEUE};
 /// The header counting a message's failed handlings (see [`Worker`]).
 pub const ATTEMPTS_HEADER: &str = "x-attempts";
 
-/// How often a consuming worker checks that its connection is up. In a chaos run (RabbitMQ
-/// stopped 5 s after the worker started) the worker logged the reset and a failed ack, and
-/// never reconnected: its consumer stream stayed pending, or a handler never finished (the
-/// next bound). The stream's end alone does not tell the worker its connection is gone.
+/// How often a consuming worker checks that its connection and channels are up. A guard:
+/// in a chaos run (RabbitMQ stopped 5 s after the worker started) the worker logged the
+/// reset and a failed ack, and never reconnected, and the cause is not confirmed. lapin
+/// ends the consumer stream on every connection failure we could find in its source, so
+/// the likelier cause is the wait for the handlers in flight (bounded now, below); this
+/// check also catches a closed publishing channel, which the stream does not report (every
+/// retry would then go back unpublished, without counting an attempt). Each exit logs why.
 const LIVENESS_CHECK_MS: u64 = 500;
 
-/// How long a worker whose connection was lost waits for the handlers in flight before it
+/// How long a worker whose connection is gone waits for the handlers in flight before it
 /// drops them and reconnects. They cannot acknowledge on the dead channel: the broker
-/// redelivers what they held, and de-duplication catches what was handled already.
-const DRAIN_AFTER_LOSS_MS: u64 = 2_000;
+/// redelivers what they held, and a redelivered copy of one that recorded `delivered` is
+/// acknowledged without handling; one dropped while in the sink is handed to it again (at
+/// least once: the webhook's `Idempotency-Key` is the notification id). Long enough for a
+/// webhook request to finish (10 s each).
+const DRAIN_AFTER_LOSS_MS: u64 = 10_000;
 
 /// How a [`Worker`] consumes.
 #[derive(Debug, Clone)]
@@ -118,7 +124,9 @@ struct Counters {
 ///    in the store and rejected without requeue, into the dead-letter queue.
 ///
 /// The store unreachable: the message is requeued (nack) after a pause, without counting
-/// an attempt. The broker unreachable: the worker reconnects until shut down.
+/// an attempt. The broker unreachable: the worker reconnects until shut down (it checks its
+/// connection and channels every 500 ms; handlers still running on a lost
+/// connection get 10 s, then are dropped and their messages redelivered).
 pub struct Worker {
     url: String,
     config: WorkerConfig,
@@ -221,8 +229,8 @@ impl Worker {
                 biased;
                 _ = shutdown.cancelled() => break Ok(()),
                 _ = liveness.tick() => {
-                    if !conn.status().connected() || !consume.status().connected() {
-                        break Err(lapin::Error::from(std::io::Error::other("the connection or the consuming channel is down")));
+                    if !conn.status().connected() || !consume.status().connected() || !ctx.publish.status().connected() {
+                        break Err(lapin::Error::from(std::io::Error::other("liveness check: the connection or a channel is down")));
                     }
                 }
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
@@ -250,7 +258,8 @@ impl Worker {
                 }
             }
         };
-        if result.is_ok() {
+        // Handlers on a live connection finish (and acknowledge); on a dead one, for a while.
+        if result.is_ok() || (conn.status().connected() && consume.status().connected()) {
             drain.await;
         } else if tokio::time::timeout(Duration::from_millis(DRAIN_AFTER_LOSS_MS), drain).await.is_err() {
             tracing::warn!("worker: handlers still running {DRAIN_AFTER_LOSS_MS} ms after the connection was lost; dropping them");
@@ -578,6 +587,25 @@ mod tests {
         }
         assert!(lru.order.len() <= 2 * 3 + 16 + 1, "stale stamps are compacted");
         assert_eq!(lru.len(), 3);
+    }
+
+    /// A handler dropped while it holds a claim (aborted after its connection was lost)
+    /// frees it: the redelivered copy waiting on it wakes, and handles the message itself.
+    #[tokio::test]
+    async fn a_dropped_handler_frees_its_claim() {
+        let dedup = Arc::new(Mutex::new(Dedup::new(10)));
+        let id = NotificationId::new();
+        let Claim::Mine(tx) = dedup.lock().unwrap().claim(id) else { panic!("first copy handles it") };
+        let guard = InFlight { dedup: dedup.clone(), id, done: false, _tx: tx };
+        let Claim::Wait(mut rx) = dedup.lock().unwrap().claim(id) else { panic!("a second copy waits") };
+        let handler = tokio::spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        handler.abort();
+        assert!(handler.await.unwrap_err().is_cancelled());
+        assert!(rx.changed().await.is_err(), "the waiter wakes: the claim's sender is gone");
+        assert!(matches!(dedup.lock().unwrap().claim(id), Claim::Mine(_)), "not handled: the copy takes it");
     }
 
     #[test]
