@@ -14,7 +14,7 @@
 //!   it reports (a `pending` row). Nothing is published inside that transaction; a
 //!   booking never waits for, nor fails because of, RabbitMQ.
 //! - **Relay + publisher confirms**: `Engine::relay` claims pending rows, and
-//!   [`AmqpNotifier::deliver`] publishes them as persistent messages to a durable queue
+//!   `AmqpNotifier`'s [`Notifier::deliver`](happening_core::ports::Notifier::deliver) publishes them as persistent messages to a durable queue
 //!   (`mandatory`, so an unroutable message is an error) and returns `Ok` only once the broker
 //!   has *confirmed* every one. Only then are the rows marked `sent`. RabbitMQ down: the
 //!   relay fails, the rows stay pending, the outbox grows, and the next relay after
