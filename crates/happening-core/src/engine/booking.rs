@@ -89,14 +89,10 @@ impl Engine {
             // The store checks the seats and the queue in its own step; the admission is
             // asked only if that falls short (the waitlist's cap, a partial share).
             new.behind_queue = take.behind_queue;
-            match self.store.confirm(&new, self.clock.now()).await {
-                Ok(b) => return Ok(b),
-                Err(StoreError::Short { .. }) => new.behind_queue = false,
-                Err(StoreError::IdempotencyKeyTaken(rec)) => {
-                    return self.replay_record(rec, new.idempotency.as_ref(), Replay::AsCreated).await
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(b) = self.confirm_new(&new, None).await? {
+                return Ok(b);
             }
+            new.behind_queue = false;
         }
         let taken = match self.take(req.event_id, take).await? {
             Take::Taken(n) => Some(n),
@@ -109,23 +105,30 @@ impl Engine {
             if n < seats {
                 new.seat_numbers.clear();
             }
-            match self.store.confirm(&new, self.clock.now()).await {
-                Ok(b) => return Ok(b),
-                Err(e) => {
-                    let _ = self.derived(req.event_id, self.give(req.event_id, n).await);
-                    match e {
-                        // The counter let us through but the store has fewer seats: it
-                        // drifted. The store is right: queue like any short request.
-                        StoreError::Short { .. } => {}
-                        StoreError::IdempotencyKeyTaken(rec) => {
-                            return self.replay_record(rec, new.idempotency.as_ref(), Replay::AsCreated).await
-                        }
-                        e => return Err(e.into()),
-                    }
-                }
+            // Short here: the counter let us through but the store has fewer seats, it
+            // drifted. The store is right: queue like any short request.
+            if let Some(b) = self.confirm_new(&new, Some(n)).await? {
+                return Ok(b);
             }
         }
         self.enqueue(new, policy).await
+    }
+
+    /// Confirms `new` in the store; `None` if the store is short. `taken`: the seats the
+    /// admission took for it, given back whatever the store's refusal.
+    async fn confirm_new(&self, new: &NewBooking, taken: Option<u32>) -> Result<Option<Booking>> {
+        let e = match self.store.confirm(new, self.clock.now()).await {
+            Ok(b) => return Ok(Some(b)),
+            Err(e) => e,
+        };
+        if let Some(n) = taken {
+            let _ = self.derived(new.event_id, self.give(new.event_id, n).await);
+        }
+        match e {
+            StoreError::Short { .. } => Ok(None),
+            StoreError::IdempotencyKeyTaken(rec) => self.replay_record(rec, new.idempotency.as_ref(), Replay::AsCreated).await.map(Some),
+            e => Err(e.into()),
+        }
     }
 
     async fn enqueue(&self, new: NewBooking, policy: WaitlistPolicy) -> Result<Booking> {
