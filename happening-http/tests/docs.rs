@@ -27,7 +27,7 @@ fn options(sub: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_flag_and_variable_is_documented() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/http.md")).expect("docs/http.md");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/http.md")).expect("docs/http.md");
     let mut missing = Vec::new();
     for sub in ["serve", "migrate", "token", "reconcile", "audit", "worker"] {
         let opts = options(sub);
