@@ -13,6 +13,13 @@ async fn racing_tasks_keep_every_invariant_and_fifo() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_over_four_engines_tells_exact_waiting_numbers() {
+    let h = Harness::in_memory(3);
+    let waiting = concurrency::race_numbers(&h, 300, 8_000).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(waiting > 1_000, "the burst must queue: {waiting}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_tasks_under_first_fit_and_partial() {
     for policy in [WaitlistPolicy::FirstFit, WaitlistPolicy::Partial] {
         let h = Harness::in_memory(3);

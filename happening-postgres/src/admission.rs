@@ -18,8 +18,9 @@
 //! a probe without a failed store step each. Probes (free seats, the queue, the cap; a
 //! partial booking's, a hold's) are one read per request, so concurrent ones share a call
 //! (`gather.rs`, migrations/0013): the round trip and the transaction of a call, most of
-//! what a probe costs, are paid once per batch. So do the pushes' positions
-//! (migrations/0014), where a batch also counts the queue ahead once.
+//! what a probe costs, are paid once per batch. So do the pushes (whether seats are free,
+//! migrations/0017); a waiting booking's place in line is the store's answer, and the
+//! queue's length is the count its queue row keeps.
 
 use std::sync::Arc;
 
@@ -72,15 +73,11 @@ type Ask = (EventId, TakeRequest);
 /// The admission's probes, gathered (`gather.rs`): concurrent probes share a call.
 type Probes = Gather<Ask, Result<Probe, AdmissionError>>;
 
-/// A push: the waiting booking of this event with this queue place.
-type Place = (EventId, u64);
+/// The pushes (whether their event has a free seat), gathered like the probes.
+type Pushes = Gather<EventId, Result<Pushed, AdmissionError>>;
 
-/// The pushes' positions, gathered like the probes.
-type Pushes = Gather<Place, Result<Pushed, AdmissionError>>;
-
-/// Positions of pushes `$2` (queue places) of events `$1`, sorted by event then place, with
-/// whether any seat of the event is free: the function of migrations/0014.
-const POSITIONS: &str = "SELECT queue_position, seats_free FROM happening_positions($1, $2)";
+/// Whether any seat of each event `$1` is free: the function of migrations/0017.
+const SEATS_FREE: &str = "SELECT event_id, seats_free FROM happening_seats_free($1)";
 
 #[derive(Clone, Debug)]
 pub struct PgAdmission {
@@ -98,8 +95,8 @@ impl PgAdmission {
     /// probes and the pushes in batches (they end with the last clone).
     pub fn new(pool: PgPool) -> Self {
         let probes = gathered(&pool, "probe", |pool, asks: Vec<Ask>| async move { probe_all(&pool, &asks).await });
-        let pushes = gathered(&pool, "push", |pool, places: Vec<Place>| async move {
-            Ok(positions(&pool, &places).await?.into_iter().map(Ok).collect())
+        let pushes = gathered(&pool, "push", |pool, events: Vec<EventId>| async move {
+            Ok(seats_free(&pool, &events).await?.into_iter().map(Ok).collect())
         });
         Self { pool, probes, pushes, shorts: Arc::default() }
     }
@@ -187,16 +184,13 @@ impl SlotCounter for PgAdmission {
 
 #[async_trait]
 impl Waitlist for PgAdmission {
-    /// The booking is in the queue already (the store wrote it): this reads its position,
-    /// and whether any seat is free, in a snapshot taken after it was written. So a seat
-    /// freed after that snapshot is freed by a step whose promotion pass sees the booking.
-    async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError> {
+    /// The booking is in the queue already (the store wrote it): this reads whether any
+    /// seat is free, in a snapshot taken after it was written. So a seat freed after that
+    /// snapshot is freed by a step whose promotion pass sees the booking.
+    async fn push(&self, event: EventId, _entry: WaitEntry) -> Result<Pushed, AdmissionError> {
         match &self.pushes {
-            Some(p) => p
-                .submit((event, entry.seq))
-                .await
-                .unwrap_or_else(|| Err(AdmissionError::Backend(BackendError::msg("the push workers stopped")))),
-            None => Ok(positions(&self.pool, &[(event, entry.seq)]).await.map_err(adm)?.pop().expect("one answer per push")),
+            Some(p) => p.submit(event).await.unwrap_or_else(|| Err(AdmissionError::Backend(BackendError::msg("the push workers stopped")))),
+            None => Ok(seats_free(&self.pool, &[event]).await.map_err(adm)?.pop().expect("one answer per push")),
         }
     }
 
@@ -222,8 +216,9 @@ impl Waitlist for PgAdmission {
         Ok(n.map(|n| n as u32))
     }
 
+    /// The count the event's queue row keeps (migrations/0017).
     async fn len(&self, event: EventId) -> Result<u32, AdmissionError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'waiting'")
+        let n: i32 = sqlx::query_scalar("SELECT coalesce((SELECT waiting FROM event_queues WHERE event_id = $1), 0)")
             .bind(event.0)
             .fetch_one(&self.pool)
             .await
@@ -299,30 +294,25 @@ pub(crate) async fn warm_up(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::E
         [Err(AdmissionError::Missing)] => {}
         other => return Err(sqlx::Error::Protocol(format!("a warm-up probe of no event saw one: {other:?}"))),
     }
-    match &positions(conn, &[(event, 1)]).await?[..] {
-        [Pushed { position: 0, seats_free: false }] => Ok(()),
-        other => Err(sqlx::Error::Protocol(format!("a warm-up push to no event saw a queue: {other:?}"))),
+    match &seats_free(conn, &[event]).await?[..] {
+        [Pushed { seats_free: false }] => Ok(()),
+        other => Err(sqlx::Error::Protocol(format!("a warm-up push to no event saw a free seat: {other:?}"))),
     }
 }
 
-/// The positions of `places` in one call (one snapshot), in their order.
-async fn positions<'c>(exec: impl sqlx::PgExecutor<'c>, places: &[Place]) -> Result<Vec<Pushed>, sqlx::Error> {
-    let mut order: Vec<usize> = (0..places.len()).collect();
-    order.sort_by_key(|&i| (places[i].0 .0, places[i].1));
-    let rows = sqlx::query(POSITIONS)
-        .bind(order.iter().map(|&i| places[i].0 .0).collect::<Vec<_>>())
-        .bind(order.iter().map(|&i| places[i].1 as i64).collect::<Vec<_>>())
-        .fetch_all(exec)
-        .await?;
-    assert_eq!(rows.len(), places.len(), "one row per push");
-    let mut pushed = vec![Pushed { position: 0, seats_free: true }; places.len()];
-    for (row, &i) in rows.iter().zip(&order) {
-        pushed[i] = Pushed {
-            position: u32::try_from(row.try_get::<i64, _>("queue_position")?).unwrap_or(u32::MAX),
-            seats_free: row.try_get("seats_free")?,
-        };
+/// Whether each of `events` has a free seat, in one call (one snapshot), in their order;
+/// an event asked twice is read once.
+async fn seats_free<'c>(exec: impl sqlx::PgExecutor<'c>, events: &[EventId]) -> Result<Vec<Pushed>, sqlx::Error> {
+    let mut distinct: Vec<uuid::Uuid> = events.iter().map(|e| e.0).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let rows = sqlx::query(SEATS_FREE).bind(&distinct).fetch_all(exec).await?;
+    assert_eq!(rows.len(), distinct.len(), "one row per event");
+    let mut free = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        free.insert(row.try_get::<uuid::Uuid, _>("event_id")?, row.try_get::<bool, _>("seats_free")?);
     }
-    Ok(pushed)
+    Ok(events.iter().map(|e| Pushed { seats_free: free[&e.0] }).collect())
 }
 
 /// Runs `asks` in one call (one snapshot): the answers in their order, `Missing` for an
@@ -481,49 +471,39 @@ mod tests {
         );
     }
 
-    /// Positions of one call answer each push in order, across events and out of order,
-    /// each with whether its event has a free seat.
+    /// One call answers each push in order, whether its event has a free seat (an event
+    /// asked twice, once), from the free-seat index above the event's floor.
     #[tokio::test]
-    async fn a_batch_of_pushes_answers_each_position_in_order() {
+    async fn a_batch_of_pushes_answers_whether_each_event_has_a_free_seat() {
         let Some(server) = crate::testing::server_url() else { return };
         let pool = PgPool::connect(&crate::testing::fresh_database_url(&server).await).await.expect("connect");
-        let (org, sold, open) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let event = |id: uuid::Uuid| {
+        let (org, sold, open, above) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let event = |id: uuid::Uuid, seats: u32| {
             format!(
                 "INSERT INTO events (id, org_id, name, event_date, total_slots, status, waitlist_policy, created_at, updated_at) \
-                 VALUES ('{id}', '{org}', 'e', now(), 1, 'upcoming', 'fifo', now(), now())"
+                 VALUES ('{id}', '{org}', 'e', now(), {seats}, 'upcoming', 'fifo', now(), now())"
             )
         };
-        let booking = |event: uuid::Uuid, status: &str, seq: &str| {
-            format!(
-                "INSERT INTO bookings (id, event_id, user_id, seats, status, queue_seq, created_at, updated_at) \
-                 VALUES (gen_random_uuid(), '{event}', gen_random_uuid(), 1, '{status}', {seq}, now(), now())"
-            )
-        };
-        let mut setup = vec![
+        for sql in [
             format!("INSERT INTO organizations (id, name, created_at) VALUES ('{org}', 'o', now())"),
-            // `sold`: its one seat taken, waiting at places 10, 20, ..., 80 but 30 and 60
-            // (left the queue). `open`: its seat free, waiting at 15 and 25.
-            event(sold),
+            // `sold`: its one seat taken. `open`: its seat free. `above`: seat 1 taken, below
+            // its floor (2), seat 2 free.
+            event(sold, 1),
             format!("INSERT INTO event_seats (event_id, seat_no, booking_id) VALUES ('{sold}', 1, gen_random_uuid())"),
-            event(open),
+            event(open, 1),
             format!("INSERT INTO event_seats (event_id, seat_no) VALUES ('{open}', 1)"),
-            booking(sold, "cancelled", "NULL"),
-            booking(open, "waiting", "15"),
-            booking(open, "waiting", "25"),
-        ];
-        for seq in [10, 20, 40, 50, 70, 80] {
-            setup.push(booking(sold, "waiting", &seq.to_string()));
-        }
-        for sql in setup {
+            event(above, 2),
+            format!(
+                "INSERT INTO event_seats (event_id, seat_no, booking_id) VALUES ('{above}', 1, gen_random_uuid()), ('{above}', 2, NULL)"
+            ),
+            format!("UPDATE events SET seats_free_from = 2 WHERE id = '{above}'"),
+        ] {
             sqlx::query(&sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
-        let (sold, open) = (EventId(sold), EventId(open));
-        let answers = positions(&pool, &[(sold, 70), (open, 25), (sold, 10), (sold, 50), (open, 15), (sold, 70), (sold, 80)])
-            .await
-            .expect("one call");
-        let at = |position: u32, seats_free: bool| Pushed { position, seats_free };
-        assert_eq!(answers, [at(5, false), at(2, true), at(1, false), at(4, false), at(1, true), at(5, false), at(6, false)]);
+        let (sold, open, above) = (EventId(sold), EventId(open), EventId(above));
+        let answers = seats_free(&pool, &[sold, open, sold, above, EventId::new()]).await.expect("one call");
+        let free: Vec<bool> = answers.iter().map(|p| p.seats_free).collect();
+        assert_eq!(free, [false, true, false, true, false]);
     }
 
     /// The functions on every booking's path keep their generic plans (and the batch its
@@ -537,7 +517,7 @@ mod tests {
         let generic = "plan_cache_mode=force_generic_plan";
         for (function, set) in [
             ("happening_probe", vec![generic]),
-            ("happening_positions", vec![generic]),
+            ("happening_seats_free", vec![generic]),
             ("happening_book_batch", vec![generic, "enable_seqscan=off"]),
         ] {
             // The newest form (0016 keeps 0015's batch function for a rolling upgrade).

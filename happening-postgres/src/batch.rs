@@ -60,8 +60,9 @@ pub(crate) struct Item {
 pub(crate) enum Outcome {
     /// Confirmed with these seats.
     Seats(Vec<i32>),
-    /// Waiting with this place in the queue order.
-    Seq(i64),
+    /// Waiting with this place in the queue order (`queue_seq`) and this number: its
+    /// 1-based place in line as it joined (migrations/0017).
+    Waiting { seq: i64, number: i32 },
     /// Rolled back alone: its SQLSTATE (`HP001`..`HP006`, see migrations/0002) and message.
     Failed { code: String, message: String },
 }
@@ -133,7 +134,7 @@ pub(crate) async fn run<'c>(exec: impl sqlx::PgExecutor<'c>, items: &[Item]) -> 
         it.new.idempotency.as_ref()
     }
     let rows = sqlx::query(
-        "SELECT code, message, seats, seq FROM happening_book_batch(\
+        "SELECT code, message, seats, seq, waiting_number FROM happening_book_batch(\
          $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(items.iter().map(|it| it.confirm).collect::<Vec<_>>())
@@ -168,7 +169,7 @@ pub(crate) async fn run<'c>(exec: impl sqlx::PgExecutor<'c>, items: &[Item]) -> 
                     Outcome::Failed { code, message: row.try_get::<Option<String>, _>("message").map_err(db)?.unwrap_or_default() }
                 }
                 None if it.confirm => Outcome::Seats(row.try_get("seats").map_err(db)?),
-                None => Outcome::Seq(row.try_get("seq").map_err(db)?),
+                None => Outcome::Waiting { seq: row.try_get("seq").map_err(db)?, number: row.try_get("waiting_number").map_err(db)? },
             })
         })
         .collect()

@@ -284,9 +284,10 @@ async fn free_booking_seats(conn: &mut PgConnection, booking: BookingId, seats: 
     Ok(q.execute(conn).await.map_err(db)?.rows_affected())
 }
 
-/// An event view's counts, from `VIEW_SEATS` (joined to events `e`) and the waiting
-/// bookings (their index).
-const VIEW_COUNTS: &str = "s.booked, s.held, (SELECT count(*) FROM bookings b WHERE b.event_id = e.id AND b.status = 'waiting') AS waiting";
+/// An event view's counts, from `VIEW_SEATS` (joined to events `e`) and the count of waiting
+/// bookings its queue row keeps (migrations/0017).
+const VIEW_COUNTS: &str =
+    "s.booked, s.held, coalesce((SELECT q.waiting FROM event_queues q WHERE q.event_id = e.id), 0)::bigint AS waiting";
 
 /// The booked and held seats of event `e`, counted in one walk of its own seats (the primary
 /// key). Counted apart, each with its partial index (`booking_id IS NOT NULL`, keyed by
@@ -564,7 +565,7 @@ impl SeatStore for PgStore {
                     Next::Retry => blocking = true,
                     Next::Fail(e) => return Err(e),
                 },
-                Outcome::Seq(_) => unreachable!("a confirmed item answers seats"),
+                Outcome::Waiting { .. } => unreachable!("a confirmed item answers seats"),
             }
         }
         // Fast first; blocking after contention (or a key released by a twin that rolled back).
@@ -624,8 +625,9 @@ impl SeatStore for PgStore {
         for _ in 0..3 {
             let item = Item { confirm: false, new: new.clone(), lock: lock_key(new.event_id), now, history: h.clone(), note: n.clone() };
             match self.book_item(item).await? {
-                Outcome::Seq(seq) => {
+                Outcome::Waiting { seq, number } => {
                     b.queue_seq = Some(seq as u64);
+                    b.waiting_number = Some(number as u32);
                     return Ok(b);
                 }
                 Outcome::Failed { code, message } => match self.failure(&code, &message, new.idempotency.as_ref()).await {

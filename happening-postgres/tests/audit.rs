@@ -150,6 +150,20 @@ async fn counts_that_disagree_are_reported() {
     assert!(breaches.contains(&Breach::SeatOutOfRange { event, booking: a.id, seat: 2, capacity: 1 }), "{breaches:?}");
 }
 
+/// The queue's length the store keeps (which numbers the next booking to wait), moved
+/// behind the bookings' back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_count_that_disagrees_is_reported() {
+    let Some((h, pool)) = setup().await else { return };
+    let event = h.event(1, WaitlistPolicy::Fifo).await;
+    h.book(event, UserId::new(), 1).await.unwrap();
+    let w = h.book(event, UserId::new(), 1).await.unwrap();
+    assert_eq!(w.waiting_number, Some(1));
+    assert!(audit(&h).await.is_clean());
+    sql(&pool, "UPDATE event_queues SET waiting = 3 WHERE event_id = $1", event.0).await;
+    assert_eq!(event_breaches(&h, event).await, vec![Breach::WaitingCount { event, count: 3, waiting: 1 }]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_waiting_order_is_reported() {
     let Some((h, pool)) = setup().await else { return };

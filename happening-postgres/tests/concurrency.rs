@@ -16,6 +16,17 @@ async fn four_engines_race_on_one_database() {
     assert!(report.promoted_in_drain > 0, "{report:?}");
 }
 
+/// Four engines (four servers' pools) book at once: the bookings that wait are told 1..N in
+/// queue order (the batches queue an event's bookings one at a time, under its queue row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_engines_tell_exact_waiting_numbers() {
+    let Some(h) = common::harness(3, 16).await else {
+        return;
+    };
+    let waiting = concurrency::race_numbers(&h, 150, 2_000).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(waiting > 1_000, "the burst must queue: {waiting}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_engines_race_under_first_fit_and_partial() {
     for policy in [WaitlistPolicy::FirstFit, WaitlistPolicy::Partial] {

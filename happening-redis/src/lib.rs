@@ -256,8 +256,7 @@ impl Waitlist for RedisAdmission {
         let booking = entry.booking.to_string();
         match self.run::<i64>(&SCRIPTS.push, event, &[&booking, &keys::member(&entry)]).await? {
             -1 => Err(AdmissionError::Missing),
-            // position * 2 + (1 if a seat is free): one integer, as every script answers.
-            n => Ok(Pushed { position: count(n / 2)?, seats_free: n % 2 == 1 }),
+            n => Ok(Pushed { seats_free: n == 1 }),
         }
     }
 

@@ -65,23 +65,19 @@ if not counter() then return -1 end
 return redis.call('INCRBY', KEYS[1], ARGV[1])
 "#;
 
-/// ARGV: booking, member. Returns the 1-based position times 2, plus 1 if any seat is free
-/// (the counter, read in the same step), or -1.
-/// A booking already queued stays where it is and answers its position.
+/// ARGV: booking, member. Returns 1 if any seat is free (the counter, read in the same
+/// step), else 0, or -1. A booking already queued stays where it is. (Its place in line is
+/// the store's answer, told when it was queued.)
 const PUSH: &str = r#"
 bump()
 local free = counter()
 if not free then return -1 end
-local free_bit = 0
-if free > 0 then free_bit = 1 end
-local old = redis.call('HGET', KEYS[3], ARGV[1])
-if old then
-  local r = redis.call('ZRANK', KEYS[2], old)
-  if r then return (r + 1) * 2 + free_bit end
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then
+  redis.call('ZADD', KEYS[2], 0, ARGV[2])
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 end
-redis.call('ZADD', KEYS[2], 0, ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-return (redis.call('ZRANK', KEYS[2], ARGV[2]) + 1) * 2 + free_bit
+if free > 0 then return 1 end
+return 0
 "#;
 
 /// ARGV: booking. Returns 1 (removed), 0 (not queued) or -1.

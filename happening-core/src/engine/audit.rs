@@ -56,6 +56,9 @@ pub enum Breach {
     HeldSeats { event: EventId, held: u32, held_seats: Vec<SeatNo> },
     /// The store's durable waitlist is not its waiting bookings in `queue_seq` order.
     StoreWaitlist { event: EventId, waitlist: Vec<BookingId>, waiting: Vec<BookingId> },
+    /// The event's count of waiting bookings (the queue length the store keeps, which
+    /// numbers the next booking to wait) is not the number of its waiting bookings.
+    WaitingCount { event: EventId, count: u32, waiting: u32 },
     /// FIFO: `booking` is queued ahead of `created_before`, which was created earlier.
     QueueOrder { event: EventId, booking: BookingId, created_before: BookingId },
     /// A cancelled event still has confirmed or waiting bookings.
@@ -90,6 +93,7 @@ impl Breach {
             | SeatMap { event, .. }
             | HeldSeats { event, .. }
             | StoreWaitlist { event, .. }
+            | WaitingCount { event, .. }
             | QueueOrder { event, .. }
             | CancelledEventLive { event, .. }
             | AdmissionWaitlist { event, .. }
@@ -122,6 +126,7 @@ impl Breach {
             | SeatMap { .. }
             | HeldSeats { .. }
             | StoreWaitlist { .. }
+            | WaitingCount { .. }
             | CancelledEventLive { .. }
             | AdmissionWaitlist { .. }
             | CounterDrift { .. } => None,
@@ -140,6 +145,7 @@ impl Breach {
             SeatMap { .. } => "seat_map",
             HeldSeats { .. } => "held_seats",
             StoreWaitlist { .. } => "store_waitlist",
+            WaitingCount { .. } => "waiting_count",
             QueueOrder { .. } => "queue_order",
             CancelledEventLive { .. } => "cancelled_event_live",
             AdmissionWaitlist { .. } => "admission_waitlist",
@@ -183,6 +189,7 @@ impl fmt::Display for Breach {
             StoreWaitlist { waitlist, waiting, .. } => {
                 write!(f, ": store waitlist {waitlist:?}, waiting bookings by queue_seq {waiting:?}")
             }
+            WaitingCount { count, waiting, .. } => write!(f, ": the event counts {count} waiting, {waiting} booking(s) wait"),
             QueueOrder { booking, created_before, .. } => {
                 write!(f, ": booking {booking} is queued ahead of {created_before}, created before it")
             }
@@ -373,6 +380,9 @@ impl Engine {
         let durable: Vec<BookingId> = store.waiting(event, u32::MAX, 0).await?.iter().map(|b| b.id).collect();
         if durable != want {
             out.push(Breach::StoreWaitlist { event, waitlist: durable, waiting: want.clone() });
+        }
+        if view.waiting as usize != want.len() {
+            out.push(Breach::WaitingCount { event, count: view.waiting, waiting: want.len() as u32 });
         }
         // ... and in the order they came (FIFO), up to the clock skew between servers.
         let mut latest: Option<&Booking> = None;

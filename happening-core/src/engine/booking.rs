@@ -147,7 +147,9 @@ impl Engine {
         if pushed.is_some_and(|p| p.seats_free) && self.derived(b.event_id, self.promote(b.event_id, policy).await).unwrap_or(0) > 0 {
             return self.booking(b.id).await;
         }
-        Ok(Booking { waiting_number: pushed.map(|p| p.position), ..b })
+        // Its number is the store's, from the step that queued it: a position read here
+        // could miss a booking queued just before and still on its way to the admission.
+        Ok(b)
     }
 
     async fn book_hold(&self, req: &BookRequest, hold_id: HoldId, key: Option<IdempotencyKey>) -> Result<Booking> {

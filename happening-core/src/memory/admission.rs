@@ -135,19 +135,15 @@ impl SlotCounter for MemoryAdmission {
 impl Waitlist for MemoryAdmission {
     async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError> {
         self.after_store_change(event, |g| {
-            let i = match g.find(entry.booking) {
-                Some(i) => i,
-                None => {
-                    let i = match g.queue.back() {
-                        Some(last) if last.seq > entry.seq => g.index_of(entry.seq).unwrap_or_else(|i| i),
-                        _ => g.queue.len(),
-                    };
-                    g.queue.insert(i, entry);
-                    g.seqs.insert(entry.booking, entry.seq);
-                    i
-                }
-            };
-            Pushed { position: i as u32 + 1, seats_free: g.free > 0 }
+            if g.find(entry.booking).is_none() {
+                let i = match g.queue.back() {
+                    Some(last) if last.seq > entry.seq => g.index_of(entry.seq).unwrap_or_else(|i| i),
+                    _ => g.queue.len(),
+                };
+                g.queue.insert(i, entry);
+                g.seqs.insert(entry.booking, entry.seq);
+            }
+            Pushed { seats_free: g.free > 0 }
         })
     }
 

@@ -299,11 +299,14 @@ impl SeatStore for MemoryStore {
         l.live()?;
         let mut booking =
             self.with_key(new.idempotency.as_ref(), new.id, || Ok(Booking::new(new, BookingStatus::Waiting, Vec::new(), now)))?;
+        // Under the event's lock: the place and the number are one step.
         let seq = self.inner.queue_seq.fetch_add(1, Ordering::Relaxed) + 1;
         booking.queue_seq = Some(seq);
         l.waiting.insert(seq, booking.id);
+        let number = l.waiting.len() as u32;
         let effects = effects::created(&booking, now);
-        Ok(self.record_new(&mut l, booking, effects))
+        let booking = self.record_new(&mut l, booking, effects);
+        Ok(Booking { waiting_number: Some(number), ..booking })
     }
 
     async fn promote(&self, id: BookingId, seats: u32, now: DateTime<Utc>) -> Result<Booking, StoreError> {

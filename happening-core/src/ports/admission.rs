@@ -95,8 +95,6 @@ pub trait SlotCounter: Send + Sync + 'static {
 /// What [`Waitlist::push`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pushed {
-    /// The entry's 1-based position in the queue.
-    pub position: u32,
     /// Whether any seat was free when the entry was queued, read in the same atomic step
     /// (or, where the store queued the entry before the push, as with PostgreSQL alone, in
     /// a snapshot that sees it: a seat freed after that snapshot is freed by a step whose
@@ -148,7 +146,8 @@ pub struct Promotion {
 #[async_trait]
 pub trait Waitlist: Send + Sync + 'static {
     /// Inserts `entry` at its place by `seq` (normally the back); an entry already queued
-    /// stays where it is. Returns its position, and whether seats are free (see [`Pushed`]).
+    /// stays where it is. Returns whether seats are free (see [`Pushed`]). (Its place in line
+    /// is the store's answer: [`SeatStore::enqueue`](crate::ports::SeatStore::enqueue).)
     async fn push(&self, event: EventId, entry: WaitEntry) -> Result<Pushed, AdmissionError>;
 
     /// Removes a booking; `false` if it was not queued (already promoted or removed).

@@ -97,6 +97,12 @@ pub trait SeatStore: Send + Sync + 'static {
 
     /// Writes a waiting booking, giving it the next `queue_seq` of the event. History
     /// `created`, notification `BookingWaitlisted`. Idempotency as in `confirm`.
+    ///
+    /// MUST answer the booking with its `waiting_number`: its 1-based place in the event's
+    /// queue as it joined, decided in the same atomic step that gave it its `queue_seq`
+    /// (never read afterwards). So the bookings that join one queue are told 1, 2, 3, ...
+    /// in queue order, each number once, however many engines write at once: those joining
+    /// an event's queue are serialized with each other (and with those leaving it).
     async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError>;
 
     /// Confirms a waiting booking with `seats` of the lowest free seats. `NotWaiting` if it

@@ -118,6 +118,62 @@ pub async fn race(h: &Harness, capacity: u32, tasks: usize, policy: WaitlistPoli
     Ok(report)
 }
 
+/// Races `tasks` bookings of 1 to 3 seats over all engines of `h`, as a flash sale spread
+/// over replicas, for a `fifo` event of `capacity` seats, and checks what people are told:
+/// the bookings that wait got the numbers 1, 2, ..., N, each once, in the order the queue
+/// holds them, and every engine's view of each booking and of the waitlist says the same.
+/// (Nothing leaves the queue during the burst: under `fifo` a newcomer waits behind anyone
+/// waiting.) Returns how many wait.
+pub async fn race_numbers(h: &Harness, capacity: u32, tasks: usize) -> Result<usize, String> {
+    let event = h.event(capacity, WaitlistPolicy::Fifo).await;
+    let engines = h.engines();
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let en = engines[i % engines.len()].clone();
+            let seats = 1 + (i as u32 * 7919) % 3;
+            let req = BookRequest { event_id: event, user_id: UserId::new(), seats: Some(seats), ..Default::default() };
+            tokio::spawn(async move { en.book(req).await })
+        })
+        .collect();
+    let mut told = Vec::new();
+    for handle in handles {
+        let b = handle.await.map_err(|e| format!("task panicked: {e}"))?.map_err(|e| format!("book: {e}"))?;
+        match (b.status, b.waiting_number, b.queue_seq) {
+            (BookingStatus::Waiting, Some(n), Some(seq)) => told.push((seq, b.id, n)),
+            (BookingStatus::Confirmed, None, None) => {}
+            _ => return Err(format!("booking answered as {:?} with number {:?}", b.status, b.waiting_number)),
+        }
+    }
+    told.sort_unstable();
+    for (i, &(seq, id, n)) in told.iter().enumerate() {
+        if n != i as u32 + 1 {
+            return Err(format!("booking {id} (place {seq}) was told {n}, it is number {} of {} in the queue", i + 1, told.len()));
+        }
+    }
+    for en in &engines {
+        let mut listed: Vec<(BookingId, Option<u32>)> = Vec::new();
+        loop {
+            let page = en.waitlist(event, 0, listed.len() as u32).await.map_err(|e| e.to_string())?;
+            if page.is_empty() {
+                break;
+            }
+            listed.extend(page.iter().map(|b| (b.id, b.waiting_number)));
+        }
+        let want: Vec<(BookingId, Option<u32>)> = told.iter().map(|&(_, id, n)| (id, Some(n))).collect();
+        if listed != want {
+            return Err(format!("the waitlist lists {} entries unlike the numbers told", listed.len()));
+        }
+        for &(_, id, n) in told.iter().step_by(7) {
+            let now = en.booking(id).await.map_err(|e| e.to_string())?.waiting_number;
+            if now != Some(n) {
+                return Err(format!("booking {id} told {n}, now reads {now:?}"));
+            }
+        }
+        invariants::check(en, event).await?;
+    }
+    Ok(told.len())
+}
+
 /// What a race on an event with a capped waitlist left behind.
 #[derive(Debug, Clone, Default)]
 pub struct CappedReport {

@@ -130,6 +130,9 @@ struct Model {
     now_ms: i64,
     /// Notifications of the current step: (user, kind, seats).
     notes: Vec<(usize, NotificationKind, u32)>,
+    /// The `waiting_number` the last booking was told: its place as it joined the queue,
+    /// if it is still waiting.
+    told: Option<u32>,
 }
 
 impl Model {
@@ -214,6 +217,7 @@ impl Model {
 
     fn book(&mut self, user: usize, seats: Option<u32>, numbers: &Option<Vec<u32>>, partial: bool, strict: bool) -> Outcome {
         self.live()?;
+        self.told = None;
         let (n, wanted) = self.validate(seats, numbers)?;
         let behind = self.policy.newcomers_queue_behind() && !self.queue.is_empty();
         let min = if partial { 1 } else { n };
@@ -247,8 +251,12 @@ impl Model {
         self.bookings.push(booking);
         let b = self.bookings.len() - 1;
         self.queue.push(b);
+        let number = self.queue.len() as u32;
         self.note(b, NotificationKind::BookingWaitlisted, n);
         self.promote();
+        if self.bookings[b].status == BookingStatus::Waiting {
+            self.told = Some(number);
+        }
         Ok(())
     }
 
@@ -456,7 +464,12 @@ pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
                     strict_seats: *strict,
                     ..Default::default()
                 };
-                let got = en.book(req).await.map(|b| ids.push(b.id)).map_err(ErrKind::from);
+                let got = match en.book(req).await {
+                    Ok(b) if b.waiting_number != m.told => {
+                        return Err(format!("step {step} {op:?}: told waiting number {:?}, model {:?}", b.waiting_number, m.told));
+                    }
+                    got => got.map(|b| ids.push(b.id)).map_err(ErrKind::from),
+                };
                 (want, got)
             }
             Op::Cancel { booking } => {
@@ -537,6 +550,10 @@ pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
         for (i, id) in ids.iter().enumerate() {
             let b = en.booking(*id).await.map_err(|e| at(e.to_string()))?;
             let mb = &m.bookings[i];
+            let place = m.queue.iter().position(|&q| q == i).map(|p| p as u32 + 1);
+            if b.waiting_number != place {
+                return Err(at(format!("booking {i}: waiting number {:?}, model {place:?}", b.waiting_number)));
+            }
             if (b.status, &b.seat_numbers, b.seats_requested) != (mb.status, &mb.seats, mb.requested) {
                 return Err(at(format!(
                     "booking {i}: engine {:?} {:?} of {}, model {:?} {:?} of {}",
