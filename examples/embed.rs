@@ -1,4 +1,5 @@
-//! Embedding the engine: in-memory stores, an event of 5 seats, the seeds' demo.
+//! Embedding the engine: in-memory stores, an event of 5 seats; two bookings of 3 (one
+//! waits), two seats given up, the waiting one promoted.
 //!
 //! Run: `cargo run --example embed`
 

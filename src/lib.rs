@@ -16,3 +16,8 @@ pub use happening_amqp as amqp;
 
 #[cfg(feature = "http")]
 pub use happening_http as http;
+
+/// The README's Rust examples, compiled and run as doc tests (`cargo test --doc -p happening`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -6,9 +6,9 @@
 //!
 //! ## Why nothing is lost
 //!
-//! The seed published to RabbitMQ *after* its database commit and swallowed the error, so a
-//! broker hiccup lost the notification for good; its worker dropped any message it failed
-//! to handle. Here:
+//! Publishing to RabbitMQ *after* the database commit, and swallowing the error, loses the
+//! notification for good on a broker hiccup; a worker that drops a message it failed to
+//! handle loses it too. Here:
 //!
 //! - **Outbox**: the core writes each notification in the same transaction as the change
 //!   it reports (a `pending` row). Nothing is published inside that transaction; a

@@ -18,7 +18,7 @@ pub const QUEUE_VERSION: i32 = 2;
 /// `<queue>` is a classic queue of version 2 (`x-queue-version`, RabbitMQ 3.10 and later):
 /// in a saturating flash sale on two shared cores the relay kept up markedly better with it
 /// than with version 1, the broker's own persistence being its main cost (BENCHMARKS.md,
-/// "The relay during a flash sale"). A queue declared earlier without the argument is
+/// "Notifications"). A queue declared earlier without the argument is
 /// refused (`PRECONDITION_FAILED`, shown by `/readyz` and the log; notifications wait in
 /// the outbox): drain and delete it, or name a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]

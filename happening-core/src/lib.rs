@@ -6,7 +6,7 @@
 //! This crate is pure: it does no I/O and depends on no runtime. Storage sits behind the
 //! [`ports`]; the in-memory implementations in [`memory`] are the default, and the adapter
 //! crates put the same ports on PostgreSQL, Redis and RabbitMQ. Every backend passes one
-//! conformance suite ([`testkit`], feature `testkit`).
+//! conformance suite (`testkit`, behind the feature `testkit`).
 //!
 //! ```
 //! use happening_core::{Engine, BookRequest, domain::{NewEvent, WaitlistPolicy}, ids::*};

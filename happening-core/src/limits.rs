@@ -4,7 +4,7 @@
 /// The engine's limits. `Limits::default()` is what the server runs with.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Most seats one booking or hold may ask for (the seeds' schema allowed 50).
+    /// Most seats one booking or hold may ask for (50 by default, as the original API).
     pub seats_per_booking_max: u32,
     /// Largest event (seats). One bit per seat in memory, so 1,000,000 seats cost 125 KiB.
     pub capacity_max: u32,

@@ -1,7 +1,7 @@
 //! # happening-http
 //!
 //! Happening's HTTP API on warp, and the `happening` server binary. The routes are warp
-//! filters ([`filters::routes`]) over an [`AppState`](state::AppState) holding the engine,
+//! filters ([`filters::routes`]) over an [`AppState`] holding the engine,
 //! so tests drive them with `warp::test::request()` without a socket.
 //!
 //! Layout (the warp examples' style): [`filters`] (paths, methods, auth, bodies),

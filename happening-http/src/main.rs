@@ -106,7 +106,7 @@ struct Serve {
     /// JWKS file with the RS256 keys of the identity provider (e.g. Keycloak's certs).
     #[arg(long, env = "HAPPENING_JWKS_FILE")]
     jwks_file: Option<PathBuf>,
-    /// Required `iss` of tokens (e.g. https://keycloak.example/realms/happening).
+    /// Required `iss` of tokens (e.g. `https://keycloak.example/realms/happening`).
     #[arg(long, env = "HAPPENING_JWT_ISSUER")]
     jwt_issuer: Option<String>,
     /// Required `aud` of tokens.

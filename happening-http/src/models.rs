@@ -1,5 +1,5 @@
 //! The JSON of the API: request bodies (strict: unknown fields are errors) and response
-//! rows, named as the seeds name them (`total_slots`, `available_slots`, `seat_numbers`,
+//! rows, named as the original API names them (`total_slots`, `available_slots`, `seat_numbers`,
 //! `waiting_number`, `event_date`, `org_id`, ...). Only this crate knows JSON.
 
 use bytes::Bytes;
@@ -96,7 +96,7 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertUser {
-    /// Must be the token's `sub` when given (the seed client sends it).
+    /// Must be the token's `sub` when given (the original API's client sends it).
     pub keycloak_id: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
@@ -333,7 +333,7 @@ pub struct BookingDto {
     pub hold_id: Option<HoldId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// With `GET /bookings/user/:userId`: the event's name and date (as the seed's join).
+    /// With `GET /bookings/user/:userId`: the event's name and date (as the original API's join).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

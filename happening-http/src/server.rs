@@ -73,7 +73,7 @@ const RELAY_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
 ///   up to the notifier's timeouts per round) holds only the notifications, never the
 ///   expiry and promotions. It pauses one `tick` once drained, backs off while the notifier
 ///   fails (doubling up to 5 s, the rows waiting in the outbox meanwhile), and on `stop`
-///   relays what is left, for at most [`RELAY_SHUTDOWN_TIMEOUT_MS`].
+///   relays what is left, for at most `RELAY_SHUTDOWN_TIMEOUT_MS`.
 pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, stop: watch::Receiver<bool>) {
     let shutdown = CancellationToken::new();
     let relay = tokio::spawn(relay(st.clone(), notifier, tick, shutdown.clone()));

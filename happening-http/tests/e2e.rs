@@ -527,7 +527,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     // A booking whose body arrives after the shutdown began. It asks `100-continue`: the
     // server answers that once the handler reads the body, so when the client has it, the
     // request is surely in flight (not bytes still in a socket buffer, which the shutdown
-    // may rightly drop with an idle connection: a first version raced on that).
+    // may rightly drop with an idle connection).
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let json = format!(r#"{{"event_id":"{ev}","seats":2}}"#);
     let addr = s.base.trim_start_matches("http://").to_string();

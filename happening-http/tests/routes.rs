@@ -171,7 +171,7 @@ async fn users_are_upserted_from_the_token() {
     let t = token("kc-123");
     let u1 = a.ok("POST", "/users", &t, Some(json!({ "keycloak_id": "kc-123", "name": "Kim" })), StatusCode::OK).await;
     assert_eq!((u1["name"].as_str(), u1["email"].as_str()), (Some("Kim"), Some("kc-123@example.com")));
-    // The token's own email, as the seed's client sends it (case aside), is taken.
+    // The token's own email, as the original API's client sends it (case aside), is taken.
     let u2 = a.ok("POST", "/users", &t, Some(json!({ "email": "KC-123@example.com", "name": "Kim L" })), StatusCode::OK).await;
     assert_eq!(u1["id"], u2["id"], "same subject, same user");
     assert_eq!((u2["name"].as_str(), u2["email"].as_str()), (Some("Kim L"), Some("kc-123@example.com")));

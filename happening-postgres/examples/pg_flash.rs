@@ -1,4 +1,4 @@
-//! Booking throughput on PostgreSQL, side by side with the seed's design, in one run.
+//! Booking throughput on PostgreSQL, side by side with the original platform's design, in one run.
 //!
 //! ```text
 //! cargo run --release -p happening-postgres --example pg_flash -- <database-url> [clients] [bookings]
@@ -6,7 +6,7 @@
 //!
 //! Scenarios, each with `clients` concurrent clients booking 1 seat at a time:
 //! - the engine (PgStore + PgAdmission) on one hot event, and spread over 1,000 events;
-//! - the baseline, the seed's second design: `SELECT ... FOR UPDATE` on the event row,
+//! - the baseline, the original platform's design: `SELECT ... FOR UPDATE` on the event row,
 //!   decrement its counter, insert the booking, in one transaction; same two shapes.
 //!
 //! The engine runs on the pool the server opens (`happening_postgres::connect`: 32
@@ -121,7 +121,7 @@ async fn baseline_setup(pool: &PgPool, n: usize, capacity: i32) -> Vec<uuid::Uui
     ids
 }
 
-/// The seed's second design: lock the event row, check and decrement, insert.
+/// The original platform's design: lock the event row, check and decrement, insert.
 async fn baseline_book(pool: &PgPool, event: uuid::Uuid) {
     let mut tx = pool.begin().await.unwrap();
     let available: i32 = sqlx::query_scalar("SELECT available_slots FROM baseline_events WHERE id = $1 FOR UPDATE")

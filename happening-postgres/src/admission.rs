@@ -55,7 +55,7 @@ const PROBES_MAX: usize = 64;
 /// planner, once the table was analyzed while an event's seats were all free, expected the
 /// first rows of a sequential scan to match and chose one: it read every taken seat from
 /// the table's start (167 buffers and 2 ms a probe, against 6 and 0.1 ms; on the hot event
-/// over HTTP half the runs had that plan, BENCHMARKS.md "Rows written per batch").
+/// over HTTP half the runs had that plan).
 const PROBE: &str = "SELECT known, queued, free, queue_full FROM happening_probe($1, $2, $3, $4, $5)";
 
 /// What the probe saw.
@@ -164,7 +164,7 @@ impl SlotCounter for PgAdmission {
     /// (`shorts.rs`): `take` changes nothing here, and the store's step checks the seats
     /// and the queue again anyway. Over 1,000 events over HTTP the probes were a call per
     /// four bookings and a stage each booking waited in, which kept the batches behind it
-    /// small (BENCHMARKS.md "Bookings without probes").
+    /// small (ARCHITECTURE.md, "Bookings without probes").
     fn unchecked_take(&self, event: EventId, req: &TakeRequest) -> bool {
         req.min == req.want && !self.shorts.recent(event)
     }

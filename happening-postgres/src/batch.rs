@@ -40,7 +40,7 @@ pub(crate) const BATCH_MAX: usize = 32;
 /// overlap one batch's commit with the next one's work, few enough that batches fill up.
 /// Two, not four, since bookings skip their probe (0016): over 1,000 events over HTTP
 /// 5,625-6,604 bookings/s against 4,945-6,206 in three alternated runs, batches of ~15
-/// bookings instead of ~8 (BENCHMARKS.md "Bookings without probes").
+/// bookings instead of ~8 (ARCHITECTURE.md, "Bookings without probes").
 pub(crate) const WORKERS: usize = 2;
 
 /// One booking to write: confirmed with the lowest free seats (any requested seats are

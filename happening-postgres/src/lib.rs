@@ -62,7 +62,7 @@ impl PoolConfig {
 /// `admission::warm_up`). At a flash sale's start every client asks at once; on a pool
 /// opened lazily the first requests waited for connections to open and for each one's
 /// first calls to plan (the first 1,000 requests of a cold server: p99 242-300 ms, against
-/// 108-115 ms once warm; BENCHMARKS.md, "A warm pool").
+/// 108-115 ms once warm; ARCHITECTURE.md, "The pool is whole and warm").
 pub async fn connect(url: &str, config: PoolConfig) -> Result<PgPool, sqlx::Error> {
     // On a connection of their own: the pool's warm-up needs the schema. Within the wait the
     // pool allows for a connection, as the pool's own connecting was.

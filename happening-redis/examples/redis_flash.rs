@@ -1,5 +1,5 @@
 //! A flash sale through the engine on PostgreSQL + Redis, side by side in one run with the
-//! seed's Redis design: `DECRBY` the event's counter, and if it went negative `INCRBY` it
+//! original platform's Redis design: `DECRBY` the event's counter, and if it went negative `INCRBY` it
 //! back and insert a waiting row, else insert a confirmed row (one autocommit `INSERT` each,
 //! no seat numbers, no history, no outbox, no queue order).
 //!
@@ -121,7 +121,7 @@ async fn baseline_run(pool: PgPool, redis_url: &str, clients: u32, requests: u32
                 for _ in (c..requests).step_by(clients as usize) {
                     let n = 1;
                     let t = Instant::now();
-                    // The seed: take, and give back if that went below zero.
+                    // The original platform's: take, and give back if that went below zero.
                     let left: i64 = conn.decr(&key, n).await.expect("DECRBY");
                     let status = if left < 0 {
                         let _: i64 = conn.incr(&key, n).await.expect("INCRBY");

@@ -26,7 +26,7 @@
 //! `give`, `push`, `remove`, `pop_fitting`, `set_free`, `forget`, `restore`): Redis runs a
 //! script to its end before anything else, so no caller ever sees half of a step. In particular `take` reads the
 //! counter, compares and decrements it in one step, and checks the waitlist in the same
-//! step (no queue-jumping under `fifo` and `partial`). The seed's `DECRBY` then `INCRBY`
+//! step (no queue-jumping under `fifo` and `partial`). The original platform's `DECRBY` then `INCRBY`
 //! revert let the counter go negative for an instant, and a request arriving in that
 //! instant was turned away from seats that were free; here the counter never goes below
 //! zero. `pop_fitting` chooses the entry the policy promotes, removes it and takes its

@@ -41,7 +41,7 @@ async fn four_engines_race_under_first_fit_and_partial() {
 
 /// The flash sale at the port: 2,000 single-seat takes on four connections for 500 seats.
 /// Exactly 500 succeed, and every refusal saw zero free seats: no request is turned away
-/// while a seat is free (the seed's DECRBY-then-INCRBY let the counter dip below zero, and
+/// while a seat is free (the original platform's DECRBY-then-INCRBY let the counter dip below zero, and
 /// refused requests in that instant).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_takes_never_refuse_a_free_seat_nor_oversell() {

@@ -14,8 +14,8 @@ pub enum WaitlistPolicy {
     /// Every waiting booking that fits is promoted, in queue order; a newcomer that fits
     /// is confirmed even while larger requests wait.
     FirstFit,
-    /// The head takes the free seats up to its request and leaves the queue (the seed's
-    /// per-seat behaviour). Newcomers never pass anyone waiting.
+    /// The head takes the free seats up to its request and leaves the queue (the original
+    /// platform's per-seat behaviour). Newcomers never pass anyone waiting.
     Partial,
 }
 

@@ -322,7 +322,7 @@ impl Engine {
 }
 
 /// What a repeated request answers. A booking request answers the booking as it made
-/// it (the first result, as the brief asks). A cancellation answers the booking now: a
+/// it (the first result). A cancellation answers the booking now: a
 /// full cancellation is final, so that is its first result; after a cancellation of some
 /// seats, later changes to the booking show.
 #[derive(Clone, Copy)]

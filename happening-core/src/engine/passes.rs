@@ -5,7 +5,7 @@
 //! and queue on its row in the store, each holding a pooled connection while it waits: the
 //! first promotes it, the others find it promoted and queue again on the next head, so a
 //! burst of n cancels made O(n²) lock waits, and its waiting passes starved unrelated
-//! requests of connections (session 8's CI failure was that queue plus a 5 s pool wait).
+//! requests of connections (a 5 s pool wait then fails them).
 //!
 //! So a pass asked for while one runs on the same event waits for the *next* pass, which
 //! starts when the running one ends and serves every request that arrived meanwhile. Each

@@ -1,4 +1,4 @@
-//! The conformance suite: the booking rules of the brief, written once against the engine
+//! The conformance suite: the booking rules, written once against the engine
 //! and its ports. Every backend runs it through [`conformance_tests!`](crate::conformance_tests):
 //!
 //! ```ignore
@@ -35,7 +35,7 @@ macro_rules! conformance_tests {
             confirm_behind_the_queue_is_short_while_anyone_waits,
             first_fit_newcomer_that_fits_is_confirmed,
             accept_partial_takes_what_is_free,
-            seed_demo_cancel_seats_promotes,
+            demo_cancel_seats_promotes,
             fifo_stops_at_first_that_does_not_fit,
             first_fit_promotes_every_one_that_fits,
             partial_policy_gives_head_what_is_free,
@@ -278,8 +278,8 @@ pub async fn accept_partial_takes_what_is_free(h: &Harness) {
     check(h, e).await;
 }
 
-/// The seeds' demo: capacity 5, book 3 and 3 (one waits), cancel 2 seats: promoted.
-pub async fn seed_demo_cancel_seats_promotes(h: &Harness) {
+/// The demo: capacity 5, book 3 and 3 (one waits), cancel 2 seats: promoted.
+pub async fn demo_cancel_seats_promotes(h: &Harness) {
     let e = h.event(5, Fifo).await;
     let (alice, bob) = (UserId::new(), UserId::new());
     let a = h.book(e, alice, 3).await.unwrap();

@@ -1,4 +1,4 @@
-//! The invariants of the brief, checked on one event against the store and the admission
+//! The system's invariants (ARCHITECTURE.md), checked on one event against the store and the admission
 //! state. Call at quiescence (no operation in flight).
 //!
 //! The checks are the production audit's ([`Engine::audit_event`]): one definition of the

@@ -20,7 +20,7 @@ pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     ok(&list)
 }
 
-/// `GET /organizations/user/:userId` (the seed's path): the caller's own organizations.
+/// `GET /organizations/user/:userId` (the original API's path): the caller's own organizations.
 pub async fn of_user(user: UserId, ctx: Ctx) -> Result<Response, ApiError> {
     if user != ctx.user() {
         // A user of no organization of the caller's does not exist to the caller (404, as in

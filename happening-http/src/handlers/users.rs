@@ -11,7 +11,7 @@ use crate::models::*;
 ///
 /// The email is the token's `email` claim, which the identity provider vouches for, never
 /// the body's: invites are accepted by email, so a self-set address would let anyone holding
-/// an invite token take it. A body `email` (the seed's client sends the profile's) must be
+/// an invite token take it. A body `email` (the original API's client sends the profile's) must be
 /// the token's, else 403, as for `keycloak_id`: a well-formed claim to someone else's
 /// identity (one that is no address at all is a 400); a token without one leaves the user
 /// without an email.
@@ -53,7 +53,7 @@ pub async fn mark_read(id: NotificationId, ctx: Ctx) -> Result<Response, ApiErro
     no_content()
 }
 
-/// `GET /users?keycloak_id=:sub` (the seed's lookup): the caller's own row only.
+/// `GET /users?keycloak_id=:sub` (the original API's lookup): the caller's own row only.
 pub async fn by_subject(ctx: Ctx, q: HashMap<String, String>) -> Result<Response, ApiError> {
     match q.get("keycloak_id") {
         None => Err(ApiError::bad("keycloak_id", "missing keycloak_id query parameter")),

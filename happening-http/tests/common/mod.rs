@@ -206,7 +206,7 @@ pub fn metric(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
 }
 
-/// What the seeds' demo leaves for a test to check further.
+/// What the demo leaves for a test to check further.
 pub struct Demo {
     pub event: String,
     /// Bob's token and user id, and his booking (waitlisted, then promoted).
@@ -215,7 +215,7 @@ pub struct Demo {
     pub bob_booking: String,
 }
 
-/// The seeds' demo, on whatever stores `s` runs: capacity 5, Alice books 3 and Bob 3 (he
+/// The demo, on whatever stores `s` runs: capacity 5, Alice books 3 and Bob 3 (he
 /// waits), Alice cancels seats 1 and 2, Bob is promoted to seats 1, 2 and 4.
 pub async fn seed_demo(s: &Server) -> Demo {
     let (admin, _) = s.user("admin").await;
