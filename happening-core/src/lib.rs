@@ -41,6 +41,6 @@ pub mod seats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use engine::{BookRequest, Engine, HoldRequest, Reconciled, RELAY_LEASE_MS};
+pub use engine::{BookRequest, ChangeListener, Engine, HoldRequest, Reconciled, RELAY_LEASE_MS};
 pub use error::{Error, Result};
 pub use limits::Limits;

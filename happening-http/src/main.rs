@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use happening_core::ids::EventId;
-use happening_core::ports::{Admission, Store};
+use happening_core::ports::{Admission, ChangeFeed, Store};
 use happening_core::{Engine, Reconciled};
 use happening_http::auth::{self, AuthConfig, MintRequest, Verifier};
 use happening_http::ratelimit::RateLimiter;
@@ -80,6 +80,10 @@ struct Serve {
     /// Redis URL for counters, waitlists and holds (in memory when absent).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// Redis Cluster seed nodes, comma-separated (`redis://host:port,...`): the alternative
+    /// to REDIS_URL when one Redis is not enough.
+    #[arg(long, env = "REDIS_CLUSTER_URLS", hide_env_values = true, conflicts_with = "redis_url")]
+    redis_cluster_urls: Option<String>,
     /// Prefix of the Redis keys (several deployments can share one Redis).
     #[arg(long, env = "HAPPENING_REDIS_PREFIX", default_value = happening_redis::DEFAULT_PREFIX)]
     redis_prefix: String,
@@ -164,6 +168,10 @@ struct Reconcile {
     /// Redis URL of the admission to repair (PostgreSQL's own admission when absent).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// Redis Cluster seed nodes, comma-separated (`redis://host:port,...`): the alternative
+    /// to REDIS_URL when one Redis is not enough.
+    #[arg(long, env = "REDIS_CLUSTER_URLS", hide_env_values = true, conflicts_with = "redis_url")]
+    redis_cluster_urls: Option<String>,
     /// Prefix of the Redis keys.
     #[arg(long, env = "HAPPENING_REDIS_PREFIX", default_value = happening_redis::DEFAULT_PREFIX)]
     redis_prefix: String,
@@ -180,6 +188,10 @@ struct Audit {
     /// Redis URL of the admission to compare (PostgreSQL's own admission when absent).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// Redis Cluster seed nodes, comma-separated (`redis://host:port,...`): the alternative
+    /// to REDIS_URL when one Redis is not enough.
+    #[arg(long, env = "REDIS_CLUSTER_URLS", hide_env_values = true, conflicts_with = "redis_url")]
+    redis_cluster_urls: Option<String>,
     /// Prefix of the Redis keys.
     #[arg(long, env = "HAPPENING_REDIS_PREFIX", default_value = happening_redis::DEFAULT_PREFIX)]
     redis_prefix: String,
@@ -290,11 +302,17 @@ fn init_logs_with(log_level: &str, log_format: LogFormat) {
 fn serve(s: Serve) -> ExitCode {
     init_logs(&s);
     let rabbit = rabbit_url(s.rabbitmq_url.clone(), std::env::var("AMQP_URL").ok());
-    let redis_url = s.redis_url.clone().filter(|v| !v.is_empty());
+    let redis = match redis_target(s.redis_url.clone(), s.redis_cluster_urls.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // Redis only holds what can be rebuilt from the store: without PostgreSQL there is
     // nothing to rebuild it from (and nothing persisted).
-    if redis_url.is_some() && s.database_url.as_deref().is_none_or(str::is_empty) {
-        eprintln!("error: REDIS_URL needs DATABASE_URL: Redis holds counters and waitlists rebuilt from PostgreSQL, the source of truth; set DATABASE_URL too, or unset REDIS_URL");
+    if redis.is_some() && s.database_url.as_deref().is_none_or(str::is_empty) {
+        eprintln!("error: REDIS_URL (or REDIS_CLUSTER_URLS) needs DATABASE_URL: Redis holds counters and waitlists rebuilt from PostgreSQL, the source of truth; set DATABASE_URL too, or unset REDIS_URL");
         return ExitCode::from(2);
     }
 
@@ -364,11 +382,25 @@ fn serve(s: Serve) -> ExitCode {
         let mut settings = settings;
         let mut checks: Vec<Arc<dyn ReadyCheck>> = Vec::new();
         let mut backends = vec![("seat_store", "memory"), ("admission", "memory"), ("notifier", "log")];
+        let mut feed: Option<Arc<dyn ChangeFeed>> = None;
         let engine = match &database_url {
             None => Engine::in_memory(),
             Some(url) => {
                 let pool = happening_postgres::PoolConfig { connections_max: s.db_pool_size, acquire_timeout_ms: s.db_acquire_timeout_ms };
-                let pg = pg_engine(url, pool, redis_url.as_deref(), &s.redis_prefix).await?;
+                let pg = pg_engine(url, pool, redis.as_ref(), &s.redis_prefix).await?;
+                // The live streams of every replica hear of each other's changes through
+                // the shared stores: Redis' publish and subscribe, else PostgreSQL's.
+                feed = Some(match &redis {
+                    Some(target) => Arc::new(
+                        happening_redis::RedisChanges::connect(target, &s.redis_prefix)
+                            .await
+                            .map_err(|e| format!("cannot subscribe to Redis for live changes: {e}"))?,
+                    ),
+                    None => Arc::new(
+                        happening_postgres::PgChanges::new(url, pg.pool.clone())
+                            .map_err(|e| format!("cannot listen to PostgreSQL for live changes: {e}"))?,
+                    ),
+                });
                 backends[0].1 = "postgres";
                 checks.push(Arc::new(PostgresCheck::new(pg.pool.clone())));
                 match pg.redis {
@@ -420,10 +452,11 @@ fn serve(s: Serve) -> ExitCode {
             tick: Duration::from_millis(s.tick_ms.max(10)),
             grace: Duration::from_secs(s.shutdown_grace),
             notifier,
+            feed,
         };
         tracing::info!(
             stores,
-            admission = if redis_url.is_some() { "redis" } else { stores },
+            admission = redis.as_ref().map_or(stores, |r| if matches!(r, happening_redis::RedisTarget::Cluster(_)) { "redis-cluster" } else { "redis" }),
             db_pool_size = database_url.as_ref().map(|_| s.db_pool_size),
             notifier = notifier_name,
             body_limit = s.body_limit,
@@ -509,12 +542,12 @@ struct PgEngine {
     redis: Option<happening_redis::RedisAdmission>,
 }
 
-/// Connects to PostgreSQL (running the migrations) and, with `redis_url`, to Redis: the
+/// Connects to PostgreSQL (running the migrations) and, with `redis`, to Redis: the
 /// engine is `PgStore` + `RedisAdmission`, else `PgStore` + `PgAdmission`.
 async fn pg_engine(
     url: &str,
     pool: happening_postgres::PoolConfig,
-    redis_url: Option<&str>,
+    redis: Option<&happening_redis::RedisTarget>,
     redis_prefix: &str,
 ) -> Result<PgEngine, String> {
     // One plain connection first: the pool's own error on an unreachable server is only
@@ -524,11 +557,11 @@ async fn pg_engine(
     // migration lock).
     let pool = happening_postgres::connect(url, pool).await.map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
     let store = Arc::new(happening_postgres::PgStore::new(pool.clone()));
-    let (admission, redis): (Arc<dyn Admission>, _) = match redis_url {
+    let (admission, redis): (Arc<dyn Admission>, _) = match redis {
         None => (Arc::new(happening_postgres::PgAdmission::new(pool.clone())), None),
         Some(r) => {
             let redis = redis_connect(r, redis_prefix).await?;
-            redis.ping().await.map_err(|e| format!("cannot use Redis (REDIS_URL): {e}"))?;
+            redis.ping().await.map_err(|e| format!("cannot use Redis: {e}"))?;
             (Arc::new(redis.clone()), Some(redis))
         }
     };
@@ -536,12 +569,32 @@ async fn pg_engine(
     Ok(PgEngine { engine, pool, store, redis })
 }
 
-/// The Redis admission at `url`, or why not, within 10 s.
-async fn redis_connect(url: &str, prefix: &str) -> Result<happening_redis::RedisAdmission, String> {
-    match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect(url, prefix)).await {
+/// Where Redis is, from `--redis-url` or `--redis-cluster-urls` (clap refuses both); `None`
+/// without either.
+fn redis_target(url: Option<String>, cluster: Option<String>) -> Result<Option<happening_redis::RedisTarget>, String> {
+    use happening_redis::RedisTarget;
+    match (url.filter(|v| !v.is_empty()), cluster.filter(|v| !v.trim().is_empty())) {
+        (Some(url), _) => Ok(Some(RedisTarget::Single(url))),
+        (None, Some(list)) => RedisTarget::cluster_from_list(&list).map(Some).ok_or_else(|| {
+            format!(
+                "REDIS_CLUSTER_URLS: give 1 to {} seed nodes, comma-separated (redis://host:port,...)",
+                happening_redis::CLUSTER_SEEDS_MAX
+            )
+        }),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The Redis admission at `target`, or why not, within 10 s.
+async fn redis_connect(target: &happening_redis::RedisTarget, prefix: &str) -> Result<happening_redis::RedisAdmission, String> {
+    let what = match target {
+        happening_redis::RedisTarget::Single(_) => "REDIS_URL",
+        happening_redis::RedisTarget::Cluster(_) => "REDIS_CLUSTER_URLS",
+    };
+    match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect_to(target, prefix)).await {
         Ok(Ok(a)) => Ok(a),
-        Ok(Err(e)) => Err(format!("cannot connect to Redis (REDIS_URL): {e}")),
-        Err(_) => Err("cannot connect to Redis (REDIS_URL): no answer within 10 s".to_string()),
+        Ok(Err(e)) => Err(format!("cannot connect to Redis ({what}): {e}")),
+        Err(_) => Err(format!("cannot connect to Redis ({what}): no answer within 10 s")),
     }
 }
 
@@ -578,9 +631,15 @@ fn reconcile(r: Reconcile) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let redis_url = r.redis_url.filter(|v| !v.is_empty());
+    let redis = match redis_target(r.redis_url, r.redis_cluster_urls) {
+        Ok(redis) => redis,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = rt.block_on(async move {
-        let pg = pg_engine(&url, happening_postgres::PoolConfig::new(4), redis_url.as_deref(), &r.redis_prefix).await?;
+        let pg = pg_engine(&url, happening_postgres::PoolConfig::new(4), redis.as_ref(), &r.redis_prefix).await?;
         let drifted = match r.event {
             Some(id) => {
                 let one = pg.engine.reconcile_event(id).await.map_err(|e| format!("cannot reconcile event {id}: {e}"))?;
@@ -684,7 +743,11 @@ async fn pg_connect(url: &str) -> Result<sqlx::PgConnection, String> {
 /// The engine `happening audit` reads through: PgStore on read-only sessions (no
 /// migrations: an audit writes nothing, the schema included), and RedisAdmission or
 /// PgAdmission.
-async fn audit_engine(url: &str, redis_url: Option<&str>, redis_prefix: &str) -> Result<(Engine, sqlx::PgPool), String> {
+async fn audit_engine(
+    url: &str,
+    redis: Option<&happening_redis::RedisTarget>,
+    redis_prefix: &str,
+) -> Result<(Engine, sqlx::PgPool), String> {
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
     drop(pg_connect(url).await?);
     let options: PgConnectOptions = url.parse().map_err(|e| format!("invalid DATABASE_URL: {e}"))?;
@@ -695,7 +758,7 @@ async fn audit_engine(url: &str, redis_url: Option<&str>, redis_prefix: &str) ->
         .connect_with(options)
         .await
         .map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
-    let admission: Arc<dyn Admission> = match redis_url {
+    let admission: Arc<dyn Admission> = match redis {
         None => Arc::new(happening_postgres::PgAdmission::new(pool.clone())),
         Some(r) => Arc::new(redis_connect(r, redis_prefix).await?),
     };
@@ -716,13 +779,19 @@ fn audit(a: Audit) -> ExitCode {
         Ok(rt) => rt,
         Err(_) => return ExitCode::from(2),
     };
-    let redis_url = a.redis_url.filter(|v| !v.is_empty());
+    let redis = match redis_target(a.redis_url, a.redis_cluster_urls) {
+        Ok(redis) => redis,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = happening_core::engine::AuditOptions {
         stuck_after: chrono::Duration::seconds(i64::from(a.stuck_after_secs)),
         ..Default::default()
     };
     let result = rt.block_on(async move {
-        let (engine, pool) = audit_engine(&url, redis_url.as_deref(), &a.redis_prefix).await?;
+        let (engine, pool) = audit_engine(&url, redis.as_ref(), &a.redis_prefix).await?;
         let once = || async {
             match a.event {
                 Some(id) => engine.audit_events(&[id], &opts).await.map_err(|e| format!("cannot audit event {id}: {e}")),

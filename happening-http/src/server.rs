@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use happening_amqp::{run_relay, CancellationToken, RelayConfig};
 use happening_core::domain::Notification;
-use happening_core::ports::{Notifier, NotifierError};
+use happening_core::ports::{ChangeFeed, Notifier, NotifierError};
 use hyper::server::accept::Accept;
 use hyper::server::conn::AddrStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -95,20 +95,14 @@ async fn maintain(st: &State, tick: Duration, mut stop: watch::Receiver<bool>) {
         }
         match st.engine.expire_holds().await {
             Ok(0) => {}
-            Ok(n) => {
-                tracing::debug!(expired = n, "holds expired");
-                st.live.touch_all();
-            }
+            Ok(n) => tracing::debug!(expired = n, "holds expired"),
             Err(e) => tracing::warn!(error = %e, "hold expiry failed; will retry"),
         }
         // Events whose counter or queue may be stale after an admission failure (cheap when
         // none is marked).
         match st.engine.reconcile_dirty().await {
             Ok(0) => {}
-            Ok(n) => {
-                tracing::info!(drifted = n, "reconciled events after admission failures");
-                st.live.touch_all();
-            }
+            Ok(n) => tracing::info!(drifted = n, "reconciled events after admission failures"),
             Err(e) => tracing::warn!(error = %e, "reconciling events failed; will retry"),
         }
     }
@@ -135,6 +129,9 @@ pub struct RunOptions {
     /// After a shutdown signal, how long in-flight requests may take.
     pub grace: Duration,
     pub notifier: Arc<dyn Notifier>,
+    /// Tells the other servers of the changes made here, and the live streams here of
+    /// theirs (`live::relay_changes`); `None` for a server alone on its stores.
+    pub feed: Option<Arc<dyn ChangeFeed>>,
 }
 
 /// The open connections that have received at least one byte.
@@ -245,6 +242,9 @@ pub async fn run(
         st_sig.shutdown.send_replace(true);
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(feed) = opts.feed {
+        tokio::spawn(crate::live::relay_changes(st.live.clone(), feed, stop_rx.clone()));
+    }
     let bg = tokio::spawn(background(st.clone(), opts.notifier, opts.tick, stop_rx));
     let mut server = tokio::spawn(server);
     let mut shutdown = st.shutdown.subscribe();

@@ -101,11 +101,14 @@ impl AppState {
         settings: Settings,
         checks: Vec<Arc<dyn ReadyCheck>>,
     ) -> State {
+        // The engine tells the live streams of every change it makes.
+        let live = Arc::new(Live::default());
+        let engine = engine.with_change_listener(live.clone());
         Arc::new(Self {
             engine,
             verifier,
             metrics: Metrics::default(),
-            live: Arc::new(Live::default()),
+            live,
             idempotency: IdempotencyCache::new(100_000),
             auth_cache: AuthCache::new(Duration::from_millis(settings.auth_cache_ms), AUTH_CACHE_ENTRIES_MAX),
             limiter,

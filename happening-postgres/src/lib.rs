@@ -15,6 +15,7 @@
 mod admission;
 mod alloc;
 mod batch;
+mod changes;
 mod directory;
 mod error;
 mod gather;
@@ -26,6 +27,7 @@ pub mod testing;
 use std::time::Duration;
 
 pub use admission::PgAdmission;
+pub use changes::{PgChanges, APPLICATION_NAME as CHANGES_APPLICATION_NAME, CHANNEL as CHANGES_CHANNEL};
 pub use store::PgStore;
 
 use sqlx::postgres::PgPoolOptions;

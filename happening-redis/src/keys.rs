@@ -10,6 +10,9 @@
 //! | `<prefix>:{<event>}:seats`       | hash       | booking id -> its member in `waitlist`    |
 //! | `<prefix>:{<event>}:version`     | string     | the event's version (an integer), see below |
 //!
+//! And one publish/subscribe channel per event, `<prefix>:{<event>}:changes`, on which the
+//! servers tell each other of its changes (`changes.rs`).
+//!
 //! Waitlist members are `<seq, 20 digits>:<booking id>:<seats>`, all with score 0: Redis
 //! orders members of equal score by their bytes, and zero-padded to 20 digits every `u64`
 //! sorts by value. (A score of `seq` would be exact only up to 2^53.) The member carries
@@ -56,6 +59,19 @@ impl EventKeys {
     pub fn all(&self) -> [&str; 4] {
         [&self.slots, &self.waitlist, &self.seats, &self.version]
     }
+}
+
+/// The channel on which an event's changes are told across servers (`RedisChanges`): in
+/// the event's hash slot, like its keys.
+pub(crate) fn changes_channel(prefix: &str, event: EventId) -> String {
+    format!("{prefix}:{{{event}}}:changes")
+}
+
+/// The event of a channel of [`changes_channel`]'s form.
+pub(crate) fn changes_channel_event(channel: &str) -> Option<EventId> {
+    let (_, rest) = channel.split_once('{')?;
+    let (id, rest) = rest.split_once('}')?;
+    (rest == ":changes").then(|| id.parse().ok()).flatten()
 }
 
 /// Whether `prefix` can be used: without braces, so that the event id stays the hash tag.
@@ -127,6 +143,17 @@ mod tests {
         }
         let distinct: std::collections::BTreeSet<&str> = keys.all().into_iter().collect();
         assert_eq!(distinct.len(), 4);
+    }
+
+    #[test]
+    fn an_events_changes_channel_is_in_its_slot_and_names_it() {
+        let event = EventId::new();
+        let channel = changes_channel(DEFAULT_PREFIX, event);
+        assert_eq!(channel, format!("happening:{{{event}}}:changes"));
+        assert_eq!(slot(&channel), slot(&EventKeys::new(DEFAULT_PREFIX, event).slots));
+        assert_eq!(changes_channel_event(&channel), Some(event));
+        assert_eq!(changes_channel_event(&format!("x:{{{event}}}:slots")), None);
+        assert_eq!(changes_channel_event("x:{not-an-id}:changes"), None);
     }
 
     #[test]

@@ -75,30 +75,32 @@
 //! [`Waitlist`]: happening_core::ports::Waitlist
 //! [`SeatStore`]: happening_core::ports::SeatStore
 
+mod changes;
+mod conn;
 mod keys;
 mod scripts;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use happening_core::domain::WaitlistPolicy;
 use happening_core::error::BackendError;
 use happening_core::ids::{BookingId, EventId};
 use happening_core::ports::*;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script};
 
+pub use changes::RedisChanges;
+pub use conn::{RedisConnection, RedisTarget, CLUSTER_SEEDS_MAX};
 pub use keys::{EventKeys, DEFAULT_PREFIX};
 pub use redis;
 
 use scripts::SCRIPTS;
 
-/// [`SlotCounter`] + [`Waitlist`] on Redis. Cheap to clone: clones share one multiplexed,
-/// self-reconnecting connection.
+/// [`SlotCounter`] + [`Waitlist`] on Redis, one server or a cluster. Cheap to clone: clones
+/// share one self-reconnecting connection.
 #[derive(Clone)]
 pub struct RedisAdmission {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: Arc<str>,
 }
 
@@ -124,27 +126,22 @@ fn count(n: i64) -> Result<u32, AdmissionError> {
 }
 
 impl RedisAdmission {
-    /// Connects to the Redis at `url` (`redis://host:port/db`) through a
-    /// [`ConnectionManager`], which reconnects by itself after a lost connection. Keys start
-    /// with `prefix` ([`DEFAULT_PREFIX`] is `happening`; it may not contain braces).
-    ///
-    /// Tuned to fail fast while Redis is down: a lost connection is replaced by one attempt
-    /// (given up after 1 s) made on the next call, not by retries with back-off during
-    /// which every call would wait; a reply is awaited 2 s at most. Callers get a backend
-    /// error at once, and the call after Redis is back reconnects.
+    /// Connects to the Redis at `url` (`redis://host:port/db`). Keys start with `prefix`
+    /// ([`DEFAULT_PREFIX`] is `happening`; it may not contain braces).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, RedisError> {
-        check_prefix(prefix)?;
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Duration::from_secs(1))
-            .set_response_timeout(Duration::from_secs(2));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
-        Self::new(conn, prefix)
+        Self::connect_to(&RedisTarget::Single(url.to_string()), prefix).await
     }
 
-    /// Over a connection manager of your own.
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Result<Self, RedisError> {
+    /// Connects to `target`, one server or a cluster (see `conn.rs` for the timeouts: a
+    /// call fails within seconds while Redis is down, and the first after it is back goes
+    /// through).
+    pub async fn connect_to(target: &RedisTarget, prefix: &str) -> Result<Self, RedisError> {
+        check_prefix(prefix)?;
+        Self::new(RedisConnection::connect(target).await?, prefix)
+    }
+
+    /// Over a connection of your own.
+    pub fn new(conn: RedisConnection, prefix: &str) -> Result<Self, RedisError> {
         check_prefix(prefix)?;
         Ok(Self { conn, prefix: prefix.into() })
     }
@@ -159,11 +156,11 @@ impl RedisAdmission {
     }
 
     /// The connection (for readiness checks, tools and tests).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.conn.clone()
     }
 
-    /// Whether Redis answers (`PING`), for readiness probes.
+    /// Whether Redis answers (`PING`; on a cluster, every primary), for readiness probes.
     pub async fn ping(&self) -> Result<(), AdmissionError> {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(backend)
@@ -248,6 +245,38 @@ impl SlotCounter for RedisAdmission {
     async fn forget(&self, event: EventId) -> Result<(), AdmissionError> {
         self.run::<i64>(&SCRIPTS.forget, event, &[]).await.map(drop)
     }
+
+    /// The replication ids of the primaries (`master_replid`, with each primary's address on
+    /// a cluster): a replica taking over a primary, or a server restarting, starts a new one.
+    async fn generation(&self) -> Result<Option<String>, AdmissionError> {
+        let mut conn = self.conn.clone();
+        let info: redis::Value = redis::cmd("INFO").arg("replication").query_async(&mut conn).await.map_err(backend)?;
+        let ids = match info {
+            // A cluster answers per primary.
+            redis::Value::Map(nodes) => {
+                let mut ids: Vec<String> = nodes
+                    .iter()
+                    .map(|(node, info)| Ok(format!("{}={}", text(node)?, replid(&text(info)?)?)))
+                    .collect::<Result<_, AdmissionError>>()?;
+                ids.sort();
+                ids.join(",")
+            }
+            one => replid(&text(&one)?)?,
+        };
+        Ok(Some(ids))
+    }
+}
+
+fn text(v: &redis::Value) -> Result<String, AdmissionError> {
+    redis::from_redis_value(v).map_err(backend)
+}
+
+/// The `master_replid` of an `INFO replication` answer.
+fn replid(info: &str) -> Result<String, AdmissionError> {
+    info.lines()
+        .find_map(|l| l.strip_prefix("master_replid:"))
+        .map(|id| id.trim().to_string())
+        .ok_or_else(|| corrupt("INFO replication without master_replid"))
 }
 
 #[async_trait]

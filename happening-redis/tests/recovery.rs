@@ -275,7 +275,7 @@ async fn reconcile_reports_and_repairs_drift() {
     assert!(!en.reconcile_event(event).await.unwrap().drifted());
 
     // Two admissions with different prefixes on one Redis know nothing of each other.
-    let other = RedisAdmission::connect(&b.redis_url, &format!("{}-other", b.prefix)).await.unwrap();
+    let other = RedisAdmission::connect_to(&b.target, &format!("{}-other", b.prefix)).await.unwrap();
     assert!(is_missing(other.free(event).await));
     assert_eq!(other.keys(event).slots.replace("-other", ""), a.keys(event).slots);
 }

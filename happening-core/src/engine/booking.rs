@@ -52,6 +52,13 @@ impl Engine {
     /// The row only validates the request; the store's atomic steps check again whatever a
     /// concurrent change could make stale (the event cancelled, its seats). `None` reads it.
     pub async fn book_read(&self, event: Option<Event>, req: BookRequest) -> Result<Booking> {
+        let event_id = req.event_id;
+        let b = self.book_now(event, req).await?;
+        self.changed(event_id);
+        Ok(b)
+    }
+
+    async fn book_now(&self, event: Option<Event>, req: BookRequest) -> Result<Booking> {
         let key = self.key(req.user_id, req.idempotency_key.as_deref(), || req.fingerprint())?;
         if let Some(b) = self.replay(key.as_ref(), Replay::AsCreated).await? {
             return Ok(b);
@@ -246,6 +253,7 @@ impl Engine {
     /// After the store freed `n` seats of `event` (or a waiting booking left): give them
     /// back to the counter and promote. The store's change stands whatever happens here.
     pub(super) async fn after_free(&self, event: EventId, n: u32) {
+        self.changed(event);
         if n > 0 && self.derived(event, self.give(event, n).await).is_none() {
             return;
         }

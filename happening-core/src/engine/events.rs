@@ -87,6 +87,7 @@ impl Engine {
                 return Err(e.into());
             }
         };
+        self.changed(id);
         if new > old && self.derived(id, self.give(id, new - old).await).is_none() {
             return Ok(view);
         }
@@ -101,6 +102,7 @@ impl Engine {
     pub async fn cancel_event(&self, id: EventId) -> Result<Vec<Booking>> {
         let cancelled = self.store.cancel_event(id, self.clock.now()).await?;
         let _ = self.derived(id, self.admission.forget(id).await.map_err(Error::from));
+        self.changed(id);
         Ok(cancelled)
     }
 
@@ -108,6 +110,7 @@ impl Engine {
     pub async fn delete_event(&self, id: EventId) -> Result<()> {
         self.store.delete_event(id).await?;
         let _ = self.derived(id, self.admission.forget(id).await.map_err(Error::from));
+        self.changed(id);
         Ok(())
     }
 

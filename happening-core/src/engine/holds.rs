@@ -53,7 +53,10 @@ impl Engine {
             expires_at: now + Duration::milliseconds(req.ttl_ms as i64),
         };
         match self.store.create_hold(&new, now).await {
-            Ok(h) => Ok(h),
+            Ok(h) => {
+                self.changed(h.event_id);
+                Ok(h)
+            }
             Err(e) => {
                 let _ = self.derived(req.event_id, self.give(req.event_id, seats).await);
                 Err(e.into())

@@ -43,6 +43,20 @@ pub struct Engine {
     dirty: Arc<Mutex<BTreeSet<EventId>>>,
     /// The promotion pass running per event, and who waits for the next.
     passes: Arc<passes::Passes>,
+    /// Told of every change of an event ([`Engine::with_change_listener`]).
+    changes: Option<Arc<dyn ChangeListener>>,
+    /// The admission backend's generation last seen ([`SlotCounter::generation`]).
+    ///
+    /// [`SlotCounter::generation`]: crate::ports::SlotCounter::generation
+    generation: Arc<Mutex<Option<String>>>,
+}
+
+/// Told of every change the engine makes to an event: its seats, its queue or its row (a
+/// booking, a cancellation, a promotion, a hold and its end, an update, a repair), after the
+/// change is committed, from the task that made it. It must not block: note the event and
+/// return. The HTTP server's live streams listen this way, and tell the other servers.
+pub trait ChangeListener: Send + Sync + 'static {
+    fn changed(&self, event: EventId);
 }
 
 impl Engine {
@@ -55,6 +69,8 @@ impl Engine {
             limits: Arc::new(Limits::default()),
             dirty: Arc::default(),
             passes: Arc::default(),
+            changes: None,
+            generation: Arc::default(),
         }
     }
 
@@ -71,6 +87,19 @@ impl Engine {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = Arc::new(limits);
         self
+    }
+
+    /// Tells `listener` of every change this engine (and its clones made from now on) makes.
+    pub fn with_change_listener(mut self, listener: Arc<dyn ChangeListener>) -> Self {
+        self.changes = Some(listener);
+        self
+    }
+
+    /// Tells the listener, if any, that `event` changed.
+    pub(super) fn changed(&self, event: EventId) {
+        if let Some(l) = &self.changes {
+            l.changed(event);
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -109,11 +138,12 @@ impl Engine {
     }
 
     /// Reconciles every event marked after a failure of the admission backend (or whose
-    /// rebuild kept losing to traffic). The server calls this on its timer. Returns how many
-    /// events had drifted.
+    /// rebuild kept losing to traffic), and every live event when the backend may have lost
+    /// acknowledged writes since the last call (its generation changed: a Redis failover or
+    /// restart). The server calls this on its timer. Returns how many events had drifted.
     pub async fn reconcile_dirty(&self) -> Result<usize> {
+        let mut drifted = self.reconcile_if_new_generation().await?;
         let events = std::mem::take(&mut *self.dirty.lock().expect("dirty set lock poisoned"));
-        let mut drifted = 0;
         let mut left = events.iter();
         while let Some(&event) = left.next() {
             match self.reconcile_event(event).await {
@@ -130,6 +160,22 @@ impl Engine {
             }
         }
         Ok(drifted)
+    }
+
+    /// When the admission backend's generation changed since the last look, rebuilds every
+    /// live event from the store; the new generation counts as seen once that is done, so
+    /// a rebuild that fails is tried again on the next call. The first look only notes it.
+    async fn reconcile_if_new_generation(&self) -> Result<usize> {
+        // Unreadable (the backend is down): the calls failing meanwhile mark their events.
+        let Ok(Some(now)) = self.admission.generation().await else { return Ok(0) };
+        let seen = self.generation.lock().expect("generation lock poisoned").clone();
+        if seen.as_ref().is_some_and(|s| *s != now) {
+            let drifted = self.reconcile_all().await?.len();
+            *self.generation.lock().expect("generation lock poisoned") = Some(now);
+            return Ok(drifted);
+        }
+        *self.generation.lock().expect("generation lock poisoned") = Some(now);
+        Ok(0)
     }
 
     /// Clamps a requested page size to the limit (0 means the limit).

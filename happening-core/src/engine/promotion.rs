@@ -144,6 +144,9 @@ impl Engine {
             r.promoted = self.promotion_pass(event, view.policy).await?;
             r.waiting -= r.promoted;
         }
+        if r.drifted() || r.promoted > 0 {
+            self.changed(event);
+        }
         Ok(r)
     }
 

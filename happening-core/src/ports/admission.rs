@@ -90,6 +90,16 @@ pub trait SlotCounter: Send + Sync + 'static {
 
     /// Removes the counter and the waitlist of `event`.
     async fn forget(&self, event: EventId) -> Result<(), AdmissionError>;
+
+    /// An id of the data this backend holds now, which changes when writes it acknowledged
+    /// may have been lost: Redis replicates asynchronously, so a replica that takes over a
+    /// primary (a failover), or a server restarted, may lack the last steps. When it
+    /// changes, the engine rebuilds every event from the store
+    /// ([`Engine::reconcile_dirty`](crate::Engine::reconcile_dirty)). `None` (the default):
+    /// this backend loses nothing it acknowledged (memory, or derived from the store).
+    async fn generation(&self) -> Result<Option<String>, AdmissionError> {
+        Ok(None)
+    }
 }
 
 /// What [`Waitlist::push`] did.

@@ -15,14 +15,18 @@
 //!   backend because taking seats "unless someone waits" and "pop the head if it fits" are
 //!   atomic over both.
 //! - [`Notifier`]: delivery of outbox rows, at least once.
+//! - [`ChangeFeed`]: which events changed, told across the engines sharing the stores, for
+//!   what they show live.
 
 mod admission;
 mod directory;
+mod feed;
 mod notifier;
 mod store;
 
 pub use admission::*;
 pub use directory::*;
+pub use feed::*;
 pub use notifier::*;
 pub use store::*;
 

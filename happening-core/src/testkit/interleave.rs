@@ -72,6 +72,10 @@ impl SlotCounter for Interleave {
     async fn forget(&self, event: EventId) -> Result<(), AdmissionError> {
         self.inner.forget(event).await
     }
+
+    async fn generation(&self) -> Result<Option<String>, AdmissionError> {
+        self.inner.generation().await
+    }
 }
 
 #[async_trait]

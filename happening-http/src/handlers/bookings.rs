@@ -66,7 +66,6 @@ pub async fn create(ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Respon
             },
         )
         .await?;
-    ctx.st.live.touch(b.event_id);
     Ok(respond_idempotent(&ctx, key.as_deref(), fp, StatusCode::CREATED, &BookingDto::from(b)))
 }
 
@@ -145,7 +144,6 @@ pub async fn cancel(id: BookingId, ctx: Ctx, key: Option<String>) -> Result<Resp
     }
     booking_as(&ctx, id).await?;
     let b = ctx.engine().cancel(id, ctx.user(), key.as_deref()).await?;
-    ctx.st.live.touch(b.event_id);
     Ok(respond_idempotent(&ctx, key.as_deref(), fp, StatusCode::OK, &BookingDto::from(b)))
 }
 
@@ -158,6 +156,5 @@ pub async fn cancel_seats(id: BookingId, ctx: Ctx, key: Option<String>, body: By
     }
     booking_as(&ctx, id).await?;
     let b = ctx.engine().cancel_seats(id, ctx.user(), &req.seat_numbers, key.as_deref()).await?;
-    ctx.st.live.touch(b.event_id);
     Ok(respond_idempotent(&ctx, key.as_deref(), fp, StatusCode::OK, &BookingDto::from(b)))
 }

@@ -72,7 +72,6 @@ pub async fn update(id: EventId, ctx: Ctx, body: Bytes) -> Result<Response, ApiE
         waitlist_max: req.waitlist_max,
     };
     let view = ctx.engine().update_event(id, patch).await?;
-    ctx.st.live.touch(id);
     ok(&EventDto::from(view))
 }
 
@@ -80,7 +79,6 @@ pub async fn update(id: EventId, ctx: Ctx, body: Bytes) -> Result<Response, ApiE
 pub async fn delete(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
     event_as(&ctx, id, Role::Organizer).await?;
     ctx.engine().delete_event(id).await?;
-    ctx.st.live.touch(id);
     no_content()
 }
 
@@ -88,7 +86,6 @@ pub async fn delete(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
 pub async fn cancel(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
     event_as(&ctx, id, Role::Organizer).await?;
     ctx.engine().cancel_event(id).await?;
-    ctx.st.live.touch(id);
     ok(&EventDto::from(ctx.engine().event(id).await?))
 }
 
@@ -120,7 +117,6 @@ pub async fn hold(id: EventId, ctx: Ctx, body: Bytes) -> Result<Response, ApiErr
         .engine()
         .hold(HoldRequest { event_id: id, user_id: ctx.user(), seats: req.seats, seat_numbers: req.seat_numbers, ttl_ms: ttl * 1000 })
         .await?;
-    ctx.st.live.touch(id);
     Ok(json(StatusCode::CREATED, &HoldDto::from(h)))
 }
 
@@ -146,6 +142,5 @@ pub async fn get_hold(id: EventId, hold: HoldId, ctx: Ctx) -> Result<Response, A
 pub async fn release_hold(id: EventId, hold: HoldId, ctx: Ctx) -> Result<Response, ApiError> {
     hold_as(&ctx, id, hold).await?;
     let h = ctx.engine().release_hold(hold, ctx.user()).await?;
-    ctx.st.live.touch(id);
     ok(&HoldDto::from(h))
 }

@@ -146,6 +146,8 @@ pub async fn stream(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
             )))
         }
     };
+    // Heard from the other servers from now on: the first snapshot, read after, misses none.
+    st.live.watch(id).await;
     let period = Duration::from_millis(st.settings.stream_recheck_ms.max(1));
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
