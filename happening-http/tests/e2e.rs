@@ -237,36 +237,6 @@ async fn holds_expire_and_promote_the_waitlist() {
     assert_eq!(notes[0]["type"], "hold_expired");
 }
 
-/// Reads SSE frames from a response until one of type `kind` satisfies `pred`.
-async fn next_event(res: &mut reqwest::Response, buf: &mut String, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    tokio::time::timeout(DEADLINE, async {
-        loop {
-            while let Some(end) = buf.find("\n\n") {
-                let frame: String = buf.drain(..end + 2).collect();
-                let mut ev_kind = "";
-                let mut data = String::new();
-                for line in frame.lines() {
-                    if let Some(k) = line.strip_prefix("event:") {
-                        ev_kind = k.trim();
-                    } else if let Some(d) = line.strip_prefix("data:") {
-                        data.push_str(d.trim());
-                    }
-                }
-                if ev_kind == kind {
-                    let v: Value = serde_json::from_str(&data).unwrap();
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-            }
-            let chunk = res.chunk().await.unwrap().expect("stream ended");
-            buf.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    })
-    .await
-    .expect("no such event on the stream")
-}
-
 #[tokio::test]
 async fn live_stream_sends_seat_and_waitlist_changes() {
     let s = Server::with_secret(&[]).await;

@@ -29,6 +29,7 @@ pub fn bin() -> Command {
     for v in [
         "DATABASE_URL",
         "REDIS_URL",
+        "REDIS_CLUSTER_URLS",
         "RABBITMQ_URL",
         "AMQP_URL",
         "HAPPENING_JWT_SECRET",
@@ -246,4 +247,34 @@ pub async fn seed_demo(s: &Server) -> Demo {
     assert_eq!(map, json!({ "total": 5, "taken": [1, 2, 3, 4], "held": [], "available_slots": 1 }));
     assert_eq!(s.ok(Method::GET, &format!("/events/{ev}/waitlist"), &alice, None, StatusCode::OK).await, json!([]));
     Demo { event: ev, bob, bob_id, bob_booking }
+}
+
+/// Reads SSE frames from a response until one of type `kind` satisfies `pred`.
+pub async fn next_event(res: &mut reqwest::Response, buf: &mut String, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                let mut ev_kind = "";
+                let mut data = String::new();
+                for line in frame.lines() {
+                    if let Some(k) = line.strip_prefix("event:") {
+                        ev_kind = k.trim();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim());
+                    }
+                }
+                if ev_kind == kind {
+                    let v: Value = serde_json::from_str(&data).unwrap();
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+            }
+            let chunk = res.chunk().await.unwrap().expect("stream ended");
+            buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    })
+    .await
+    .expect("no such event on the stream")
 }
