@@ -48,11 +48,13 @@ async fn a_change_published_by_one_is_heard_by_the_other_and_a_lost_listener_res
     assert_eq!(heard, events);
 
     // The listening session ended by the server: b listens again and says so, then hears.
-    let killed: Vec<bool> = sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()")
-        .bind(CHANGES_APPLICATION_NAME)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(CHANGES_APPLICATION_NAME)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(killed, [true], "one listening session");
     assert_eq!(next(&b).await, Heard::Resync);
     let e = EventId::new();
