@@ -229,7 +229,8 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         }
     });
 
-    let api = bookings.or(events).unify().or(people).unify().or(ops).unify().recover(recover).unify().boxed();
+    let console = crate::console::routes(st.clone());
+    let api = bookings.or(events).unify().or(people).unify().or(ops).unify().or(console).unify().recover(recover).unify().boxed();
     let api = match cors(&st.settings.cors_origins) {
         // CORS outside the recover, so that error answers carry its headers too; a refused
         // preflight is recovered into JSON as well.
