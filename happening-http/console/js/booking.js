@@ -16,8 +16,9 @@ function history(b) {
     try {
       const entries = await api('GET', `/bookings/${b.id}/history`);
       fill(list, entries.map((e) =>
-        h('li', {}, h('span', { class: 'meta' }, whenShort(e.created_at)), ` ${ACTION_NAMES[e.action] || e.action}: ${statusName(e.status)}`,
-          e.seat_numbers.length ? `, ${seatList(e.seat_numbers)}` : '')));
+        h('li', {}, h('span', { class: 'meta' }, whenShort(e.created_at)), ` ${ACTION_NAMES[e.action] || e.action}`,
+          e.action === 'created' && e.status !== 'confirmed' ? ` (${statusName(e.status).toLowerCase()})` : '',
+          e.seat_numbers.length ? `: ${seatList(e.seat_numbers)}` : '')));
     } catch (err) {
       fill(list, h('li', {}, actionError(err)));
     }
