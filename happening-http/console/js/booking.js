@@ -86,11 +86,12 @@ export function bookingItem(b, { onChanged, showEvent = true }) {
 
   const title = showEvent
     ? h('h3', {}, h('a', { href: `/app/events/${b.event_id}` }, b.event_name || 'Event'))
-    : h('h3', {}, `Booked ${whenShort(b.created_at)}`);
-  const el = h('li', { class: 'booking card', 'data-status': b.status },
+    : h('h3', {}, bookingSummary(b));
+  const el = h('li', { class: 'booking', 'data-status': b.status },
     h('div', { class: 'booking-head' }, title, statusBadge(b.status)),
-    h('p', {}, bookingSummary(b),
+    h('p', {}, showEvent ? bookingSummary(b) : null,
       showEvent && b.event_date ? h('span', { class: 'meta' }, ` · event on ${whenShort(b.event_date)}`) : null,
+      showEvent ? null : h('span', { class: 'meta' }, `Booked ${whenShort(b.created_at)}`),
       b.status === 'confirmed' && b.seats_requested > b.seats ? h('span', { class: 'meta' }, ` (${plural(b.seats_requested, 'seat')} asked for)`) : null),
     parts,
     history(b),

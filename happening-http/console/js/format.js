@@ -37,6 +37,8 @@ export function countdown(iso, now = Date.now()) {
 
 export const ROLE_NAMES = { user: 'member', organizer: 'organizer', orgAdmin: 'administrator' };
 export const roleName = (role) => ROLE_NAMES[role] || role;
+/** "a member", "an organizer", "an administrator". */
+export const aRole = (role) => `${/^[aeiou]/.test(roleName(role)) ? 'an' : 'a'} ${roleName(role)}`;
 export const canOrganize = (role) => role === 'organizer' || role === 'orgAdmin';
 
 export const STATUS_NAMES = {

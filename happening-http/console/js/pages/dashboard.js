@@ -59,7 +59,7 @@ export async function render(main, _params, ctx) {
       localStorage.setItem(CURRENT, select.value);
       ctx.navigate('/app', { replace: true });
     });
-    orgSection = h('section', { class: 'org-bar', 'aria-label': 'Organization' },
+    orgSection = h('section', { class: 'org-bar', 'aria-label': 'Your organization' },
       field('Organization', select),
       h('p', { class: 'role' }, 'Your role: ', h('strong', {}, roleName(org.role))),
       h('p', { class: 'actions' },

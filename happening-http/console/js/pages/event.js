@@ -186,13 +186,13 @@ export async function render(main, [id], ctx) {
     cancelledNote,
     tools,
     h('div', { class: 'event-layout' },
-      h('section', { class: 'map-panel', 'aria-labelledby': 'map-heading' },
-        h('h2', { id: 'map-heading' }, 'Seat map'),
-        legend(),
-        map.el),
-      h('div', { class: 'side' },
-        form,
-        h('section', { 'aria-labelledby': 'mine-heading' }, h('h2', { id: 'mine-heading' }, 'Your bookings for this event'), mineList))));
+      h('div', { class: 'main-column' },
+        h('section', { class: 'map-panel', 'aria-labelledby': 'map-heading' },
+          h('h2', { id: 'map-heading' }, 'Seat map'),
+          legend(),
+          map.el),
+        h('section', { class: 'mine', 'aria-labelledby': 'mine-heading' }, h('h2', { id: 'mine-heading' }, 'Your bookings for this event'), mineList)),
+      h('div', { class: 'side' }, form)));
 
   showSelection(map.selected);
   showCounts();

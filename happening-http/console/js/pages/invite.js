@@ -1,7 +1,7 @@
 // /app/invites/<token>: an invite to an organization, to accept (as the invited email).
 import { api } from '../api.js';
 import { h, fill, region, say } from '../dom.js';
-import { roleName, whenShort } from '../format.js';
+import { aRole, whenShort } from '../format.js';
 import { actionError, titled } from '../layout.js';
 
 export async function render(main, [token], ctx) {
@@ -16,7 +16,7 @@ export async function render(main, [token], ctx) {
       localStorage.setItem('happening.org', m.organization_id);
       await ctx.refreshOrgs();
       const org = ctx.orgs.find((o) => o.id === m.organization_id);
-      say(status, `You are now ${roleName(m.role) === 'administrator' ? 'an' : 'a'} ${roleName(m.role)} of ${org ? org.name : 'the organization'}.`, 'ok',
+      say(status, `You are now ${aRole(m.role)} of ${org ? org.name : 'the organization'}.`, 'ok',
         h('p', {}, h('a', { class: 'button primary', href: '/app' }, 'Go to the dashboard')));
       accept.hidden = true;
     } catch (err) {
@@ -27,7 +27,7 @@ export async function render(main, [token], ctx) {
   fill(main,
     h('div', { class: 'narrow' },
       titled(main, 'Invitation'),
-      h('p', { class: 'lead' }, `${inv.email} is invited to join an organization as ${roleName(inv.role)}.`),
+      h('p', { class: 'lead' }, `${inv.email} is invited to join an organization as ${aRole(inv.role)}.`),
       h('p', { class: 'meta' }, pending ? `Valid until ${whenShort(inv.expires_at)}.` : `This invite is ${inv.status === 'pending' ? 'expired' : inv.status}.`),
       ctx.me?.email && ctx.me.email.toLowerCase() !== inv.email.toLowerCase()
         ? h('p', { class: 'message', 'data-tone': 'warn' }, `You are signed in as ${ctx.me.email}: only ${inv.email} can accept it.`)

@@ -2,7 +2,7 @@
 // members and inviting people by email (the invite link is shown to pass on).
 import { api } from '../api.js';
 import { h, field, fill, region, say } from '../dom.js';
-import { roleName, whenShort } from '../format.js';
+import { aRole, roleName, whenShort } from '../format.js';
 import { actionError, titled } from '../layout.js';
 
 const ROLES = ['user', 'organizer', 'orgAdmin'];
@@ -24,7 +24,7 @@ export async function render(main, [orgId], ctx) {
         select.addEventListener('change', async () => {
           try {
             await api('PUT', `/organizations/${orgId}/members/${m.user_id}`, { body: { role: select.value } });
-            say(status, `${who} is now ${roleName(select.value) === 'administrator' ? 'an' : 'a'} ${roleName(select.value)}.`, 'ok');
+            say(status, `${who} is now ${aRole(select.value)}.`, 'ok');
             if (m.user_id === ctx.me.id) await ctx.refreshOrgs();
             await load();
           } catch (err) {
@@ -83,7 +83,7 @@ export async function render(main, [orgId], ctx) {
             copy.textContent = 'Select and copy the link';
           }
         });
-        say(result, `Invite for ${inv.email} as ${roleName(inv.role)}, valid until ${whenShort(inv.expires_at)}. Send them this link:`, 'ok',
+        say(result, `Invite for ${inv.email} as ${aRole(inv.role)}, valid until ${whenShort(inv.expires_at)}. Send them this link:`, 'ok',
           h('div', { class: 'copy-row' }, field('Invite link', out), copy));
         email.value = '';
       } catch (err) {

@@ -32,7 +32,7 @@ export async function render(main, { notice }) {
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'off', spellcheck: 'false', required: true });
   const form = h('form', { class: 'card', 'aria-labelledby': 'signin-token' },
     h('h2', { id: 'signin-token' }, oidc ? 'Or with an access token' : 'With an access token'),
-    field('Access token', input, 'A bearer token (a JWT) for this server: `happening serve` prints one when it generates its secret, and `happening token` mints others.'),
+    field('Access token', input, 'A bearer token (a JWT) for this server: the server prints a sign-in link when it generates its secret, and “happening token” mints tokens.'),
     h('button', { type: 'submit', class: oidc ? '' : 'primary' }, 'Use this token'));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
