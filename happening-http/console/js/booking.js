@@ -2,7 +2,7 @@
 // decline an offer (a seat offered from the waitlist for a limited time), read its history.
 import { api, newKey } from './api.js';
 import { h, fill, region, say } from './dom.js';
-import { countdown, plural, seatList, statusName, whenShort } from './format.js';
+import { countdown, seatList, statusName, whenShort } from './format.js';
 import { actionError } from './layout.js';
 import { bookingSummary, statusBadge } from './ui.js';
 
@@ -91,8 +91,7 @@ export function bookingItem(b, { onChanged, showEvent = true }) {
     h('div', { class: 'booking-head' }, title, statusBadge(b.status)),
     h('p', {}, showEvent ? bookingSummary(b) : null,
       showEvent && b.event_date ? h('span', { class: 'meta' }, ` · event on ${whenShort(b.event_date)}`) : null,
-      showEvent ? null : h('span', { class: 'meta' }, `Booked ${whenShort(b.created_at)}`),
-      b.status === 'confirmed' && b.seats_requested > b.seats ? h('span', { class: 'meta' }, ` (${plural(b.seats_requested, 'seat')} asked for)`) : null),
+      showEvent ? null : h('span', { class: 'meta' }, `Booked ${whenShort(b.created_at)}`)),
     parts,
     history(b),
     status);
