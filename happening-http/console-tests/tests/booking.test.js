@@ -1,43 +1,22 @@
 // Booking in the browser: the live seat map shared by two people, booking chosen seats, any
 // N seats and the waitlist, cancelling on "My bookings", booking with the keyboard only, and
 // the API's refusals in its own words.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, tab, clean, signIn, person, organization, newEvent, call, axe, screenshot } from './harness.js';
+import { world, tab, clean, signIn, newEvent, call, axe, screenshot } from './harness.js';
 
-let server;
-let browser;
-let base;
-let admin;
-let kim;
-let sam;
-let org;
-
-before(async () => {
-  server = await startServer();
-  base = server.base;
-  browser = await launch();
-  admin = await person(base, 'ada', 'Ada Admin');
-  kim = await person(base, 'kim', 'Kim Lee');
-  sam = await person(base, 'sam', 'Sam Roe');
-  org = await organization(base, admin, 'Acme Events', [[kim, 'user'], [sam, 'user']]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const w = world('Acme Events', [['kim', 'Kim Lee'], ['sam', 'Sam Roe']]);
 
 const seat = (page, n, state) => page.getByRole('button', { name: `Seat ${n}, ${state}`, exact: true });
 const outcome = (page) => page.locator('.book-form [role=status]').last();
 
 test('two people on one event page see each other’s bookings within 2 s', async () => {
-  const ev = await newEvent(base, admin.tok, org, { name: 'Shared gig', category: 'concert', description: 'An evening of new music.', total_slots: 60 });
-  await call(base, admin.tok, 'POST', `/events/${ev.id}/holds`, { seat_numbers: [31, 32, 33, 34], ttl_seconds: 3600 });
-  const a = await tab(browser);
-  const b = await tab(browser);
-  await signIn(a, base, kim.tok, `/app/events/${ev.id}`);
-  await signIn(b, base, sam.tok, `/app/events/${ev.id}`);
+  const ev = await newEvent(w.base, w.admin.tok, w.org, { name: 'Shared gig', category: 'concert', description: 'An evening of new music.', total_slots: 60 });
+  await call(w.base, w.admin.tok, 'POST', `/events/${ev.id}/holds`, { seat_numbers: [31, 32, 33, 34], ttl_seconds: 3600 });
+  const a = await tab(w.browser);
+  const b = await tab(w.browser);
+  await signIn(a, w.base, w.people.kim.tok, `/app/events/${ev.id}`);
+  await signIn(b, w.base, w.people.sam.tok, `/app/events/${ev.id}`);
   for (const p of [a, b]) await p.getByRole('status').filter({ hasText: /^live$/ }).waitFor();
 
   await seat(a, 5, 'available').click();
@@ -65,9 +44,9 @@ test('two people on one event page see each other’s bookings within 2 s', asyn
 });
 
 test('booking chosen seats, then any number, then a place on the waitlist', async () => {
-  const ev = await newEvent(base, admin.tok, org, { name: 'Small room', total_slots: 12 });
-  const page = await tab(browser);
-  await signIn(page, base, kim.tok, `/app/events/${ev.id}`);
+  const ev = await newEvent(w.base, w.admin.tok, w.org, { name: 'Small room', total_slots: 12 });
+  const page = await tab(w.browser);
+  await signIn(page, w.base, w.people.kim.tok, `/app/events/${ev.id}`);
   for (const n of [3, 4, 5]) await seat(page, n, 'available').click();
   assert.equal(await seat(page, 4, 'available').getAttribute('aria-pressed'), 'true');
   await page.getByText('Selected: seats 3, 4 and 5.').waitFor();
@@ -91,10 +70,10 @@ test('booking chosen seats, then any number, then a place on the waitlist', asyn
 });
 
 test('cancelling some seats, then the whole booking, on My bookings', async () => {
-  const ev = await newEvent(base, admin.tok, org, { name: 'Lecture', total_slots: 10 });
-  await call(base, sam.tok, 'POST', '/bookings', { event_id: ev.id, seat_numbers: [2, 3, 4] });
-  const page = await tab(browser);
-  await signIn(page, base, sam.tok, '/app/bookings');
+  const ev = await newEvent(w.base, w.admin.tok, w.org, { name: 'Lecture', total_slots: 10 });
+  await call(w.base, w.people.sam.tok, 'POST', '/bookings', { event_id: ev.id, seat_numbers: [2, 3, 4] });
+  const page = await tab(w.browser);
+  await signIn(page, w.base, w.people.sam.tok, '/app/bookings');
   const card = page.getByRole('listitem').filter({ has: page.getByRole('link', { name: 'Lecture' }) });
   await card.getByText('seats 2, 3 and 4').waitFor();
   await card.getByRole('checkbox', { name: 'Seat 3' }).check();
@@ -110,16 +89,16 @@ test('cancelling some seats, then the whole booking, on My bookings', async () =
   await axe(page, 'My bookings');
   await fresh.getByRole('button', { name: 'Cancel booking' }).click();
   await fresh.getByText('Booking cancelled.').waitFor();
-  const after = await call(base, sam.tok, 'GET', `/bookings/user/${sam.id}`);
+  const after = await call(w.base, w.people.sam.tok, 'GET', `/bookings/user/${w.people.sam.id}`);
   assert.equal(after.find((b) => b.event_id === ev.id).status, 'cancelled');
   clean(page);
   await page.context().close();
 });
 
 test('booking with the keyboard only', async () => {
-  const ev = await newEvent(base, admin.tok, org, { name: 'Keyboard night', total_slots: 30 });
-  const page = await tab(browser);
-  await signIn(page, base, kim.tok, `/app/events/${ev.id}`);
+  const ev = await newEvent(w.base, w.admin.tok, w.org, { name: 'Keyboard night', total_slots: 30 });
+  const page = await tab(w.browser);
+  await signIn(page, w.base, w.people.kim.tok, `/app/events/${ev.id}`);
   await page.getByRole('status').filter({ hasText: /^live$/ }).waitFor();
   const focused = () => page.evaluate(() => document.activeElement?.getAttribute('aria-label') || document.activeElement?.textContent?.trim());
   // Tab into the map: one stop for the whole grid (a roving tabindex).
@@ -147,17 +126,17 @@ test('booking with the keyboard only', async () => {
 });
 
 test('the API’s refusals in its own words, each page left usable', async () => {
-  const page = await tab(browser);
+  const page = await tab(w.browser);
   // 409: sold out with no waitlist.
-  const full = await newEvent(base, admin.tok, org, { name: 'Sold out', total_slots: 1, waitlist_max: 0 });
-  await call(base, sam.tok, 'POST', '/bookings', { event_id: full.id, seats: 1 });
-  await signIn(page, base, kim.tok, `/app/events/${full.id}`);
+  const full = await newEvent(w.base, w.admin.tok, w.org, { name: 'Sold out', total_slots: 1, waitlist_max: 0 });
+  await call(w.base, w.people.sam.tok, 'POST', '/bookings', { event_id: full.id, seats: 1 });
+  await signIn(page, w.base, w.people.kim.tok, `/app/events/${full.id}`);
   await page.getByRole('button', { name: 'Book', exact: true }).click();
   await outcome(page).filter({ hasText: 'The server said: sold out and the waitlist is full.' }).waitFor();
   assert.equal(await page.getByRole('button', { name: 'Book', exact: true }).isEnabled(), true, 'the page stays usable');
 
   // 404: no such event.
-  await page.goto(`${base}/app/events/0b6e4c1e-0000-4000-8000-000000000000`);
+  await page.goto(`${w.base}/app/events/0b6e4c1e-0000-4000-8000-000000000000`);
   await page.getByRole('heading', { name: 'Not found' }).waitFor();
   await page.getByText('The server said: event not found.').waitFor();
   await axe(page, 'a failed page');
@@ -165,7 +144,7 @@ test('the API’s refusals in its own words, each page left usable', async () =>
   await page.getByRole('heading', { name: /Hello/ }).waitFor();
 
   // 403: a member on the organizers' page.
-  await page.goto(`${base}/app/events/${full.id}/attendees`);
+  await page.goto(`${w.base}/app/events/${full.id}/attendees`);
   await page.getByRole('heading', { name: 'Not allowed' }).waitFor();
   await page.getByText(/The server said: .*organizer/).waitFor();
   await page.getByRole('link', { name: 'Back to the dashboard' }).waitFor();
@@ -176,13 +155,28 @@ test('the API’s refusals in its own words, each page left usable', async () =>
     [429, 'rate limit exceeded', 'Too many requests', { 'retry-after': '2' }],
   ]) {
     await page.route('**/events/*/seats', (r) => r.fulfill({ status, contentType: 'application/json', headers: extra, body: JSON.stringify({ error: words }) }));
-    await page.goto(`${base}/app/events/${full.id}`);
+    await page.goto(`${w.base}/app/events/${full.id}`);
     await page.getByRole('heading', { name: heading }).waitFor();
     await page.getByText(`The server said: ${words}.`).waitFor();
     await page.unroute('**/events/*/seats');
     await page.getByRole('button', { name: 'Try again' }).click();
     await page.getByRole('heading', { name: 'Sold out' }).waitFor();
   }
+  clean(page);
+  await page.context().close();
+});
+
+test('the map says when it is reconnecting, and follows again once the stream is back', async () => {
+  const ev = await newEvent(w.base, w.admin.tok, w.org, { name: 'Flaky network', total_slots: 10 });
+  const page = await tab(w.browser);
+  await page.route('**/events/*/stream', (r) => r.abort('connectionreset'));
+  await signIn(page, w.base, w.people.kim.tok, `/app/events/${ev.id}`);
+  await page.getByRole('status').filter({ hasText: 'reconnecting…' }).waitFor();
+  await call(w.base, w.people.sam.tok, 'POST', '/bookings', { event_id: ev.id, seat_numbers: [7] });
+  await page.unroute('**/events/*/stream');
+  // The next try (backoff from 1 s) connects, and the first message brings the change.
+  await page.getByRole('status').filter({ hasText: /^live$/ }).waitFor();
+  await seat(page, 7, 'taken').waitFor();
   clean(page);
   await page.context().close();
 });

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -95,7 +96,7 @@ export const launch = () => chromium.launch(LAUNCH);
 /** A browser tab that fails its test on a page error or a policy violation. */
 export async function tab(browser, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
-  context.setDefaultTimeout(10000);
+  context.setDefaultTimeout(20000);
   const page = await context.newPage();
   page.problems = [];
   page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
@@ -113,7 +114,12 @@ export function clean(page) {
 /** Signs a tab in with a console link, as the server prints it. */
 export async function signIn(page, base, tok, where = '/app') {
   await page.goto(`${base}${where}#access_token=${tok}`);
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  try {
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  } catch (e) {
+    const shown = await page.locator('body').innerText().catch(() => '(nothing)');
+    throw new Error(`not signed in at ${page.url()}: ${e.message}\nthe page shows: ${shown}\n${page.problems.join('\n')}`);
+  }
 }
 
 const AXE = readFileSync(path.resolve(here, '../node_modules/axe-core/axe.min.js'), 'utf8');
@@ -147,4 +153,24 @@ export async function until(fn, ms = 10000, what = 'condition') {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** What a test file works in, set up before its tests and stopped after them: a server, a
+ * browser, and an organization whose orgAdmin is Ada, with `members` ([sub, name], role
+ * `user`), each a person in `w.people`. */
+export function world(orgName, members = []) {
+  const w = { people: {} };
+  before(async () => {
+    w.server = await startServer();
+    w.base = w.server.base;
+    w.browser = await launch();
+    w.admin = await person(w.base, 'ada', 'Ada Admin');
+    for (const [sub, name] of members) w.people[sub] = await person(w.base, sub, name);
+    w.org = await organization(w.base, w.admin, orgName, Object.values(w.people).map((p) => [p, 'user']));
+  });
+  after(async () => {
+    await w.browser?.close();
+    await w.server?.stop();
+  });
+  return w;
 }

@@ -3,35 +3,18 @@
 // map sets itself, from the navigation's start and from the click's event time), beside a
 // 100-seat event in the same run. The figures go to results/seatmap.md (and the test's
 // output); the test asserts that every seat is there and works, not a time (shared machines).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, launch, tab, clean, person, organization, newEvent, call, screenshot, RESULTS } from './harness.js';
+import { world, tab, clean, person, newEvent, call, screenshot, RESULTS } from './harness.js';
 
-let server;
-let browser;
-let base;
-let admin;
-let org;
-
-before(async () => {
-  server = await startServer();
-  base = server.base;
-  browser = await launch();
-  admin = await person(base, 'ada', 'Ada Admin');
-  org = await organization(base, admin, 'Stadium');
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const w = world('Stadium');
 
 /** Opens the event page in a fresh tab and reads the map's own marks. */
 async function measure(eventId, total, clicks) {
-  const page = await tab(browser);
-  await page.goto(`${base}/app/events/${eventId}#access_token=${admin.tok}`);
+  const page = await tab(w.browser);
+  await page.goto(`${w.base}/app/events/${eventId}#access_token=${w.admin.tok}`);
   await page.locator('.seatmap[data-ready=true]').waitFor({ timeout: 60000 });
   const marks = await page.evaluate(() => {
     const one = (name) => performance.getEntriesByName(name)[0]?.startTime;
@@ -65,21 +48,21 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x) => `${Math.round(x)} ms`;
 
 test('a 20,000-seat map: first seats, the whole map, and a selection, timed in the page', async () => {
-  const big = await newEvent(base, admin.tok, org, { name: 'Stadium final', total_slots: 20000 });
-  const small = await newEvent(base, admin.tok, org, { name: 'Club gig', total_slots: 100 });
+  const big = await newEvent(w.base, w.admin.tok, w.org, { name: 'Stadium final', total_slots: 20000 });
+  const small = await newEvent(w.base, w.admin.tok, w.org, { name: 'Club gig', total_slots: 100 });
   // A busy venue: 2,000 seats booked by others in blocks of 50 across the hall, 20 held,
   // 4 of the viewer's own.
-  const fan = await person(base, 'fan', 'Fan');
-  await call(base, admin.tok, 'POST', `/organizations/${org.id}/members`, { user_id: fan.id, role: 'user' });
+  const fan = await person(w.base, 'fan', 'Fan');
+  await call(w.base, w.admin.tok, 'POST', `/organizations/${w.org.id}/members`, { user_id: fan.id, role: 'user' });
   for (let i = 0; i < 40; i += 1) {
     const seats = Array.from({ length: 50 }, (_, k) => i * 500 + 1 + k);
-    await call(base, fan.tok, 'POST', '/bookings', { event_id: big.id, seat_numbers: seats });
+    await call(w.base, fan.tok, 'POST', '/bookings', { event_id: big.id, seat_numbers: seats });
   }
-  await call(base, fan.tok, 'POST', `/events/${big.id}/holds`, { seats: 20, ttl_seconds: 3600 });
-  await call(base, admin.tok, 'POST', '/bookings', { event_id: big.id, seat_numbers: [95, 96, 97, 98] });
+  await call(w.base, fan.tok, 'POST', `/events/${big.id}/holds`, { seats: 20, ttl_seconds: 3600 });
+  await call(w.base, w.admin.tok, 'POST', '/bookings', { event_id: big.id, seat_numbers: [95, 96, 97, 98] });
 
   const runs = { small: [], big: [] };
-  // Alternated, three each: the first load of a run warms the browser's caches.
+  // Alternated, three each: the first load of a run warms the w.browser's caches.
   for (let i = 0; i < 3; i += 1) {
     runs.small.push(await measure(small.id, 100, [40 + i, 60 + i, 80 + i]));
     runs.big.push(await measure(big.id, 20000, [2400 + i, 10201 + i, 19990 + i]));

@@ -1,37 +1,16 @@
 // Organizers and administrators in the browser: creating and editing an event, cancelling
 // it (after a confirmation), its attendees by status with the CSV export, the waitlist,
 // members and roles, inviting by email and accepting the invite; and notifications.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startServer, launch, tab, clean, signIn, person, organization, newEvent, call, axe, screenshot, token } from './harness.js';
+import { world, tab, clean, signIn, organization, newEvent, call, axe, screenshot, token } from './harness.js';
 
-let server;
-let browser;
-let base;
-let admin;
-let kim;
-let sam;
-let org;
-
-before(async () => {
-  server = await startServer();
-  base = server.base;
-  browser = await launch();
-  admin = await person(base, 'ada', 'Ada Admin');
-  kim = await person(base, 'kim', 'Kim Lee');
-  sam = await person(base, 'sam', 'Sam Roe');
-  org = await organization(base, admin, 'Acme Events', [[kim, 'user'], [sam, 'user']]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const w = world('Acme Events', [['kim', 'Kim Lee'], ['sam', 'Sam Roe']]);
 
 test('creating, editing and cancelling an event', async () => {
-  const page = await tab(browser);
-  await signIn(page, base, admin.tok);
+  const page = await tab(w.browser);
+  await signIn(page, w.base, w.admin.tok);
   await page.getByRole('link', { name: 'New event' }).click();
   await page.getByRole('heading', { name: 'New event of Acme Events' }).waitFor();
   await axe(page, 'the new-event form');
@@ -44,11 +23,11 @@ test('creating, editing and cancelling an event', async () => {
   await page.getByRole('button', { name: 'Create event' }).click();
   await page.getByRole('heading', { name: 'Summer festival' }).waitFor();
   const id = new URL(page.url()).pathname.split('/').pop();
-  let ev = await call(base, admin.tok, 'GET', `/events/${id}`);
+  let ev = await call(w.base, w.admin.tok, 'GET', `/events/${id}`);
   assert.deepEqual([ev.total_slots, ev.waitlist_policy, ev.waitlist_max, ev.category], [40, 'first_fit', 5, 'concert']);
 
   // A change the server refuses is told in its words: seat 40 is taken.
-  await call(base, sam.tok, 'POST', '/bookings', { event_id: id, seat_numbers: [40] });
+  await call(w.base, w.people.sam.tok, 'POST', '/bookings', { event_id: id, seat_numbers: [40] });
   await page.getByRole('link', { name: 'Edit event' }).click();
   await page.getByLabel('Capacity (seats)').fill('10');
   await page.getByRole('button', { name: 'Save changes' }).click();
@@ -59,35 +38,35 @@ test('creating, editing and cancelling an event', async () => {
   await page.getByRole('button', { name: 'Save changes' }).click();
   await page.getByRole('heading', { name: 'Summer festival (late)' }).waitFor();
   await page.getByRole('button', { name: 'Seat 48, available' }).waitFor();
-  ev = await call(base, admin.tok, 'GET', `/events/${id}`);
+  ev = await call(w.base, w.admin.tok, 'GET', `/events/${id}`);
   assert.deepEqual([ev.total_slots, ev.waitlist_max], [48, null]);
 
-  await call(base, kim.tok, 'POST', '/bookings', { event_id: id, seats: 2 });
+  await call(w.base, w.people.kim.tok, 'POST', '/bookings', { event_id: id, seats: 2 });
   await page.getByRole('button', { name: 'Cancel event' }).click();
   const dialog = page.getByRole('dialog', { name: 'Cancel “Summer festival (late)”?' });
   await dialog.waitFor();
   await axe(page, 'the cancel-event confirmation');
   await dialog.getByRole('button', { name: 'Keep the event' }).click();
-  assert.equal((await call(base, admin.tok, 'GET', `/events/${id}`)).status, 'upcoming', 'nothing without the confirmation');
+  assert.equal((await call(w.base, w.admin.tok, 'GET', `/events/${id}`)).status, 'upcoming', 'nothing without the confirmation');
   await page.getByRole('button', { name: 'Cancel event' }).click();
   await dialog.getByRole('button', { name: 'Yes, cancel the event' }).click();
   await page.getByText('This event is cancelled: its seats can no longer be booked.').waitFor();
   assert.equal(await page.getByRole('button', { name: 'Book', exact: true }).isDisabled(), true);
-  ev = await call(base, admin.tok, 'GET', `/events/${id}`);
+  ev = await call(w.base, w.admin.tok, 'GET', `/events/${id}`);
   assert.equal(ev.status, 'cancelled');
-  const kims = await call(base, kim.tok, 'GET', `/bookings/user/${kim.id}`);
+  const kims = await call(w.base, w.people.kim.tok, 'GET', `/bookings/user/${w.people.kim.id}`);
   assert.equal(kims.find((b) => b.event_id === id).status, 'cancelled');
   clean(page);
   await page.context().close();
 });
 
 test('attendees by status, the CSV export and the waitlist', async () => {
-  const ev = await newEvent(base, admin.tok, org, { name: 'Workshop', total_slots: 4 });
-  await call(base, kim.tok, 'POST', '/bookings', { event_id: ev.id, seat_numbers: [1, 2, 3] });
-  await call(base, sam.tok, 'POST', '/bookings', { event_id: ev.id, seats: 2 });
-  await call(base, admin.tok, 'POST', '/bookings', { event_id: ev.id, seats: 3 });
-  const page = await tab(browser, { acceptDownloads: true });
-  await signIn(page, base, admin.tok, `/app/events/${ev.id}`);
+  const ev = await newEvent(w.base, w.admin.tok, w.org, { name: 'Workshop', total_slots: 4 });
+  await call(w.base, w.people.kim.tok, 'POST', '/bookings', { event_id: ev.id, seat_numbers: [1, 2, 3] });
+  await call(w.base, w.people.sam.tok, 'POST', '/bookings', { event_id: ev.id, seats: 2 });
+  await call(w.base, w.admin.tok, 'POST', '/bookings', { event_id: ev.id, seats: 3 });
+  const page = await tab(w.browser, { acceptDownloads: true });
+  await signIn(page, w.base, w.admin.tok, `/app/events/${ev.id}`);
   await page.getByRole('link', { name: 'Attendees and waitlist' }).click();
   await page.getByRole('heading', { name: 'Attendees of “Workshop”' }).waitFor();
   const rows = page.getByRole('table').getByRole('row');
@@ -118,14 +97,14 @@ test('attendees by status, the CSV export and the waitlist', async () => {
 });
 
 test('members and roles, an invite by email, and accepting it', async () => {
-  const page = await tab(browser);
-  await signIn(page, base, admin.tok);
+  const page = await tab(w.browser);
+  await signIn(page, w.base, w.admin.tok);
   await page.getByRole('link', { name: 'Members and invites' }).click();
   await page.getByRole('heading', { name: 'Members of Acme Events' }).waitFor();
   await page.getByLabel('Role of Kim Lee').selectOption('organizer');
   await page.getByText('Kim Lee is now an organizer.').waitFor();
-  const members = await call(base, admin.tok, 'GET', `/organizations/${org.id}/members`);
-  assert.equal(members.find((m) => m.user_id === kim.id).role, 'organizer');
+  const members = await call(w.base, w.admin.tok, 'GET', `/organizations/${w.org.id}/members`);
+  assert.equal(members.find((m) => m.user_id === w.people.kim.id).role, 'organizer');
   // The last orgAdmin cannot step down: the server's words.
   await page.getByLabel('Role of Ada Admin').selectOption('user');
   await page.getByRole('status').filter({ hasText: /The server said: .*orgAdmin/ }).waitFor();
@@ -134,19 +113,19 @@ test('members and roles, an invite by email, and accepting it', async () => {
   await page.getByLabel('Role', { exact: true }).selectOption('organizer');
   await page.getByRole('button', { name: 'Send invite' }).click();
   const link = await page.getByLabel('Invite link').inputValue();
-  assert.match(link, new RegExp(`^${base}/app/invites/[^/]+$`));
+  assert.match(link, new RegExp(`^${w.base}/app/invites/[^/]+$`));
   await screenshot(page, 'members');
   await axe(page, 'the members page');
 
   // Someone else's account cannot take it…
-  const other = await tab(browser);
-  await signIn(other, base, sam.tok, new URL(link).pathname);
+  const other = await tab(w.browser);
+  await signIn(other, w.base, w.people.sam.tok, new URL(link).pathname);
   await other.getByText('You are signed in as sam@example.com: only nina@example.com can accept it.').waitFor();
   await other.getByRole('button', { name: 'Accept invite' }).click();
   await other.getByText(/The server said: .*another email/).waitFor();
   // …the invited person can.
-  const nina = await tab(browser);
-  await signIn(nina, base, token('nina', { email: 'nina@example.com', name: 'Nina New' }), new URL(link).pathname);
+  const nina = await tab(w.browser);
+  await signIn(nina, w.base, token('nina', { email: 'nina@example.com', name: 'Nina New' }), new URL(link).pathname);
   await nina.getByRole('heading', { name: 'Invitation' }).waitFor();
   await axe(nina, 'the invite page');
   await nina.getByRole('button', { name: 'Accept invite' }).click();
@@ -163,12 +142,12 @@ test('members and roles, an invite by email, and accepting it', async () => {
 });
 
 test('notifications with an unread count, marked read', async () => {
-  const ev = await newEvent(base, admin.tok, org, { name: 'Talk', total_slots: 5 });
-  const b = await call(base, sam.tok, 'POST', '/bookings', { event_id: ev.id, seats: 1 });
-  await call(base, sam.tok, 'POST', `/bookings/${b.id}/cancel`);
-  const page = await tab(browser);
-  await signIn(page, base, sam.tok);
-  const unread = (await call(base, sam.tok, 'GET', '/notifications?limit=100')).filter((n) => !n.read).length;
+  const ev = await newEvent(w.base, w.admin.tok, w.org, { name: 'Talk', total_slots: 5 });
+  const b = await call(w.base, w.people.sam.tok, 'POST', '/bookings', { event_id: ev.id, seats: 1 });
+  await call(w.base, w.people.sam.tok, 'POST', `/bookings/${b.id}/cancel`);
+  const page = await tab(w.browser);
+  await signIn(page, w.base, w.people.sam.tok);
+  const unread = (await call(w.base, w.people.sam.tok, 'GET', '/notifications?limit=100')).filter((n) => !n.read).length;
   assert.ok(unread >= 2);
   await page.getByRole('link', { name: `Notifications ${unread} unread` }).click();
   await page.getByRole('heading', { name: 'Notifications' }).waitFor();
@@ -184,11 +163,11 @@ test('notifications with an unread count, marked read', async () => {
 });
 
 test('the dashboard: organizations with my role, a switcher, upcoming events, my bookings', async () => {
-  const second = await organization(base, kim, 'Kim’s Club');
-  await newEvent(base, kim.tok, second, { name: 'Club night', total_slots: 8 });
-  await newEvent(base, admin.tok, org, { name: 'Autumn gala', total_slots: 120, event_date: '2031-10-01T19:00:00Z' });
-  const page = await tab(browser);
-  await signIn(page, base, kim.tok);
+  const second = await organization(w.base, w.people.kim, 'Kim’s Club');
+  await newEvent(w.base, w.people.kim.tok, second, { name: 'Club night', total_slots: 8 });
+  await newEvent(w.base, w.admin.tok, w.org, { name: 'Autumn gala', total_slots: 120, event_date: '2031-10-01T19:00:00Z' });
+  const page = await tab(w.browser);
+  await signIn(page, w.base, w.people.kim.tok);
   await page.getByLabel('Organization', { exact: true }).selectOption({ label: 'Acme Events (organizer)' });
   await page.getByRole('heading', { name: 'Upcoming events of Acme Events' }).waitFor();
   await page.getByRole('link', { name: 'Autumn gala' }).waitFor();
