@@ -7,7 +7,8 @@ import { actionError, titled } from '../layout.js';
 import { statusBadge } from '../ui.js';
 
 const PAGE = 50;
-const STATUSES = ['', 'confirmed', 'waiting', 'offered', 'cancelled'];
+// The statuses the server filters by (`offered` joins them when the API has offers).
+const STATUSES = ['', 'confirmed', 'waiting', 'cancelled'];
 
 export async function render(main, [id], ctx) {
   const event = await api('GET', `/events/${id}`);
