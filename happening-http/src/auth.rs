@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use happening_core::ids::UserId;
@@ -14,6 +14,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::oidc::Oidc;
 
 /// The claims the server reads. Keycloak's `preferred_username` stands in for `name`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +55,9 @@ pub struct AuthConfig {
     pub jwks: Option<JwkSet>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// An OpenID Connect provider: its RS256 tokens are accepted when their `iss` is its
+    /// issuer (and `aud` is `audience`, when set).
+    pub oidc: Option<Arc<Oidc>>,
 }
 
 impl AuthConfig {
@@ -67,7 +71,7 @@ impl AuthConfig {
     }
 
     pub fn is_configured(&self) -> bool {
-        self.secret.is_some() || self.jwks.is_some()
+        self.secret.is_some() || self.jwks.is_some() || self.oidc.is_some()
     }
 }
 
@@ -124,7 +128,16 @@ pub struct Verifier {
     rs: Vec<(Option<String>, DecodingKey)>,
     validation_hs: Validation,
     validation_rs: Validation,
+    /// The provider, and how its tokens are checked (its issuer in place of `issuer`).
+    oidc: Option<(Arc<Oidc>, Validation)>,
     cache: RwLock<HashMap<String, Identity>>,
+}
+
+/// Why a token was not verified.
+enum Unverified {
+    /// No key of this `kid`: the provider may have rotated its keys.
+    UnknownKey,
+    Refused(ApiError),
 }
 
 const CACHE_MAX: usize = 50_000;
@@ -137,20 +150,20 @@ impl Verifier {
             let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key in JWKS: {e}"))?;
             rs.push((jwk.common.key_id.clone(), key));
         }
-        let validation = |alg| {
+        let validation = |alg, issuer: Option<&String>| {
             let mut v = Validation::new(alg);
             v.leeway = 30;
             // A token whose `nbf` is still ahead (past the leeway) is not valid yet.
             v.validate_nbf = true;
             let mut required = vec!["exp", "sub"];
-            if cfg.issuer.is_some() {
+            if issuer.is_some() {
                 required.push("iss");
             }
             if cfg.audience.is_some() {
                 required.push("aud");
             }
             v.set_required_spec_claims(&required);
-            if let Some(iss) = &cfg.issuer {
+            if let Some(iss) = issuer {
                 v.set_issuer(&[iss]);
             }
             match &cfg.audience {
@@ -162,8 +175,12 @@ impl Verifier {
         Ok(Self {
             hs,
             rs,
-            validation_hs: validation(Algorithm::HS256),
-            validation_rs: validation(Algorithm::RS256),
+            validation_hs: validation(Algorithm::HS256, cfg.issuer.as_ref()),
+            validation_rs: validation(Algorithm::RS256, cfg.issuer.as_ref()),
+            oidc: cfg.oidc.as_ref().map(|o| {
+                let issuer = o.issuer().to_string();
+                (o.clone(), validation(Algorithm::RS256, Some(&issuer)))
+            }),
             cache: RwLock::new(HashMap::new()),
         })
     }
@@ -187,20 +204,57 @@ impl Verifier {
         cache.insert(token.to_string(), id);
     }
 
+    /// The OpenID Connect provider, if one is configured.
+    pub fn oidc(&self) -> Option<&Arc<Oidc>> {
+        self.oidc.as_ref().map(|(o, _)| o)
+    }
+
     /// Verifies signature, `exp`, and `iss`/`aud` when configured.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::Unauthorized("malformed bearer token".into()))?;
+        self.check(token).map_err(|e| match e {
+            Unverified::UnknownKey => unauthorized("no key for this token"),
+            Unverified::Refused(e) => e,
+        })
+    }
+
+    /// As [`Verifier::verify`], and when the token names a key nobody knows while an OpenID
+    /// Connect provider is configured, reads the provider's keys again (rate-limited, see
+    /// [`Oidc::refresh`]) and tries once more.
+    pub async fn verify_fresh(&self, token: &str) -> Result<Claims, ApiError> {
+        let asked = Instant::now();
+        match self.check(token) {
+            Ok(claims) => Ok(claims),
+            Err(Unverified::Refused(e)) => Err(e),
+            Err(Unverified::UnknownKey) => match &self.oidc {
+                Some((oidc, _)) if oidc.refresh(asked).await => self.verify(token),
+                _ => Err(unauthorized("no key for this token")),
+            },
+        }
+    }
+
+    fn check(&self, token: &str) -> Result<Claims, Unverified> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| Unverified::Refused(ApiError::Unauthorized("malformed bearer token".into())))?;
+        let refused = |m: &str| Unverified::Refused(unauthorized(m));
+        let oidc_key;
         let (key, validation) = match header.alg {
-            Algorithm::HS256 => (self.hs.as_ref().ok_or_else(|| unauthorized("HS256 tokens are not accepted"))?, &self.validation_hs),
+            Algorithm::HS256 => (self.hs.as_ref().ok_or_else(|| refused("HS256 tokens are not accepted"))?, &self.validation_hs),
             Algorithm::RS256 => {
                 let key = match &header.kid {
                     Some(kid) => self.rs.iter().find(|(k, _)| k.as_deref() == Some(kid.as_str())),
-                    None if self.rs.len() == 1 => self.rs.first(),
+                    None if self.rs.len() == 1 && self.oidc.is_none() => self.rs.first(),
                     None => None,
                 };
-                (&key.ok_or_else(|| unauthorized("no key for this token"))?.1, &self.validation_rs)
+                match (key, &self.oidc) {
+                    (Some((_, key)), _) => (key, &self.validation_rs),
+                    (None, Some((oidc, validation))) => {
+                        oidc_key = oidc.key(header.kid.as_deref()).ok_or(Unverified::UnknownKey)?;
+                        (&oidc_key, validation)
+                    }
+                    (None, None) => return Err(Unverified::UnknownKey),
+                }
             }
-            _ => return Err(unauthorized("unsupported token algorithm")),
+            _ => return Err(refused("unsupported token algorithm")),
         };
         let data = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind::*;
@@ -213,9 +267,10 @@ impl Verifier {
                 MissingRequiredClaim(_) => "token lacks a required claim",
                 _ => "invalid bearer token",
             })
-        })?;
+        });
+        let data = data.map_err(Unverified::Refused)?;
         if data.claims.sub.is_empty() || data.claims.sub.len() > 255 {
-            return Err(unauthorized("token subject is empty or too long"));
+            return Err(refused("token subject is empty or too long"));
         }
         Ok(data.claims)
     }

@@ -12,7 +12,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::error::{done, recover, reject, ApiError};
-use crate::handlers::{bookings, events, orgs, system, users};
+use crate::handlers::{attendees, bookings, events, orgs, system, users};
 use crate::state::{Ctx, State};
 
 fn with_state(st: State) -> impl Filter<Extract = (State,), Error = std::convert::Infallible> + Clone {
@@ -113,6 +113,9 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         let cancel = warp::path!("events" / EventId / "cancel").and(warp::post()).and(a()).then(events::cancel).map(done);
         let seats = warp::path!("events" / EventId / "seats").and(warp::get()).and(a()).then(events::seats).map(done);
         let waitlist = warp::path!("events" / EventId / "waitlist").and(warp::get()).and(a()).and(query()).then(events::waitlist).map(done);
+        let attendees = warp::path!("events" / EventId / "bookings").and(warp::get()).and(a()).and(query()).then(attendees::list).map(done);
+        let attendees_csv =
+            warp::path!("events" / EventId / "bookings.csv").and(warp::get()).and(a()).and(query()).then(attendees::csv).map(done);
         let stream =
             warp::path!("events" / EventId / "stream").and(warp::get()).and(stream_auth(st.clone())).then(system::stream).map(done);
         let hold = warp::path!("events" / EventId / "holds").and(warp::post()).and(a()).and(body(limit)).then(events::hold).map(done);
@@ -132,6 +135,10 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
             .or(seats)
             .unify()
             .or(waitlist)
+            .unify()
+            .or(attendees)
+            .unify()
+            .or(attendees_csv)
             .unify()
             .or(stream)
             .unify()
@@ -222,7 +229,8 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         }
     });
 
-    let api = bookings.or(events).unify().or(people).unify().or(ops).unify().recover(recover).unify().boxed();
+    let console = crate::console::routes(st.clone());
+    let api = bookings.or(events).unify().or(people).unify().or(ops).unify().or(console).unify().recover(recover).unify().boxed();
     let api = match cors(&st.settings.cors_origins) {
         // CORS outside the recover, so that error answers carry its headers too; a refused
         // preflight is recovered into JSON as well.

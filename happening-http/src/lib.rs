@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod authcache;
+pub mod console;
 pub mod error;
 pub mod filters;
 pub mod handlers;
@@ -17,6 +18,7 @@ pub mod idempotency;
 pub mod live;
 pub mod metrics;
 pub mod models;
+pub mod oidc;
 pub mod openapi;
 pub mod ratelimit;
 pub mod readiness;

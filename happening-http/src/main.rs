@@ -116,6 +116,13 @@ struct Serve {
     /// Required `aud` of tokens.
     #[arg(long, env = "HAPPENING_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
+    /// OpenID Connect issuer (e.g. https://keycloak.example/realms/happening): its RS256
+    /// tokens are accepted, and the web console signs in through it.
+    #[arg(long, env = "HAPPENING_OIDC_ISSUER", requires = "oidc_client_id")]
+    oidc_issuer: Option<String>,
+    /// The web console's client id at the OpenID Connect issuer (a public client).
+    #[arg(long, env = "HAPPENING_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    oidc_client_id: Option<String>,
     /// Subject of the token printed when no auth is configured.
     #[arg(long, env = "HAPPENING_DEV_SUB", default_value = "dev")]
     dev_sub: String,
@@ -316,12 +323,34 @@ fn serve(s: Serve) -> ExitCode {
         return ExitCode::from(2);
     }
 
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(w) = s.workers {
+        rt.worker_threads(w.max(1));
+    }
+    let rt = match rt.build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut cfg = AuthConfig {
         secret: s.jwt_secret.clone().filter(|v| !v.is_empty()),
         jwks: None,
         issuer: s.jwt_issuer.clone(),
         audience: s.jwt_audience.clone(),
+        oidc: None,
     };
+    if let (Some(issuer), Some(client_id)) = (s.oidc_issuer.as_deref().filter(|v| !v.is_empty()), s.oidc_client_id.as_deref()) {
+        match rt.block_on(happening_http::oidc::Oidc::discover(issuer, client_id)) {
+            Ok(oidc) => cfg.oidc = Some(Arc::new(oidc)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if let Some(path) = &s.jwks_file {
         match AuthConfig::load_jwks(path) {
             Ok(set) => cfg.jwks = Some(set),
@@ -365,18 +394,6 @@ fn serve(s: Serve) -> ExitCode {
         ..Settings::default()
     };
 
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    rt.enable_all();
-    if let Some(w) = s.workers {
-        rt.worker_threads(w.max(1));
-    }
-    let rt = match rt.build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let database_url = s.database_url.clone().filter(|v| !v.is_empty());
     let result = rt.block_on(async move {
         let mut settings = settings;
@@ -461,7 +478,15 @@ fn serve(s: Serve) -> ExitCode {
             notifier = notifier_name,
             body_limit = s.body_limit,
             rate_limit = s.rate_limit,
-            auth = if dev_token.is_some() { "generated HS256 secret" } else if cfg.jwks.is_some() { "RS256 (JWKS)" } else { "HS256" },
+            auth = if dev_token.is_some() {
+                "generated HS256 secret"
+            } else if cfg.oidc.is_some() {
+                "OpenID Connect"
+            } else if cfg.jwks.is_some() {
+                "RS256 (JWKS)"
+            } else {
+                "HS256"
+            },
             "starting happening"
         );
         server::run(st, opts, server::shutdown_signal(), |addr| {
@@ -470,6 +495,9 @@ fn serve(s: Serve) -> ExitCode {
                 println!("Token for sub={} (valid 24h):", s.dev_sub);
                 println!("TOKEN={t}");
                 println!("Try: curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/users/me");
+                println!("Web console, signed in as {}: {}", s.dev_sub, happening_http::console::sign_in_link(addr, t));
+            } else {
+                println!("Web console: {}", happening_http::console::url(addr));
             }
             // Last, so that whoever waits for this line has everything above it.
             println!("happening listening on http://{addr}");

@@ -155,6 +155,10 @@ fn static_method(m: &str) -> &'static str {
 /// The route template a path matches (`/events/{id}/seats`), or `unmatched`: labels stay
 /// bounded whatever paths clients send.
 pub fn route_of(method: &str, path: &str) -> &'static str {
+    // The web console's pages and files, one label for all.
+    if path == crate::console::BASE || path.starts_with(crate::console::PREFIX) {
+        return crate::console::BASE;
+    }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let mut fallback = None;
     for r in ROUTES {
@@ -183,6 +187,8 @@ mod tests {
         assert_eq!(route_of("POST", "/bookings"), "/bookings");
         assert_eq!(route_of("GET", "/bookings/user/abc"), "/bookings/user/{userId}");
         assert_eq!(route_of("GET", "/nope/x/y/z"), "unmatched");
+        assert_eq!(route_of("GET", "/app/events/0b6e4c1e-0000-0000-0000-000000000000"), "/app");
+        assert_eq!(route_of("GET", "/application"), "unmatched");
         let m = Metrics::default();
         m.observe("POST", "/bookings", 201, Duration::from_micros(300));
         let text = m.render(Some(7));

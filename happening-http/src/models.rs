@@ -372,6 +372,21 @@ impl BookingDto {
     }
 }
 
+/// A booking with its user's email and name: a row of an event's attendees.
+#[derive(Debug, Serialize)]
+pub struct AttendeeDto {
+    #[serde(flatten)]
+    pub booking: BookingDto,
+    pub user_email: Option<String>,
+    pub user_name: Option<String>,
+}
+
+impl AttendeeDto {
+    pub fn new(booking: BookingDto, user: Option<&User>) -> Self {
+        Self { booking, user_email: user.and_then(|u| u.email.clone()), user_name: user.and_then(|u| u.name.clone()) }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct HistoryDto {
     pub booking_id: BookingId,

@@ -38,6 +38,8 @@ pub const ROUTES: &[Route] = &[
     r!("POST" "/events/{id}/cancel", true, "Cancel an event: every booking cancelled and notified", None, (200, Some("Event")), false),
     r!("GET" "/events/{id}/seats", true, "Seat map", None, (200, Some("SeatMap")), false),
     r!("GET" "/events/{id}/waitlist", true, "Waiting bookings in order, with waiting_number (?limit=&offset=)", None, (200, Some("[Booking]")), false),
+    r!("GET" "/events/{id}/bookings", true, "The event's bookings with each one's user, oldest first (organizers; ?status=&limit=&offset=)", None, (200, Some("[Attendee]")), false),
+    r!("GET" "/events/{id}/bookings.csv", true, "The event's bookings as CSV, up to 100,000 rows from offset (organizers; ?status=&limit=&offset=)", None, (200, None), false),
     r!("GET" "/events/{id}/stream", true, "Server-sent events: a `seats` snapshot (seat map and waitlist) at start and after every change", None, (200, Some("LiveSnapshot")), false),
     r!("POST" "/events/{id}/holds", true, "Hold seats for ttl_seconds", Some("CreateHold"), (201, Some("Hold")), false),
     r!("GET" "/events/{id}/holds/{holdId}", true, "A hold", None, (200, Some("Hold")), false),
@@ -97,6 +99,9 @@ fn seats() -> Value {
 /// capacity, which no schema can say: a seat past it is a 400 naming `seat_numbers`).
 fn seat_request() -> Value {
     json!({ "type": "array", "items": range(1, u32::MAX as u64), "minItems": 1, "maxItems": 50, "uniqueItems": true })
+}
+fn booking_status() -> Value {
+    json!({ "type": "string", "enum": ["confirmed", "waiting", "cancelled"] })
 }
 fn role() -> Value {
     json!({ "type": "string", "enum": ["user", "organizer", "orgAdmin"] })
@@ -165,6 +170,10 @@ fn schemas() -> Value {
         "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seats_requested": int(), "seat_numbers": seats(),
         "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "waiting_number": nullable(json!({ "type": "integer", "minimum": 1 })),
         "hold_id": nullable(uuid()), "created_at": date(), "updated_at": date() }));
+    let mut attendee = booking.clone();
+    attendee["properties"]["user_email"] = nullable(string());
+    attendee["properties"]["user_name"] = nullable(string());
+    attendee["required"].as_array_mut().expect("required").extend([json!("user_email"), json!("user_name")]);
     // Only with `GET /bookings/user/{userId}` (and absent there when the event is gone).
     booking["properties"]["event_name"] = string();
     booking["properties"]["event_date"] = date();
@@ -193,6 +202,7 @@ fn schemas() -> Value {
         "Hold": row(json!({ "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seat_numbers": seats(), "expires_at": date(), "created_at": date() })),
         "CreateHold": strict(&[], json!({ "seats": nullable(range(1, 50)), "seat_numbers": nullable(seat_request()), "ttl_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "nullable": true, "description": "default: the server's --hold-ttl (300)" } })),
         "Booking": booking,
+        "Attendee": attendee,
         "CreateBooking": strict(&["event_id"], json!({ "event_id": uuid(), "seats": nullable(range(1, 50)), "seat_numbers": nullable(seat_request()), "hold_id": nullable(uuid()), "accept_partial": { "type": "boolean" }, "strict_seats": { "type": "boolean" }, "user_id": nullable(uuid()) })),
         "CancelSeats": strict(&["seat_numbers"], json!({ "seat_numbers": seat_request() })),
         "History": row(json!({ "booking_id": uuid(), "action": { "type": "string", "enum": ["created", "cancelled", "promoted", "modified"] }, "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "seat_numbers": seats(), "created_at": date() })),
@@ -237,6 +247,7 @@ const LINKS: &[(&str, &str, &[(&str, &str)], &[(&str, &str)])] = &[
     ("POST /events", "POST /events/{id}/cancel", &[("id", "$response.body#/id")], &[]),
     ("POST /events", "GET /events/{id}/seats", &[("id", "$response.body#/id")], &[]),
     ("POST /events", "GET /events/{id}/waitlist", &[("id", "$response.body#/id")], &[]),
+    ("POST /events", "GET /events/{id}/bookings", &[("id", "$response.body#/id")], &[]),
     ("POST /events", "GET /events/{id}/stream", &[("id", "$response.body#/id")], &[]),
     // Seats within the event's capacity (which no schema can say).
     ("POST /events", "POST /events/{id}/holds", &[("id", "$response.body#/id")], &[("seats", "1"), ("seat_numbers", "null")]),
@@ -340,6 +351,19 @@ pub fn document() -> Value {
             ("GET", "/events/{id}/waitlist") | ("GET", "/notifications") | ("GET", "/bookings/user/{userId}") => {
                 vec![("limit", false, page()), ("offset", false, offset())]
             }
+            ("GET", "/events/{id}/bookings") => {
+                vec![("status", false, booking_status()), ("limit", false, page()), ("offset", false, offset())]
+            }
+            ("GET", "/events/{id}/bookings.csv") => vec![
+                ("status", false, booking_status()),
+                (
+                    "limit",
+                    false,
+                    json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": crate::handlers::attendees::CSV_ROWS_MAX,
+                    "description": format!("rows at most: {max} when absent or 0, and at most {max}", max = crate::handlers::attendees::CSV_ROWS_MAX) }),
+                ),
+                ("offset", false, offset()),
+            ],
             ("GET", "/users") => vec![("keycloak_id", true, string())],
             ("GET", "/events/{id}/stream") => vec![(
                 "access_token",
@@ -364,6 +388,10 @@ pub fn document() -> Value {
                 "content": { "text/event-stream": { "schema": sse_event(s) } }
             }),
             (Some(s), _) => json!({ "description": "OK", "content": { "application/json": { "schema": schema_ref(s) } } }),
+            (None, p) if p.ends_with(".csv") => {
+                json!({ "description": "CSV (RFC 4180, a header line first): booking_id, status, seats, seat_numbers (space-separated), user_id, user_email, user_name, created_at, updated_at",
+                "content": { "text/csv": { "schema": string() } } })
+            }
             (None, "/metrics") => json!({ "description": "Prometheus text format", "content": { "text/plain": { "schema": string() } } }),
             (None, "/healthz") => {
                 json!({ "description": "The process answers", "content": { "application/json": { "schema": schema_ref("Health") } } })

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::auth::{bearer, Identity, Verifier};
 use crate::authcache::AuthCache;
+use crate::console::Console;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyCache;
 use crate::live::Live;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub openapi: Bytes,
     /// External stores `/readyz` checks (besides a read through the engine).
     pub checks: Vec<Arc<dyn ReadyCheck>>,
+    /// The web console's files (`/app`).
+    pub console: Console,
 }
 
 pub type State = Arc<AppState>;
@@ -106,7 +109,6 @@ impl AppState {
         let engine = engine.with_change_listener(live.clone());
         Arc::new(Self {
             engine,
-            verifier,
             metrics: Metrics::default(),
             live,
             idempotency: IdempotencyCache::new(100_000),
@@ -116,6 +118,8 @@ impl AppState {
             shutdown: watch::channel(false).0,
             openapi: Bytes::from(serde_json::to_vec_pretty(&crate::openapi::document()).expect("openapi serializes")),
             checks,
+            console: Console::new(verifier.oidc().map(|o| o.public_config())),
+            verifier,
         })
     }
 
@@ -129,7 +133,7 @@ impl AppState {
         let id = match self.verifier.cached(token) {
             Some(id) => id,
             None => {
-                let claims = self.verifier.verify(token)?;
+                let claims = self.verifier.verify_fresh(token).await?;
                 let user = match self.engine.user_by_subject(&claims.sub).await {
                     Ok(u) => u,
                     Err(CoreError::NotFound(Entity::User)) => {

@@ -117,6 +117,7 @@ fn full_config() -> AuthConfig {
         jwks: Some(serde_json::from_str(&fixture("jwks.json")).unwrap()),
         issuer: Some(ISSUER.into()),
         audience: Some(AUDIENCE.into()),
+        ..Default::default()
     }
 }
 

@@ -146,6 +146,7 @@ async fn snapshot(a: &App, t: &Tenant) -> Value {
         (ad, format!("/events/{}", t.event)),
         (ad, format!("/events/{}/seats", t.event)),
         (ad, format!("/events/{}/waitlist", t.event)),
+        (ad, format!("/events/{}/bookings", t.event)),
         (ad, format!("/events/{}/holds/{}", t.event, t.hold)),
         (ad, format!("/bookings/{}", t.booking)),
         (ad, format!("/bookings/{}/history", t.booking)),
@@ -252,6 +253,11 @@ fn matrix(a: &Tenant, b: &Tenant) -> BTreeMap<(&'static str, &'static str), Deci
     m.insert(("POST", "/events/{id}/cancel"), Probes(vec![p("POST", format!("/events/{ea}/cancel"), None)]));
     m.insert(("GET", "/events/{id}/seats"), Probes(vec![p("GET", format!("/events/{ea}/seats"), None)]));
     m.insert(("GET", "/events/{id}/waitlist"), Probes(vec![p("GET", format!("/events/{ea}/waitlist"), None)]));
+    m.insert(
+        ("GET", "/events/{id}/bookings"),
+        Probes(vec![p("GET", format!("/events/{ea}/bookings"), None), p("GET", format!("/events/{ea}/bookings?status=confirmed"), None)]),
+    );
+    m.insert(("GET", "/events/{id}/bookings.csv"), Probes(vec![p("GET", format!("/events/{ea}/bookings.csv"), None)]));
     m.insert(("GET", "/events/{id}/stream"), Probes(vec![p("GET", format!("/events/{ea}/stream"), None)]));
     m.insert(
         ("POST", "/events/{id}/holds"),

@@ -74,6 +74,18 @@ impl Directory for PgStore {
         rows::user(&row)
     }
 
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = ANY($1)"))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::user)
+            .collect()
+    }
+
     async fn user_by_subject(&self, subject: &str) -> Result<User, StoreError> {
         let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE keycloak_id = $1"))
             .bind(subject)

@@ -789,6 +789,31 @@ impl SeatStore for PgStore {
             .collect()
     }
 
+    async fn event_bookings_page(
+        &self,
+        event: EventId,
+        status: Option<BookingStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Booking>, StoreError> {
+        // Two statements rather than `($2 IS NULL OR status = $2)`, so that each has one plan:
+        // `bookings_event_idx` (event_id, created_at) in order, the status checked per row.
+        let (sql, status) = match status {
+            None => (format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"), None),
+            Some(s) => (
+                format!(
+                    "SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status = $4 ORDER BY created_at, id LIMIT $2 OFFSET $3"
+                ),
+                Some(s.as_str()),
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(event.0).bind(limit as i64).bind(offset as i64);
+        if let Some(s) = status {
+            query = query.bind(s);
+        }
+        query.fetch_all(&self.pool).await.map_err(db)?.iter().map(rows::booking).collect()
+    }
+
     async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError> {
         let rows = sqlx::query("SELECT action, status, seat_numbers, created_at FROM booking_history WHERE booking_id = $1 ORDER BY id")
             .bind(booking.0)

@@ -276,6 +276,12 @@ impl Engine {
         Ok(self.store.user_bookings(user, orgs, self.page(limit), offset).await?)
     }
 
+    /// A page of an event's bookings, oldest first, from the `offset`-th; with `status`, only
+    /// those of it (counted after that filter).
+    pub async fn event_bookings(&self, event: EventId, status: Option<BookingStatus>, limit: u32, offset: u32) -> Result<Vec<Booking>> {
+        Ok(self.store.event_bookings_page(event, status, self.page(limit), offset).await?)
+    }
+
     /// A booking's history, oldest first.
     pub async fn history(&self, id: BookingId) -> Result<Vec<HistoryEntry>> {
         Ok(self.store.history(id).await?)

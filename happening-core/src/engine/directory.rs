@@ -45,6 +45,16 @@ impl Engine {
         Ok(self.store.user(id).await?)
     }
 
+    /// The users of `ids` that exist, at most a page's worth
+    /// ([`Limits::page_size_max`](crate::limits::Limits)) of ids, in no particular order.
+    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<User>> {
+        let max = self.limits.page_size_max as usize;
+        if ids.len() > max {
+            return Err(Error::invalid("user_ids", format!("at most {max} users at once")));
+        }
+        Ok(self.store.users(ids).await?)
+    }
+
     pub async fn user_by_subject(&self, subject: &str) -> Result<User> {
         Ok(self.store.user_by_subject(subject).await?)
     }

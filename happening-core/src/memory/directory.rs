@@ -65,6 +65,11 @@ impl Directory for MemoryStore {
         self.dir().users.get(&id).cloned().ok_or(StoreError::NotFound(Entity::User))
     }
 
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let d = self.dir();
+        Ok(ids.iter().filter_map(|id| d.users.get(id)).cloned().collect())
+    }
+
     async fn user_by_subject(&self, subject: &str) -> Result<User, StoreError> {
         let d = self.dir();
         d.by_subject.get(subject).and_then(|id| d.users.get(id)).cloned().ok_or(StoreError::NotFound(Entity::User))

@@ -444,6 +444,20 @@ impl SeatStore for MemoryStore {
         Ok(all)
     }
 
+    async fn event_bookings_page(
+        &self,
+        event: EventId,
+        status: Option<BookingStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Booking>, StoreError> {
+        let ledger = self.ledger(event)?;
+        let l = lock(&ledger);
+        let mut kept: Vec<&Booking> = l.bookings.values().map(|r| &r.booking).filter(|b| status.is_none_or(|s| b.status == s)).collect();
+        kept.sort_unstable_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(kept.into_iter().skip(offset as usize).take(limit as usize).cloned().collect())
+    }
+
     async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError> {
         let ledger = self.ledger_of_booking(booking)?;
         let mut l = lock(&ledger);

@@ -17,6 +17,10 @@ pub trait Directory: Send + Sync + 'static {
 
     async fn user(&self, id: UserId) -> Result<User, StoreError>;
 
+    /// The users of `ids` that exist, in no particular order (one read for a page of rows
+    /// that name users, such as an event's attendees).
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError>;
+
     async fn user_by_subject(&self, subject: &str) -> Result<User, StoreError>;
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;

@@ -140,6 +140,18 @@ pub trait SeatStore: Send + Sync + 'static {
     /// the whole event.
     async fn event_bookings(&self, event: EventId) -> Result<Vec<Booking>, StoreError>;
 
+    /// A page of an event's bookings, oldest first (`created_at`, then id): with `status`,
+    /// only the bookings of that status, the page counted after that filter; at most
+    /// `limit` after skipping `offset`. The organizers' list of attendees: it reads one
+    /// page, not the whole event.
+    async fn event_bookings_page(
+        &self,
+        event: EventId,
+        status: Option<BookingStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Booking>, StoreError>;
+
     /// A booking's history, oldest first.
     async fn history(&self, booking: BookingId) -> Result<Vec<HistoryEntry>, StoreError>;
 

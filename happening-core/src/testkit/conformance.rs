@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             outbox_claims_and_delivery,
             directory_roles_and_invites,
             lists_page_with_offset,
+            event_bookings_page_by_status,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {
@@ -1181,4 +1182,49 @@ pub async fn lists_page_with_offset(h: &Harness) {
     assert_eq!(got, every, "a user's notifications, newest first");
     check(h, a).await;
     check(h, b).await;
+}
+
+/// An event's bookings for its organizers: oldest first, filtered by status before the page
+/// is cut, paged with `offset`; and the users they name, read at once.
+pub async fn event_bookings_page_by_status(h: &Harness) {
+    let en = &h.engine;
+    let e = h.event(2, Fifo).await;
+    let mut users = Vec::new();
+    let mut ids = Vec::new();
+    // a and b confirmed, c and d waiting, e waiting for two; then a cancels and c is promoted.
+    for (i, seats) in [1, 1, 1, 1, 2].into_iter().enumerate() {
+        let u = en.upsert_user(&format!("attendee-{i}-{}", UserId::new()), Some(&format!("a{i}@example.com")), None).await.unwrap();
+        ids.push(h.book(e, u.id, seats).await.unwrap().id);
+        users.push(u);
+        h.clock.advance_ms(1);
+    }
+    en.cancel(ids[0], users[0].id, None).await.unwrap();
+    let page = |status: Option<BookingStatus>, limit: u32, offset: u32| async move {
+        en.event_bookings(e, status, limit, offset).await.unwrap().into_iter().map(|b| (b.id, b.status)).collect::<Vec<_>>()
+    };
+    use BookingStatus::*;
+    let all = vec![(ids[0], Cancelled), (ids[1], Confirmed), (ids[2], Confirmed), (ids[3], Waiting), (ids[4], Waiting)];
+    let mut got = Vec::new();
+    for offset in (0..10).step_by(2) {
+        let p = page(None, 2, offset).await;
+        assert!(p.len() <= 2, "a page is at most its limit");
+        got.extend(p);
+    }
+    assert_eq!(got, all, "every booking, oldest first, in pages");
+    assert_eq!(page(Some(Confirmed), 0, 0).await, all[1..3], "confirmed only");
+    assert_eq!(page(Some(Confirmed), 1, 1).await, all[2..3], "the offset counts the kept rows");
+    assert_eq!(page(Some(Waiting), 5, 0).await, all[3..5], "waiting only");
+    assert_eq!(page(Some(Cancelled), 5, 0).await, all[0..1], "cancelled only");
+    assert!(page(Some(Waiting), 5, 2).await.is_empty(), "nothing past the end");
+    let seats: Vec<Vec<SeatNo>> = en.event_bookings(e, Some(Confirmed), 5, 0).await.unwrap().into_iter().map(|b| b.seat_numbers).collect();
+    assert_eq!(seats, vec![vec![2], vec![1]], "who holds which seats");
+
+    let mut wanted: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    wanted.push(UserId::new());
+    let mut found = en.users(&wanted).await.unwrap();
+    found.sort_by_key(|u| u.id);
+    let mut expected = users.clone();
+    expected.sort_by_key(|u| u.id);
+    assert_eq!(found, expected, "the users that exist, the unknown id left out");
+    check(h, e).await;
 }

@@ -1,6 +1,7 @@
 //! Request handlers: parse, authorize (role per organization, tenancy as 404), call the
 //! engine, answer JSON. They never reject: errors are answered through [`ApiError`].
 
+pub mod attendees;
 pub mod bookings;
 pub mod events;
 pub mod orgs;
