@@ -463,6 +463,10 @@ fn serve(s: Serve) -> ExitCode {
         })
         .await
     });
+    // Once stopped, exit: dropping the runtime would wait for its blocking threads, and a
+    // DNS lookup of a store being torn down with the server (compose `down`) held the exit
+    // past the orchestrator's kill.
+    rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -522,7 +526,10 @@ fn health(h: Healthcheck) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match rt.block_on(healthcheck::probe(&url, Duration::from_millis(h.timeout_ms))) {
+    let result = rt.block_on(healthcheck::probe(&url, Duration::from_millis(h.timeout_ms)));
+    // A lookup of the URL's host past the timeout must not hold the exit.
+    rt.shutdown_background();
+    match result {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS
@@ -702,6 +709,8 @@ fn worker(w: WorkerCmd) -> ExitCode {
         pg.pool.close().await;
         Ok::<_, String>(())
     });
+    // Not waiting for blocking threads (a DNS lookup), as `serve`.
+    rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
