@@ -60,7 +60,7 @@ make_debian_base() {
   rm -rf "$root"/var/lib/apt/lists/* "$root.log"
   mkdir -p "$root/usr/local/share/ca-certificates"
   cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
-  tar --numeric-owner -C "$root" -c . | podman import --change 'CMD ["bash"]' \
+  tar --numeric-owner -C "$root" -c . | podman import -q --change 'CMD ["bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$ref" >/dev/null
   rm -rf "$root"
 }

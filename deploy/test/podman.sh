@@ -20,8 +20,14 @@ podman_setup() {
   if [ ${#pkgs[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || { echo "test-deploy: missing ${pkgs[*]}: run as root, or apt-get install -y ${pkgs[*]}" >&2; return 1; }
     say "installing ${pkgs[*]} (apt-get)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+    local log
+    log=$(mktemp "${TMPDIR:-/tmp}/happening-apt.XXXXXX")
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"; } >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      rm -f "$log"
+      return 1
+    fi
+    rm -f "$log"
   fi
   # The runtime may not raise limits above the host's hard ones; crun 1.8 rejects hybrid
   # cgroups, runc does not; no systemd here, so cgroupfs and a file for the events.
