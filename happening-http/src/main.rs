@@ -5,7 +5,10 @@
 //! `happening token --sub ... --secret ...` mints a development token;
 //! `happening reconcile` repairs the admission's counters and waitlists from the store;
 //! `happening audit` checks the stores against every invariant (read-only);
-//! `happening worker` consumes the RabbitMQ notifications queue.
+//! `happening worker` consumes the RabbitMQ notifications queue;
+//! `happening healthcheck` probes a running server (a container's HEALTHCHECK).
+
+mod healthcheck;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -51,6 +54,9 @@ enum Command {
     /// Consume the RabbitMQ notifications queue: hand each notification to a sink (a log
     /// line, or a webhook) and record it `delivered` in PostgreSQL.
     Worker(WorkerCmd),
+    /// Probe a running server (a container's HEALTHCHECK): GET its /healthz, exit 0 on 200
+    /// and 1 otherwise.
+    Healthcheck(Healthcheck),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -252,6 +258,19 @@ struct WorkerCmd {
 }
 
 #[derive(Args)]
+struct Healthcheck {
+    /// URL to GET (plain http) [default: http://127.0.0.1:PORT/healthz]
+    #[arg(long)]
+    url: Option<String>,
+    /// Port of the default URL: the server's own.
+    #[arg(long, env = "PORT", default_value_t = 5000)]
+    port: u16,
+    /// How long the probe may take, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    timeout_ms: u64,
+}
+
+#[derive(Args)]
 struct Token {
     /// The user's subject (`sub`).
     #[arg(long)]
@@ -284,6 +303,7 @@ fn main() -> ExitCode {
         Some(Command::Reconcile(r)) => reconcile(r),
         Some(Command::Audit(a)) => audit(a),
         Some(Command::Worker(w)) => worker(w),
+        Some(Command::Healthcheck(h)) => health(h),
         Some(Command::Serve(s)) => serve(s),
         None => serve(cli.serve),
     }
@@ -504,6 +524,10 @@ fn serve(s: Serve) -> ExitCode {
         })
         .await
     });
+    // Once stopped, exit: dropping the runtime would wait for its blocking threads, and a
+    // DNS lookup of a store being torn down with the server (compose `down`) held the exit
+    // past the orchestrator's kill.
+    rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -550,6 +574,29 @@ fn migrate(m: Migrate) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `happening healthcheck`: exit 0 when the server answers 200, 1 otherwise (the cause on
+/// stderr).
+fn health(h: Healthcheck) -> ExitCode {
+    let url = h.url.unwrap_or_else(|| format!("http://127.0.0.1:{}/healthz", h.port));
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(healthcheck::probe(&url, Duration::from_millis(h.timeout_ms)));
+    // A lookup of the URL's host past the timeout must not hold the exit.
+    rt.shutdown_background();
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
             ExitCode::FAILURE
         }
     }
@@ -749,6 +796,8 @@ fn worker(w: WorkerCmd) -> ExitCode {
         pg.pool.close().await;
         Ok::<_, String>(())
     });
+    // Not waiting for blocking threads (a DNS lookup), as `serve`.
+    rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

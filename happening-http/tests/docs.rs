@@ -29,7 +29,7 @@ fn options(sub: &str) -> BTreeSet<String> {
 fn every_flag_and_variable_is_documented() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/http.md")).expect("docs/http.md");
     let mut missing = Vec::new();
-    for sub in ["serve", "migrate", "token", "reconcile", "audit", "worker"] {
+    for sub in ["serve", "migrate", "token", "reconcile", "audit", "worker", "healthcheck"] {
         let opts = options(sub);
         assert!(!opts.is_empty() || sub == "migrate", "no options parsed from `happening {sub} --help`");
         for o in opts {

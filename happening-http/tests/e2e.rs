@@ -376,12 +376,6 @@ async fn rabbitmq_down_is_degraded_not_unready() {
     }
 }
 
-/// A port of the loopback nobody listens on: bound, then released.
-async fn closed_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn an_unreachable_database_stops_the_start_with_a_clear_error() {
     let url = format!("postgres://happening:secret-password@127.0.0.1:{}/happening", closed_port().await);

@@ -156,6 +156,12 @@ impl Server {
     }
 }
 
+/// A port of the loopback nobody listens on: bound, then released.
+pub async fn closed_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// Sends SIGTERM to a running child process.
 pub async fn sigterm(child: &Child) {
     let pid = child.id().expect("the process is running");
