@@ -119,15 +119,8 @@ async fn relay_and_deliver(with_webhook: bool) {
 /// the server still stops promptly (the last relay is bounded). Needs no service.
 #[tokio::test]
 async fn a_black_holed_broker_holds_neither_hold_expiry_nor_shutdown() {
-    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("amqp://guest:guest@{}/%2f", hole.local_addr().unwrap());
-    // Accepts and keeps every connection, never writing a byte.
-    let _hole = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((c, _)) = hole.accept().await {
-            held.push(c);
-        }
-    });
+    let (hole, _hole) = silent_peer().await;
+    let url = format!("amqp://guest:guest@{hole}/%2f");
     // A connect timeout longer than the wait below: only a relay of its own lets the hold
     // expire meanwhile.
     let s = Server::start(

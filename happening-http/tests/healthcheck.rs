@@ -41,14 +41,8 @@ async fn no_server_or_no_answer_in_time_is_unhealthy() {
     assert_eq!(code, 1, "{err}");
     assert!(err.starts_with("unhealthy: GET http://127.0.0.1:"), "{err}");
     // A peer that takes the connection and never answers: the timeout ends the probe.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/healthz", silent.local_addr().unwrap());
-    let held = tokio::spawn(async move {
-        let mut conns = Vec::new();
-        while let Ok((conn, _)) = silent.accept().await {
-            conns.push(conn);
-        }
-    });
+    let (silent, held) = silent_peer().await;
+    let url = format!("http://{silent}/healthz");
     let (code, _, err) = healthcheck(&["--url", &url, "--timeout-ms", "300"], None).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no answer within 300 ms"), "{err}");

@@ -162,6 +162,20 @@ pub async fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A peer on the loopback that accepts every connection and never writes a byte (a
+/// black-holed server), for as long as the returned task runs.
+pub async fn silent_peer() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = listener.accept().await {
+            held.push(c);
+        }
+    });
+    (addr, task)
+}
+
 /// Sends SIGTERM to a running child process.
 pub async fn sigterm(child: &Child) {
     let pid = child.id().expect("the process is running");
