@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use happening::core::domain::{NewEvent, WaitlistPolicy};
+use happening::core::domain::NewEvent;
 use happening::core::ids::{EventId, UserId};
 use happening::core::{BookRequest, Engine};
 
@@ -17,16 +17,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn event(engine: &Engine, capacity: u32) -> EventId {
     let admin = engine.upsert_user(&format!("bench-{}", UserId::new()), None, None).await.unwrap();
-    let new = NewEvent {
-        org_id: engine.create_org(admin.id, "bench").await.unwrap().id,
-        name: "bench".into(),
-        description: None,
-        category: None,
-        event_date: Utc::now(),
-        capacity,
-        policy: WaitlistPolicy::Fifo,
-        waitlist_max: None,
-    };
+    let org = engine.create_org(admin.id, "bench").await.unwrap().id;
+    let new = NewEvent::new(org, "bench", Utc::now(), capacity);
     engine.create_event(new).await.unwrap().event.id
 }
 

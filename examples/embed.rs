@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use happening::core::domain::{NewEvent, WaitlistPolicy};
+use happening::core::domain::NewEvent;
 use happening::core::ids::UserId;
 use happening::core::memory::MemoryNotifier;
 use happening::core::{BookRequest, Engine, HoldRequest};
@@ -18,15 +18,10 @@ async fn main() -> Result<(), happening::core::Error> {
     let org = engine.create_org(organizer.id, "Rust Society").await?;
     let event = engine
         .create_event(NewEvent {
-            org_id: org.id,
-            name: "Rust meetup".into(),
-            description: None,
             category: Some("meetup".into()),
-            event_date: chrono::Utc::now(),
-            capacity: 5,
-            policy: WaitlistPolicy::Fifo,
             // At most 10 bookings wait; more are refused (`Conflict::WaitlistFull`).
             waitlist_max: Some(10),
+            ..NewEvent::new(org.id, "Rust meetup", chrono::Utc::now(), 5)
         })
         .await?
         .event;
@@ -42,7 +37,7 @@ async fn main() -> Result<(), happening::core::Error> {
     let b = engine.booking(b.id).await?;
     println!("alice cancels seats 1 and 2 -> bob is {:?} with seats {:?}", b.status, b.seat_numbers);
 
-    // The engine works only when called: expired holds, events marked for repair and the
+    // The engine works only when called: expired holds and offers, events marked for repair and the
     // outbox wait for a timer like this one (the server's runs every 250 ms).
     let notifier = MemoryNotifier::new();
     let background = tokio::spawn({
@@ -52,7 +47,7 @@ async fn main() -> Result<(), happening::core::Error> {
             loop {
                 tick.tick().await;
                 // A failure here (a store down) is tried again at the next tick.
-                let _ = engine.expire_holds().await;
+                let _ = engine.expire_due().await;
                 let _ = engine.reconcile_dirty().await;
                 let _ = engine.relay(&notifier, 100).await;
             }

@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use happening::core::domain::{NewEvent, WaitlistPolicy};
+use happening::core::domain::NewEvent;
 use happening::core::ids::UserId;
 use happening::core::{BookRequest, Engine};
 
@@ -42,16 +42,7 @@ fn seats_cost_a_bit_and_bookings_a_small_constant() {
         let admin = engine.upsert_user("admin", None, None).await.unwrap();
         let org_id = engine.create_org(admin.id, "Acme").await.unwrap().id;
         // Warm the shared structures (shards, outbox) so they are not charged to the event.
-        let warm = NewEvent {
-            org_id,
-            name: "warm".into(),
-            description: None,
-            category: None,
-            event_date: chrono::Utc::now(),
-            capacity: 1,
-            policy: WaitlistPolicy::Fifo,
-            waitlist_max: None,
-        };
+        let warm = NewEvent::new(org_id, "warm", chrono::Utc::now(), 1);
         engine.create_event(warm.clone()).await.unwrap();
 
         let before = live();

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use happening_amqp::{run_relay, AmqpNotifier, CancellationToken, NotificationMessage, RelayConfig, Sink, SinkError, StoreDeliveryLog};
 use happening_amqp::{Worker, WorkerConfig};
-use happening_core::domain::{NewEvent, WaitlistPolicy};
+use happening_core::domain::NewEvent;
 use happening_core::ids::EventId;
 use happening_core::{BookRequest, Engine};
 use happening_postgres::{PgAdmission, PgStore};
@@ -64,16 +64,7 @@ async fn main() {
     let admin = engine.upsert_user("bench-admin", None, None).await.expect("user");
     let org = engine.create_org(admin.id, "bench").await.expect("org");
     let event = engine
-        .create_event(NewEvent {
-            org_id: org.id,
-            name: "notify bench".into(),
-            description: None,
-            category: None,
-            event_date: chrono::Utc::now() + chrono::Duration::days(1),
-            capacity: 2 * n,
-            policy: WaitlistPolicy::Fifo,
-            waitlist_max: None,
-        })
+        .create_event(NewEvent::new(org.id, "notify bench", chrono::Utc::now() + chrono::Duration::days(1), 2 * n))
         .await
         .expect("event");
 

@@ -21,6 +21,9 @@ pub struct NotificationMessage {
     pub booking_id: Option<BookingId>,
     pub org_id: Option<OrgId>,
     pub seats: u32,
+    /// Until when the offer a `waitlist_offer` tells of is open; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
     /// A human-readable line (`Notification::message`).
     pub message: String,
     pub created_at: DateTime<Utc>,
@@ -36,6 +39,7 @@ impl From<&Notification> for NotificationMessage {
             booking_id: n.booking_id,
             org_id: n.org_id,
             seats: n.seats,
+            expires_at: n.expires_at,
             message: n.message(),
             created_at: n.created_at,
         }
@@ -67,6 +71,7 @@ mod tests {
             booking_id: Some(BookingId::new()),
             org_id: None,
             seats: 2,
+            expires_at: None,
             status: DeliveryStatus::Pending,
             read: false,
             created_at: Utc::now(),
@@ -79,5 +84,14 @@ mod tests {
         assert_eq!(v["message"], "You got 2 seat(s) from the waitlist");
         assert_eq!(NotificationMessage::from_json(&m.to_json()).unwrap(), m);
         assert!(NotificationMessage::from_json(b"{not json").is_err());
+        assert!(v.get("expires_at").is_none(), "only an offer has an expiry");
+
+        let until = Utc::now();
+        let offer = Notification { kind: NotificationKind::WaitlistOffer, expires_at: Some(until), ..n };
+        let m = NotificationMessage::from(&offer);
+        let v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+        assert_eq!(v["type"], "waitlist_offer");
+        assert_eq!(v["expires_at"], serde_json::to_value(until).unwrap());
+        assert_eq!(NotificationMessage::from_json(&m.to_json()).unwrap(), m);
     }
 }

@@ -70,6 +70,7 @@ fn message() -> NotificationMessage {
         booking_id: None,
         org_id: None,
         seats: 3,
+        expires_at: None,
         message: "Your booking of 3 seat(s) is confirmed".into(),
         created_at: Utc::now(),
     }

@@ -20,6 +20,7 @@ fn about(b: &Booking, kind: NotificationKind, seats: u32, now: DateTime<Utc>) ->
         booking_id: Some(b.id),
         org_id: None,
         seats,
+        expires_at: None,
         status: DeliveryStatus::Pending,
         read: false,
         created_at: now,
@@ -38,6 +39,29 @@ pub fn created(b: &Booking, now: DateTime<Utc>) -> (HistoryEntry, Notification) 
 /// A waiting booking was confirmed.
 pub fn promoted(b: &Booking, now: DateTime<Utc>) -> (HistoryEntry, Notification) {
     (history(b, HistoryAction::Promoted, &b.seat_numbers, now), about(b, NotificationKind::WaitlistPromoted, b.seats(), now))
+}
+
+/// A waiting booking was offered seats (`b.offer_expires_at` set).
+pub fn offered(b: &Booking, now: DateTime<Utc>) -> (HistoryEntry, Notification) {
+    let note = Notification { expires_at: b.offer_expires_at, ..about(b, NotificationKind::WaitlistOffer, b.seats(), now) };
+    (history(b, HistoryAction::Offered, &b.seat_numbers, now), note)
+}
+
+/// An offer was accepted: the booking is confirmed with the seats it was offered.
+pub fn accepted(b: &Booking, now: DateTime<Utc>) -> (HistoryEntry, Notification) {
+    (history(b, HistoryAction::Accepted, &b.seat_numbers, now), about(b, NotificationKind::OfferAccepted, b.seats(), now))
+}
+
+/// An offer was declined; its seats went back to the event.
+pub fn declined(b: &Booking, now: DateTime<Utc>) -> (HistoryEntry, Notification) {
+    let n = b.seat_numbers.len() as u32;
+    (history(b, HistoryAction::Declined, &b.seat_numbers, now), about(b, NotificationKind::OfferDeclined, n, now))
+}
+
+/// An offer ran out; its seats went back to the event.
+pub fn offer_expired(b: &Booking, now: DateTime<Utc>) -> (HistoryEntry, Notification) {
+    let n = b.seat_numbers.len() as u32;
+    (history(b, HistoryAction::Expired, &b.seat_numbers, now), about(b, NotificationKind::OfferExpired, n, now))
 }
 
 /// A booking was cancelled by its owner (or an organizer); `freed` are the seats it gave back.
@@ -91,6 +115,7 @@ fn plain(
         booking_id: None,
         org_id,
         seats,
+        expires_at: None,
         status: DeliveryStatus::Pending,
         read: false,
         created_at: now,

@@ -90,6 +90,14 @@ pub enum Conflict {
         highest: SeatNo,
     },
     HoldExpired,
+    /// The offer's time ran out (it is `expired`, or about to be by the next background
+    /// step).
+    OfferExpired,
+    /// The offer was declined.
+    OfferDeclined,
+    /// Accept or decline of a booking that is not an open offer (waiting, confirmed
+    /// without an offer, cancelled).
+    NotOffered,
     /// The booking would wait and the event's waitlist holds `waitlist_max` bookings.
     WaitlistFull,
     AlreadyMember,
@@ -111,6 +119,9 @@ impl fmt::Display for Conflict {
                 write!(f, "capacity below the highest taken seat ({highest})")
             }
             Conflict::HoldExpired => f.write_str("hold expired"),
+            Conflict::OfferExpired => f.write_str("offer expired"),
+            Conflict::OfferDeclined => f.write_str("offer was declined"),
+            Conflict::NotOffered => f.write_str("booking is not an open offer"),
             Conflict::WaitlistFull => f.write_str("sold out and the waitlist is full"),
             Conflict::AlreadyMember => f.write_str("already a member"),
             Conflict::LastOrgAdmin => f.write_str("an organization must keep an orgAdmin"),

@@ -14,11 +14,7 @@
 //! let engine = Engine::in_memory();
 //! let admin = engine.upsert_user("admin", None, None).await.unwrap();
 //! let org = engine.create_org(admin.id, "Acme").await.unwrap();
-//! let event = engine.create_event(NewEvent {
-//!     org_id: org.id, name: "Concert".into(), description: None, category: None,
-//!     event_date: chrono::Utc::now(), capacity: 2, policy: WaitlistPolicy::Fifo,
-//!     waitlist_max: None,
-//! }).await.unwrap();
+//! let event = engine.create_event(NewEvent::new(org.id, "Concert", chrono::Utc::now(), 2)).await.unwrap();
 //! let b = engine.book(BookRequest { event_id: event.event.id, user_id: UserId::new(),
 //!     seats: Some(2), ..Default::default() }).await.unwrap();
 //! assert_eq!(b.seat_numbers, vec![1, 2]);

@@ -13,6 +13,9 @@ pub struct Limits {
     /// Shortest and longest hold.
     pub hold_ttl_ms_min: u64,
     pub hold_ttl_ms_max: u64,
+    /// Shortest and longest time an offer stays open (`offer_ttl_seconds`).
+    pub offer_ttl_seconds_min: u32,
+    pub offer_ttl_seconds_max: u32,
     /// Longest event name, description and category, in bytes.
     pub name_bytes_max: usize,
     pub description_bytes_max: usize,
@@ -35,6 +38,9 @@ impl Default for Limits {
             waitlist_max_limit: 10_000_000,
             hold_ttl_ms_min: 1_000,
             hold_ttl_ms_max: 3_600_000,
+            offer_ttl_seconds_min: 1,
+            // 30 days: longer than any ticketing system keeps a waitlist offer open.
+            offer_ttl_seconds_max: 30 * 24 * 3600,
             name_bytes_max: 200,
             description_bytes_max: 5_000,
             category_bytes_max: 50,

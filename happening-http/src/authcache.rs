@@ -108,6 +108,7 @@ mod tests {
             status: EventStatus::Upcoming,
             policy: WaitlistPolicy::Fifo,
             waitlist_max: None,
+            offer_ttl_seconds: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

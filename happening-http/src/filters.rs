@@ -101,7 +101,24 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
             .and(body(limit))
             .then(bookings::cancel_seats)
             .map(done);
-        create.or(get).unify().or(history).unify().or(of_user).unify().or(cancel).unify().or(cancel_seats).unify().boxed()
+        let accept = warp::path!("bookings" / BookingId / "accept").and(warp::post()).and(a()).then(bookings::accept).map(done);
+        let decline = warp::path!("bookings" / BookingId / "decline").and(warp::post()).and(a()).then(bookings::decline).map(done);
+        create
+            .or(get)
+            .unify()
+            .or(history)
+            .unify()
+            .or(of_user)
+            .unify()
+            .or(cancel)
+            .unify()
+            .or(cancel_seats)
+            .unify()
+            .or(accept)
+            .unify()
+            .or(decline)
+            .unify()
+            .boxed()
     };
 
     let events = {

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub promoted: AtomicU64,
     pub cancelled: AtomicU64,
     pub holds_expired: AtomicU64,
+    /// Offers by outcome: made, accepted, declined, expired.
+    pub offers: [AtomicU64; 4],
     /// Notifications handed to the notifier (RabbitMQ: published).
     pub notifications_published: AtomicU64,
     /// Of those, the ones the notifier accepted (RabbitMQ: confirmed by the broker), then
@@ -73,6 +75,10 @@ impl Metrics {
                 NotificationKind::WaitlistPromoted => &self.promoted,
                 NotificationKind::BookingCancelled | NotificationKind::EventCancelled => &self.cancelled,
                 NotificationKind::HoldExpired => &self.holds_expired,
+                NotificationKind::WaitlistOffer => &self.offers[0],
+                NotificationKind::OfferAccepted => &self.offers[1],
+                NotificationKind::OfferDeclined => &self.offers[2],
+                NotificationKind::OfferExpired => &self.offers[3],
                 _ => continue,
             };
             c.fetch_add(1, Ordering::Relaxed);
@@ -117,6 +123,11 @@ impl Metrics {
         }
         out.push_str("# HELP happening_holds_expired_total Holds that ran out.\n# TYPE happening_holds_expired_total counter\n");
         let _ = writeln!(out, "happening_holds_expired_total {}", self.holds_expired.load(Ordering::Relaxed));
+        out.push_str("# HELP happening_offers_total Waitlist offers made, and how they ended (from the notification outbox).\n");
+        out.push_str("# TYPE happening_offers_total counter\n");
+        for (outcome, c) in ["offered", "accepted", "declined", "expired"].iter().zip(&self.offers) {
+            let _ = writeln!(out, "happening_offers_total{{outcome=\"{outcome}\"}} {}", c.load(Ordering::Relaxed));
+        }
         for (name, help, c) in [
             ("published", "Notifications handed to the notifier (RabbitMQ: published).", &self.notifications_published),
             (

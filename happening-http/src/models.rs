@@ -149,6 +149,9 @@ pub struct CreateEvent {
     pub waitlist_policy: Option<WaitlistPolicy>,
     /// Absent or null: no cap; 0: no waitlist.
     pub waitlist_max: Option<u32>,
+    /// Absent or null: promotions confirm at once; else seats freed for the waitlist are
+    /// offered for this long (1 s to 30 days).
+    pub offer_ttl_seconds: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +169,9 @@ pub struct UpdateEvent {
     /// Absent: unchanged; null: no cap.
     #[serde(default, deserialize_with = "double")]
     pub waitlist_max: Option<Option<u32>>,
+    /// Absent: unchanged; null: promotions confirm at once.
+    #[serde(default, deserialize_with = "double")]
+    pub offer_ttl_seconds: Option<Option<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -288,6 +294,7 @@ pub struct EventDto {
     pub status: EventStatus,
     pub waitlist_policy: WaitlistPolicy,
     pub waitlist_max: Option<u32>,
+    pub offer_ttl_seconds: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -311,6 +318,7 @@ impl From<EventView> for EventDto {
             status: e.status,
             waitlist_policy: e.policy,
             waitlist_max: e.waitlist_max,
+            offer_ttl_seconds: e.offer_ttl_seconds,
             created_at: e.created_at,
             updated_at: e.updated_at,
         }
@@ -322,7 +330,7 @@ pub struct BookingDto {
     pub id: BookingId,
     pub event_id: EventId,
     pub user_id: UserId,
-    /// Seats held (confirmed) or waited for (waiting).
+    /// Seats held (confirmed, offered) or waited for (waiting).
     pub seats: u32,
     /// What was asked for (more than `seats` after a partial confirmation).
     pub seats_requested: u32,
@@ -331,6 +339,8 @@ pub struct BookingDto {
     /// 1-based place in the waitlist, while waiting.
     pub waiting_number: Option<u32>,
     pub hold_id: Option<HoldId>,
+    /// Until when an offer is open (RFC 3339); kept after it ends.
+    pub offer_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// With `GET /bookings/user/:userId`: the event's name and date (as the original API's join).
@@ -354,6 +364,7 @@ impl From<Booking> for BookingDto {
             status: b.status,
             waiting_number: b.waiting_number,
             hold_id: b.hold_id,
+            offer_expires_at: b.offer_expires_at,
             created_at: b.created_at,
             updated_at: b.updated_at,
             event_name: None,
@@ -452,6 +463,8 @@ pub struct NotificationDto {
     pub booking_id: Option<BookingId>,
     pub organization_id: Option<OrgId>,
     pub seats: u32,
+    /// Until when the offer it tells of is open (`waitlist_offer` only).
+    pub expires_at: Option<DateTime<Utc>>,
     pub status: DeliveryStatus,
     pub read: bool,
     pub created_at: DateTime<Utc>,
@@ -467,6 +480,7 @@ impl From<Notification> for NotificationDto {
             booking_id: n.booking_id,
             organization_id: n.org_id,
             seats: n.seats,
+            expires_at: n.expires_at,
             status: n.status,
             read: n.read,
             created_at: n.created_at,

@@ -30,6 +30,8 @@ pub const ROUTES: &[Route] = &[
     r!("GET" "/bookings/user/{userId}", true, "A user's bookings with event details, newest first (?limit=&offset=)", None, (200, Some("[Booking]")), false),
     r!("POST" "/bookings/{id}/cancel", true, "Cancel a booking; freed seats promote the waitlist", None, (200, Some("Booking")), true),
     r!("POST" "/bookings/{id}/cancel-seats", true, "Cancel some seats of a confirmed booking", Some("CancelSeats"), (200, Some("Booking")), true),
+    r!("POST" "/bookings/{id}/accept", true, "Accept an offer (the booking's owner): confirmed with the offered seats; a repeat answers the same", None, (200, Some("Booking")), false),
+    r!("POST" "/bookings/{id}/decline", true, "Decline an offer (its owner or an organizer): the seats go to the next in line; a repeat answers the same", None, (200, Some("Booking")), false),
     r!("POST" "/events", true, "Create an event (organizer or orgAdmin of org_id)", Some("CreateEvent"), (201, Some("Event")), false),
     r!("GET" "/events", true, "Events of the caller's organizations, latest event_date first (?org_id=&limit=&offset=)", None, (200, Some("[Event]")), false),
     r!("GET" "/events/{id}", true, "An event", None, (200, Some("Event")), false),
@@ -101,7 +103,13 @@ fn seat_request() -> Value {
     json!({ "type": "array", "items": range(1, u32::MAX as u64), "minItems": 1, "maxItems": 50, "uniqueItems": true })
 }
 fn booking_status() -> Value {
-    json!({ "type": "string", "enum": ["confirmed", "waiting", "cancelled"] })
+    json!({ "type": "string", "enum": ["confirmed", "waiting", "cancelled", "offered", "declined", "expired"] })
+}
+/// An event's `offer_ttl_seconds`: null (promotions confirm at once) or 1 s to 30 days.
+fn offer_ttl() -> Value {
+    let mut v = nullable(range(1, 30 * 24 * 3600));
+    v["description"] = json!("seats freed for the waitlist are offered this long before they pass on; null: promotions confirm at once");
+    v
 }
 fn role() -> Value {
     json!({ "type": "string", "enum": ["user", "organizer", "orgAdmin"] })
@@ -160,16 +168,16 @@ fn upsert_email() -> Value {
 fn schemas() -> Value {
     let policy = json!({ "type": "string", "enum": ["fifo", "first_fit", "partial"] });
     let conflict = json!({ "type": "string", "enum": ["seats_taken", "seats_not_in_booking", "event_cancelled", "booking_cancelled",
-        "booking_not_confirmed", "capacity_below_taken_seat", "hold_expired", "waitlist_full", "already_member", "last_org_admin",
+        "booking_not_confirmed", "capacity_below_taken_seat", "hold_expired", "offer_expired", "offer_declined", "not_offered", "waitlist_full", "already_member", "last_org_admin",
         "invite_not_pending", "invite_expired"] });
     let event = row(json!({
         "id": uuid(), "org_id": uuid(), "name": string(), "description": nullable(string()), "category": nullable(string()), "event_date": date(),
         "total_slots": int(), "available_slots": int(), "booked_slots": int(), "held_slots": int(), "waiting_count": int(),
-        "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "waitlist_policy": policy, "waitlist_max": nullable(int()), "created_at": date(), "updated_at": date() }));
+        "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "waitlist_policy": policy, "waitlist_max": nullable(int()), "offer_ttl_seconds": nullable(int()), "created_at": date(), "updated_at": date() }));
     let mut booking = row(json!({
         "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seats_requested": int(), "seat_numbers": seats(),
-        "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "waiting_number": nullable(json!({ "type": "integer", "minimum": 1 })),
-        "hold_id": nullable(uuid()), "created_at": date(), "updated_at": date() }));
+        "status": booking_status(), "waiting_number": nullable(json!({ "type": "integer", "minimum": 1 })),
+        "hold_id": nullable(uuid()), "offer_expires_at": nullable(date()), "created_at": date(), "updated_at": date() }));
     let mut attendee = booking.clone();
     attendee["properties"]["user_email"] = nullable(string());
     attendee["properties"]["user_name"] = nullable(string());
@@ -196,8 +204,8 @@ fn schemas() -> Value {
         "Invite": row(json!({ "token": string(), "organization_id": uuid(), "email": string(), "role": role(), "status": { "type": "string", "enum": ["pending", "accepted", "revoked"] }, "invited_by": uuid(), "expires_at": date(), "created_at": date() })),
         "CreateInvite": strict(&["organization_id", "email"], json!({ "organization_id": uuid(), "email": email(false), "role": role(), "ttl_hours": { "type": "integer", "minimum": 1, "maximum": 720, "default": 168, "nullable": true } })),
         "Event": event,
-        "CreateEvent": strict(&["org_id", "name", "event_date", "total_slots"], json!({ "org_id": uuid(), "name": text(200), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": range(1, 1_000_000), "waitlist_policy": nullable(policy.clone()), "waitlist_max": nullable(range(0, 10_000_000)) })),
-        "UpdateEvent": strict(&[], json!({ "name": nullable(text(200)), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": nullable(range(1, 1_000_000)), "waitlist_policy": nullable(policy), "waitlist_max": nullable(range(0, 10_000_000)) })),
+        "CreateEvent": strict(&["org_id", "name", "event_date", "total_slots"], json!({ "org_id": uuid(), "name": text(200), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": range(1, 1_000_000), "waitlist_policy": nullable(policy.clone()), "waitlist_max": nullable(range(0, 10_000_000)), "offer_ttl_seconds": offer_ttl() })),
+        "UpdateEvent": strict(&[], json!({ "name": nullable(text(200)), "description": nullable(optional_text(5000)), "category": nullable(optional_text(50)), "event_date": date(), "total_slots": nullable(range(1, 1_000_000)), "waitlist_policy": nullable(policy), "waitlist_max": nullable(range(0, 10_000_000)), "offer_ttl_seconds": offer_ttl() })),
         "SeatMap": row(json!({ "total": int(), "taken": seats(), "held": seats(), "available_slots": int() })),
         "Hold": row(json!({ "id": uuid(), "event_id": uuid(), "user_id": uuid(), "seats": int(), "seat_numbers": seats(), "expires_at": date(), "created_at": date() })),
         "CreateHold": strict(&[], json!({ "seats": nullable(range(1, 50)), "seat_numbers": nullable(seat_request()), "ttl_seconds": { "type": "integer", "minimum": 1, "maximum": 3600, "nullable": true, "description": "default: the server's --hold-ttl (300)" } })),
@@ -205,8 +213,8 @@ fn schemas() -> Value {
         "Attendee": attendee,
         "CreateBooking": strict(&["event_id"], json!({ "event_id": uuid(), "seats": nullable(range(1, 50)), "seat_numbers": nullable(seat_request()), "hold_id": nullable(uuid()), "accept_partial": { "type": "boolean" }, "strict_seats": { "type": "boolean" }, "user_id": nullable(uuid()) })),
         "CancelSeats": strict(&["seat_numbers"], json!({ "seat_numbers": seat_request() })),
-        "History": row(json!({ "booking_id": uuid(), "action": { "type": "string", "enum": ["created", "cancelled", "promoted", "modified"] }, "status": { "type": "string", "enum": ["confirmed", "waiting", "cancelled"] }, "seat_numbers": seats(), "created_at": date() })),
-        "Notification": row(json!({ "id": uuid(), "type": string(), "message": string(), "event_id": nullable(uuid()), "booking_id": nullable(uuid()), "organization_id": nullable(uuid()), "seats": int(), "status": { "type": "string", "enum": ["pending", "sent", "delivered", "failed"] }, "read": { "type": "boolean" }, "created_at": date() })),
+        "History": row(json!({ "booking_id": uuid(), "action": { "type": "string", "enum": ["created", "cancelled", "promoted", "modified", "offered", "accepted", "declined", "expired"] }, "status": booking_status(), "seat_numbers": seats(), "created_at": date() })),
+        "Notification": row(json!({ "id": uuid(), "type": string(), "message": string(), "event_id": nullable(uuid()), "booking_id": nullable(uuid()), "organization_id": nullable(uuid()), "seats": int(), "expires_at": nullable(date()), "status": { "type": "string", "enum": ["pending", "sent", "delivered", "failed"] }, "read": { "type": "boolean" }, "created_at": date() })),
         "LiveSnapshot": row(json!({ "event_id": uuid(), "status": { "type": "string", "enum": ["upcoming", "cancelled"] }, "total": int(), "taken": seats(), "held": seats(), "available_slots": int(), "waiting": { "type": "array", "items": row(json!({ "booking_id": uuid(), "seats": int(), "waiting_number": int() })) } })),
     })
 }
@@ -285,6 +293,8 @@ const LINKS: &[(&str, &str, &[(&str, &str)], &[(&str, &str)])] = &[
     ("POST /bookings", "GET /bookings/{id}/history", &[("id", "$response.body#/id")], &[]),
     ("POST /bookings", "POST /bookings/{id}/cancel", &[("id", "$response.body#/id")], &[]),
     ("POST /bookings", "POST /bookings/{id}/cancel-seats", &[("id", "$response.body#/id")], &[]),
+    ("POST /bookings", "POST /bookings/{id}/accept", &[("id", "$response.body#/id")], &[]),
+    ("POST /bookings", "POST /bookings/{id}/decline", &[("id", "$response.body#/id")], &[]),
     ("POST /bookings", "GET /events/{id}/waitlist", &[("id", "$response.body#/event_id")], &[]),
 ];
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use happening_amqp::{run_relay, CancellationToken, RelayConfig};
 use happening_core::domain::Notification;
+use happening_core::engine::Expired;
 use happening_core::ports::{ChangeFeed, Notifier, NotifierError};
 use hyper::server::accept::Accept;
 use hyper::server::conn::AddrStream;
@@ -84,7 +85,7 @@ pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, 
     }
 }
 
-/// Hold expiry and reconciliation, every `tick` until `stop`.
+/// Hold and offer expiry and reconciliation, every `tick` until `stop`.
 async fn maintain(st: &State, tick: Duration, mut stop: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,10 +94,10 @@ async fn maintain(st: &State, tick: Duration, mut stop: watch::Receiver<bool>) {
             _ = interval.tick() => {}
             _ = stop.changed() => break,
         }
-        match st.engine.expire_holds().await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(expired = n, "holds expired"),
-            Err(e) => tracing::warn!(error = %e, "hold expiry failed; will retry"),
+        match st.engine.expire_due().await {
+            Ok(e) if e == Expired::default() => {}
+            Ok(e) => tracing::debug!(holds = e.holds, offers = e.offers, "holds and offers expired"),
+            Err(e) => tracing::warn!(error = %e, "hold or offer expiry failed; will retry"),
         }
         // Events whose counter or queue may be stale after an admission failure (cheap when
         // none is marked).

@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use happening_core::domain::{NewEvent, WaitlistPolicy};
+use happening_core::domain::NewEvent;
 use happening_core::ids::{EventId, UserId};
 use happening_core::ports::Store;
 use happening_core::{BookRequest, Engine};
@@ -28,16 +28,7 @@ fn run(db_url: &str, args: &[&str]) -> (i32, String, String) {
 async fn event(engine: &Engine, capacity: u32) -> EventId {
     let admin = engine.upsert_user(&format!("admin-{}", UserId::new()), None, None).await.unwrap();
     let org = engine.create_org(admin.id, "Audit").await.unwrap();
-    let new = NewEvent {
-        org_id: org.id,
-        name: "Audit".into(),
-        description: None,
-        category: None,
-        event_date: chrono::Utc::now(),
-        capacity,
-        policy: WaitlistPolicy::Fifo,
-        waitlist_max: None,
-    };
+    let new = NewEvent::new(org.id, "Audit", chrono::Utc::now(), capacity);
     engine.create_event(new).await.unwrap().event.id
 }
 

@@ -4,113 +4,15 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use happening_core::clock::ManualClock;
-use happening_core::Engine;
-use happening_http::auth::{mint, AuthConfig, MintRequest, Verifier};
+use happening_http::auth::{mint, MintRequest};
 use happening_http::openapi::ROUTES;
 use happening_http::ratelimit::RateLimiter;
-use happening_http::{routes, AppState, Settings, State};
+use happening_http::Settings;
 use serde_json::{json, Value};
-use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
-use warp::reply::Response;
 
-const SECRET: &str = "route-test-secret";
-
-struct App {
-    st: State,
-    api: BoxedFilter<(Response,)>,
-    clock: Arc<ManualClock>,
-}
-
-fn app_with(limiter: Option<RateLimiter>, settings: Settings) -> App {
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let engine = Engine::in_memory().with_clock(clock.clone());
-    let verifier = Verifier::new(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap();
-    let st = AppState::new(engine, verifier, limiter, settings);
-    App { api: routes(st.clone()), st, clock }
-}
-
-fn app() -> App {
-    app_with(None, Settings::default())
-}
-
-fn token(sub: &str) -> String {
-    mint(SECRET, &MintRequest { sub: sub.into(), email: Some(format!("{sub}@example.com")), ttl_secs: 3600, ..Default::default() })
-}
-
-struct Res {
-    status: StatusCode,
-    body: Value,
-    headers: warp::http::HeaderMap,
-}
-
-impl App {
-    async fn call(&self, method: &str, path: &str, tok: Option<&str>, body: Option<Value>) -> Res {
-        self.raw(method, path, tok, body.map(|b| b.to_string().into_bytes()), &[]).await
-    }
-
-    async fn raw(&self, method: &str, path: &str, tok: Option<&str>, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Res {
-        let mut r = warp::test::request().method(method).path(path);
-        if let Some(t) = tok {
-            r = r.header("authorization", format!("Bearer {t}"));
-        }
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        if let Some(b) = body {
-            r = r.body(b);
-        }
-        let res = r.reply(&self.api).await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = if res.body().is_empty() { Value::Null } else { serde_json::from_slice(res.body()).unwrap_or(Value::Null) };
-        Res { status, body, headers }
-    }
-
-    async fn ok(&self, method: &str, path: &str, tok: &str, body: Option<Value>, want: StatusCode) -> Value {
-        let r = self.call(method, path, Some(tok), body).await;
-        assert_eq!(r.status, want, "{method} {path}: {}", r.body);
-        r.body
-    }
-
-    /// A user (created through the API) and their id.
-    async fn user(&self, sub: &str) -> (String, String) {
-        let t = token(sub);
-        let u = self.ok("POST", "/users", &t, None, StatusCode::OK).await;
-        (t, u["id"].as_str().unwrap().to_string())
-    }
-
-    /// An organization of `admin`, with `members` added at the given roles.
-    async fn org(&self, admin: &str, members: &[(&str, &str)]) -> String {
-        let org = self.ok("POST", "/organizations", admin, Some(json!({ "name": "Org" })), StatusCode::CREATED).await;
-        let id = org["id"].as_str().unwrap().to_string();
-        for (user, role) in members {
-            self.ok(
-                "POST",
-                &format!("/organizations/{id}/members"),
-                admin,
-                Some(json!({ "user_id": user, "role": role })),
-                StatusCode::CREATED,
-            )
-            .await;
-        }
-        id
-    }
-
-    async fn event(&self, tok: &str, org: &str, slots: u32) -> String {
-        let body = json!({ "org_id": org, "name": "Show", "event_date": "2030-06-01T19:00:00Z", "total_slots": slots });
-        let ev = self.ok("POST", "/events", tok, Some(body), StatusCode::CREATED).await;
-        assert_eq!(ev["total_slots"], slots);
-        assert_eq!(ev["available_slots"], slots);
-        ev["id"].as_str().unwrap().to_string()
-    }
-
-    async fn book(&self, tok: &str, body: Value) -> Res {
-        self.call("POST", "/bookings", Some(tok), Some(body)).await
-    }
-}
+mod app;
+use app::*;
 
 fn is_error(r: &Res) -> bool {
     r.body.get("error").and_then(Value::as_str).is_some_and(|s| !s.is_empty())

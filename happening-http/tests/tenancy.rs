@@ -232,6 +232,14 @@ fn matrix(a: &Tenant, b: &Tenant) -> BTreeMap<(&'static str, &'static str), Deci
         Probes(vec![p("POST", format!("/bookings/{ba}/cancel-seats"), Some(json!({ "seat_numbers": [1] })))]),
     );
     m.insert(
+        ("POST", "/bookings/{id}/accept"),
+        Probes(vec![p("POST", format!("/bookings/{ba}/accept"), None), p("POST", format!("/bookings/{wa}/accept"), None)]),
+    );
+    m.insert(
+        ("POST", "/bookings/{id}/decline"),
+        Probes(vec![p("POST", format!("/bookings/{ba}/decline"), None), p("POST", format!("/bookings/{wa}/decline"), None)]),
+    );
+    m.insert(
         ("POST", "/events"),
         Probes(vec![p(
             "POST",

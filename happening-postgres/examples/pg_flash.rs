@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use happening_core::domain::{NewEvent, WaitlistPolicy};
+use happening_core::domain::NewEvent;
 use happening_core::ids::{EventId, UserId};
 use happening_core::{BookRequest, Engine};
 use happening_postgres::{PgAdmission, PgStore};
@@ -85,16 +85,7 @@ async fn engine_events(engine: &Engine, n: usize, capacity: u32) -> Vec<EventId>
     let org = engine.create_org(admin.id, "bench").await.unwrap();
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let new = NewEvent {
-            org_id: org.id,
-            name: format!("bench {i}"),
-            description: None,
-            category: None,
-            event_date: chrono::Utc::now(),
-            capacity,
-            policy: WaitlistPolicy::Fifo,
-            waitlist_max: None,
-        };
+        let new = NewEvent::new(org.id, format!("bench {i}"), chrono::Utc::now(), capacity);
         out.push(engine.create_event(new).await.unwrap().event.id);
     }
     out

@@ -8,10 +8,11 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 pub(crate) const EVENT_COLS: &str =
-    "e.id, e.org_id, e.name, e.description, e.category, e.event_date, e.total_slots, e.status, e.waitlist_policy, e.waitlist_max, e.created_at, e.updated_at";
-pub(crate) const BOOKING_COLS: &str = "id, event_id, user_id, seats, seat_numbers, status, queue_seq, hold_id, created_at, updated_at";
+    "e.id, e.org_id, e.name, e.description, e.category, e.event_date, e.total_slots, e.status, e.waitlist_policy, e.waitlist_max, e.offer_ttl_seconds, e.created_at, e.updated_at";
+pub(crate) const BOOKING_COLS: &str =
+    "id, event_id, user_id, seats, seat_numbers, status, queue_seq, hold_id, offer_expires_at, created_at, updated_at";
 pub(crate) const HOLD_COLS: &str = "id, event_id, user_id, seat_numbers, expires_at, created_at";
-pub(crate) const NOTIFICATION_COLS: &str = "id, user_id, type, event_id, booking_id, org_id, seats, status, read, created_at";
+pub(crate) const NOTIFICATION_COLS: &str = "id, user_id, type, event_id, booking_id, org_id, seats, expires_at, status, read, created_at";
 
 fn bad(what: &str, value: &str) -> StoreError {
     StoreError::Backend(BackendError::msg(format!("unexpected {what} in the database: {value:?}")))
@@ -47,6 +48,7 @@ pub(crate) fn event(row: &PgRow) -> Result<Event, StoreError> {
         },
         policy: policy.parse().map_err(|_| bad("waitlist policy", &policy))?,
         waitlist_max: get::<Option<i32>>(row, "waitlist_max")?.map(|m| m as u32),
+        offer_ttl_seconds: get::<Option<i32>>(row, "offer_ttl_seconds")?.map(|t| t as u32),
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
@@ -62,12 +64,11 @@ pub(crate) fn event_view(row: &PgRow) -> Result<EventView, StoreError> {
 }
 
 pub(crate) fn status(s: &str) -> Result<BookingStatus, StoreError> {
-    match s {
-        "confirmed" => Ok(BookingStatus::Confirmed),
-        "waiting" => Ok(BookingStatus::Waiting),
-        "cancelled" => Ok(BookingStatus::Cancelled),
-        _ => Err(bad("booking status", s)),
-    }
+    s.parse().map_err(|_| bad("booking status", s))
+}
+
+pub(crate) fn action(s: &str) -> Result<HistoryAction, StoreError> {
+    s.parse().map_err(|_| bad("history action", s))
 }
 
 pub(crate) fn booking(row: &PgRow) -> Result<Booking, StoreError> {
@@ -82,6 +83,7 @@ pub(crate) fn booking(row: &PgRow) -> Result<Booking, StoreError> {
         queue_seq: get::<Option<i64>>(row, "queue_seq")?.map(|s| s as u64),
         waiting_number: None,
         hold_id: get::<Option<uuid::Uuid>>(row, "hold_id")?.map(HoldId),
+        offer_expires_at: get(row, "offer_expires_at")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
@@ -99,19 +101,7 @@ pub(crate) fn hold(row: &PgRow) -> Result<Hold, StoreError> {
 }
 
 pub(crate) fn kind(s: &str) -> Result<NotificationKind, StoreError> {
-    use NotificationKind::*;
-    Ok(match s {
-        "booking_confirmed" => BookingConfirmed,
-        "booking_waitlisted" => BookingWaitlisted,
-        "booking_cancelled" => BookingCancelled,
-        "seats_cancelled" => SeatsCancelled,
-        "waitlist_promoted" => WaitlistPromoted,
-        "hold_expired" => HoldExpired,
-        "event_updated" => EventUpdated,
-        "event_cancelled" => EventCancelled,
-        "invitation_received" => InvitationReceived,
-        _ => return Err(bad("notification type", s)),
-    })
+    s.parse().map_err(|_| bad("notification type", s))
 }
 
 pub(crate) fn delivery(s: &str) -> Result<DeliveryStatus, StoreError> {
@@ -144,6 +134,7 @@ pub(crate) fn notification(row: &PgRow) -> Result<Notification, StoreError> {
         booking_id: get::<Option<uuid::Uuid>>(row, "booking_id")?.map(BookingId),
         org_id: get::<Option<uuid::Uuid>>(row, "org_id")?.map(OrgId),
         seats: get::<i32>(row, "seats")? as u32,
+        expires_at: get(row, "expires_at")?,
         status: delivery(&st)?,
         read: get(row, "read")?,
         created_at: get(row, "created_at")?,

@@ -192,6 +192,7 @@ macro_rules! bind_effects {
             .bind($n.booking_id.map(|b| b.0))
             .bind($n.org_id.map(|o| o.0))
             .bind($n.seats as i32)
+            .bind($n.expires_at)
             .bind(rows::delivery_str($n.status))
             .bind($n.read)
             .bind($n.created_at)
@@ -201,10 +202,10 @@ macro_rules! bind_effects {
 /// The history and outbox rows of a change, after the booking statement `b` (parameters
 /// from `$first` on), so that a whole change is one round trip.
 fn effects_sql(first: usize) -> String {
-    let p: Vec<String> = (first..first + 14).map(|i| format!("${i}")).collect();
+    let p: Vec<String> = (first..first + 15).map(|i| format!("${i}")).collect();
     format!(
         "h AS (INSERT INTO booking_history (booking_id, action, status, seat_numbers, created_at) VALUES ($1, {}, {}, {}, {})) \
-         INSERT INTO notifications (id, user_id, type, event_id, booking_id, org_id, seats, status, read, created_at) \
+         INSERT INTO notifications (id, user_id, type, event_id, booking_id, org_id, seats, expires_at, status, read, created_at) \
          VALUES ({})",
         p[0],
         p[1],
@@ -239,14 +240,15 @@ async fn insert_booking(conn: &mut PgConnection, b: &Booking, (h, n): (HistoryEn
 /// Writes a changed booking with its history entry and notification, in one statement.
 async fn update_booking(conn: &mut PgConnection, b: &Booking, (h, n): (HistoryEntry, Notification)) -> Result<(), StoreError> {
     let sql = format!(
-        "WITH b AS (UPDATE bookings SET seat_numbers = $2, status = $3, queue_seq = $4, updated_at = $5 WHERE id = $1), {}",
-        effects_sql(6)
+        "WITH b AS (UPDATE bookings SET seat_numbers = $2, status = $3, queue_seq = $4, offer_expires_at = $5, updated_at = $6 WHERE id = $1), {}",
+        effects_sql(7)
     );
     let q = sqlx::query(&sql)
         .bind(b.id.0)
         .bind(ints(&b.seat_numbers))
         .bind(b.status.as_str())
         .bind(b.queue_seq.map(|s| s as i64))
+        .bind(b.offer_expires_at)
         .bind(b.updated_at);
     bind_effects!(q, h, n).execute(conn).await.map_err(db)?;
     Ok(())
@@ -254,8 +256,8 @@ async fn update_booking(conn: &mut PgConnection, b: &Booking, (h, n): (HistoryEn
 
 pub(crate) async fn insert_notification(conn: &mut PgConnection, n: &Notification) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO notifications (id, user_id, type, event_id, booking_id, org_id, seats, status, read, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO notifications (id, user_id, type, event_id, booking_id, org_id, seats, expires_at, status, read, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(n.id.0)
     .bind(n.user_id.0)
@@ -264,6 +266,7 @@ pub(crate) async fn insert_notification(conn: &mut PgConnection, n: &Notificatio
     .bind(n.booking_id.map(|b| b.0))
     .bind(n.org_id.map(|o| o.0))
     .bind(n.seats as i32)
+    .bind(n.expires_at)
     .bind(rows::delivery_str(n.status))
     .bind(n.read)
     .bind(n.created_at)
@@ -276,7 +279,7 @@ pub(crate) async fn insert_notification(conn: &mut PgConnection, n: &Notificatio
 /// Frees the seats of `booking` given in `seats` (all of them if `None`).
 async fn free_booking_seats(conn: &mut PgConnection, booking: BookingId, seats: Option<&[SeatNo]>) -> Result<u64, StoreError> {
     let q = match seats {
-        None => sqlx::query("UPDATE event_seats SET booking_id = NULL WHERE booking_id = $1").bind(booking.0),
+        None => sqlx::query("UPDATE event_seats SET booking_id = NULL, offered = false WHERE booking_id = $1").bind(booking.0),
         Some(s) => sqlx::query("UPDATE event_seats SET booking_id = NULL WHERE booking_id = $1 AND seat_no = ANY($2)")
             .bind(booking.0)
             .bind(ints(s)),
@@ -287,14 +290,15 @@ async fn free_booking_seats(conn: &mut PgConnection, booking: BookingId, seats: 
 /// An event view's counts, from `VIEW_SEATS` (joined to events `e`) and the count of waiting
 /// bookings its queue row keeps (migrations/0017).
 const VIEW_COUNTS: &str =
-    "s.booked, s.held, coalesce((SELECT q.waiting FROM event_queues q WHERE q.event_id = e.id), 0)::bigint AS waiting";
+    "s.booked - s.offered AS booked, s.held + s.offered AS held, coalesce((SELECT q.waiting FROM event_queues q WHERE q.event_id = e.id), 0)::bigint AS waiting";
 
 /// The booked and held seats of event `e`, counted in one walk of its own seats (the primary
-/// key). Counted apart, each with its partial index (`booking_id IS NOT NULL`, keyed by
+/// key); an open offer's seats are its booking's, marked `offered`, and count as held. Counted apart, each with its partial index (`booking_id IS NOT NULL`, keyed by
 /// booking), the count of booked seats read every booked seat of every event: 21,560
 /// buffers a view with 1,000 events on sale.
 const VIEW_SEATS: &str = "CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE booking_id IS NOT NULL) AS booked, \
-     count(*) FILTER (WHERE hold_id IS NOT NULL) AS held FROM event_seats WHERE event_id = e.id) s";
+     count(*) FILTER (WHERE hold_id IS NOT NULL) AS held, count(*) FILTER (WHERE offered) AS offered \
+     FROM event_seats WHERE event_id = e.id) s";
 
 /// The taken seats of event `$1`, held or booked, in one walk of its own seats (the primary
 /// key): `coalesce(...)` does not imply the partial indexes' predicates (`booking_id IS NOT
@@ -302,7 +306,10 @@ const VIEW_SEATS: &str = "CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE book
 /// before a sale and read every booked seat of every event (772 buffers and 5.7 ms a map
 /// after a run over 1,000 events, against 12).
 const SEAT_MAP_SQL: &str =
-    "SELECT seat_no, hold_id IS NOT NULL AS held FROM event_seats WHERE event_id = $1 AND coalesce(booking_id, hold_id) IS NOT NULL ORDER BY seat_no";
+    "SELECT seat_no, hold_id IS NOT NULL OR offered AS held FROM event_seats WHERE event_id = $1 AND coalesce(booking_id, hold_id) IS NOT NULL ORDER BY seat_no";
+
+/// The statuses of a live booking, one that may still change (SQL).
+const LIVE: &str = "('confirmed', 'waiting', 'offered')";
 
 /// One event's view, by id (`$1`).
 fn event_view_sql() -> String {
@@ -314,8 +321,8 @@ impl SeatStore for PgStore {
     async fn insert_event(&self, event: &Event) -> Result<EventView, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
-            "INSERT INTO events (id, org_id, name, description, category, event_date, total_slots, status, waitlist_policy, waitlist_max, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO events (id, org_id, name, description, category, event_date, total_slots, status, waitlist_policy, waitlist_max, offer_ttl_seconds, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(event.id.0)
         .bind(event.org_id.0)
@@ -327,6 +334,7 @@ impl SeatStore for PgStore {
         .bind(event.status.as_str())
         .bind(event.policy.as_str())
         .bind(event.waitlist_max.map(|m| m as i32))
+        .bind(event.offer_ttl_seconds.map(|t| t as i32))
         .bind(event.created_at)
         .bind(event.updated_at)
         .execute(&mut *tx)
@@ -434,7 +442,7 @@ impl SeatStore for PgStore {
             patch.apply(&mut e, now);
             sqlx::query(
                 "UPDATE events SET name = $2, description = $3, category = $4, event_date = $5, total_slots = $6, \
-             waitlist_policy = $7, waitlist_max = $8, updated_at = $9 WHERE id = $1",
+             waitlist_policy = $7, waitlist_max = $8, offer_ttl_seconds = $10, updated_at = $9 WHERE id = $1",
             )
             .bind(id.0)
             .bind(&e.name)
@@ -445,11 +453,12 @@ impl SeatStore for PgStore {
             .bind(e.policy.as_str())
             .bind(e.waitlist_max.map(|m| m as i32))
             .bind(now)
+            .bind(e.offer_ttl_seconds.map(|t| t as i32))
             .execute(&mut *tx)
             .await
             .map_err(db)?;
             if patch.notifies_bookings() {
-                let live = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled'"))
+                let live = sqlx::query(&format!("SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status IN {LIVE}"))
                     .bind(id.0)
                     .fetch_all(&mut *tx)
                     .await
@@ -472,7 +481,7 @@ impl SeatStore for PgStore {
             lock_exclusive(&mut tx, id).await?;
             live_event(&mut tx, id).await?;
             let live = sqlx::query(&format!(
-                "SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status <> 'cancelled' ORDER BY created_at, id FOR UPDATE"
+                "SELECT {BOOKING_COLS} FROM bookings WHERE event_id = $1 AND status IN {LIVE} ORDER BY created_at, id FOR UPDATE"
             ))
             .bind(id.0)
             .fetch_all(&mut *tx)
@@ -481,7 +490,7 @@ impl SeatStore for PgStore {
             let mut cancelled = Vec::with_capacity(live.len());
             for row in &live {
                 let mut b = rows::booking(row)?;
-                let freed = if b.status == BookingStatus::Confirmed { b.seat_numbers.clone() } else { Vec::new() };
+                let freed = if b.status.owns_seats() { b.seat_numbers.clone() } else { Vec::new() };
                 b.status = BookingStatus::Cancelled;
                 b.queue_seq = None;
                 b.updated_at = now;
@@ -489,7 +498,9 @@ impl SeatStore for PgStore {
                 cancelled.push(b);
             }
             // The event's own seats, as `SEAT_MAP_SQL` says why.
-            sqlx::query("UPDATE event_seats SET booking_id = NULL, hold_id = NULL WHERE event_id = $1 AND coalesce(booking_id, hold_id) IS NOT NULL")
+            sqlx::query(
+                "UPDATE event_seats SET booking_id = NULL, hold_id = NULL, offered = false WHERE event_id = $1 AND coalesce(booking_id, hold_id) IS NOT NULL",
+            )
             .bind(id.0)
             .execute(&mut *tx)
             .await
@@ -655,10 +666,28 @@ impl SeatStore for PgStore {
                     continue;
                 };
                 b.seat_numbers = got;
-                b.status = BookingStatus::Confirmed;
                 b.queue_seq = None;
                 b.updated_at = now;
-                update_booking(&mut tx, &b, effects::promoted(&b, now)).await?;
+                // The event's setting, read in this step (a change of it takes the event's
+                // lock exclusively, so it cannot move while this holds it shared).
+                let offer_ttl: Option<i32> = sqlx::query_scalar("SELECT offer_ttl_seconds FROM events WHERE id = $1")
+                    .bind(event.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let effects = match offer_ttl {
+                    None => {
+                        b.status = BookingStatus::Confirmed;
+                        effects::promoted(&b, now)
+                    }
+                    Some(ttl) => {
+                        b.status = BookingStatus::Offered;
+                        b.offer_expires_at = Some(now + chrono::Duration::seconds(ttl.into()));
+                        mark_offered(&mut tx, id, true).await?;
+                        effects::offered(&b, now)
+                    }
+                };
+                update_booking(&mut tx, &b, effects).await?;
                 tx.commit().await.map_err(db)?;
                 return Ok(b);
             }
@@ -676,10 +705,10 @@ impl SeatStore for PgStore {
             let mut b = locked_booking(&mut tx, id).await?;
             bind_key(&mut tx, key, id, now).await?;
             let previous = b.status;
-            if previous == BookingStatus::Cancelled {
-                return Err(StoreError::conflict(Conflict::BookingCancelled));
+            if previous.is_final() {
+                return Err(StoreError::ended(previous));
             }
-            let freed = if previous == BookingStatus::Confirmed { b.seat_numbers.clone() } else { Vec::new() };
+            let freed = if previous.owns_seats() { b.seat_numbers.clone() } else { Vec::new() };
             free_booking_seats(&mut tx, id, None).await?;
             b.status = BookingStatus::Cancelled;
             b.queue_seq = None;
@@ -706,9 +735,9 @@ impl SeatStore for PgStore {
             let mut b = locked_booking(&mut tx, id).await?;
             bind_key(&mut tx, key, id, now).await?;
             match b.status {
-                BookingStatus::Cancelled => return Err(StoreError::conflict(Conflict::BookingCancelled)),
-                BookingStatus::Waiting => return Err(StoreError::conflict(Conflict::BookingNotConfirmed)),
                 BookingStatus::Confirmed => {}
+                status if status.is_final() => return Err(StoreError::ended(status)),
+                _ => return Err(StoreError::conflict(Conflict::BookingNotConfirmed)),
             }
             let mut freed = seats.to_vec();
             freed.sort_unstable();
@@ -731,6 +760,66 @@ impl SeatStore for PgStore {
             Ok(Cancellation { booking: b, previous: BookingStatus::Confirmed, freed })
         })
         .await
+    }
+
+    async fn accept_offer(&self, id: BookingId, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        retry_deadlock(move || async move {
+            let (mut tx, mut b) = self.open_offer(id).await?;
+            match b.offer_expires_at {
+                Some(until) if until > now => {}
+                _ => return Err(StoreError::conflict(Conflict::OfferExpired)),
+            }
+            mark_offered(&mut tx, id, false).await?;
+            b.status = BookingStatus::Confirmed;
+            b.updated_at = now;
+            update_booking(&mut tx, &b, effects::accepted(&b, now)).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(b)
+        })
+        .await
+    }
+
+    async fn decline_offer(&self, id: BookingId, now: DateTime<Utc>) -> Result<Cancellation, StoreError> {
+        retry_deadlock(move || async move {
+            let (mut tx, b) = self.open_offer(id).await?;
+            let c = end_offer(&mut tx, b, BookingStatus::Declined, now, effects::declined).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(c)
+        })
+        .await
+    }
+
+    async fn expire_offers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Booking>, StoreError> {
+        // The open offers' own index (migrations/0018), from the front.
+        let due = sqlx::query(
+            "SELECT id, event_id FROM bookings WHERE status = 'offered' AND offer_expires_at <= $1 ORDER BY offer_expires_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut expired = Vec::with_capacity(due.len());
+        for r in due {
+            let id = BookingId(r.try_get("id").map_err(db)?);
+            let event = EventId(r.try_get("event_id").map_err(db)?);
+            // One transaction per offer, each retried alone, as holds expire.
+            let b = retry_deadlock(move || async move {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                lock_shared(&mut tx, event).await?;
+                let b = locked_booking(&mut tx, id).await?;
+                // Accepted, declined or cancelled since it was read: not this step's to end.
+                if b.status != BookingStatus::Offered || b.offer_expires_at.is_none_or(|at| at > now) {
+                    return Ok(None);
+                }
+                let c = end_offer(&mut tx, b, BookingStatus::Expired, now, effects::offer_expired).await?;
+                tx.commit().await.map_err(db)?;
+                Ok(Some(c.booking))
+            })
+            .await?;
+            expired.extend(b);
+        }
+        Ok(expired)
     }
 
     async fn booking(&self, id: BookingId) -> Result<Booking, StoreError> {
@@ -829,12 +918,7 @@ impl SeatStore for PgStore {
                 let status: String = r.try_get("status").map_err(db)?;
                 Ok(HistoryEntry {
                     booking_id: booking,
-                    action: match action.as_str() {
-                        "created" => HistoryAction::Created,
-                        "cancelled" => HistoryAction::Cancelled,
-                        "promoted" => HistoryAction::Promoted,
-                        _ => HistoryAction::Modified,
-                    },
+                    action: rows::action(&action)?,
                     status: rows::status(&status)?,
                     seat_numbers: rows::seats(r.try_get("seat_numbers").map_err(db)?),
                     at: r.try_get("created_at").map_err(db)?,
@@ -1091,6 +1175,44 @@ impl SeatStore for PgStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+}
+
+/// Marks (or unmarks) the seats of booking `id` as an open offer's: held, not booked.
+async fn mark_offered(conn: &mut PgConnection, id: BookingId, offered: bool) -> Result<(), StoreError> {
+    sqlx::query("UPDATE event_seats SET offered = $2 WHERE booking_id = $1").bind(id.0).bind(offered).execute(conn).await.map_err(db)?;
+    Ok(())
+}
+
+/// Ends the open offer `b` (locked by the caller) as `status`, freeing its seats.
+async fn end_offer(
+    conn: &mut PgConnection,
+    mut b: Booking,
+    status: BookingStatus,
+    now: DateTime<Utc>,
+    effects: fn(&Booking, DateTime<Utc>) -> (HistoryEntry, Notification),
+) -> Result<Cancellation, StoreError> {
+    free_booking_seats(conn, b.id, None).await?;
+    b.status = status;
+    b.updated_at = now;
+    update_booking(conn, &b, effects(&b, now)).await?;
+    let freed = b.seat_numbers.clone();
+    Ok(Cancellation { booking: b, previous: BookingStatus::Offered, freed })
+}
+
+impl PgStore {
+    /// A transaction holding the event's shared lock and the booking `id`'s row, which is an
+    /// open offer of a live event; else the conflict saying why not.
+    async fn open_offer(&self, id: BookingId) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Booking), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let event = event_of_booking(&mut tx, id).await?;
+        lock_shared(&mut tx, event).await?;
+        live_event(&mut tx, event).await?;
+        let b = locked_booking(&mut tx, id).await?;
+        if b.status != BookingStatus::Offered {
+            return Err(StoreError::not_offered(b.status));
+        }
+        Ok((tx, b))
     }
 }
 

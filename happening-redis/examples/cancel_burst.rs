@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use happening_core::domain::{BookingStatus, NewEvent, WaitlistPolicy};
+use happening_core::domain::{BookingStatus, NewEvent};
 use happening_core::ids::UserId;
 use happening_core::ports::Admission;
 use happening_core::{BookRequest, Engine};
@@ -55,16 +55,7 @@ async fn main() {
 
     let admin = engine.upsert_user(&format!("burst-{}", UserId::new()), None, None).await.unwrap();
     let org = engine.create_org(admin.id, "burst").await.unwrap();
-    let new = NewEvent {
-        org_id: org.id,
-        name: "burst".into(),
-        description: None,
-        category: None,
-        event_date: chrono::Utc::now(),
-        capacity: seats,
-        policy: WaitlistPolicy::Fifo,
-        waitlist_max: None,
-    };
+    let new = NewEvent::new(org.id, "burst", chrono::Utc::now(), seats);
     let event = engine.create_event(new).await.unwrap().event.id;
     let book = |engine: Engine| async move {
         let user = UserId::new();

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use happening_core::domain::{BookingStatus, NewEvent, WaitlistPolicy};
+use happening_core::domain::{BookingStatus, NewEvent};
 use happening_core::{BookRequest, Engine};
 use happening_postgres::PgStore;
 use happening_redis::RedisAdmission;
@@ -56,16 +56,7 @@ async fn engine_run(pool: PgPool, redis_url: &str, clients: u32, requests: u32, 
     let admin = engine.upsert_user("flash-admin", None, None).await.expect("user");
     let org = engine.create_org(admin.id, "flash").await.expect("org");
     let event = engine
-        .create_event(NewEvent {
-            org_id: org.id,
-            name: "flash".into(),
-            description: None,
-            category: None,
-            event_date: chrono::Utc::now() + chrono::Duration::days(1),
-            capacity: seats,
-            policy: WaitlistPolicy::Fifo,
-            waitlist_max: None,
-        })
+        .create_event(NewEvent::new(org.id, "flash", chrono::Utc::now() + chrono::Duration::days(1), seats))
         .await
         .expect("event")
         .event

@@ -9,6 +9,13 @@ pub enum BookingStatus {
     Confirmed,
     Waiting,
     Cancelled,
+    /// Promoted from the waitlist of an event with `offer_ttl_seconds`: its seats are held
+    /// for it until `offer_expires_at`, and it becomes `Confirmed` when its owner accepts.
+    Offered,
+    /// An offer its owner (or an organizer) declined; its seats went back to the event.
+    Declined,
+    /// An offer not accepted in time; its seats went back to the event.
+    Expired,
 }
 
 impl BookingStatus {
@@ -17,7 +24,37 @@ impl BookingStatus {
             BookingStatus::Confirmed => "confirmed",
             BookingStatus::Waiting => "waiting",
             BookingStatus::Cancelled => "cancelled",
+            BookingStatus::Offered => "offered",
+            BookingStatus::Declined => "declined",
+            BookingStatus::Expired => "expired",
         }
+    }
+
+    /// Whether the booking has ended: cancelled, declined or expired. An ended booking
+    /// keeps the seats it had, for the record, and never changes again.
+    pub fn is_final(self) -> bool {
+        matches!(self, BookingStatus::Cancelled | BookingStatus::Declined | BookingStatus::Expired)
+    }
+
+    /// Whether the booking's `seat_numbers` are its own right now (confirmed, or offered
+    /// and held for it).
+    pub fn owns_seats(self) -> bool {
+        matches!(self, BookingStatus::Confirmed | BookingStatus::Offered)
+    }
+}
+
+impl std::str::FromStr for BookingStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s {
+            "confirmed" => Self::Confirmed,
+            "waiting" => Self::Waiting,
+            "cancelled" => Self::Cancelled,
+            "offered" => Self::Offered,
+            "declined" => Self::Declined,
+            "expired" => Self::Expired,
+            _ => return Err(()),
+        })
     }
 }
 
@@ -30,8 +67,8 @@ pub struct Booking {
     /// What was asked for. A partial confirmation (`accept_partial`, the `partial`
     /// policy) keeps the original request here and gets fewer `seat_numbers`.
     pub seats_requested: u32,
-    /// The seats a confirmed booking owns, ascending; empty while waiting. A cancelled
-    /// booking keeps the seats it had, for the record.
+    /// The seats a confirmed booking owns (or an offered one is held), ascending; empty
+    /// while waiting. An ended booking keeps the seats it had, for the record.
     pub seat_numbers: Vec<SeatNo>,
     pub status: BookingStatus,
     /// Place in the event's waiting order (increasing, never reused). Only while waiting.
@@ -41,6 +78,8 @@ pub struct Booking {
     pub waiting_number: Option<u32>,
     /// The hold this booking was made from, if any.
     pub hold_id: Option<HoldId>,
+    /// Until when an offer is open: set when the booking is offered, kept after it ends.
+    pub offer_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -58,12 +97,14 @@ impl Booking {
             queue_seq: None,
             waiting_number: None,
             hold_id: None,
+            offer_expires_at: None,
             created_at: now,
             updated_at: now,
         }
     }
 
-    /// Seats this booking counts against capacity (confirmed) or waits for (waiting).
+    /// Seats this booking counts against capacity (confirmed, offered) or waits for
+    /// (waiting).
     pub fn seats(&self) -> u32 {
         match self.status {
             BookingStatus::Waiting => self.seats_requested,
@@ -116,6 +157,12 @@ pub enum HistoryAction {
     Cancelled,
     Promoted,
     Modified,
+    /// Promoted as an offer: seats held until the offer expires.
+    Offered,
+    /// The offer was accepted: the booking is confirmed with the offered seats.
+    Accepted,
+    Declined,
+    Expired,
 }
 
 impl HistoryAction {
@@ -125,7 +172,19 @@ impl HistoryAction {
             HistoryAction::Cancelled => "cancelled",
             HistoryAction::Promoted => "promoted",
             HistoryAction::Modified => "modified",
+            HistoryAction::Offered => "offered",
+            HistoryAction::Accepted => "accepted",
+            HistoryAction::Declined => "declined",
+            HistoryAction::Expired => "expired",
         }
+    }
+}
+
+impl std::str::FromStr for HistoryAction {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        use HistoryAction::*;
+        [Created, Cancelled, Promoted, Modified, Offered, Accepted, Declined, Expired].into_iter().find(|a| a.as_str() == s).ok_or(())
     }
 }
 

@@ -78,6 +78,10 @@ pub struct Event {
     /// ([`crate::error::Conflict::WaitlistFull`]) and nothing is written. `None`: no cap;
     /// `Some(0)`: no waitlist, a sold-out event turns newcomers away.
     pub waitlist_max: Option<u32>,
+    /// How long a seat freed for the waitlist is offered before it passes on. `None`: a
+    /// promotion confirms at once. `Some(ttl)`: a promotion makes the booking `Offered`,
+    /// its seats held for it for `ttl` seconds, until its owner accepts or declines.
+    pub offer_ttl_seconds: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -88,7 +92,7 @@ pub struct EventView {
     pub event: Event,
     /// Seats of confirmed bookings.
     pub booked: u32,
-    /// Seats under live holds.
+    /// Seats under live holds and open offers.
     pub held: u32,
     /// Bookings waiting.
     pub waiting: u32,
@@ -101,7 +105,8 @@ impl EventView {
     }
 }
 
-/// What to create.
+/// What to create. [`NewEvent::new`] gives the defaults (no description or category,
+/// `fifo`, no waitlist cap, promotions confirm at once); set the other fields on it.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub org_id: OrgId,
@@ -112,6 +117,39 @@ pub struct NewEvent {
     pub capacity: u32,
     pub policy: WaitlistPolicy,
     pub waitlist_max: Option<u32>,
+    pub offer_ttl_seconds: Option<u32>,
+}
+
+impl NewEvent {
+    /// An event of `capacity` seats with every optional field at its default.
+    pub fn new(org_id: OrgId, name: impl Into<String>, event_date: DateTime<Utc>, capacity: u32) -> Self {
+        NewEvent {
+            org_id,
+            name: name.into(),
+            description: None,
+            category: None,
+            event_date,
+            capacity,
+            policy: WaitlistPolicy::default(),
+            waitlist_max: None,
+            offer_ttl_seconds: None,
+        }
+    }
+
+    pub fn with_policy(self, policy: WaitlistPolicy) -> Self {
+        NewEvent { policy, ..self }
+    }
+
+    /// At most `max` bookings wait; more are refused.
+    pub fn with_waitlist_max(self, max: u32) -> Self {
+        NewEvent { waitlist_max: Some(max), ..self }
+    }
+
+    /// Seats freed for the waitlist are offered for `ttl_seconds` (see
+    /// [`Event::offer_ttl_seconds`]).
+    pub fn with_offer_ttl_seconds(self, ttl_seconds: u32) -> Self {
+        NewEvent { offer_ttl_seconds: Some(ttl_seconds), ..self }
+    }
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -126,6 +164,9 @@ pub struct EventPatch {
     /// `Some(None)` removes the cap. Lowering it below the current queue keeps everyone
     /// queued; only newcomers are refused until the queue is shorter.
     pub waitlist_max: Option<Option<u32>>,
+    /// `Some(None)`: promotions confirm at once again. Offers already open keep their
+    /// expiry; a new time applies to the offers made from then on.
+    pub offer_ttl_seconds: Option<Option<u32>>,
 }
 
 impl EventPatch {
@@ -150,11 +191,15 @@ impl EventPatch {
         if let Some(m) = self.waitlist_max {
             e.waitlist_max = m;
         }
+        if let Some(t) = self.offer_ttl_seconds {
+            e.offer_ttl_seconds = t;
+        }
         e.updated_at = now;
     }
 
     /// Whether the live bookings are told (`event_updated`): a change they can see. The
-    /// waitlist's cap alone concerns newcomers only, and an empty patch changes nothing.
+    /// waitlist's cap and the offers' time alone concern later steps only, and an empty
+    /// patch changes nothing.
     pub fn notifies_bookings(&self) -> bool {
         self.name.is_some()
             || self.description.is_some()
@@ -171,7 +216,7 @@ pub struct SeatMap {
     pub total: u32,
     /// Seats of confirmed bookings, ascending.
     pub taken: Vec<SeatNo>,
-    /// Seats under live holds, ascending.
+    /// Seats under live holds and open offers, ascending.
     pub held: Vec<SeatNo>,
 }
 

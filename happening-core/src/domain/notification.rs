@@ -12,6 +12,14 @@ pub enum NotificationKind {
     /// Some seats of a confirmed booking were cancelled; the booking lives on.
     SeatsCancelled,
     WaitlistPromoted,
+    /// Seats freed for the waitlist are offered until `expires_at`.
+    WaitlistOffer,
+    /// An offer was accepted: the booking is confirmed with the offered seats.
+    OfferAccepted,
+    /// An offer was not accepted in time and its seats passed on.
+    OfferExpired,
+    /// An offer was declined (by its owner or an organizer) and its seats passed on.
+    OfferDeclined,
     HoldExpired,
     EventUpdated,
     EventCancelled,
@@ -26,11 +34,40 @@ impl NotificationKind {
             Self::BookingCancelled => "booking_cancelled",
             Self::SeatsCancelled => "seats_cancelled",
             Self::WaitlistPromoted => "waitlist_promoted",
+            Self::WaitlistOffer => "waitlist_offer",
+            Self::OfferAccepted => "offer_accepted",
+            Self::OfferExpired => "offer_expired",
+            Self::OfferDeclined => "offer_declined",
             Self::HoldExpired => "hold_expired",
             Self::EventUpdated => "event_updated",
             Self::EventCancelled => "event_cancelled",
             Self::InvitationReceived => "invitation_received",
         }
+    }
+}
+
+impl std::str::FromStr for NotificationKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        use NotificationKind::*;
+        [
+            BookingConfirmed,
+            BookingWaitlisted,
+            BookingCancelled,
+            SeatsCancelled,
+            WaitlistPromoted,
+            WaitlistOffer,
+            OfferAccepted,
+            OfferExpired,
+            OfferDeclined,
+            HoldExpired,
+            EventUpdated,
+            EventCancelled,
+            InvitationReceived,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or(())
     }
 }
 
@@ -59,8 +96,10 @@ pub struct Notification {
     pub event_id: Option<EventId>,
     pub booking_id: Option<BookingId>,
     pub org_id: Option<OrgId>,
-    /// Seats concerned (booked, promoted, freed), 0 where it does not apply.
+    /// Seats concerned (booked, promoted, offered, freed), 0 where it does not apply.
     pub seats: u32,
+    /// Until when the offer it tells of is open (`WaitlistOffer` only).
+    pub expires_at: Option<DateTime<Utc>>,
     pub status: DeliveryStatus,
     pub read: bool,
     pub created_at: DateTime<Utc>,
@@ -75,6 +114,13 @@ impl Notification {
             NotificationKind::BookingCancelled => "Your booking was cancelled".to_string(),
             NotificationKind::SeatsCancelled => format!("{} seat(s) of your booking were cancelled", self.seats),
             NotificationKind::WaitlistPromoted => format!("You got {} seat(s) from the waitlist", self.seats),
+            NotificationKind::WaitlistOffer => match self.expires_at {
+                Some(at) => format!("{} seat(s) are offered to you until {}: accept to book them", self.seats, at.to_rfc3339()),
+                None => format!("{} seat(s) are offered to you: accept to book them", self.seats),
+            },
+            NotificationKind::OfferAccepted => format!("You accepted the offer: your booking of {} seat(s) is confirmed", self.seats),
+            NotificationKind::OfferExpired => format!("Your offer of {} seat(s) expired", self.seats),
+            NotificationKind::OfferDeclined => format!("Your offer of {} seat(s) was declined", self.seats),
             NotificationKind::HoldExpired => format!("Your hold on {} seat(s) expired", self.seats),
             NotificationKind::EventUpdated => "An event you booked was updated".to_string(),
             NotificationKind::EventCancelled => "An event you booked was cancelled".to_string(),

@@ -42,17 +42,18 @@ impl Default for AuditOptions {
 pub enum Breach {
     /// `booked + held > capacity`.
     Oversold { event: EventId, capacity: u32, booked: u32, held: u32 },
-    /// A confirmed booking owns no seat, or more than it requested.
+    /// A confirmed (or offered) booking owns no seat, or more than it requested.
     SeatCount { event: EventId, booking: BookingId, seats: u32, requested: u32 },
     /// A confirmed booking owns a seat outside `1..=capacity`.
     SeatOutOfRange { event: EventId, booking: BookingId, seat: SeatNo, capacity: u32 },
-    /// Two confirmed bookings own the same seat.
+    /// Two bookings (confirmed or offered) own the same seat.
     SeatTwice { event: EventId, seat: SeatNo, first: BookingId, second: BookingId },
     /// The event's booked count is not the seats its confirmed bookings own.
     BookedCount { event: EventId, booked: u32, confirmed_seats: u32 },
     /// The seat map's taken seats are not the seats of the confirmed bookings.
     SeatMap { event: EventId, taken: Vec<SeatNo>, confirmed: Vec<SeatNo> },
-    /// The seat map's held seats disagree with the held count, or overlap booked seats.
+    /// The seat map's held seats disagree with the held count, overlap booked seats, or
+    /// miss an offered booking's seats.
     HeldSeats { event: EventId, held: u32, held_seats: Vec<SeatNo> },
     /// The store's durable waitlist is not its waiting bookings in `queue_seq` order.
     StoreWaitlist { event: EventId, waitlist: Vec<BookingId>, waiting: Vec<BookingId> },
@@ -61,8 +62,11 @@ pub enum Breach {
     WaitingCount { event: EventId, count: u32, waiting: u32 },
     /// FIFO: `booking` is queued ahead of `created_before`, which was created earlier.
     QueueOrder { event: EventId, booking: BookingId, created_before: BookingId },
-    /// A cancelled event still has confirmed or waiting bookings.
+    /// A cancelled event still has confirmed, offered or waiting bookings.
     CancelledEventLive { event: EventId, live: u32 },
+    /// An offer is still open `stuck_after` past its expiry: the background step that
+    /// ends offers is not running.
+    OfferOverdue { event: EventId, booking: BookingId, expires_at: DateTime<Utc> },
     /// The admission's waitlist is not the store's waiting bookings, in order.
     AdmissionWaitlist { event: EventId, admission: Vec<WaitEntry>, store: Vec<WaitEntry> },
     /// The admission's free-seat counter is not the store's `capacity - booked - held`.
@@ -96,6 +100,7 @@ impl Breach {
             | WaitingCount { event, .. }
             | QueueOrder { event, .. }
             | CancelledEventLive { event, .. }
+            | OfferOverdue { event, .. }
             | AdmissionWaitlist { event, .. }
             | CounterDrift { event, .. }
             | WaitingForFreeSeats { event, .. }
@@ -116,6 +121,7 @@ impl Breach {
             | SeatOutOfRange { booking, .. }
             | QueueOrder { booking, .. }
             | WaitingForFreeSeats { booking, .. }
+            | OfferOverdue { booking, .. }
             | HistoryMissing { booking, .. }
             | HistoryMismatch { booking, .. }
             | Notifications { booking, .. } => Some(booking.0),
@@ -148,6 +154,7 @@ impl Breach {
             WaitingCount { .. } => "waiting_count",
             QueueOrder { .. } => "queue_order",
             CancelledEventLive { .. } => "cancelled_event_live",
+            OfferOverdue { .. } => "offer_overdue",
             AdmissionWaitlist { .. } => "admission_waitlist",
             CounterDrift { .. } => "counter_drift",
             WaitingForFreeSeats { .. } => "waiting_for_free_seats",
@@ -193,7 +200,10 @@ impl fmt::Display for Breach {
             QueueOrder { booking, created_before, .. } => {
                 write!(f, ": booking {booking} is queued ahead of {created_before}, created before it")
             }
-            CancelledEventLive { live, .. } => write!(f, ": cancelled, yet {live} booking(s) confirmed or waiting"),
+            CancelledEventLive { live, .. } => write!(f, ": cancelled, yet {live} booking(s) confirmed, offered or waiting"),
+            OfferOverdue { booking, expires_at, .. } => {
+                write!(f, ": booking {booking} is still offered, its offer expired at {}", expires_at.to_rfc3339())
+            }
             AdmissionWaitlist { admission, store, .. } => {
                 write!(f, ": admission waitlist {}, store {}", entries(admission), entries(store))
             }
@@ -272,6 +282,10 @@ fn kind_fits(action: HistoryAction, kind: NotificationKind) -> bool {
         HistoryAction::Promoted => kind == WaitlistPromoted,
         HistoryAction::Cancelled => matches!(kind, BookingCancelled | EventCancelled),
         HistoryAction::Modified => kind == SeatsCancelled,
+        HistoryAction::Offered => kind == WaitlistOffer,
+        HistoryAction::Accepted => kind == OfferAccepted,
+        HistoryAction::Declined => kind == OfferDeclined,
+        HistoryAction::Expired => kind == OfferExpired,
     }
 }
 
@@ -341,8 +355,9 @@ impl Engine {
 
         // No seat twice, all in range, the counts and the seat map agree with the bookings.
         let mut owner: BTreeMap<SeatNo, BookingId> = BTreeMap::new();
+        let mut offered: BTreeSet<SeatNo> = BTreeSet::new();
         let mut confirmed_seats = 0u32;
-        for b in bookings.iter().filter(|b| b.status == BookingStatus::Confirmed) {
+        for b in bookings.iter().filter(|b| b.status.owns_seats()) {
             let seats = b.seat_numbers.len() as u32;
             if seats == 0 || seats > b.seats_requested {
                 out.push(Breach::SeatCount { event, booking: b.id, seats, requested: b.seats_requested });
@@ -357,16 +372,27 @@ impl Engine {
                     owner.insert(seat, b.id);
                 }
             }
-            confirmed_seats += seats;
+            if b.status == BookingStatus::Offered {
+                offered.extend(&b.seat_numbers);
+                if let Some(expires_at) = b.offer_expires_at.filter(|at| *at + opts.stuck_after < self.clock.now()) {
+                    out.push(Breach::OfferOverdue { event, booking: b.id, expires_at });
+                }
+            } else {
+                confirmed_seats += seats;
+            }
         }
         if confirmed_seats != view.booked {
             out.push(Breach::BookedCount { event, booked: view.booked, confirmed_seats });
         }
-        let confirmed: Vec<SeatNo> = owner.keys().copied().collect();
+        let confirmed: Vec<SeatNo> = owner.keys().copied().filter(|s| !offered.contains(s)).collect();
         if map.taken != confirmed {
             out.push(Breach::SeatMap { event, taken: map.taken.clone(), confirmed });
         }
-        if map.held.len() as u32 != view.held || map.held.iter().any(|s| owner.contains_key(s)) {
+        let held_seats: BTreeSet<SeatNo> = map.held.iter().copied().collect();
+        if map.held.len() as u32 != view.held
+            || map.held.iter().any(|s| owner.contains_key(s) && !offered.contains(s))
+            || !offered.is_subset(&held_seats)
+        {
             out.push(Breach::HeldSeats { event, held: view.held, held_seats: map.held.clone() });
         }
         // `available` is `capacity - booked - held` by construction (`EventView::available`),
@@ -398,7 +424,7 @@ impl Engine {
 
         let mut admission_missing = false;
         if view.event.status == EventStatus::Cancelled {
-            let live = bookings.iter().filter(|b| b.status != BookingStatus::Cancelled).count() as u32;
+            let live = bookings.iter().filter(|b| !b.status.is_final()).count() as u32;
             if live > 0 {
                 out.push(Breach::CancelledEventLive { event, live });
             }
@@ -499,16 +525,7 @@ mod tests {
         async fn event(&self, capacity: u32, policy: WaitlistPolicy) -> EventId {
             let admin = self.engine.upsert_user(&format!("admin-{}", UserId::new()), None, None).await.unwrap();
             let org = self.engine.create_org(admin.id, "Audit").await.unwrap();
-            let new = NewEvent {
-                org_id: org.id,
-                name: "Audit".into(),
-                description: None,
-                category: None,
-                event_date: self.clock.now(),
-                capacity,
-                policy,
-                waitlist_max: None,
-            };
+            let new = NewEvent::new(org.id, "Audit", self.clock.now(), capacity).with_policy(policy);
             self.engine.create_event(new).await.unwrap().event.id
         }
 

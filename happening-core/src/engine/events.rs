@@ -24,6 +24,7 @@ impl Engine {
             status: EventStatus::Upcoming,
             policy: new.policy,
             waitlist_max: validate::waitlist_max(new.waitlist_max, l)?,
+            offer_ttl_seconds: validate::offer_ttl_seconds(new.offer_ttl_seconds, l)?,
             created_at: now,
             updated_at: now,
         };
@@ -46,7 +47,7 @@ impl Engine {
     }
 
     /// Changes an event. A larger capacity adds seats and promotes; a smaller one must keep
-    /// every booked and held seat (409 otherwise). Every live booking is notified of a change it can
+    /// every booked, held and offered seat (409 otherwise). Every live booking is notified of a change it can
     /// see (`EventPatch::notifies_bookings`: not of the waitlist's cap alone).
     pub async fn update_event(&self, id: EventId, patch: EventPatch) -> Result<EventView> {
         let l = &self.limits;
@@ -59,6 +60,7 @@ impl Engine {
             category: patch.category.map(|c| validate::optional_text("category", c.as_deref(), l.category_bytes_max)).transpose()?,
             capacity: patch.capacity.map(|c| validate::capacity(c, l)).transpose()?,
             waitlist_max: patch.waitlist_max.map(|m| validate::waitlist_max(m, l)).transpose()?,
+            offer_ttl_seconds: patch.offer_ttl_seconds.map(|t| validate::offer_ttl_seconds(t, l)).transpose()?,
             ..patch
         };
         let before = self.store.event(id).await?;

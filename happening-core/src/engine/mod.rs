@@ -10,6 +10,7 @@ mod booking;
 mod directory;
 mod events;
 mod holds;
+mod offers;
 mod passes;
 mod promotion;
 mod relay;
@@ -28,6 +29,7 @@ use crate::ports::{Admission, AdmissionError, Store, StoreError};
 pub use audit::{AuditOptions, AuditReport, Breach, EventAudit};
 pub use booking::BookRequest;
 pub use holds::HoldRequest;
+pub use offers::Expired;
 pub use promotion::Reconciled;
 pub use relay::RELAY_LEASE_MS;
 

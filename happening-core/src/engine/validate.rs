@@ -95,6 +95,14 @@ pub(super) fn waitlist_max(max: Option<u32>, limits: &Limits) -> Result<Option<u
     }
 }
 
+pub(super) fn offer_ttl_seconds(ttl: Option<u32>, limits: &Limits) -> Result<Option<u32>> {
+    let (min, max) = (limits.offer_ttl_seconds_min, limits.offer_ttl_seconds_max);
+    match ttl {
+        Some(t) if t < min || t > max => Err(Error::invalid("offer_ttl_seconds", format!("must be between {min} and {max}, or null"))),
+        t => Ok(t),
+    }
+}
+
 pub(super) fn idempotency_key(key: &str, limits: &Limits) -> Result<()> {
     let max = limits.idempotency_key_bytes_max;
     if key.is_empty() || key.len() > max || !key.bytes().all(|b| b.is_ascii_graphic()) {

@@ -31,6 +31,7 @@ pub(super) struct Inner {
     booking_event: Sharded<BookingId, EventId>,
     hold_event: Sharded<HoldId, EventId>,
     hold_expiry: Mutex<BTreeSet<(DateTime<Utc>, HoldId)>>,
+    offer_expiry: Mutex<BTreeSet<(DateTime<Utc>, BookingId)>>,
     user_bookings: Sharded<UserId, Vec<BookingId>>,
     idempotency: Sharded<UserId, std::collections::HashMap<String, IdempotencyRecord>>,
     pub(super) outbox: Mutex<Outbox>,
@@ -41,13 +42,16 @@ pub(super) struct Inner {
 /// Everything of one event, under one lock.
 struct Ledger {
     event: Event,
-    /// Seats of confirmed bookings and live holds.
+    /// Seats of confirmed and offered bookings and of live holds.
     seats: SeatSet,
+    /// Seats of live holds and open offers.
     held: u32,
     bookings: IdMap<BookingId, Record>,
     /// Waiting bookings by `queue_seq`.
     waiting: BTreeMap<u64, BookingId>,
     holds: IdMap<HoldId, Hold>,
+    /// Open offers.
+    offers: BTreeSet<BookingId>,
 }
 
 struct Record {
@@ -74,6 +78,12 @@ impl Ledger {
 
     fn record(&mut self, id: BookingId) -> Result<&mut Record, StoreError> {
         self.bookings.get_mut(&id).ok_or(StoreError::NotFound(Entity::Booking))
+    }
+
+    /// The seats of an open offer stop being held (they are booked now, or freed).
+    fn close_offer(&mut self, id: BookingId, seats: u32) {
+        self.offers.remove(&id);
+        self.held -= seats;
     }
 
     /// Occupies `wanted` if all are free, else (unless `strict`) the `n` lowest free seats.
@@ -151,6 +161,31 @@ impl MemoryStore {
         lock(&self.inner.outbox).push(note);
     }
 
+    /// Ends the open offer `id` (which must be one) as `status`, freeing its seats, with
+    /// the effects `effects` builds. The caller holds the ledger's lock.
+    fn end_offer(
+        &self,
+        l: &mut Ledger,
+        id: BookingId,
+        status: BookingStatus,
+        now: DateTime<Utc>,
+        effects: fn(&Booking, DateTime<Utc>) -> (HistoryEntry, Notification),
+    ) -> Result<Cancellation, StoreError> {
+        let rec = l.record(id)?;
+        debug_assert_eq!(rec.booking.status, BookingStatus::Offered);
+        rec.booking.status = status;
+        rec.booking.updated_at = now;
+        let (entry, note) = effects(&rec.booking, now);
+        rec.history.push(entry);
+        let booking = rec.booking.clone();
+        let freed = booking.seat_numbers.clone();
+        l.close_offer(id, freed.len() as u32);
+        l.seats.release(&freed);
+        lock(&self.inner.offer_expiry).remove(&(booking.offer_expires_at.expect("an offer has an expiry"), id));
+        self.notify(note);
+        Ok(Cancellation { booking, previous: BookingStatus::Offered, freed })
+    }
+
     fn drop_hold_index(&self, hold: &Hold) {
         self.inner.hold_event.remove(&hold.id);
         lock(&self.inner.hold_expiry).remove(&(hold.expires_at, hold.id));
@@ -167,6 +202,7 @@ impl SeatStore for MemoryStore {
             bookings: IdMap::default(),
             waiting: BTreeMap::new(),
             holds: IdMap::default(),
+            offers: BTreeSet::new(),
         };
         let view = ledger.view();
         self.inner.events.write().expect("events lock poisoned").insert(event.id, Arc::new(Mutex::new(ledger)));
@@ -218,7 +254,7 @@ impl SeatStore for MemoryStore {
         }
         patch.apply(&mut l.event, now);
         if patch.notifies_bookings() {
-            for rec in l.bookings.values().filter(|r| r.booking.status != BookingStatus::Cancelled) {
+            for rec in l.bookings.values().filter(|r| !r.booking.status.is_final()) {
                 self.notify(effects::event_updated(&rec.booking, now));
             }
         }
@@ -230,9 +266,14 @@ impl SeatStore for MemoryStore {
         let mut l = lock(&ledger);
         l.live()?;
         let mut cancelled = Vec::new();
-        for rec in l.bookings.values_mut().filter(|r| r.booking.status != BookingStatus::Cancelled) {
+        let mut ended_offers = Vec::new();
+        for rec in l.bookings.values_mut().filter(|r| !r.booking.status.is_final()) {
             let freed = match rec.booking.status {
                 BookingStatus::Confirmed => rec.booking.seat_numbers.clone(),
+                BookingStatus::Offered => {
+                    ended_offers.push((rec.booking.offer_expires_at.expect("an offer has an expiry"), rec.booking.id));
+                    rec.booking.seat_numbers.clone()
+                }
                 _ => Vec::new(),
             };
             rec.booking.status = BookingStatus::Cancelled;
@@ -247,6 +288,12 @@ impl SeatStore for MemoryStore {
             self.drop_hold_index(&hold);
             self.notify(effects::hold_event_cancelled(&hold, now));
         }
+        let mut expiry = lock(&self.inner.offer_expiry);
+        for due in ended_offers {
+            expiry.remove(&due);
+        }
+        drop(expiry);
+        l.offers.clear();
         l.waiting.clear();
         l.held = 0;
         l.seats = SeatSet::new(l.event.capacity);
@@ -267,13 +314,18 @@ impl SeatStore for MemoryStore {
         for hold in l.holds.values() {
             self.drop_hold_index(hold);
         }
+        let mut expiry = lock(&self.inner.offer_expiry);
+        for id in &l.offers {
+            expiry.remove(&(l.bookings[id].booking.offer_expires_at.expect("an offer has an expiry"), *id));
+        }
         Ok(())
     }
 
     async fn seat_map(&self, id: EventId) -> Result<SeatMap, StoreError> {
         let ledger = self.ledger(id)?;
         let l = lock(&ledger);
-        let held: BTreeSet<SeatNo> = l.holds.values().flat_map(|h| h.seat_numbers.iter().copied()).collect();
+        let offered = l.offers.iter().flat_map(|id| l.bookings[id].booking.seat_numbers.iter().copied());
+        let held: BTreeSet<SeatNo> = l.holds.values().flat_map(|h| h.seat_numbers.iter().copied()).chain(offered).collect();
         let taken = l.seats.iter().filter(|s| !held.contains(s)).collect();
         Ok(SeatMap { total: l.event.capacity, taken, held: held.into_iter().collect() })
     }
@@ -317,17 +369,81 @@ impl SeatStore for MemoryStore {
             return Err(StoreError::NotWaiting(status));
         }
         let got = l.seats.occupy_lowest(seats).ok_or(StoreError::Short { free: l.seats.free() })?;
+        let offer_ttl = l.event.offer_ttl_seconds;
         let rec = l.record(id)?;
         let seq = rec.booking.queue_seq.take().expect("waiting booking has a queue_seq");
-        rec.booking.status = BookingStatus::Confirmed;
         rec.booking.seat_numbers = got;
         rec.booking.updated_at = now;
-        let (entry, note) = effects::promoted(&rec.booking, now);
+        let (entry, note) = match offer_ttl {
+            None => {
+                rec.booking.status = BookingStatus::Confirmed;
+                effects::promoted(&rec.booking, now)
+            }
+            Some(ttl) => {
+                rec.booking.status = BookingStatus::Offered;
+                rec.booking.offer_expires_at = Some(now + chrono::Duration::seconds(ttl.into()));
+                effects::offered(&rec.booking, now)
+            }
+        };
         rec.history.push(entry);
         let booking = rec.booking.clone();
         l.waiting.remove(&seq);
+        if let Some(until) = booking.offer_expires_at.filter(|_| booking.status == BookingStatus::Offered) {
+            l.offers.insert(id);
+            l.held += booking.seat_numbers.len() as u32;
+            lock(&self.inner.offer_expiry).insert((until, id));
+        }
         self.notify(note);
         Ok(booking)
+    }
+
+    async fn accept_offer(&self, id: BookingId, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+        let ledger = self.ledger_of_booking(id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        let rec = l.record(id)?;
+        match (rec.booking.status, rec.booking.offer_expires_at) {
+            (BookingStatus::Offered, Some(until)) if until > now => {}
+            (BookingStatus::Offered, _) => return Err(StoreError::conflict(Conflict::OfferExpired)),
+            (status, _) => return Err(StoreError::not_offered(status)),
+        }
+        rec.booking.status = BookingStatus::Confirmed;
+        rec.booking.updated_at = now;
+        let (entry, note) = effects::accepted(&rec.booking, now);
+        rec.history.push(entry);
+        let booking = rec.booking.clone();
+        l.close_offer(id, booking.seat_numbers.len() as u32);
+        lock(&self.inner.offer_expiry).remove(&(booking.offer_expires_at.expect("an offer has an expiry"), id));
+        self.notify(note);
+        Ok(booking)
+    }
+
+    async fn decline_offer(&self, id: BookingId, now: DateTime<Utc>) -> Result<Cancellation, StoreError> {
+        let ledger = self.ledger_of_booking(id)?;
+        let mut l = lock(&ledger);
+        l.live()?;
+        match l.record(id)?.booking.status {
+            BookingStatus::Offered => self.end_offer(&mut l, id, BookingStatus::Declined, now, effects::declined),
+            status => Err(StoreError::not_offered(status)),
+        }
+    }
+
+    async fn expire_offers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Booking>, StoreError> {
+        let due: Vec<BookingId> = {
+            let expiry = lock(&self.inner.offer_expiry);
+            expiry.iter().take_while(|(at, _)| *at <= now).take(limit as usize).map(|(_, id)| *id).collect()
+        };
+        let mut expired = Vec::with_capacity(due.len());
+        for id in due {
+            let Ok(ledger) = self.ledger_of_booking(id) else { continue };
+            let mut l = lock(&ledger);
+            // Accepted or declined since it was read: not this step's to end.
+            if !l.offers.contains(&id) {
+                continue;
+            }
+            expired.push(self.end_offer(&mut l, id, BookingStatus::Expired, now, effects::offer_expired)?.booking);
+        }
+        Ok(expired)
     }
 
     async fn cancel(&self, id: BookingId, key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Cancellation, StoreError> {
@@ -336,14 +452,12 @@ impl SeatStore for MemoryStore {
         l.live()?;
         // The key is checked first, so a repeated cancel replays instead of conflicting.
         let previous = self.with_key(key, id, || match l.record(id)?.booking.status {
-            BookingStatus::Cancelled => Err(StoreError::conflict(Conflict::BookingCancelled)),
+            status if status.is_final() => Err(StoreError::ended(status)),
             status => Ok(status),
         })?;
         let rec = l.record(id)?;
-        let freed = match previous {
-            BookingStatus::Confirmed => rec.booking.seat_numbers.clone(),
-            _ => Vec::new(),
-        };
+        let freed = if previous.owns_seats() { rec.booking.seat_numbers.clone() } else { Vec::new() };
+        let offer_until = rec.booking.offer_expires_at.filter(|_| previous == BookingStatus::Offered);
         let seq = rec.booking.queue_seq.take();
         rec.booking.status = BookingStatus::Cancelled;
         rec.booking.updated_at = now;
@@ -353,6 +467,10 @@ impl SeatStore for MemoryStore {
         l.seats.release(&freed);
         if let Some(seq) = seq {
             l.waiting.remove(&seq);
+        }
+        if let Some(until) = offer_until {
+            l.close_offer(id, freed.len() as u32);
+            lock(&self.inner.offer_expiry).remove(&(until, id));
         }
         self.notify(note);
         Ok(Cancellation { booking, previous, freed })
@@ -371,9 +489,9 @@ impl SeatStore for MemoryStore {
         self.with_key(key, id, || {
             let rec = l.record(id)?;
             match rec.booking.status {
-                BookingStatus::Cancelled => return Err(StoreError::conflict(Conflict::BookingCancelled)),
-                BookingStatus::Waiting => return Err(StoreError::conflict(Conflict::BookingNotConfirmed)),
                 BookingStatus::Confirmed => {}
+                status if status.is_final() => return Err(StoreError::ended(status)),
+                _ => return Err(StoreError::conflict(Conflict::BookingNotConfirmed)),
             }
             let strangers: Vec<SeatNo> = seats.iter().copied().filter(|s| !rec.booking.seat_numbers.contains(s)).collect();
             if !strangers.is_empty() {

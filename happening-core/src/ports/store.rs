@@ -30,6 +30,24 @@ impl StoreError {
     pub fn conflict(reason: Conflict) -> Self {
         StoreError::Conflict { reason, seats: Vec::new() }
     }
+
+    /// The conflict of changing a booking that has ended (`status.is_final()`).
+    pub fn ended(status: BookingStatus) -> Self {
+        Self::conflict(match status {
+            BookingStatus::Declined => Conflict::OfferDeclined,
+            BookingStatus::Expired => Conflict::OfferExpired,
+            _ => Conflict::BookingCancelled,
+        })
+    }
+
+    /// The conflict of accepting or declining a booking of `status`, not an open offer.
+    pub fn not_offered(status: BookingStatus) -> Self {
+        Self::conflict(match status {
+            BookingStatus::Declined => Conflict::OfferDeclined,
+            BookingStatus::Expired => Conflict::OfferExpired,
+            _ => Conflict::NotOffered,
+        })
+    }
 }
 
 /// The durable record of events, bookings, seats, holds, history and the notification
@@ -70,14 +88,14 @@ pub trait SeatStore: Send + Sync + 'static {
     /// Events of `filter.org_ids`, by `event_date` descending, then id.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventView>, StoreError>;
 
-    /// Applies `patch`. A new capacity MUST NOT be below the highest booked or held seat
-    /// (`Conflict(CapacityBelowTakenSeat)`) nor below `booked + held` (`Short`). If
-    /// `patch.notifies_bookings()`, writes an `EventUpdated` notification to the user of
-    /// every live (confirmed or waiting) booking; else none.
+    /// Applies `patch`. A new capacity MUST NOT be below the highest booked, held or
+    /// offered seat (`Conflict(CapacityBelowTakenSeat)`) nor below `booked + held`
+    /// (`Short`). If `patch.notifies_bookings()`, writes an `EventUpdated` notification to
+    /// the user of every live (confirmed, offered or waiting) booking; else none.
     async fn update_event(&self, id: EventId, patch: &EventPatch, now: DateTime<Utc>) -> Result<EventView, StoreError>;
 
-    /// Marks the event cancelled, cancels every live booking (history, `EventCancelled`
-    /// notification) and drops its holds. Returns the bookings it cancelled.
+    /// Marks the event cancelled, cancels every live booking (confirmed, offered, waiting;
+    /// history, `EventCancelled` notification) and drops its holds. Returns the bookings it cancelled.
     async fn cancel_event(&self, id: EventId, now: DateTime<Utc>) -> Result<Vec<Booking>, StoreError>;
 
     /// Removes the event and everything of it.
@@ -105,13 +123,38 @@ pub trait SeatStore: Send + Sync + 'static {
     /// an event's queue are serialized with each other (and with those leaving it).
     async fn enqueue(&self, new: &NewBooking, now: DateTime<Utc>) -> Result<Booking, StoreError>;
 
-    /// Confirms a waiting booking with `seats` of the lowest free seats. `NotWaiting` if it
-    /// is not waiting any more, `Short` if fewer are free. History `promoted`, notification
-    /// `WaitlistPromoted`.
+    /// Gives a waiting booking `seats` of the lowest free seats. If its event has no
+    /// `offer_ttl_seconds`, it is confirmed (history `promoted`, notification
+    /// `WaitlistPromoted`); otherwise it is offered them: status `Offered`, the seats held
+    /// for it (counted in `held`, never free) until `offer_expires_at = now + ttl`
+    /// (history `offered`, notification `WaitlistOffer` with that time). The event's setting
+    /// is read in the same atomic step. `NotWaiting` if it is not waiting any more, `Short`
+    /// if fewer are free.
     async fn promote(&self, id: BookingId, seats: u32, now: DateTime<Utc>) -> Result<Booking, StoreError>;
 
-    /// Cancels a confirmed or waiting booking, freeing its seats. `Conflict(BookingCancelled)`
-    /// if already cancelled. History `cancelled`, notification `BookingCancelled`.
+    /// Accepts an open offer: an `Offered` booking with `offer_expires_at > now` becomes
+    /// `Confirmed` with exactly its offered seats. History `accepted`, notification
+    /// `BookingConfirmed`. Otherwise it changes nothing and answers
+    /// `Conflict(OfferExpired)` (expired, or due: `offer_expires_at <= now`),
+    /// `Conflict(OfferDeclined)`, or `Conflict(NotOffered)` (any other status). Accept,
+    /// decline and expiry of one offer are atomic steps on its status, so however they
+    /// race (several engines), exactly one of them ends it.
+    async fn accept_offer(&self, id: BookingId, now: DateTime<Utc>) -> Result<Booking, StoreError>;
+
+    /// Declines an offer that is still `Offered` (even if due: declining frees its seats
+    /// as its expiry would): it becomes `Declined` and its seats are freed. History
+    /// `declined`, notification `OfferDeclined`. Otherwise the conflicts of
+    /// `accept_offer`, and nothing changes.
+    async fn decline_offer(&self, id: BookingId, now: DateTime<Utc>) -> Result<Cancellation, StoreError>;
+
+    /// Ends up to `limit` offers with `offer_expires_at <= now`, oldest expiry first: each
+    /// becomes `Expired` and its seats are freed, history `expired`, notification
+    /// `OfferExpired`. Returns them.
+    async fn expire_offers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Booking>, StoreError>;
+
+    /// Cancels a confirmed, offered or waiting booking, freeing its seats.
+    /// `Conflict(BookingCancelled)` if already cancelled (`OfferDeclined`, `OfferExpired`
+    /// for an offer that ended). History `cancelled`, notification `BookingCancelled`.
     async fn cancel(&self, id: BookingId, idempotency: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Cancellation, StoreError>;
 
     /// Frees some seats of a confirmed booking (`Conflict(SeatsNotInBooking)` naming the

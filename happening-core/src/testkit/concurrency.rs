@@ -87,6 +87,9 @@ pub async fn race(h: &Harness, capacity: u32, tasks: usize, policy: WaitlistPoli
             BookingStatus::Confirmed => report.confirmed += 1,
             BookingStatus::Waiting => report.waiting += 1,
             BookingStatus::Cancelled => report.cancelled += 1,
+            BookingStatus::Offered | BookingStatus::Declined | BookingStatus::Expired => {
+                return Err(format!("booking {} is {:?} in a race without offers", b.id, b.status));
+            }
         }
     }
     if policy != WaitlistPolicy::Fifo {

@@ -71,16 +71,7 @@ impl Harness {
     /// A new event in `org_id`.
     pub async fn event_in(&self, org_id: OrgId, capacity: u32, policy: WaitlistPolicy) -> Event {
         self.engine
-            .create_event(NewEvent {
-                org_id,
-                name: "Conformance".into(),
-                description: None,
-                category: None,
-                event_date: self.clock.now(),
-                capacity,
-                policy,
-                waitlist_max: None,
-            })
+            .create_event(NewEvent::new(org_id, "Conformance", self.clock.now(), capacity).with_policy(policy))
             .await
             .expect("create event")
             .event

@@ -30,6 +30,8 @@ pub enum Op {
     BookHold { hold: usize, owner: bool },
     Advance { secs: u32 },
     CancelEvent,
+    Accept { booking: usize },
+    Decline { booking: usize },
 }
 
 /// A generated test case: an event and what happens to it.
@@ -38,6 +40,8 @@ pub struct Case {
     pub capacity: u32,
     pub policy: WaitlistPolicy,
     pub waitlist_max: Option<u32>,
+    /// The event's `offer_ttl_seconds`.
+    pub offer_ttl_s: Option<u32>,
     pub ops: Vec<Op>,
 }
 
@@ -59,6 +63,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<usize>(), prop::bool::weighted(0.9)).prop_map(|(hold, owner)| Op::BookHold { hold, owner }),
         2 => (1u32..=90).prop_map(|secs| Op::Advance { secs }),
         1 => Just(Op::CancelEvent),
+        3 => any::<usize>().prop_map(|booking| Op::Accept { booking }),
+        2 => any::<usize>().prop_map(|booking| Op::Decline { booking }),
     ]
 }
 
@@ -68,10 +74,10 @@ pub fn cases(ops_max: usize) -> impl Strategy<Value = Case> {
         1u32..=12,
         prop_oneof![Just(WaitlistPolicy::Fifo), Just(WaitlistPolicy::FirstFit), Just(WaitlistPolicy::Partial)],
         prop::collection::vec(op(), 1..=ops_max),
-        // Drawn last, so that the seeds saved before it existed still make their cases.
         prop_oneof![2 => Just(None), 1 => (0u32..=3).prop_map(Some)],
+        prop_oneof![1 => Just(None), 1 => (1u32..=120).prop_map(Some)],
     )
-        .prop_map(|(capacity, policy, ops, waitlist_max)| Case { capacity, policy, waitlist_max, ops })
+        .prop_map(|(capacity, policy, ops, waitlist_max, offer_ttl_s)| Case { capacity, policy, waitlist_max, offer_ttl_s, ops })
 }
 
 /// An error, as far as the model can predict it.
@@ -106,6 +112,14 @@ struct MBooking {
     seats: Vec<SeatNo>,
     status: BookingStatus,
     history: Vec<HistoryAction>,
+    /// When its offer expires (ms on the model's clock), once offered.
+    offer_expires_ms: Option<i64>,
+}
+
+impl MBooking {
+    fn new(user: usize, requested: u32, seats: Vec<SeatNo>, status: BookingStatus) -> Self {
+        MBooking { user, requested, seats, status, history: vec![HistoryAction::Created], offer_expires_ms: None }
+    }
 }
 
 struct MHold {
@@ -121,6 +135,7 @@ struct Model {
     capacity: u32,
     policy: WaitlistPolicy,
     waitlist_max: Option<u32>,
+    offer_ttl_s: Option<u32>,
     cancelled: bool,
     booked: BTreeSet<SeatNo>,
     holds: Vec<MHold>,
@@ -136,8 +151,10 @@ struct Model {
 }
 
 impl Model {
+    /// Seats of live holds and open offers.
     fn held(&self) -> impl Iterator<Item = SeatNo> + '_ {
-        self.holds.iter().filter(|h| h.live).flat_map(|h| h.seats.iter().copied())
+        let offered = self.bookings.iter().filter(|b| b.status == BookingStatus::Offered).flat_map(|b| b.seats.iter().copied());
+        self.holds.iter().filter(|h| h.live).flat_map(|h| h.seats.iter().copied()).chain(offered)
     }
 
     fn occupied(&self, s: SeatNo) -> bool {
@@ -206,13 +223,81 @@ impl Model {
             let b = self.queue.remove(i);
             let n = self.bookings[b].requested.min(free);
             let seats = self.lowest(n);
-            self.booked.extend(&seats);
+            let now = self.now_ms;
+            let (status, action, kind) = match self.offer_ttl_s {
+                None => {
+                    self.booked.extend(&seats);
+                    (BookingStatus::Confirmed, HistoryAction::Promoted, NotificationKind::WaitlistPromoted)
+                }
+                Some(ttl_s) => {
+                    self.bookings[b].offer_expires_ms = Some(now + i64::from(ttl_s) * 1000);
+                    (BookingStatus::Offered, HistoryAction::Offered, NotificationKind::WaitlistOffer)
+                }
+            };
             let mb = &mut self.bookings[b];
             mb.seats = seats;
-            mb.status = BookingStatus::Confirmed;
-            mb.history.push(HistoryAction::Promoted);
-            self.note(b, NotificationKind::WaitlistPromoted, n);
+            mb.status = status;
+            mb.history.push(action);
+            self.note(b, kind, n);
         }
+    }
+
+    /// The conflict of accepting or declining a booking that is not an open offer.
+    fn not_offered(status: BookingStatus) -> ErrKind {
+        let reason = match status {
+            BookingStatus::Declined => Conflict::OfferDeclined,
+            BookingStatus::Expired => Conflict::OfferExpired,
+            _ => Conflict::NotOffered,
+        };
+        ErrKind::Conflict(reason, vec![])
+    }
+
+    /// The conflict of changing a booking that has ended.
+    fn ended(status: BookingStatus) -> ErrKind {
+        match status {
+            BookingStatus::Cancelled => ErrKind::Conflict(Conflict::BookingCancelled, vec![]),
+            other => Self::not_offered(other),
+        }
+    }
+
+    fn accept(&mut self, b: usize) -> Outcome {
+        self.live()?;
+        let mb = &self.bookings[b];
+        match mb.status {
+            BookingStatus::Offered if mb.offer_expires_ms.is_some_and(|at| at > self.now_ms) => {}
+            BookingStatus::Offered => return Err(ErrKind::Conflict(Conflict::OfferExpired, vec![])),
+            // Accepted before: the same answer.
+            BookingStatus::Confirmed if mb.history.contains(&HistoryAction::Accepted) => return Ok(()),
+            other => return Err(Self::not_offered(other)),
+        }
+        let n = mb.seats.len() as u32;
+        let seats = mb.seats.clone();
+        self.booked.extend(&seats);
+        let mb = &mut self.bookings[b];
+        mb.status = BookingStatus::Confirmed;
+        mb.history.push(HistoryAction::Accepted);
+        self.note(b, NotificationKind::OfferAccepted, n);
+        Ok(())
+    }
+
+    fn decline(&mut self, b: usize) -> Outcome {
+        self.live()?;
+        match self.bookings[b].status {
+            BookingStatus::Offered => {}
+            BookingStatus::Declined => return Ok(()),
+            other => return Err(Self::not_offered(other)),
+        }
+        self.end_offer(b, BookingStatus::Declined, HistoryAction::Declined, NotificationKind::OfferDeclined);
+        self.promote();
+        Ok(())
+    }
+
+    fn end_offer(&mut self, b: usize, status: BookingStatus, action: HistoryAction, kind: NotificationKind) {
+        let mb = &mut self.bookings[b];
+        mb.status = status;
+        mb.history.push(action);
+        let n = mb.seats.len() as u32;
+        self.note(b, kind, n);
     }
 
     fn book(&mut self, user: usize, seats: Option<u32>, numbers: &Option<Vec<u32>>, partial: bool, strict: bool) -> Outcome {
@@ -222,8 +307,7 @@ impl Model {
         let behind = self.policy.newcomers_queue_behind() && !self.queue.is_empty();
         let min = if partial { 1 } else { n };
         let free = self.free();
-        let mut booking =
-            MBooking { user, requested: n, seats: vec![], status: BookingStatus::Waiting, history: vec![HistoryAction::Created] };
+        let mut booking = MBooking::new(user, n, vec![], BookingStatus::Waiting);
         if !behind && free >= min {
             let k = n.min(free);
             let seats = if k == n && !wanted.is_empty() {
@@ -262,8 +346,8 @@ impl Model {
 
     fn cancel(&mut self, b: usize) -> Outcome {
         self.live()?;
-        if self.bookings[b].status == BookingStatus::Cancelled {
-            return Err(ErrKind::Conflict(Conflict::BookingCancelled, vec![]));
+        if self.bookings[b].status.is_final() {
+            return Err(Self::ended(self.bookings[b].status));
         }
         let freed = std::mem::take(&mut self.bookings[b].seats);
         for s in &freed {
@@ -289,9 +373,9 @@ impl Model {
         }
         self.live()?;
         match self.bookings[b].status {
-            BookingStatus::Cancelled => return Err(ErrKind::Conflict(Conflict::BookingCancelled, vec![])),
-            BookingStatus::Waiting => return Err(ErrKind::Conflict(Conflict::BookingNotConfirmed, vec![])),
             BookingStatus::Confirmed => {}
+            status if status.is_final() => return Err(Self::ended(status)),
+            _ => return Err(ErrKind::Conflict(Conflict::BookingNotConfirmed, vec![])),
         }
         let strangers: Vec<SeatNo> = sorted.iter().copied().filter(|s| !self.bookings[b].seats.contains(s)).collect();
         if !strangers.is_empty() {
@@ -331,7 +415,7 @@ impl Model {
         }
         self.capacity = capacity;
         for b in 0..self.bookings.len() {
-            if self.bookings[b].status != BookingStatus::Cancelled {
+            if !self.bookings[b].status.is_final() {
                 let seats = match self.bookings[b].status {
                     BookingStatus::Waiting => self.bookings[b].requested,
                     _ => self.bookings[b].seats.len() as u32,
@@ -397,7 +481,7 @@ impl Model {
         let user = hold.user;
         self.booked.extend(&seats);
         let n = seats.len() as u32;
-        self.bookings.push(MBooking { user, requested: n, seats, status: BookingStatus::Confirmed, history: vec![HistoryAction::Created] });
+        self.bookings.push(MBooking::new(user, n, seats, BookingStatus::Confirmed));
         self.note(self.bookings.len() - 1, NotificationKind::BookingConfirmed, n);
         Ok(())
     }
@@ -411,6 +495,17 @@ impl Model {
             self.notes.push((self.holds[h].user, NotificationKind::HoldExpired, self.holds[h].seats.len() as u32));
         }
         self.promote();
+        // Then the offers, as the engine's background step does: the promotion above only
+        // makes offers that are not due yet (a TTL is at least a second).
+        let due: Vec<usize> = (0..self.bookings.len())
+            .filter(|&b| self.bookings[b].status == BookingStatus::Offered && self.bookings[b].offer_expires_ms.is_some_and(|at| at <= now))
+            .collect();
+        for &b in &due {
+            self.end_offer(b, BookingStatus::Expired, HistoryAction::Expired, NotificationKind::OfferExpired);
+        }
+        if !due.is_empty() {
+            self.promote();
+        }
     }
 
     fn cancel_event(&mut self) -> Outcome {
@@ -418,10 +513,10 @@ impl Model {
         self.cancelled = true;
         for b in 0..self.bookings.len() {
             let mb = &mut self.bookings[b];
-            if mb.status == BookingStatus::Cancelled {
+            if mb.status.is_final() {
                 continue;
             }
-            let freed = if mb.status == BookingStatus::Confirmed { mb.seats.len() as u32 } else { 0 };
+            let freed = if mb.status.owns_seats() { mb.seats.len() as u32 } else { 0 };
             mb.status = BookingStatus::Cancelled;
             mb.history.push(HistoryAction::Cancelled);
             self.note(b, NotificationKind::EventCancelled, freed);
@@ -441,12 +536,19 @@ impl Model {
 pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
     let users: Vec<UserId> = (0..USERS).map(|_| UserId::new()).collect();
     let e = h.event(case.capacity, case.policy).await;
-    if case.waitlist_max.is_some() {
-        let cap = EventPatch { waitlist_max: Some(case.waitlist_max), ..Default::default() };
-        h.engine.update_event(e, cap).await.map_err(|e| format!("setting waitlist_max: {e}"))?;
+    if case.waitlist_max.is_some() || case.offer_ttl_s.is_some() {
+        let patch = EventPatch { waitlist_max: Some(case.waitlist_max), offer_ttl_seconds: Some(case.offer_ttl_s), ..Default::default() };
+        h.engine.update_event(e, patch).await.map_err(|e| format!("setting waitlist_max and offer_ttl_seconds: {e}"))?;
     }
     h.delivered().await;
-    let mut m = Model { capacity: case.capacity, policy: case.policy, waitlist_max: case.waitlist_max, now_ms: 0, ..Default::default() };
+    let mut m = Model {
+        capacity: case.capacity,
+        policy: case.policy,
+        waitlist_max: case.waitlist_max,
+        offer_ttl_s: case.offer_ttl_s,
+        now_ms: 0,
+        ..Default::default()
+    };
     let start = h.clock.now();
     let mut ids: Vec<BookingId> = Vec::new();
     let en = &h.engine;
@@ -536,9 +638,23 @@ pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
                 m.now_ms += *secs as i64 * 1000;
                 h.clock.set(start + chrono::Duration::milliseconds(m.now_ms));
                 m.expire();
-                (Ok(()), en.expire_holds().await.map(drop).map_err(ErrKind::from))
+                (Ok(()), en.expire_due().await.map(drop).map_err(ErrKind::from))
             }
             Op::CancelEvent => (m.cancel_event(), en.cancel_event(e).await.map(drop).map_err(ErrKind::from)),
+            Op::Accept { booking } => {
+                if ids.is_empty() {
+                    continue;
+                }
+                let b = booking % ids.len();
+                (m.accept(b), en.accept_offer(ids[b]).await.map(drop).map_err(ErrKind::from))
+            }
+            Op::Decline { booking } => {
+                if ids.is_empty() {
+                    continue;
+                }
+                let b = booking % ids.len();
+                (m.decline(b), en.decline_offer(ids[b]).await.map(drop).map_err(ErrKind::from))
+            }
         };
         let at = |what: String| format!("step {step} {op:?}: {what}");
         if want != got {
@@ -553,6 +669,10 @@ pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
             let place = m.queue.iter().position(|&q| q == i).map(|p| p as u32 + 1);
             if b.waiting_number != place {
                 return Err(at(format!("booking {i}: waiting number {:?}, model {place:?}", b.waiting_number)));
+            }
+            let offer_expires_at = mb.offer_expires_ms.map(|ms| start + chrono::Duration::milliseconds(ms));
+            if b.offer_expires_at != offer_expires_at {
+                return Err(at(format!("booking {i}: offer expires at {:?}, model {offer_expires_at:?}", b.offer_expires_at)));
             }
             if (b.status, &b.seat_numbers, b.seats_requested) != (mb.status, &mb.seats, mb.requested) {
                 return Err(at(format!(

@@ -158,3 +158,22 @@ pub async fn cancel_seats(id: BookingId, ctx: Ctx, key: Option<String>, body: By
     let b = ctx.engine().cancel_seats(id, ctx.user(), &req.seat_numbers, key.as_deref()).await?;
     Ok(respond_idempotent(&ctx, key.as_deref(), fp, StatusCode::OK, &BookingDto::from(b)))
 }
+
+/// `POST /bookings/:id/accept`: the owner accepts an offer (a repeat answers the same).
+/// An organizer who may see the booking is told that only its owner may accept.
+pub async fn accept(id: BookingId, ctx: Ctx) -> Result<Response, ApiError> {
+    let b = booking_as(&ctx, id).await?;
+    if b.user_id != ctx.user() {
+        return Err(ApiError::Forbidden("forbidden: only the booking's owner may accept its offer".into()));
+    }
+    let b = ctx.engine().accept_offer(id).await?;
+    ok(&BookingDto::from(b))
+}
+
+/// `POST /bookings/:id/decline`: the owner (or an organizer) declines an offer; its seats
+/// go to the next in line (a repeat answers the same).
+pub async fn decline(id: BookingId, ctx: Ctx) -> Result<Response, ApiError> {
+    booking_as(&ctx, id).await?;
+    let b = ctx.engine().decline_offer(id).await?;
+    ok(&BookingDto::from(b))
+}

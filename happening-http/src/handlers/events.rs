@@ -26,6 +26,7 @@ pub async fn create(ctx: Ctx, body: Bytes) -> Result<Response, ApiError> {
             capacity: req.total_slots,
             policy: req.waitlist_policy.unwrap_or(WaitlistPolicy::Fifo),
             waitlist_max: req.waitlist_max,
+            offer_ttl_seconds: req.offer_ttl_seconds,
         })
         .await?;
     Ok(json(StatusCode::CREATED, &EventDto::from(view)))
@@ -70,6 +71,7 @@ pub async fn update(id: EventId, ctx: Ctx, body: Bytes) -> Result<Response, ApiE
         capacity: req.total_slots,
         policy: req.waitlist_policy,
         waitlist_max: req.waitlist_max,
+        offer_ttl_seconds: req.offer_ttl_seconds,
     };
     let view = ctx.engine().update_event(id, patch).await?;
     ok(&EventDto::from(view))

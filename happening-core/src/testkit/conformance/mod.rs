@@ -17,6 +17,9 @@ use crate::testkit::{invariants, Harness};
 
 use WaitlistPolicy::*;
 
+mod offers;
+pub use offers::*;
+
 /// Expands to one `#[tokio::test]` per rule, each on a fresh harness from `$make`
 /// (an expression `Fn() -> impl Future<Output = Harness>`, or `Option<Harness>` where
 /// `None` means the backend is not configured and the test is skipped; the factory itself
@@ -65,6 +68,12 @@ macro_rules! conformance_tests {
             directory_roles_and_invites,
             lists_page_with_offset,
             event_bookings_page_by_status,
+            offer_holds_seats_until_accepted,
+            declined_offer_passes_to_the_next_in_line,
+            expired_offer_passes_on_in_the_background_step,
+            offers_follow_the_waitlist_policy,
+            cancels_and_resizes_respect_offered_seats,
+            racing_answers_end_each_offer_once,
         );
     };
     (@cases $make:expr; $($name:ident),* $(,)?) => {
@@ -777,21 +786,14 @@ pub async fn bad_holds_events_and_hold_bookings_change_nothing(h: &Harness) {
         (EventPatch { description: Some(Some("x".repeat(5_001))), ..Default::default() }, "description"),
         (EventPatch { description: Some(Some("bell \u{7}".into())), ..Default::default() }, "description"),
         (EventPatch { category: Some(Some("x".repeat(51))), ..Default::default() }, "category"),
+        (EventPatch { offer_ttl_seconds: Some(Some(0)), ..Default::default() }, "offer_ttl_seconds"),
+        (EventPatch { offer_ttl_seconds: Some(Some(30 * 24 * 3600 + 1)), ..Default::default() }, "offer_ttl_seconds"),
     ] {
         let what = format!("{patch:?}");
         refused(h.engine.update_event(e, patch).await, field, &what);
     }
 
-    let new = |name: &str, capacity| NewEvent {
-        org_id: org,
-        name: name.into(),
-        description: None,
-        category: None,
-        event_date: h.clock.now(),
-        capacity,
-        policy: Fifo,
-        waitlist_max: None,
-    };
+    let new = |name: &str, capacity| NewEvent::new(org, name, h.clock.now(), capacity);
     for (event, field) in [
         (new("", 10), "name"),
         (new("tab\u{0}", 10), "name"),
@@ -799,6 +801,8 @@ pub async fn bad_holds_events_and_hold_bookings_change_nothing(h: &Harness) {
         (new("x", 1_000_001), "total_slots"),
         (NewEvent { description: Some("x".repeat(5_001)), ..new("x", 10) }, "description"),
         (NewEvent { category: Some("x".repeat(51)), ..new("x", 10) }, "category"),
+        (new("x", 10).with_offer_ttl_seconds(0), "offer_ttl_seconds"),
+        (new("x", 10).with_offer_ttl_seconds(30 * 24 * 3600 + 1), "offer_ttl_seconds"),
     ] {
         let what = format!("{event:?}");
         refused(h.engine.create_event(event).await, field, &what);
