@@ -14,10 +14,9 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use warp::filters::BoxedFilter;
-use warp::http::{header, HeaderValue, Method, StatusCode};
+use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
-use warp::Filter;
+use warp::Reply;
 
 use crate::oidc::PublicConfig;
 
@@ -120,7 +119,7 @@ impl Console {
     }
 
     /// The answer to `GET` (or `HEAD`) of `/app/<tail>`.
-    fn answer(&self, tail: &str, if_none_match: Option<&str>, head: bool) -> Response {
+    pub(crate) fn answer(&self, tail: &str, if_none_match: Option<&str>, head: bool) -> Response {
         let (file, cache) = match tail {
             "config.json" => (&self.config, "no-store"),
             "" => (&self.files[INDEX], "no-cache"),
@@ -161,7 +160,8 @@ impl Console {
 }
 
 fn not_found() -> Response {
-    crate::handlers::json(StatusCode::NOT_FOUND, &serde_json::json!({ "error": "no such file in the console" }))
+    let body = warp::reply::json(&serde_json::json!({ "error": "no such file in the console" }));
+    warp::reply::with_status(body, StatusCode::NOT_FOUND).into_response()
 }
 
 /// The scheme and host of a URL (`https://kc.example:8443`), if it has them.
@@ -169,27 +169,6 @@ fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())?;
     matches!(scheme, "http" | "https").then(|| format!("{scheme}://{host}"))
-}
-
-/// `/app` and everything below it: GET and HEAD; other methods 405.
-pub fn routes(st: crate::State) -> BoxedFilter<(Response,)> {
-    warp::path("app")
-        .and(warp::path::tail())
-        .and(warp::method())
-        .and(warp::header::optional::<String>("if-none-match"))
-        .map(move |tail: warp::path::Tail, method: Method, inm: Option<String>| {
-            let console = &st.console;
-            if method != Method::GET && method != Method::HEAD {
-                let mut res = crate::handlers::json(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    &serde_json::json!({ "error": "method not allowed: the console answers GET and HEAD" }),
-                );
-                res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-                return res;
-            }
-            console.answer(tail.as_str(), inm.as_deref(), method == Method::HEAD)
-        })
-        .boxed()
 }
 
 /// The console's address for a server bound to `addr`, signed in with `token` (which the

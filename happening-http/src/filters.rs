@@ -8,11 +8,13 @@ use futures_util::StreamExt;
 use happening_core::ids::*;
 use std::collections::HashMap;
 use warp::filters::BoxedFilter;
+use warp::http::{header, HeaderValue, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::error::{done, recover, reject, ApiError};
 use crate::handlers::{attendees, bookings, events, orgs, system, users};
+use crate::route_table::{fits, ROUTES};
 use crate::state::{Ctx, State};
 
 fn with_state(st: State) -> impl Filter<Extract = (State,), Error = std::convert::Infallible> + Clone {
@@ -231,7 +233,8 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         let health = warp::path!("healthz").and(warp::get()).then(system::healthz);
         let ready = warp::path!("readyz").and(warp::get()).and(s()).then(system::readyz);
         let metrics = warp::path!("metrics").and(warp::get()).and(s()).then(system::metrics);
-        let openapi = warp::path!("openapi.json").and(warp::get()).and(s()).then(system::openapi);
+        let document = Bytes::from(serde_json::to_vec_pretty(&crate::openapi::document()).expect("openapi serializes"));
+        let openapi = warp::path!("openapi.json").and(warp::get()).map(move || document.clone()).then(system::openapi);
         health.or(ready).unify().or(metrics).unify().or(openapi).unify().boxed()
     };
 
@@ -246,7 +249,7 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         }
     });
 
-    let console = crate::console::routes(st.clone());
+    let console = console(st.clone());
     let api = bookings.or(events).unify().or(people).unify().or(ops).unify().or(console).unify().recover(recover).unify().boxed();
     let api = match cors(&st.settings.cors_origins) {
         // CORS outside the recover, so that error answers carry its headers too; a refused
@@ -259,6 +262,27 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
     api.with(log).map(warp::Reply::into_response).boxed()
 }
 
+/// `/app` and everything below it: GET and HEAD; other methods 405.
+fn console(st: State) -> BoxedFilter<(Response,)> {
+    warp::path("app")
+        .and(warp::path::tail())
+        .and(warp::method())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .map(move |tail: warp::path::Tail, method: Method, inm: Option<String>| {
+            let console = &st.console;
+            if method != Method::GET && method != Method::HEAD {
+                let mut res = crate::handlers::json(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &serde_json::json!({ "error": "method not allowed: the console answers GET and HEAD" }),
+                );
+                res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                return res;
+            }
+            console.answer(tail.as_str(), inm.as_deref(), method == Method::HEAD)
+        })
+        .boxed()
+}
+
 /// Adds `Allow` to a 405: the methods of the route templates the path matches.
 fn with_allow(path: &str, mut res: Response) -> Response {
     if res.status() != warp::http::StatusCode::METHOD_NOT_ALLOWED || res.headers().contains_key(warp::http::header::ALLOW) {
@@ -266,15 +290,7 @@ fn with_allow(path: &str, mut res: Response) -> Response {
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut methods: Vec<&str> = Vec::new();
-    for m in crate::openapi::ROUTES
-        .iter()
-        .filter(|r| {
-            let template: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
-            template.len() == segments.len()
-                && template.iter().zip(&segments).all(|(t, s)| if t.starts_with('{') { !s.is_empty() } else { t == s })
-        })
-        .map(|r| r.method)
-    {
+    for m in ROUTES.iter().filter(|r| fits(r.path, &segments)).map(|r| r.method) {
         if !methods.contains(&m) {
             methods.push(m);
         }

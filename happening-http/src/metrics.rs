@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use happening_core::domain::{Notification, NotificationKind};
 
-use crate::openapi::ROUTES;
+use crate::route_table::{fits, ROUTES};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -173,12 +173,7 @@ pub fn route_of(method: &str, path: &str) -> &'static str {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let mut fallback = None;
     for r in ROUTES {
-        let tsegs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-        if tsegs.len() != segs.len() {
-            continue;
-        }
-        let ok = tsegs.iter().zip(&segs).all(|(t, s)| if t.starts_with('{') { !s.is_empty() } else { t == s });
-        if ok {
+        if fits(r.path, &segs) {
             if r.method == method {
                 return r.path;
             }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use happening_core::error::Entity;
 use happening_core::ids::UserId;
 use happening_core::{Engine, Error as CoreError};
@@ -82,7 +81,6 @@ pub struct AppState {
     pub settings: Settings,
     /// `true` once shutdown began: live streams end, `/readyz` answers 503.
     pub shutdown: watch::Sender<bool>,
-    pub openapi: Bytes,
     /// External stores `/readyz` checks (besides a read through the engine).
     pub checks: Vec<Arc<dyn ReadyCheck>>,
     /// The web console's files (`/app`).
@@ -116,7 +114,6 @@ impl AppState {
             limiter,
             settings,
             shutdown: watch::channel(false).0,
-            openapi: Bytes::from(serde_json::to_vec_pretty(&crate::openapi::document()).expect("openapi serializes")),
             checks,
             console: Console::new(verifier.oidc().map(|o| o.public_config())),
             verifier,

@@ -25,7 +25,7 @@ use happening_core::clock::ManualClock;
 use happening_core::ids::{EventId, OrgId, UserId};
 use happening_core::Engine;
 use happening_http::auth::{mint, AuthConfig, MintRequest, Verifier};
-use happening_http::openapi::ROUTES;
+use happening_http::route_table::ROUTES;
 use happening_http::{routes, AppState, Settings};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

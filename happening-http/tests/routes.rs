@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use happening_http::auth::{mint, MintRequest};
-use happening_http::openapi::ROUTES;
 use happening_http::ratelimit::RateLimiter;
+use happening_http::route_table::ROUTES;
 use happening_http::Settings;
 use serde_json::{json, Value};
 use warp::http::StatusCode;

@@ -15,7 +15,7 @@ use chrono::Utc;
 use happening_core::clock::ManualClock;
 use happening_core::Engine;
 use happening_http::auth::{mint, AuthConfig, MintRequest, Verifier};
-use happening_http::openapi::ROUTES;
+use happening_http::route_table::ROUTES;
 use happening_http::{routes, AppState, Settings};
 use serde_json::{json, Value};
 use warp::filters::BoxedFilter;

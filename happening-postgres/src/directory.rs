@@ -8,7 +8,7 @@ use happening_core::ids::{OrgId, UserId};
 use happening_core::ports::{Directory, StoreError};
 use sqlx::{PgConnection, Row};
 
-use crate::error::db;
+use crate::error::{db, found};
 use crate::rows;
 use crate::store::{insert_notification, PgStore};
 
@@ -19,23 +19,14 @@ const INVITE_COLS: &str = "token, organization_id, email, role, invited_by, stat
 /// Locks the organization's memberships (the org row) so that "keep one orgAdmin" holds
 /// under concurrent role changes.
 async fn lock_org(conn: &mut PgConnection, org: OrgId) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE")
-        .bind(org.0)
-        .fetch_optional(conn)
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound(Entity::Organization))?;
+    found(sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE").bind(org.0), conn, Entity::Organization).await?;
     Ok(())
 }
 
 async fn member_role(conn: &mut PgConnection, org: OrgId, user: UserId) -> Result<Role, StoreError> {
-    let r: Option<String> = sqlx::query_scalar("SELECT role FROM organization_users WHERE organization_id = $1 AND user_id = $2")
-        .bind(org.0)
-        .bind(user.0)
-        .fetch_optional(conn)
-        .await
-        .map_err(db)?;
-    rows::role(&r.ok_or(StoreError::NotFound(Entity::Membership))?)
+    let query = sqlx::query("SELECT role FROM organization_users WHERE organization_id = $1 AND user_id = $2").bind(org.0).bind(user.0);
+    let role: String = found(query, conn, Entity::Membership).await?.try_get("role").map_err(db)?;
+    rows::role(&role)
 }
 
 async fn admins(conn: &mut PgConnection, org: OrgId) -> Result<i64, StoreError> {
@@ -65,13 +56,8 @@ impl Directory for PgStore {
     }
 
     async fn user(&self, id: UserId) -> Result<User, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound(Entity::User))?;
-        rows::user(&row)
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
+        rows::user(&found(sqlx::query(&sql).bind(id.0), &self.pool, Entity::User).await?)
     }
 
     async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
@@ -87,13 +73,8 @@ impl Directory for PgStore {
     }
 
     async fn user_by_subject(&self, subject: &str) -> Result<User, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE keycloak_id = $1"))
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound(Entity::User))?;
-        rows::user(&row)
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE keycloak_id = $1");
+        rows::user(&found(sqlx::query(&sql).bind(subject), &self.pool, Entity::User).await?)
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
@@ -126,13 +107,8 @@ impl Directory for PgStore {
     }
 
     async fn org(&self, id: OrgId) -> Result<Organization, StoreError> {
-        let row = sqlx::query("SELECT id, name, created_at FROM organizations WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound(Entity::Organization))?;
-        rows::org(&row)
+        let query = sqlx::query("SELECT id, name, created_at FROM organizations WHERE id = $1").bind(id.0);
+        rows::org(&found(query, &self.pool, Entity::Organization).await?)
     }
 
     async fn user_orgs(&self, user: UserId) -> Result<Vec<(Organization, Role)>, StoreError> {
@@ -253,24 +229,14 @@ impl Directory for PgStore {
     }
 
     async fn invite(&self, token: &str) -> Result<Invite, StoreError> {
-        let row = sqlx::query(&format!("SELECT {INVITE_COLS} FROM organization_invites WHERE token = $1"))
-            .bind(token)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound(Entity::Invite))?;
-        rows::invite(&row)
+        let sql = format!("SELECT {INVITE_COLS} FROM organization_invites WHERE token = $1");
+        rows::invite(&found(sqlx::query(&sql).bind(token), &self.pool, Entity::Invite).await?)
     }
 
     async fn accept_invite(&self, token: &str, user: UserId, now: DateTime<Utc>) -> Result<Membership, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let row = sqlx::query(&format!("SELECT {INVITE_COLS} FROM organization_invites WHERE token = $1 FOR UPDATE"))
-            .bind(token)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or(StoreError::NotFound(Entity::Invite))?;
-        let invite = rows::invite(&row)?;
+        let sql = format!("SELECT {INVITE_COLS} FROM organization_invites WHERE token = $1 FOR UPDATE");
+        let invite = rows::invite(&found(sqlx::query(&sql).bind(token), &mut *tx, Entity::Invite).await?)?;
         if invite.status != InviteStatus::Pending {
             return Err(StoreError::conflict(Conflict::InviteNotPending));
         }

@@ -1,7 +1,10 @@
 //! Driver errors become port errors here, at the seam: callers never see SQL.
 
-use happening_core::error::{BackendError, Entity};
+use happening_core::error::{BackendError, Conflict, Entity};
 use happening_core::ports::{AdmissionError, StoreError};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{Executor, Postgres};
 
 /// A database error as a store error. A foreign-key violation on an event's organization
 /// is the one the engine can meet in a race (the organization deleted meanwhile); every
@@ -20,6 +23,50 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
 
 pub(crate) fn adm(e: sqlx::Error) -> AdmissionError {
     AdmissionError::Backend(BackendError::new(e))
+}
+
+/// The one row `query` reads (a thing by its key), or `NotFound(entity)` when there is none.
+pub(crate) async fn found<'q, 'c, E>(query: Query<'q, Postgres, PgArguments>, conn: E, entity: Entity) -> Result<PgRow, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    query.fetch_optional(conn).await.map_err(db)?.ok_or(StoreError::NotFound(entity))
+}
+
+/// What a booking's failure (a SQLSTATE of migrations/0002 and 0003) means.
+pub(crate) enum BookingFailure {
+    /// An error for the caller.
+    Fail(StoreError),
+    /// A reason to try again: contended in fast mode, or a deadlock.
+    Retry,
+    /// The idempotency key is bound already (HP003): to what is the store's to read; to
+    /// nothing means that a twin holding it rolled back, and the booking is tried again.
+    KeyTaken,
+}
+
+/// The SQLSTATE and message of a failed booking call, when `booking_failure` has a meaning
+/// for it: ours (HP...), or a deadlock (PostgreSQL rolled the call back to break a lock
+/// cycle with other transactions, and it is tried again). `None` for any other error.
+pub(crate) fn booking_failure_code(e: &sqlx::Error) -> Option<(String, String)> {
+    let sqlx::Error::Database(d) = e else { return None };
+    let code = d.code().map(|c| c.to_string()).filter(|c| c.starts_with("HP") || c == DEADLOCK)?;
+    Some((code, d.message().to_string()))
+}
+
+/// What SQLSTATE `code` with `message` from a booking call means.
+pub(crate) fn booking_failure(code: &str, message: &str) -> BookingFailure {
+    BookingFailure::Fail(match code {
+        "HP001" => StoreError::NotFound(Entity::Event),
+        "HP002" => StoreError::conflict(Conflict::EventCancelled),
+        "HP003" => return BookingFailure::KeyTaken,
+        "HP004" => {
+            StoreError::Conflict { reason: Conflict::SeatsTaken, seats: message.split(',').filter_map(|s| s.parse().ok()).collect() }
+        }
+        "HP005" | DEADLOCK => return BookingFailure::Retry,
+        // Short: the message is the free seats, or 'queued' (someone waits, 0016).
+        "HP006" => StoreError::Short { free: message.parse().unwrap_or(0) },
+        _ => StoreError::Backend(BackendError::msg(format!("booking failed: {code} {message}"))),
+    })
 }
 
 /// SQLSTATE `deadlock_detected`: PostgreSQL rolled the transaction back whole to break a

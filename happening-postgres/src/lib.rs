@@ -7,7 +7,7 @@
 //!
 //! The schema is in `migrations/` and embedded: [`MIGRATOR`] runs it (on start, and by
 //! `happening migrate`). Why one row per seat, and how concurrency is controlled: see
-//! `store.rs` and ARCHITECTURE.md.
+//! `store/` and ARCHITECTURE.md.
 //!
 //! [`SeatStore`]: happening_core::ports::SeatStore
 //! [`Directory`]: happening_core::ports::Directory

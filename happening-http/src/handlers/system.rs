@@ -83,9 +83,9 @@ pub async fn metrics(st: State) -> Response {
     res
 }
 
-/// `GET /openapi.json`
-pub async fn openapi(st: State) -> Response {
-    json_bytes(StatusCode::OK, st.openapi.clone())
+/// `GET /openapi.json`: the document, serialized once when the routes are built.
+pub async fn openapi(document: Bytes) -> Response {
+    json_bytes(StatusCode::OK, document)
 }
 
 /// The seat map and waitlist of an event, as the stream sends them.

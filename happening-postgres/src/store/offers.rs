@@ -1,0 +1,108 @@
+//! Offers: an open offer accepted, declined, or expired by the background step. Each is one
+//! transaction that locks the booking's row and checks that it is still an open offer, so
+//! that of steps racing for one offer (several engines) exactly one ends it.
+
+use chrono::{DateTime, Utc};
+use happening_core::domain::*;
+use happening_core::effects;
+use happening_core::error::Conflict;
+use happening_core::ids::*;
+use happening_core::ports::StoreError;
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+
+use super::bookings::{event_of_booking, locked_booking};
+use super::events::live_event;
+use super::locks::lock_shared;
+use super::writes::{free_booking_seats, mark_offered, update_booking};
+use super::PgStore;
+use crate::error::{db, retry_deadlock};
+
+pub(super) async fn accept_offer(store: &PgStore, id: BookingId, now: DateTime<Utc>) -> Result<Booking, StoreError> {
+    retry_deadlock(move || async move {
+        let (mut tx, mut b) = open_offer(store, id).await?;
+        match b.offer_expires_at {
+            Some(until) if until > now => {}
+            _ => return Err(StoreError::conflict(Conflict::OfferExpired)),
+        }
+        mark_offered(&mut tx, id, false).await?;
+        b.status = BookingStatus::Confirmed;
+        b.updated_at = now;
+        update_booking(&mut tx, &b, effects::accepted(&b, now)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(b)
+    })
+    .await
+}
+
+pub(super) async fn decline_offer(store: &PgStore, id: BookingId, now: DateTime<Utc>) -> Result<Cancellation, StoreError> {
+    retry_deadlock(move || async move {
+        let (mut tx, b) = open_offer(store, id).await?;
+        let c = end_offer(&mut tx, b, BookingStatus::Declined, now, effects::declined).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(c)
+    })
+    .await
+}
+
+pub(super) async fn expire_offers(store: &PgStore, now: DateTime<Utc>, limit: u32) -> Result<Vec<Booking>, StoreError> {
+    // The open offers' own index (migrations/0018), from the front.
+    let due = sqlx::query(
+        "SELECT id, event_id FROM bookings WHERE status = 'offered' AND offer_expires_at <= $1 ORDER BY offer_expires_at, id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit as i64)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(db)?;
+    let mut expired = Vec::with_capacity(due.len());
+    for r in due {
+        let id = BookingId(r.try_get("id").map_err(db)?);
+        let event = EventId(r.try_get("event_id").map_err(db)?);
+        // One transaction per offer, each retried alone, as holds expire.
+        let b = retry_deadlock(move || async move {
+            let mut tx = store.pool.begin().await.map_err(db)?;
+            lock_shared(&mut tx, event).await?;
+            let b = locked_booking(&mut tx, id).await?;
+            // Accepted, declined or cancelled since it was read: not this step's to end.
+            if b.status != BookingStatus::Offered || b.offer_expires_at.is_none_or(|at| at > now) {
+                return Ok(None);
+            }
+            let c = end_offer(&mut tx, b, BookingStatus::Expired, now, effects::offer_expired).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(Some(c.booking))
+        })
+        .await?;
+        expired.extend(b);
+    }
+    Ok(expired)
+}
+
+/// A transaction holding the event's shared lock and the row of booking `id`, an open offer
+/// of a live event; else the conflict saying why not.
+async fn open_offer(store: &PgStore, id: BookingId) -> Result<(Transaction<'static, Postgres>, Booking), StoreError> {
+    let mut tx = store.pool.begin().await.map_err(db)?;
+    let event = event_of_booking(&mut tx, id).await?;
+    lock_shared(&mut tx, event).await?;
+    live_event(&mut tx, event).await?;
+    let b = locked_booking(&mut tx, id).await?;
+    if b.status != BookingStatus::Offered {
+        return Err(StoreError::not_offered(b.status));
+    }
+    Ok((tx, b))
+}
+
+/// Ends the open offer `b` (locked by the caller) as `status`, freeing its seats.
+async fn end_offer(
+    conn: &mut PgConnection,
+    mut b: Booking,
+    status: BookingStatus,
+    now: DateTime<Utc>,
+    effects: fn(&Booking, DateTime<Utc>) -> (HistoryEntry, Notification),
+) -> Result<Cancellation, StoreError> {
+    free_booking_seats(conn, b.id, None).await?;
+    b.status = status;
+    b.updated_at = now;
+    update_booking(conn, &b, effects(&b, now)).await?;
+    let freed = b.seat_numbers.clone();
+    Ok(Cancellation { booking: b, previous: BookingStatus::Offered, freed })
+}
