@@ -6,13 +6,22 @@
 //! for a request that Redis turns away; over many events of one organization the same
 //! rows and roles repeat, though (event, user) pairs seldom do: so the two are kept apart.
 //!
-//! What it trades (so it is off unless configured, `--auth-cache-ms`):
-//! - A member removed, or a role lowered, keeps the old role on a server for up to `ttl`
-//!   after it was last read there. Refusals are never cached: a new member gets in at once.
-//! - The event row is up to `ttl` old when a request is validated against it. Nothing
+//! What it trades (`--auth-cache-ms`, one second by default; 0 turns it off):
+//! - A member removed, or a role lowered, through another server keeps the old role on this
+//!   one for up to `ttl` after it was last read here. Through this server, the change drops
+//!   what this server kept ([`AuthCache::forget_role`]). Refusals are never cached: a new
+//!   member gets in at once.
+//! - The event row is up to `ttl` old when a request is validated against it (an event
+//!   changed through this server is dropped at once, [`AuthCache::forget_event`]). Nothing
 //!   unsafe follows: the store checks again, atomically, everything a change could make
 //!   stale (a cancelled event, seats that no longer exist); a waitlist policy or
-//!   `waitlist_max` changed within `ttl` applies to a newcomer on this server a moment later.
+//!   `waitlist_max` changed on another server within `ttl` applies to a newcomer here a
+//!   moment later.
+//!
+//! Why on by default: in a flash sale on PostgreSQL the read was one round trip, and one
+//! PostgreSQL transaction, per booking, beside a booking's own share of a group commit; the
+//! sale on PostgreSQL + Redis ran at about half the rate without the cache (BENCHMARKS.md,
+//! "The flash sale on each store").
 //!
 //! Bounded: at most `entries_max` event rows and as many roles; a full map is emptied
 //! (entries are cheap to read again, and a burst of distinct callers must not grow memory).
@@ -55,6 +64,16 @@ impl AuthCache {
         self.events.put(event.id, event.clone());
         self.roles.put((event.org_id, user), role);
     }
+
+    /// Drops `event`'s row, changed (or deleted) through this server.
+    pub fn forget_event(&self, event: EventId) {
+        self.events.forget(&event);
+    }
+
+    /// Drops `user`'s role in `org`, changed (or removed) through this server.
+    pub fn forget_role(&self, org: OrgId, user: UserId) {
+        self.roles.forget(&(org, user));
+    }
 }
 
 /// One map of values with the instant each was read; a full map is emptied (entries are
@@ -78,6 +97,10 @@ impl<K: Eq + Hash, V: Clone> Fresh<K, V> {
             return None;
         }
         Some(value.clone())
+    }
+
+    fn forget(&self, key: &K) {
+        self.entries.lock().expect("auth cache lock poisoned").remove(key);
     }
 
     fn put(&self, key: K, value: V) {
@@ -144,6 +167,19 @@ mod tests {
         let elsewhere = Event { id: EventId::new(), org_id: OrgId::new(), ..a.clone() };
         cache.put(&elsewhere, v, Role::User);
         assert!(cache.get(elsewhere.id, u).is_none(), "a role is per organization");
+    }
+
+    #[test]
+    fn a_change_through_this_server_is_forgotten_at_once() {
+        let cache = AuthCache::new(Duration::from_secs(60), 10).unwrap();
+        let (e, u, v) = (event(), UserId::new(), UserId::new());
+        cache.put(&e, u, Role::Organizer);
+        cache.put(&e, v, Role::User);
+        cache.forget_role(e.org_id, u);
+        assert!(cache.get(e.id, u).is_none(), "u's role read again");
+        assert!(cache.get(e.id, v).is_some(), "v's role kept");
+        cache.forget_event(e.id);
+        assert!(cache.get(e.id, v).is_none(), "the event read again");
     }
 
     #[test]

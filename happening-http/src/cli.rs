@@ -211,9 +211,11 @@ pub struct Serve {
     #[arg(long, env = "HAPPENING_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// How long a caller's role on an event, once read, authorizes their next requests on
-    /// it, in milliseconds (at most 60000); 0 reads it on every request. A removed member
-    /// keeps access on a server for up to this long (docs/http.md, "Authorization cache").
-    #[arg(long, env = "HAPPENING_AUTH_CACHE_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    /// it, in milliseconds (at most 60000); 0 reads it on every request. A member removed
+    /// through another server keeps access on this one for up to this long (docs/http.md,
+    /// "Authorization cache").
+    #[arg(long, env = "HAPPENING_AUTH_CACHE_MS", default_value_t = happening_http::AUTH_CACHE_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub auth_cache_ms: u64,
     /// Worker threads (default: one per core).
     #[arg(long, env = "HAPPENING_WORKERS")]

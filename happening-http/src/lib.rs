@@ -34,4 +34,4 @@ pub mod server;
 mod state;
 
 pub use filters::routes;
-pub use state::{AppState, Settings, State};
+pub use state::{AppState, Settings, State, AUTH_CACHE_MS_DEFAULT};

@@ -52,7 +52,7 @@ impl Default for Settings {
             stream_recheck_ms: STREAM_RECHECK_MS,
             cors_origins: Vec::new(),
             backends: vec![("seat_store", "memory"), ("admission", "memory"), ("notifier", "log")],
-            auth_cache_ms: 0,
+            auth_cache_ms: AUTH_CACHE_MS_DEFAULT,
         }
     }
 }
@@ -65,6 +65,12 @@ pub const LIVE_STREAMS_PER_USER_MAX: usize = 16;
 /// event's organization, milliseconds: a removed member stops seeing changes within this
 /// (plus `--auth-cache-ms`, whose grants the check uses).
 pub const STREAM_RECHECK_MS: u64 = 5_000;
+
+/// How long a grant is kept by default, milliseconds (`--auth-cache-ms`; docs/http.md,
+/// "Authorization cache"): one second bounds how long a role removed through another
+/// server still lets its holder in, and a flash sale reads each event and each user's role
+/// once a second instead of once a request.
+pub const AUTH_CACHE_MS_DEFAULT: u64 = 1_000;
 
 /// Entries of the auth cache at most (about 300 bytes each).
 const AUTH_CACHE_ENTRIES_MAX: usize = 100_000;

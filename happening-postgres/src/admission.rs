@@ -32,7 +32,7 @@ use happening_core::ports::*;
 use sqlx::{PgPool, Row};
 
 use crate::error::adm;
-use crate::gather::Gather;
+use crate::gather::{Bound, Gather};
 use crate::shorts::Shorts;
 
 /// Seats one request can ask for at most, to bound the free-seat probes.
@@ -277,7 +277,7 @@ where
     let pool = pool.clone();
     Gather::start(
         PROBE_WORKERS,
-        PROBES_MAX,
+        Bound::items(PROBES_MAX),
         move |items: Vec<I>| run(pool.clone(), items),
         move |why| Err(AdmissionError::Backend(BackendError::msg(format!("{what} failed: {why}")))),
     )

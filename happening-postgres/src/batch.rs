@@ -29,12 +29,19 @@ use happening_core::ports::StoreError;
 use sqlx::{PgPool, Row};
 
 use crate::error::db;
-use crate::gather::Gather;
+use crate::gather::{Bound, Gather};
 
-/// Bookings per batch at most: an item with an idempotency key is a subtransaction, and
+/// Bookings per batch at most. A batch costs PostgreSQL about a millisecond of CPU whatever
+/// its size (its statements' executor starts, the triggers, the commit), a booking in it
+/// tens of microseconds: in a flash sale, where one event's waiting bookings are written
+/// one batch after another (its queue row, migrations/0017), larger batches are most of
+/// what a waiting booking saves (BENCHMARKS.md, "The flash sale on each store").
+pub(crate) const BATCH_MAX: usize = 128;
+
+/// Bookings with an idempotency key per batch at most: each is a subtransaction, and
 /// PostgreSQL tracks 64 per transaction in shared memory before it overflows to disk
-/// (slowing every snapshot).
-pub(crate) const BATCH_MAX: usize = 32;
+/// (slowing every snapshot). A keyed booking beyond goes in the next batch.
+pub(crate) const KEYED_MAX: usize = 32;
 
 /// Batches in flight at once (each holds one pooled connection while it runs): enough to
 /// overlap one batch's commit with the next one's work, few enough that batches fill up.
@@ -75,7 +82,7 @@ pub(crate) type Batcher = Gather<Item, Result<Outcome, StoreError>>;
 pub(crate) fn start(pool: PgPool) -> Option<Batcher> {
     Gather::start(
         WORKERS,
-        BATCH_MAX,
+        Bound { items_max: BATCH_MAX, heavy: |it: &Item| it.new.idempotency.is_some(), heavy_max: KEYED_MAX },
         move |items: Vec<Item>| {
             let pool = pool.clone();
             async move { Ok::<_, StoreError>(run(&pool, &items).await?.into_iter().map(Ok).collect()) }
@@ -130,6 +137,7 @@ pub(crate) async fn submit(pool: &PgPool, batcher: Option<&Batcher>, item: Item)
 /// are in the items' order.
 pub(crate) async fn run<'c>(exec: impl sqlx::PgExecutor<'c>, items: &[Item]) -> Result<Vec<Outcome>, StoreError> {
     assert!(!items.is_empty() && items.len() <= BATCH_MAX, "a batch of {} items", items.len());
+    debug_assert!(items.iter().filter(|it| it.new.idempotency.is_some()).count() <= KEYED_MAX, "too many keyed items");
     fn key(it: &Item) -> Option<&happening_core::domain::IdempotencyKey> {
         it.new.idempotency.as_ref()
     }

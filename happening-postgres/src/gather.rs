@@ -22,6 +22,35 @@ const QUEUE_MAX: usize = 4096;
 
 type Job<I, O> = (I, oneshot::Sender<O>);
 
+/// What one call may hold: at most `items_max` requests, of which at most `heavy_max` are
+/// `heavy` (requests that cost the call a bounded resource, e.g. a subtransaction each).
+pub(crate) struct Bound<I> {
+    pub items_max: usize,
+    pub heavy: fn(&I) -> bool,
+    pub heavy_max: usize,
+}
+
+impl<I> Clone for Bound<I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I> Copy for Bound<I> {}
+
+impl<I> Bound<I> {
+    /// At most `items_max` requests, all alike.
+    pub(crate) fn items(items_max: usize) -> Self {
+        Self { items_max, heavy: |_| false, heavy_max: items_max }
+    }
+}
+
+/// The queue's receiving end, with the request a full call left for the next one.
+struct Inbox<I, O> {
+    rx: mpsc::Receiver<Job<I, O>>,
+    carried: Option<Job<I, O>>,
+}
+
 /// A queue that worker tasks drain in batches. They end when the last handle is dropped.
 pub(crate) struct Gather<I, O> {
     tx: mpsc::Sender<Job<I, O>>,
@@ -34,23 +63,23 @@ impl<I, O> std::fmt::Debug for Gather<I, O> {
 }
 
 impl<I: Send + 'static, O: Send + 'static> Gather<I, O> {
-    /// Starts `workers` tasks on the current tokio runtime, each running batches of at most
-    /// `batch_max` requests with `run`, which answers each request of its batch, in order;
-    /// when a call fails, `fail` answers each of its requests from why. `None` outside a
-    /// runtime (the caller then runs each request as a batch of one).
-    pub(crate) fn start<F, Fut, E, X>(workers: usize, batch_max: usize, run: F, fail: X) -> Option<Self>
+    /// Starts `workers` tasks on the current tokio runtime, each running batches within
+    /// `bound` with `run`, which answers each request of its batch, in order; when a call
+    /// fails, `fail` answers each of its requests from why. `None` outside a runtime (the
+    /// caller then runs each request as a batch of one).
+    pub(crate) fn start<F, Fut, E, X>(workers: usize, bound: Bound<I>, run: F, fail: X) -> Option<Self>
     where
         F: Fn(Vec<I>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
         E: std::fmt::Display + 'static,
         X: Fn(&str) -> O + Clone + Send + Sync + 'static,
     {
-        assert!(workers > 0 && batch_max > 0, "{workers} workers, batches of {batch_max}");
+        assert!(workers > 0 && bound.items_max > 0 && bound.heavy_max > 0, "{workers} workers, batches of {}", bound.items_max);
         let rt = tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::channel(QUEUE_MAX);
-        let rx = Arc::new(Mutex::new(rx));
+        let inbox = Arc::new(Mutex::new(Inbox { rx, carried: None }));
         for _ in 0..workers {
-            rt.spawn(work(rx.clone(), batch_max, run.clone(), fail.clone()));
+            rt.spawn(work(inbox.clone(), bound, run.clone(), fail.clone()));
         }
         Some(Self { tx })
     }
@@ -63,7 +92,7 @@ impl<I: Send + 'static, O: Send + 'static> Gather<I, O> {
     }
 }
 
-async fn work<I, O, F, Fut, E, X>(rx: Arc<Mutex<mpsc::Receiver<Job<I, O>>>>, batch_max: usize, run: F, fail: X)
+async fn work<I, O, F, Fut, E, X>(inbox: Arc<Mutex<Inbox<I, O>>>, bound: Bound<I>, run: F, fail: X)
 where
     F: Fn(Vec<I>) -> Fut,
     Fut: Future<Output = Result<Vec<O>, E>>,
@@ -71,20 +100,30 @@ where
     X: Fn(&str) -> O,
 {
     loop {
-        let mut jobs = Vec::with_capacity(batch_max);
+        let mut jobs = Vec::with_capacity(bound.items_max);
         {
             // One worker gathers at a time: what queued while the others ran, without waiting
             // for more.
-            let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(job) => jobs.push(job),
-                None => return,
-            }
-            while jobs.len() < batch_max {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
+            let mut inbox = inbox.lock().await;
+            let first = match inbox.carried.take() {
+                Some(job) => job,
+                None => match inbox.rx.recv().await {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
+            let mut heavy = usize::from((bound.heavy)(&first.0));
+            jobs.push(first);
+            while jobs.len() < bound.items_max {
+                let Ok(job) = inbox.rx.try_recv() else { break };
+                if (bound.heavy)(&job.0) {
+                    if heavy == bound.heavy_max {
+                        inbox.carried = Some(job);
+                        break;
+                    }
+                    heavy += 1;
                 }
+                jobs.push(job);
             }
         }
         let (items, replies): (Vec<I>, Vec<_>) = jobs.into_iter().unzip();
@@ -116,7 +155,7 @@ mod tests {
         let seen = sizes.clone();
         let gather = Gather::start(
             1,
-            8,
+            Bound::items(8),
             move |items: Vec<u32>| {
                 let seen = seen.clone();
                 async move {
@@ -146,16 +185,63 @@ mod tests {
         assert!(sizes.len() < 20, "queued requests went together: {sizes:?}");
     }
 
+    /// A call holds at most its bound of heavy requests; the one that did not fit goes first
+    /// in the next call, and every request is answered once.
+    #[tokio::test]
+    async fn heavy_requests_beyond_their_bound_wait_for_the_next_call() {
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let (go, ready) = tokio::sync::oneshot::channel::<()>();
+        let ready = Arc::new(Mutex::new(Some(ready)));
+        // Odd requests are heavy: at most 2 a call, 8 requests a call.
+        let bound = Bound { items_max: 8, heavy: |i: &u32| i % 2 == 1, heavy_max: 2 };
+        let gather = Gather::start(
+            1,
+            bound,
+            move |items: Vec<u32>| {
+                let (seen, ready) = (seen.clone(), ready.clone());
+                async move {
+                    // The first call waits until everything queued behind it.
+                    if let Some(ready) = ready.lock().await.take() {
+                        let _ = ready.await;
+                    }
+                    seen.lock().unwrap().push(items.clone());
+                    Ok::<_, String>(items)
+                }
+            },
+            |_| unreachable!("no call fails"),
+        )
+        .map(Arc::new)
+        .expect("inside a runtime");
+        let mut waiting = Vec::new();
+        for i in 0..12u32 {
+            let g = gather.clone();
+            waiting.push(tokio::spawn(async move { (i, g.submit(i).await) }));
+            tokio::task::yield_now().await;
+        }
+        go.send(()).expect("the first call waits");
+        for w in waiting {
+            let (i, answer) = w.await.expect("no panic");
+            assert_eq!(answer, Some(i), "each request its own answer");
+        }
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 12, "each request once: {calls:?}");
+        assert!(calls.iter().all(|c| c.len() <= 8 && c.iter().filter(|&&i| i % 2 == 1).count() <= 2), "within the bound: {calls:?}");
+        let order: Vec<u32> = calls.concat();
+        assert_eq!(order, (0..12).collect::<Vec<_>>(), "in the order they queued: {calls:?}");
+    }
+
     /// A call that fails answers each of its requests with why.
     #[tokio::test]
     async fn a_failed_call_fails_each_of_its_requests() {
-        let gather = Gather::start(1, 8, |_: Vec<u32>| async { Err::<Vec<String>, _>("gone") }, |why| format!("failed: {why}"))
-            .expect("inside a runtime");
+        let gather =
+            Gather::start(1, Bound::items(8), |_: Vec<u32>| async { Err::<Vec<String>, _>("gone") }, |why| format!("failed: {why}"))
+                .expect("inside a runtime");
         assert_eq!(gather.submit(1).await.as_deref(), Some("failed: gone"));
     }
 
     #[test]
     fn outside_a_runtime_there_is_no_gatherer() {
-        assert!(Gather::start(1, 1, |items: Vec<u8>| async move { Ok::<_, String>(items) }, |_| 0).is_none());
+        assert!(Gather::start(1, Bound::items(1), |items: Vec<u8>| async move { Ok::<_, String>(items) }, |_| 0).is_none());
     }
 }
