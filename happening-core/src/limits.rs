@@ -30,6 +30,14 @@ pub struct Limits {
     pub promotions_per_pass_max: u32,
 }
 
+impl Limits {
+    /// Whether `key` is a valid idempotency key: 1 to `idempotency_key_bytes_max` visible
+    /// ASCII characters, what an HTTP header carries unchanged. The one rule for every caller.
+    pub fn idempotency_key_ok(&self, key: &str) -> bool {
+        !key.is_empty() && key.len() <= self.idempotency_key_bytes_max && key.bytes().all(|b| b.is_ascii_graphic())
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {

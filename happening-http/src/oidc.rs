@@ -193,7 +193,7 @@ async fn read_keys(http: &reqwest::Client, url: &str) -> Result<Vec<(Option<Stri
     signing_keys(&body).map_err(|e| format!("the JWKS at {url} is not one: {e}"))
 }
 
-/// The RS256 signing keys of a JWKS document, at most [`KEYS_MAX`]. A key this server
+/// The RS256 signing keys of a JWKS document, at most `KEYS_MAX`. A key this server
 /// cannot use (another type, an encryption key, an unknown field value) is skipped, not an
 /// error: providers publish those beside their signing keys.
 pub fn signing_keys(body: &[u8]) -> Result<Vec<(Option<String>, DecodingKey)>, String> {

@@ -64,7 +64,7 @@
 //!   (written by someone else) counts as missing too.
 //! - Redis down: every operation fails at once with a backend error (the engine's
 //!   `Error::Backend`, a 503 over HTTP), and bookings write nothing to the store. The
-//!   [`ConnectionManager`] reconnects by itself on the first call after Redis is back.
+//!   `ConnectionManager` reconnects by itself on the first call after Redis is back.
 //!
 //! The scripts' cost is O(log n) in the queue's length, except `pop_fitting` under
 //! `first_fit`, which scans the queue for the first entry that fits (as the in-memory

@@ -104,8 +104,8 @@ pub(super) fn offer_ttl_seconds(ttl: Option<u32>, limits: &Limits) -> Result<Opt
 }
 
 pub(super) fn idempotency_key(key: &str, limits: &Limits) -> Result<()> {
-    let max = limits.idempotency_key_bytes_max;
-    if key.is_empty() || key.len() > max || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if !limits.idempotency_key_ok(key) {
+        let max = limits.idempotency_key_bytes_max;
         return Err(Error::invalid("idempotency_key", format!("must be 1 to {max} visible ASCII characters")));
     }
     Ok(())

@@ -94,8 +94,8 @@ pub async fn booking_as(ctx: &Ctx, id: BookingId) -> Result<Booking, ApiError> {
 /// first answer, `Err` a malformed key or one used with another request (422).
 pub fn idempotency_check(ctx: &Ctx, key: Option<&str>, fingerprint: u64) -> Result<Option<Response>, ApiError> {
     let Some(key) = key else { return Ok(None) };
-    let max = ctx.engine().limits().idempotency_key_bytes_max;
-    if key.is_empty() || key.len() > max || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if !ctx.engine().limits().idempotency_key_ok(key) {
+        let max = ctx.engine().limits().idempotency_key_bytes_max;
         return Err(ApiError::bad("Idempotency-Key", format!("invalid Idempotency-Key: must be 1 to {max} visible ASCII characters")));
     }
     match ctx.st.idempotency.lookup(ctx.user(), key, fingerprint) {
