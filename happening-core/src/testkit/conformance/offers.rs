@@ -5,6 +5,7 @@ use chrono::Duration;
 
 use crate::clock::Clock;
 use crate::domain::*;
+use crate::engine::BookRequest;
 use crate::error::{Conflict, Error};
 use crate::ids::*;
 use crate::ports::StoreError;
@@ -46,8 +47,11 @@ async fn sold_out(h: &Harness, e: EventId, capacity: u32, waiting: &[u32]) -> (B
 
 pub async fn offer_holds_seats_until_accepted(h: &Harness) {
     let e = offer_event(h, 2, Fifo).await;
-    let (a, q) = sold_out(h, e, 2, &[2]).await;
-    let b = &q[0];
+    let (a, _) = sold_out(h, e, 2, &[]).await;
+    let keyed =
+        BookRequest { event_id: e, user_id: UserId::new(), seats: Some(2), idempotency_key: Some("offer-1".into()), ..Default::default() };
+    let b = &h.engine.book(keyed.clone()).await.unwrap();
+    assert_eq!(b.status, BookingStatus::Waiting);
     h.delivered().await;
     let offered_at = h.clock.now();
     h.engine.cancel(a.id, a.user_id, None).await.unwrap();
@@ -63,6 +67,10 @@ pub async fn offer_holds_seats_until_accepted(h: &Harness) {
     assert_eq!(c.status, BookingStatus::Waiting, "offered seats are not free");
     check(h, e).await;
 
+    // A repeat of the booking request answers it as it was made: waiting.
+    let replay = h.engine.book(keyed.clone()).await.unwrap();
+    assert_eq!((replay.id, replay.status, replay.seat_numbers.clone()), (b.id, BookingStatus::Waiting, vec![]));
+
     let notes = h.delivered().await;
     let offer = notes.iter().find(|n| n.user_id == b.user_id).expect("the offer is notified");
     assert_eq!((offer.kind, offer.seats, offer.expires_at), (NotificationKind::WaitlistOffer, 2, o.offer_expires_at));
@@ -70,6 +78,7 @@ pub async fn offer_holds_seats_until_accepted(h: &Harness) {
     h.clock.advance_ms(59_999);
     let ok = h.engine.accept_offer(b.id).await.unwrap();
     assert_eq!((ok.status, ok.seat_numbers.clone()), (BookingStatus::Confirmed, vec![1, 2]));
+    assert_eq!(h.engine.book(keyed).await.unwrap().status, BookingStatus::Waiting, "still as it was made");
     assert_eq!(h.engine.accept_offer(b.id).await.unwrap(), ok, "accepting again answers the same");
     let v = h.engine.event(e).await.unwrap();
     assert_eq!((v.booked, v.held), (2, 0));
