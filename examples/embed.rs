@@ -3,8 +3,10 @@
 //!
 //! Run: `cargo run --example embed`
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use happening::core::background::{self, BackgroundConfig};
 use happening::core::domain::NewEvent;
 use happening::core::ids::UserId;
 use happening::core::memory::MemoryNotifier;
@@ -37,22 +39,12 @@ async fn main() -> Result<(), happening::core::Error> {
     let b = engine.booking(b.id).await?;
     println!("alice cancels seats 1 and 2 -> bob is {:?} with seats {:?}", b.status, b.seat_numbers);
 
-    // The engine works only when called: expired holds and offers, events marked for repair and the
-    // outbox wait for a timer like this one (the server's runs every 250 ms).
+    // The engine works only when called: holds and offers past their time, events marked for
+    // repair and the outbox wait for its background work (feature `runtime`), which the
+    // server runs too (every 250 ms; here every 50).
     let notifier = MemoryNotifier::new();
-    let background = tokio::spawn({
-        let (engine, notifier) = (engine.clone(), notifier.clone());
-        async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
-            loop {
-                tick.tick().await;
-                // A failure here (a store down) is tried again at the next tick.
-                let _ = engine.expire_due().await;
-                let _ = engine.reconcile_dirty().await;
-                let _ = engine.relay(&notifier, 100).await;
-            }
-        }
-    });
+    let config = BackgroundConfig { tick: Duration::from_millis(50), ..BackgroundConfig::default() };
+    let background = background::spawn(engine.clone(), Arc::new(notifier.clone()), config);
 
     // A hold of 1 s on the last free seat: it expires by itself.
     let carol = UserId::new();
@@ -60,7 +52,8 @@ async fn main() -> Result<(), happening::core::Error> {
     println!("carol holds seat {:?} for 1 s", hold.seat_numbers);
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     println!("after 1.2 s the seats taken are {:?}", engine.seat_map(event.id).await?.taken);
-    background.abort();
+    // Stopping relays what is left in the outbox first.
+    background.stop().await;
 
     // Notifications waited in the outbox until the relay handed them to the Notifier.
     for n in notifier.take() {

@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use happening_amqp::{run_relay, AmqpNotifier, CancellationToken, NotificationMessage, RelayConfig, Sink, SinkError, StoreDeliveryLog};
+use happening_amqp::{AmqpNotifier, CancellationToken, NotificationMessage, Sink, SinkError, StoreDeliveryLog};
 use happening_amqp::{Worker, WorkerConfig};
+use happening_core::background::{run_relay, RelayConfig};
 use happening_core::domain::NewEvent;
 use happening_core::ids::EventId;
 use happening_core::{BookRequest, Engine};

@@ -19,7 +19,8 @@
 //!   has *confirmed* every one. Only then are the rows marked `sent`. RabbitMQ down: the
 //!   relay fails, the rows stay pending, the outbox grows, and the next relay after
 //!   RabbitMQ is back sends them.
-//! - **Batches in flight**: [`run_relay`] keeps [`RelayConfig::in_flight`] batches going at
+//! - **Batches in flight**: the relay (`happening_core::background::run_relay`) keeps
+//!   `RelayConfig::in_flight` batches going at
 //!   once (2 by default), each its own claim: while the broker confirms one batch, the next
 //!   is claimed and published on the same channel. One batch at a time left the relay idle
 //!   for a confirm round trip per batch, and in a flash sale on two busy cores the outbox
@@ -62,24 +63,23 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use happening_amqp::{run_relay, AmqpNotifier, CancellationToken, RelayConfig, StoreDeliveryLog, Worker, WorkerConfig};
+//! use happening_amqp::{AmqpNotifier, CancellationToken, StoreDeliveryLog, Worker, WorkerConfig};
+//! use happening_core::background::{self, BackgroundConfig};
 //! use happening_core::Engine;
 //!
 //! # async fn demo(engine: Engine) {
 //! let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
-//! let shutdown = CancellationToken::new();
-//! // In the server: the relay, in a task of its own (connects on first use), so that a
-//! // broker that hangs never holds the server's other background work.
-//! let notifier = AmqpNotifier::lazy(url, "notifications");
-//! let relay = tokio::spawn({
-//!     let (engine, shutdown) = (engine.clone(), shutdown.clone());
-//!     async move { run_relay(&engine, &notifier, RelayConfig::default(), shutdown).await }
-//! });
+//! // In the server: the engine's background work, the outbox relayed through RabbitMQ in a
+//! // task of its own (connects on first use), so that a broker that hangs never holds
+//! // expiry or promotions.
+//! let notifier = Arc::new(AmqpNotifier::lazy(url, "notifications"));
+//! let background = background::spawn(engine.clone(), notifier, BackgroundConfig::default());
 //! // In `happening worker`: the consumer, recording delivery in the same store.
+//! let shutdown = CancellationToken::new();
 //! let log = Arc::new(StoreDeliveryLog::new(engine.store().clone()));
 //! let worker = Worker::new(url, WorkerConfig::default(), log);
 //! worker.run(shutdown.clone()).await; // returns once `shutdown` is cancelled
-//! relay.await.unwrap();
+//! background.stop().await;
 //! # }
 //! ```
 //!
@@ -92,7 +92,6 @@ mod connect;
 mod log;
 mod message;
 mod notifier;
-mod relay;
 mod sink;
 mod topology;
 mod worker;
@@ -101,7 +100,6 @@ pub use connect::DEFAULT_CONNECT_TIMEOUT_MS;
 pub use log::{DeliveryLog, StoreDeliveryLog};
 pub use message::NotificationMessage;
 pub use notifier::{AmqpNotifier, DEFAULT_CONFIRM_TIMEOUT_MS};
-pub use relay::{run_relay, RelayConfig};
 pub use sink::{LogSink, Sink, SinkError, WebhookSink};
 pub use topology::{Topology, DEFAULT_QUEUE, QUEUE_VERSION};
 pub use worker::{Worker, WorkerConfig, WorkerStats, ATTEMPTS_HEADER};

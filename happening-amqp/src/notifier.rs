@@ -69,7 +69,7 @@ struct Refused {
 /// - Batches are published one at a time (a lock), over one channel; the lock is let go
 ///   once a batch is written, so that the next batch is published while the broker
 ///   confirms this one (the relay keeps several batches in flight,
-///   [`RelayConfig::in_flight`](crate::RelayConfig::in_flight)).
+///   `RelayConfig::in_flight`).
 pub struct AmqpNotifier {
     url: String,
     topology: Topology,

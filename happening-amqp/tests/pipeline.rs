@@ -285,8 +285,8 @@ async fn two_relays_send_each_notification_once() {
             tokio::spawn(async move {
                 let inner = CountingNotifier::new(bounded("connect", AmqpNotifier::connect(&amqp, &queue)).await.expect("connect"));
                 let notifier = GatedNotifier { inner, wait_for, open };
-                let config = happening_amqp::RelayConfig { batch: 100, idle: Duration::from_millis(10), ..Default::default() };
-                let relayed = happening_amqp::run_relay(&engine, &notifier, config, stop).await;
+                let config = happening_core::background::RelayConfig { batch: 100, idle: Duration::from_millis(10), ..Default::default() };
+                let relayed = happening_core::background::run_relay(&engine, &notifier, config, stop).await;
                 let delivered = notifier.inner.delivered.into_inner().unwrap();
                 assert_eq!(relayed as usize, delivered.len(), "run_relay counts what it delivered");
                 delivered
@@ -478,8 +478,8 @@ async fn in_memory_engine_with_the_relay_loop() {
         let (engine, stop, amqp, queue) = (h.engine.clone(), stop.clone(), amqp.clone(), queue.clone());
         async move {
             let notifier = AmqpNotifier::lazy(&amqp, &queue);
-            let config = happening_amqp::RelayConfig { batch: 4, idle: Duration::from_millis(10), ..Default::default() };
-            happening_amqp::run_relay(&engine, &notifier, config, stop).await
+            let config = happening_core::background::RelayConfig { batch: 4, idle: Duration::from_millis(10), ..Default::default() };
+            happening_core::background::run_relay(&engine, &notifier, config, stop).await
         }
     });
     let sink = Arc::new(RecordingSink::default());

@@ -3,7 +3,8 @@
 //! The booking engine of Happening: seats of events with limited capacity, booked,
 //! waitlisted, promoted, held and cancelled under concurrency without overselling.
 //!
-//! This crate is pure: it does no I/O and depends on no runtime. Storage sits behind the
+//! This crate is pure: it does no I/O, and its engine depends on no runtime (the feature
+//! `runtime` adds `background`, the loops that drive it on tokio). Storage sits behind the
 //! [`ports`]; the in-memory implementations in [`memory`] are the default, and the adapter
 //! crates put the same ports on PostgreSQL, Redis and RabbitMQ. Every backend passes one
 //! conformance suite (`testkit`, behind the feature `testkit`).
@@ -24,6 +25,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "runtime")]
+pub mod background;
 pub mod clock;
 pub mod domain;
 pub mod effects;

@@ -11,9 +11,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use happening_amqp::{run_relay, CancellationToken, RelayConfig};
+use happening_core::background::{BackgroundConfig, RelayConfig};
 use happening_core::domain::Notification;
-use happening_core::engine::Expired;
 use happening_core::ports::{ChangeFeed, Notifier, NotifierError};
 use hyper::server::accept::Accept;
 use hyper::server::conn::AddrStream;
@@ -66,60 +65,29 @@ const RELAY_MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// left; past it the rest waits in the outbox (for the next start, or another replica).
 const RELAY_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
 
-/// Runs the background work until `stop`, then returns once it is done:
+/// Runs the engine's background work ([`happening_core::background`]) until `stop`, then
+/// returns once it is done:
 ///
-/// - every `tick`, due holds expire (promoting whoever waits) and the events marked dirty
-///   by an admission failure are reconciled;
-/// - the outbox relay runs in a task of its own, so that a broker that hangs (black-holed,
-///   up to the notifier's timeouts per round) holds only the notifications, never the
-///   expiry and promotions. It pauses one `tick` once drained, backs off while the notifier
-///   fails (doubling up to 5 s, the rows waiting in the outbox meanwhile), and on `stop`
-///   relays what is left, for at most `RELAY_SHUTDOWN_TIMEOUT_MS`.
-pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, stop: watch::Receiver<bool>) {
-    let shutdown = CancellationToken::new();
-    let relay = tokio::spawn(relay(st.clone(), notifier, tick, shutdown.clone()));
-    maintain(&st, tick, stop).await;
-    shutdown.cancel();
-    if let Err(e) = relay.await {
-        tracing::error!(error = %e, "the outbox relay task failed");
-    }
-}
-
-/// Hold and offer expiry and reconciliation, every `tick` until `stop`.
-async fn maintain(st: &State, tick: Duration, mut stop: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.changed() => break,
-        }
-        match st.engine.expire_due().await {
-            Ok(e) if e == Expired::default() => {}
-            Ok(e) => tracing::debug!(holds = e.holds, offers = e.offers, "holds and offers expired"),
-            Err(e) => tracing::warn!(error = %e, "hold or offer expiry failed; will retry"),
-        }
-        // Events whose counter or queue may be stale after an admission failure (cheap when
-        // none is marked).
-        match st.engine.reconcile_dirty().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(drifted = n, "reconciled events after admission failures"),
-            Err(e) => tracing::warn!(error = %e, "reconciling events failed; will retry"),
-        }
-    }
-}
-
-/// The outbox relay, counted into the metrics, until `shutdown` (then one bounded last relay).
-async fn relay(st: State, notifier: Arc<dyn Notifier>, tick: Duration, shutdown: CancellationToken) {
-    let notifier = Counting { inner: notifier, st: st.clone() };
-    let config = RelayConfig {
+/// - every `tick`, due holds and offers expire (their seats offered or given to whoever
+///   waits) and the events marked dirty by an admission failure are reconciled;
+/// - the outbox relay, counted into the metrics, runs in a task of its own, so that a broker
+///   that hangs (black-holed, up to the notifier's timeouts per round) holds only the
+///   notifications, never the expiry and promotions. It pauses one `tick` once drained,
+///   backs off while the notifier fails (doubling up to 5 s, the rows waiting in the outbox
+///   meanwhile), and on `stop` relays what is left, for at most `RELAY_SHUTDOWN_TIMEOUT_MS`.
+pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, mut stop: watch::Receiver<bool>) {
+    let notifier = Arc::new(Counting { inner: notifier, st: st.clone() });
+    let relay = RelayConfig {
         batch: RELAY_BATCH,
         idle: tick,
         max_backoff: RELAY_MAX_BACKOFF.max(tick),
         shutdown_timeout_ms: RELAY_SHUTDOWN_TIMEOUT_MS,
         ..RelayConfig::default()
     };
-    run_relay(&st.engine, &notifier, config, shutdown).await;
+    let work = happening_core::background::spawn(st.engine.clone(), notifier, BackgroundConfig { tick, relay });
+    // A stop, or its sender gone: either way, the server is going down.
+    let _ = stop.changed().await;
+    work.stop().await;
 }
 
 /// How to run.

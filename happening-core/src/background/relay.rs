@@ -1,12 +1,13 @@
-//! [`run_relay`]: the outbox relay as a background loop, for a server to spawn in a task of
-//! its own (a broker that hangs then holds only the relay, never hold expiry or promotions).
+//! [`run_relay`]: the outbox relay as a loop, in a task of its own (a notifier that hangs
+//! then holds only the relay, never expiry or promotions).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use happening_core::ports::Notifier;
-use happening_core::Engine;
 use tokio_util::sync::CancellationToken;
+
+use crate::ports::Notifier;
+use crate::Engine;
 
 /// How [`run_relay`] paces itself.
 #[derive(Debug, Clone)]
@@ -43,7 +44,7 @@ impl Default for RelayConfig {
 /// Several servers may each run one on the same store: `claim_pending` gives them disjoint
 /// batches. A batch whose delivery failed is given back at once for the next round; a relay
 /// that dies (or is cut off by `shutdown_timeout_ms`) holding a batch holds it until its
-/// lease ends ([`happening_core::RELAY_LEASE_MS`]), then any relay claims it again.
+/// lease ends ([`crate::RELAY_LEASE_MS`]), then any relay claims it again.
 pub async fn run_relay(engine: &Engine, notifier: &dyn Notifier, config: RelayConfig, shutdown: CancellationToken) -> u64 {
     let total = AtomicU64::new(0);
     let loops = (0..config.in_flight.max(1)).map(|_| relay_until_shutdown_then_drain(engine, notifier, &config, &shutdown, &total));
@@ -107,17 +108,17 @@ async fn relay_until_shutdown_then_drain(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "testkit"))]
 mod tests {
     use std::collections::HashMap;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Mutex;
 
+    use crate::domain::{Notification, WaitlistPolicy};
+    use crate::ids::{NotificationId, UserId};
+    use crate::ports::NotifierError;
+    use crate::testkit::Harness;
     use async_trait::async_trait;
-    use happening_core::domain::{Notification, WaitlistPolicy};
-    use happening_core::ids::{NotificationId, UserId};
-    use happening_core::ports::NotifierError;
-    use happening_core::testkit::Harness;
 
     use super::*;
 
