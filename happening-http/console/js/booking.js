@@ -90,7 +90,7 @@ export function bookingItem(b, { onChanged, showEvent = true }) {
     accept.addEventListener('click', () => act(accept, 'POST', `/bookings/${b.id}/accept`, undefined, (u) => `Offer accepted: ${seatList(u.seat_numbers)} are yours.`));
     decline.addEventListener('click', () => act(decline, 'POST', `/bookings/${b.id}/decline`, undefined, () => 'Offer declined: the seats go to the next person waiting.'));
     parts.push(h('div', { class: 'offer' },
-      h('p', {}, `${seatList(b.seat_numbers)} ${b.seat_numbers.length === 1 ? 'is' : 'are'} offered to you until ${whenShort(b.offer_expires_at)}: `, timer, '.'),
+      h('p', {}, `You are offered ${seatList(b.seat_numbers)} until ${whenShort(b.offer_expires_at)}: `, timer, '.'),
       h('p', { class: 'actions' }, accept, decline)));
   }
 
