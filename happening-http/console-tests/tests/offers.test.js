@@ -10,6 +10,13 @@ import { world, tab, clean, signIn, newEvent, call, axe, screenshot } from './ha
 const w = world('Acme Events', [['kim', 'Kim Lee'], ['sam', 'Sam Roe'], ['cat', 'Cat Moe']]);
 
 const card = (page, name) => page.getByRole('listitem').filter({ has: page.getByRole('link', { name, exact: true }) });
+/** Checks each tab stayed clean, then closes it. */
+const done = async (...pages) => {
+  for (const p of pages) {
+    clean(p);
+    await p.context().close();
+  }
+};
 const bookingOf = async (p, eventId) => (await call(w.base, p.tok, 'GET', `/bookings/user/${p.id}`)).find((b) => b.event_id === eventId);
 
 test('an offer time set on the form; an offer with a countdown, accepted with the keyboard', async () => {
@@ -77,10 +84,7 @@ test('an offer time set on the form; an offer with a countdown, accepted with th
   await accepted.getByText(/Offer accepted: seats 1 and 2/).waitFor();
   const sams = await bookingOf(w.people.sam, id);
   assert.deepEqual([sams.status, sams.seat_numbers], ['confirmed', [1, 2]]);
-  for (const p of [admin, page]) {
-    clean(p);
-    await p.context().close();
-  }
+  await done(admin, page);
 });
 
 test('a declined offer passes the seats to the next in line, whom an organizer can decline for', async () => {
@@ -127,10 +131,7 @@ test('a declined offer passes the seats to the next in line, whom an organizer c
   await admin.getByRole('row').filter({ hasText: 'Cat Moe' }).getByText('Declined', { exact: true }).waitFor();
   assert.equal((await bookingOf(w.people.cat, ev.id)).status, 'declined');
   assert.deepEqual((await call(w.base, w.admin.tok, 'GET', `/events/${ev.id}/seats`)).held, [], 'nobody else waits: the seat is free');
-  for (const p of [sam, cat, admin]) {
-    clean(p);
-    await p.context().close();
-  }
+  await done(sam, cat, admin);
 });
 
 test('an offer nobody answers expires by itself, and the page says so', async () => {
@@ -160,8 +161,5 @@ test('an offer nobody answers expires by itself, and the page says so', async ()
   const history = await call(w.base, w.people.sam.tok, 'GET', `/bookings/${sams.id}/history`);
   assert.deepEqual(history.map((e) => e.action), ['created', 'offered', 'expired']);
   await axe(page, 'the event page with an expired offer');
-  for (const p of [page, list]) {
-    clean(p);
-    await p.context().close();
-  }
+  await done(page, list);
 });
