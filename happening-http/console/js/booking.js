@@ -6,7 +6,21 @@ import { countdown, seatList, statusName, whenShort } from './format.js';
 import { actionError } from './layout.js';
 import { bookingSummary, statusBadge } from './ui.js';
 
-const ACTION_NAMES = { created: 'Booked', promoted: 'Promoted from the waitlist', modified: 'Seats cancelled', cancelled: 'Cancelled' };
+// Every history action the API has, in words.
+const ACTION_NAMES = {
+  created: 'Booked',
+  promoted: 'Promoted from the waitlist',
+  offered: 'Offered from the waitlist',
+  accepted: 'Offer accepted',
+  declined: 'Offer declined',
+  expired: 'Offer expired',
+  modified: 'Seats cancelled',
+  cancelled: 'Cancelled',
+};
+// Once an offer's time is up, how often and how long its booking is read again until the
+// server's background step has ended it (every 250 ms by default).
+const ENDED_POLL_MS = 1000;
+const ENDED_POLLS_MAX = 30;
 
 function history(b) {
   const list = h('ol', { class: 'history' });
@@ -46,20 +60,37 @@ export function bookingItem(b, { onChanged, showEvent = true }) {
   const parts = [];
   if (b.status === 'offered' && b.offer_expires_at) {
     const timer = h('span', { role: 'timer', class: 'countdown' });
+    const accept = h('button', { type: 'button', class: 'primary' }, 'Accept offer');
+    const decline = h('button', { type: 'button' }, 'Decline offer');
+    let polls = 0;
+    let poll = null;
+    // The time is up: accepting is refused from now on; read the booking until the server
+    // has ended the offer, then show it as it is.
+    const ended = async () => {
+      polls += 1;
+      try {
+        const now = await api('GET', `/bookings/${b.id}`);
+        if (now.status !== 'offered') return onChanged(now);
+      } catch {
+        // Read again below: a failed read changes nothing.
+      }
+      if (polls < ENDED_POLLS_MAX) poll = setTimeout(ended, ENDED_POLL_MS);
+    };
     const tick = () => {
       const left = countdown(b.offer_expires_at);
       timer.textContent = left ? `${left} left` : 'the offer has expired';
-      if (!left) clearInterval(handle);
+      if (left) return;
+      clearInterval(handle);
+      accept.disabled = true;
+      poll = setTimeout(ended, ENDED_POLL_MS);
     };
     const handle = setInterval(tick, 1000);
-    stops.push(() => clearInterval(handle));
+    stops.push(() => clearInterval(handle), () => clearTimeout(poll));
     tick();
-    const accept = h('button', { type: 'button', class: 'primary' }, 'Accept offer');
-    const decline = h('button', { type: 'button' }, 'Decline offer');
     accept.addEventListener('click', () => act(accept, 'POST', `/bookings/${b.id}/accept`, undefined, (u) => `Offer accepted: ${seatList(u.seat_numbers)} are yours.`));
     decline.addEventListener('click', () => act(decline, 'POST', `/bookings/${b.id}/decline`, undefined, () => 'Offer declined: the seats go to the next person waiting.'));
     parts.push(h('div', { class: 'offer' },
-      h('p', {}, `${seatList(b.seat_numbers)} ${b.seat_numbers.length === 1 ? 'is' : 'are'} offered to you until ${whenShort(b.offer_expires_at)}: `, timer, '.'),
+      h('p', {}, `You are offered ${seatList(b.seat_numbers)} until ${whenShort(b.offer_expires_at)}: `, timer, '.'),
       h('p', { class: 'actions' }, accept, decline)));
   }
 

@@ -25,6 +25,20 @@ export function seatList(seats) {
 
 export const plural = (n, one, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
 
+/** Seconds in words, in the two largest units it has: 90 → "1 minute 30 seconds",
+ * 600 → "10 minutes", 93600 → "1 day 2 hours". */
+export function duration(seconds) {
+  const units = [[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+  const parts = [];
+  let left = Math.max(0, Math.round(seconds));
+  for (const [size, name] of units) {
+    const n = Math.floor(left / size);
+    left -= n * size;
+    if (n && parts.length < 2) parts.push(plural(n, name));
+  }
+  return parts.length ? parts.join(' ') : plural(0, 'second');
+}
+
 /** "4:05" left until `iso`, or null once it is past. */
 export function countdown(iso, now = Date.now()) {
   const left = Math.ceil((new Date(iso).getTime() - now) / 1000);
@@ -41,10 +55,13 @@ export const roleName = (role) => ROLE_NAMES[role] || role;
 export const aRole = (role) => `${/^[aeiou]/.test(roleName(role)) ? 'an' : 'a'} ${roleName(role)}`;
 export const canOrganize = (role) => role === 'organizer' || role === 'orgAdmin';
 
+/** Every booking status the API has, in words. */
 export const STATUS_NAMES = {
   confirmed: 'Confirmed',
   waiting: 'Waiting',
   offered: 'Offered',
+  declined: 'Declined',
+  expired: 'Expired',
   cancelled: 'Cancelled',
 };
 export const statusName = (s) => STATUS_NAMES[s] || s;

@@ -16,7 +16,8 @@ export function eventCard(ev) {
 
 export const statusBadge = (status) => h('span', { class: 'badge-status', 'data-status': status }, statusName(status));
 
-/** "Confirmed: seats 3 and 4", "Waiting: number 2 for 3 seats", … */
+/** "seats 3 and 4", "number 2 on the waitlist, for 3 seats", "seat 5 offered", … (the
+ * status badge beside it says the rest). */
 export function bookingSummary(b) {
   if (b.status === 'confirmed') return `${seatList(b.seat_numbers)}`;
   if (b.status === 'waiting') {
@@ -24,5 +25,7 @@ export function bookingSummary(b) {
     return `${n}, for ${plural(b.seats, 'seat')}`;
   }
   if (b.status === 'offered') return `${seatList(b.seat_numbers)} offered`;
+  if (b.status === 'declined') return `${seatList(b.seat_numbers)} offered, declined`;
+  if (b.status === 'expired') return `${seatList(b.seat_numbers)} offered, not accepted in time`;
   return `${plural(b.seats_requested || b.seats, 'seat')} asked for`;
 }

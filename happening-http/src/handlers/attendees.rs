@@ -22,9 +22,9 @@ const CSV_PAGE_ROWS: u32 = 500;
 /// `status` from a query string: any booking status, or none.
 fn status_filter(q: &HashMap<String, String>) -> Result<Option<BookingStatus>, ApiError> {
     let Some(s) = q.get("status") else { return Ok(None) };
-    serde_json::from_value(serde_json::Value::String(s.clone()))
-        .map(Some)
-        .map_err(|_| ApiError::bad("status", "invalid status: must be a booking status (confirmed, waiting, cancelled)"))
+    serde_json::from_value(serde_json::Value::String(s.clone())).map(Some).map_err(|_| {
+        ApiError::bad("status", "invalid status: must be a booking status (confirmed, waiting, offered, declined, expired, cancelled)")
+    })
 }
 
 /// A page of bookings with the email and name of each one's user.

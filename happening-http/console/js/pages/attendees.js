@@ -7,8 +7,8 @@ import { actionError, titled } from '../layout.js';
 import { statusBadge } from '../ui.js';
 
 const PAGE = 50;
-// The statuses the server filters by (`offered` joins them when the API has offers).
-const STATUSES = ['', 'confirmed', 'waiting', 'cancelled'];
+// The statuses the server filters by: every booking status ('' for all).
+const STATUSES = ['', 'confirmed', 'waiting', 'offered', 'declined', 'expired', 'cancelled'];
 
 export async function render(main, [id], ctx) {
   const event = await api('GET', `/events/${id}`);
@@ -36,7 +36,8 @@ export async function render(main, [id], ctx) {
       ? rows.map((r) => h('tr', {},
           h('td', {}, r.user_name || '—'),
           h('td', {}, r.user_email || '—'),
-          h('td', {}, statusBadge(r.status), r.status === 'waiting' && r.waiting_number ? ` number ${r.waiting_number}` : ''),
+          h('td', {}, statusBadge(r.status), r.status === 'waiting' && r.waiting_number ? ` number ${r.waiting_number}` : '',
+            r.status === 'offered' ? [` until ${whenShort(r.offer_expires_at)} `, declineButton(r)] : null),
           h('td', {}, r.seat_numbers.length ? seatList(r.seat_numbers) : plural(r.seats, 'seat')),
           h('td', {}, whenShort(r.created_at))))
       : h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No bookings with this status.')));
@@ -44,6 +45,23 @@ export async function render(main, [id], ctx) {
     next.disabled = rows.length < PAGE;
   };
   const reload = () => load().catch((err) => say(note, actionError(err), 'error'));
+  // An organizer may decline an open offer for its holder: the seats go to the next in line.
+  const declineButton = (r) => {
+    const who = r.user_name || r.user_email || 'this attendee';
+    const button = h('button', { type: 'button', class: 'quiet' }, 'Decline offer', h('span', { class: 'visually-hidden' }, ` for ${who}`));
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        await api('POST', `/bookings/${r.id}/decline`);
+        say(note, `The offer to ${who} is declined: its seats go to the next in line.`, 'ok');
+        await Promise.all([load(), loadWaitlist()]);
+      } catch (err) {
+        say(note, actionError(err), 'error');
+        button.disabled = false;
+      }
+    });
+    return button;
+  };
   select.addEventListener('change', () => {
     status = select.value;
     offset = 0;
@@ -77,15 +95,18 @@ export async function render(main, [id], ctx) {
   });
 
   // The waitlist, in order, with each one's name from the organization's members.
-  const [waitlist, members] = await Promise.all([api('GET', `/events/${id}/waitlist?limit=500`), api('GET', `/organizations/${event.org_id}/members`)]);
+  const members = await api('GET', `/organizations/${event.org_id}/members`);
   const who = new Map(members.map((m) => [m.user_id, m.name || m.email || m.user_id]));
-  const waitSection = h('section', { 'aria-labelledby': 'wait-heading' },
-    h('h2', { id: 'wait-heading' }, 'Waitlist'),
-    waitlist.length
+  const waitBody = h('div', {});
+  const loadWaitlist = async () => {
+    const waitlist = await api('GET', `/events/${id}/waitlist?limit=500`);
+    fill(waitBody, waitlist.length
       ? h('ol', { class: 'waitlist' }, waitlist.map((b) => h('li', {}, h('strong', {}, who.get(b.user_id) || 'A former member'), ` — ${plural(b.seats, 'seat')}, waiting since ${whenShort(b.created_at)}`)))
       : h('p', { class: 'empty' }, 'Nobody is waiting.'));
+  };
+  const waitSection = h('section', { 'aria-labelledby': 'wait-heading' }, h('h2', { id: 'wait-heading' }, 'Waitlist'), waitBody);
 
-  await load();
+  await Promise.all([load(), loadWaitlist()]);
   fill(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/app' }, org ? org.name : 'Dashboard'), ' › ',
       h('a', { href: `/app/events/${id}` }, event.name), ' › ', h('span', { 'aria-current': 'page' }, 'Attendees')),

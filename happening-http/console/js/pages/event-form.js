@@ -31,6 +31,8 @@ export async function render(main, [id], ctx) {
   const capacity = h('input', { type: 'number', name: 'total_slots', required: true, min: 1, max: 1000000, value: event?.total_slots ?? 100, inputmode: 'numeric' });
   const policy = h('select', { name: 'waitlist_policy' }, POLICIES.map(([v, text]) => h('option', { value: v, selected: (event?.waitlist_policy || 'fifo') === v }, text)));
   const cap = h('input', { type: 'number', name: 'waitlist_max', min: 0, max: 10000000, value: event?.waitlist_max ?? '', inputmode: 'numeric' });
+  // No min or max here: the server's bounds (1 s to 30 days) and its words when refused.
+  const offer = h('input', { type: 'number', name: 'offer_ttl_seconds', step: 1, value: event?.offer_ttl_seconds ?? '', inputmode: 'numeric' });
   const status = region('alert');
   const submit = h('button', { type: 'submit', class: 'primary' }, editing ? 'Save changes' : 'Create event');
   const form = h('form', { class: 'card form-grid' },
@@ -41,6 +43,7 @@ export async function render(main, [id], ctx) {
     field('Capacity (seats)', capacity, editing ? 'May grow (the waitlist is promoted) or shrink down to the highest taken seat.' : null),
     field('Waitlist policy', policy),
     field('Waitlist cap', cap, 'How many bookings may wait at most; empty for no cap, 0 for no waitlist.'),
+    field('Offer time (seconds)', offer, 'How long freed seats are held for the next in line to accept (600 is 10 minutes); empty: they are booked for them at once.'),
     status,
     h('p', { class: 'actions' }, submit, h('a', { class: 'button', href: editing ? `/app/events/${id}` : '/app' }, 'Back')));
 
@@ -54,16 +57,21 @@ export async function render(main, [id], ctx) {
       total_slots: Number(capacity.value),
       waitlist_policy: policy.value,
       waitlist_max: cap.value === '' ? null : Number(cap.value),
+      offer_ttl_seconds: offer.value === '' ? null : Number(offer.value),
     };
     if (!editing) body.org_id = orgId;
     submit.disabled = true;
+    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
     try {
       const saved = await api(editing ? 'PUT' : 'POST', editing ? `/events/${id}` : '/events', { body });
       ctx.navigate(`/app/events/${saved.id}`);
     } catch (err) {
       say(status, actionError(err), 'error');
       const bad = err.body?.field && form.querySelector(`[name="${err.body.field}"]`);
-      if (bad) bad.focus();
+      if (bad) {
+        bad.setAttribute('aria-invalid', 'true');
+        bad.focus();
+      }
     } finally {
       submit.disabled = false;
     }

@@ -3,7 +3,7 @@
 import { api, ApiError, newKey } from '../api.js';
 import { bookingItem } from '../booking.js';
 import { h, field, fill, region, say } from '../dom.js';
-import { canOrganize, plural, seatList, when } from '../format.js';
+import { canOrganize, duration, plural, seatList, when } from '../format.js';
 import { actionError, titled } from '../layout.js';
 import { follow } from '../live.js';
 import { legend, SeatMap, SELECTION_MAX } from '../seatmap.js';
@@ -19,6 +19,9 @@ export async function render(main, [id], ctx) {
   let bookings = mine;
   let snapshot = { ...seats, status: event.status, waiting: null };
   const stops = [];
+  const offerTerms = event.offer_ttl_seconds
+    ? `When seats free up, they are offered to the next in line for ${duration(event.offer_ttl_seconds)}, to accept or decline.`
+    : null;
 
   // ---- counts and status ----
   const counts = h('p', { class: 'counts' });
@@ -97,10 +100,9 @@ export async function render(main, [id], ctx) {
       map.clearSelection();
       if (b.status === 'confirmed') {
         say(outcome, `Booked: ${seatList(b.seat_numbers)}${b.seats_requested > b.seats ? ` (of ${b.seats_requested} asked for)` : ''}.`, 'ok');
-      } else if (b.status === 'waiting') {
-        say(outcome, `Too few seats are free: you are on the waitlist${b.waiting_number ? `, number ${b.waiting_number}` : ''}, for ${plural(b.seats, 'seat')}.`, 'warn');
-      } else if (b.status === 'offered') {
-        say(outcome, `${seatList(b.seat_numbers)} offered to you: accept the offer below.`, 'warn');
+      } else {
+        // A new booking is confirmed or waits; promotions come later.
+        say(outcome, `Too few seats are free: you are on the waitlist${b.waiting_number ? `, number ${b.waiting_number}` : ''}, for ${plural(b.seats, 'seat')}.${offerTerms ? ` ${offerTerms}` : ''}`, 'warn');
       }
       snapshot.taken = [...new Set([...snapshot.taken, ...(b.status === 'confirmed' ? b.seat_numbers : [])])];
       paintMap();
@@ -182,6 +184,7 @@ export async function render(main, [id], ctx) {
     titled(main, event.name),
     h('p', { class: 'meta' }, when(event.event_date), event.category ? ` · ${event.category}` : ''),
     event.description ? h('p', { class: 'description' }, event.description) : null,
+    offerTerms ? h('p', { class: 'meta' }, offerTerms) : null,
     h('div', { class: 'status-line' }, counts, liveBadge),
     cancelledNote,
     tools,
@@ -208,10 +211,11 @@ export async function render(main, [id], ctx) {
       if (s.total !== map.total) map.reset(s.total);
       paintMap();
       showCounts();
-      // A waiting booking of mine that left the queue was promoted (or cancelled): read it.
+      // A waiting booking of mine that left the queue was promoted, offered seats or
+      // cancelled; an open offer of mine may have been answered or run out: read them.
       const left = (b) => b.status === 'waiting' && (before.waiting || []).some((w) => w.booking_id === b.id) && !s.waiting.some((w) => w.booking_id === b.id);
       clearTimeout(refreshTimer);
-      if (bookings.some(left)) refreshTimer = setTimeout(() => refreshMine().catch(() => {}), 150);
+      if (bookings.some((b) => left(b) || b.status === 'offered')) refreshTimer = setTimeout(() => refreshMine().catch(() => {}), 150);
       else showMine();
     },
     onStatus: (state) => {

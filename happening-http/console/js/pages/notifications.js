@@ -1,8 +1,17 @@
-// Notifications: newest first, unread ones marked, each to mark read.
+// Notifications: newest first, unread ones marked, each to mark read. Each is the server's
+// `message`, but an offer from the waitlist, which says when it ends in local time and where
+// to answer it.
 import { api } from '../api.js';
 import { h, fill, region, say } from '../dom.js';
-import { whenShort } from '../format.js';
+import { plural, whenShort } from '../format.js';
 import { actionError, titled } from '../layout.js';
+
+/** The words of a notification (the server's, which give an offer's end in UTC). */
+function text(n) {
+  if (n.type !== 'waitlist_offer' || !n.expires_at) return n.message;
+  return [`${plural(n.seats, 'seat')} offered to you from the waitlist until ${whenShort(n.expires_at)}: accept or decline on `,
+    h('a', { href: '/app/bookings' }, 'My bookings'), '.'];
+}
 
 export async function render(main, _params, ctx) {
   const status = region('status');
@@ -27,7 +36,7 @@ export async function render(main, _params, ctx) {
             }
           });
           return h('li', { class: n.read ? 'read' : 'unread' },
-            h('p', {}, n.read ? null : h('span', { class: 'dot' }, h('span', { class: 'visually-hidden' }, 'Unread: ')), n.message),
+            h('p', {}, n.read ? null : h('span', { class: 'dot' }, h('span', { class: 'visually-hidden' }, 'Unread: ')), text(n)),
             h('p', { class: 'meta' }, whenShort(n.created_at), n.event_id ? [' · ', h('a', { href: `/app/events/${n.event_id}` }, 'the event')] : null),
             n.read ? null : read);
         })
