@@ -135,7 +135,8 @@ pub async fn prepare(o: &Opts, host: &str, admin: &str, org_id: &str, tokens: &[
     let mut conn = connect(host).await?;
     let body = json!({ "org_id": org_id, "name": "offers", "event_date": "2030-01-01T20:00:00Z", "total_slots": o.offers,
         "offer_ttl_seconds": o.offer_ttl_seconds });
-    let ev = expect("POST /events (offers)", call(&mut conn, host, Method::POST, "/events", admin, Some(&body)).await?, StatusCode::CREATED)?;
+    let ev =
+        expect("POST /events (offers)", call(&mut conn, host, Method::POST, "/events", admin, Some(&body)).await?, StatusCode::CREATED)?;
     let event = ev["id"].as_str().ok_or("event without id")?.to_string();
     let confirmed = book(host, &event, offers, tokens, "confirmed").await?;
     book(host, &event, waiting, tokens, "waiting").await?;
@@ -207,7 +208,11 @@ impl Wave {
             let now = Instant::now();
             for (id, at) in [(&self.first, &mut seen.first_expired), (&self.last, &mut seen.last_expired)] {
                 if at.is_none() {
-                    let b = expect("GET booking", call(&mut conn, &host, Method::GET, &format!("/bookings/{id}"), &admin, None).await?, StatusCode::OK)?;
+                    let b = expect(
+                        "GET booking",
+                        call(&mut conn, &host, Method::GET, &format!("/bookings/{id}"), &admin, None).await?,
+                        StatusCode::OK,
+                    )?;
                     if b["status"] != "offered" {
                         *at = Some(now);
                     }
