@@ -61,12 +61,15 @@ pub struct Seen {
     reoffered: Option<Instant>,
 }
 
+/// A request of the wave: token, method, path, body.
+type Item = (String, Method, String, Option<Value>);
+
 /// Sends `(method, path, body)` for each item, on up to [`CONNECTIONS_MAX`] connections at
 /// once, each item with the token it names; answers in the items' order.
-async fn fan_out(host: &str, items: Vec<(String, Method, String, Option<Value>)>) -> Result<Vec<(StatusCode, Value)>, String> {
+async fn fan_out(host: &str, items: Vec<Item>) -> Result<Vec<(StatusCode, Value)>, String> {
     let n = items.len();
     let lanes = CONNECTIONS_MAX.min(n.max(1));
-    let mut per_lane: Vec<Vec<(usize, (String, Method, String, Option<Value>))>> = (0..lanes).map(|_| Vec::new()).collect();
+    let mut per_lane: Vec<Vec<(usize, Item)>> = (0..lanes).map(|_| Vec::new()).collect();
     for (i, item) in items.into_iter().enumerate() {
         per_lane[i % lanes].push((i, item));
     }
