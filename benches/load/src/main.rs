@@ -10,6 +10,9 @@
 //! holds released or converted, over many events, tolerating failures (each request's outcome
 //! is counted, nothing is retried) and checking at the end only what holds even with faults.
 //!
+//! `--offers N` (module [`offers`], flash only) adds N waitlist offers on another event that
+//! run out inside the measured window, and reports their expiry beside the sale's figures.
+//!
 //! The server must know the HS256 secret given here (`HAPPENING_JWT_SECRET`): the load
 //! generator mints a token per client.
 
@@ -81,9 +84,26 @@ struct Opts {
     /// (its connection is dropped).
     #[arg(long, default_value_t = 5000)]
     timeout_ms: u64,
+    /// `flash`: also make this many waitlist offers on another event, due inside the measured
+    /// window (module `offers`); 0: none.
+    #[arg(long, default_value_t = 0)]
+    offers: u32,
+    /// Bookings waiting on the offers' event before its confirmed ones are cancelled
+    /// (default: twice `--offers`, so that expiry offers the seats again).
+    #[arg(long)]
+    offers_waiting: Option<u32>,
+    /// The offers' event's `offer_ttl_seconds`: long enough for the cancels, the warm-up and
+    /// `--offers-due-at`.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    offer_ttl_seconds: u32,
+    /// Seconds into the measured window at which the first offer falls due (default: half
+    /// of --duration).
+    #[arg(long)]
+    offers_due_at: Option<f64>,
 }
 
 mod mixed;
+mod offers;
 
 type Conn = SendRequest<Body>;
 
@@ -177,6 +197,18 @@ async fn run(o: Opts) -> Result<bool, String> {
     if o.scenario == Scenario::Mixed {
         return mixed::run(o).await;
     }
+    if o.offers > 0 {
+        let due_at = o.offers_due_at.unwrap_or(0.0);
+        if o.scenario != Scenario::Flash || o.requests.is_some() {
+            return Err("--offers needs the flash scenario and a --duration (not --requests)".into());
+        }
+        if o.offers as u64 + o.offers_waiting.unwrap_or(2 * o.offers) as u64 > offers::BOOKINGS_MAX as u64 {
+            return Err(format!("--offers and --offers-waiting: {} bookings at most", offers::BOOKINGS_MAX));
+        }
+        if !(0.0..o.duration as f64).contains(&due_at) {
+            return Err("--offers-due-at must fall within --duration".into());
+        }
+    }
     let host = host_of(&o.url[0])?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let token = |sub: String| mint(&o.secret, &MintRequest { sub, ttl_secs: 86_400, ..Default::default() });
@@ -218,6 +250,14 @@ async fn run(o: Opts) -> Result<bool, String> {
         "happening-load: {} clients, scenario {:?}, {} event(s) of {} seats, {} seat(s) per booking, against {}",
         o.connections, o.scenario, n_events, o.capacity, o.seats, o.url[0]
     );
+    let wave = if o.offers > 0 {
+        let tokens: Vec<String> = clients.iter().map(|c| c.token.clone()).collect();
+        let wave = offers::prepare(&o, &host, &admin, &org_id, &tokens).await?;
+        tokio::time::sleep_until(wave.clients_start(&o)?.into()).await;
+        Some(Arc::new(wave))
+    } else {
+        None
+    };
 
     // ---- run
     let counters = Arc::new(Counters::default());
@@ -225,6 +265,8 @@ async fn run(o: Opts) -> Result<bool, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let budget = o.requests;
     let issued = Arc::new(AtomicU64::new(0));
+    // Requests' start times are kept in ms from here, for `offers`.
+    let epoch = Instant::now();
     let mut tasks = Vec::new();
     for c in clients {
         let (host, counters, measuring, stop, issued, seats) =
@@ -233,7 +275,8 @@ async fn run(o: Opts) -> Result<bool, String> {
             let mut conn = connect(&host).await?;
             let auth = format!("Bearer {}", c.token);
             let bodies: Vec<String> = c.events.iter().map(|e| format!("{{\"event_id\":\"{e}\",\"seats\":{seats}}}")).collect();
-            let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
+            // (start in ms from `epoch`, latency in micros)
+            let mut lat: Vec<(u32, u32)> = Vec::with_capacity(1 << 16);
             let mut i = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let counted = measuring.load(Ordering::Relaxed);
@@ -258,7 +301,7 @@ async fn run(o: Opts) -> Result<bool, String> {
                 if !counted {
                     continue;
                 }
-                lat.push(us);
+                lat.push(((t0 - epoch).as_millis() as u32, us));
                 counters.done.fetch_add(1, Ordering::Relaxed);
                 if status == StatusCode::CONFLICT && memchr(&body, b"\"reason\":\"waitlist_full\"") {
                     counters.turned_away.fetch_add(1, Ordering::Relaxed);
@@ -279,12 +322,13 @@ async fn run(o: Opts) -> Result<bool, String> {
         measuring.store(true, Ordering::Relaxed);
     }
     let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.duration);
+    let watcher = wave.clone().map(|w| tokio::spawn(w.watch(host.clone(), admin.clone(), deadline)));
     let bar = match budget {
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::new(o.duration * 1000),
     };
     bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {msg}").expect("template"));
-    let deadline = started + Duration::from_secs(o.duration);
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let done = counters.done.load(Ordering::Relaxed);
@@ -306,12 +350,14 @@ async fn run(o: Opts) -> Result<bool, String> {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let mut lat = Vec::new();
+    let mut timed = Vec::new();
     for t in tasks {
-        lat.extend(t.await.map_err(|e| e.to_string())??);
+        timed.extend(t.await.map_err(|e| e.to_string())??);
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let ended = Instant::now();
+    let elapsed = (ended - started).as_secs_f64();
     bar.finish_and_clear();
+    let mut lat: Vec<u32> = timed.iter().map(|&(_, us)| us).collect();
     lat.sort_unstable();
     let done = lat.len() as f64;
     println!("requests:   {} in {:.2}s = {:.0} bookings/s", lat.len(), elapsed, done / elapsed);
@@ -330,10 +376,20 @@ async fn run(o: Opts) -> Result<bool, String> {
         lat.last().copied().unwrap_or(0) as f64 / 1000.0
     );
 
+    let offers_ok = match (&wave, watcher) {
+        (Some(wave), Some(watcher)) => {
+            let seen = watcher.await.map_err(|e| e.to_string())??;
+            wave.report(&host, &admin, &seen, &timed, epoch, (started, ended)).await?
+        }
+        _ => true,
+    };
+
     // ---- oversell check, from the server's own seat maps and event rows
     let mut ok = counters.errors.load(Ordering::Relaxed) == 0;
     let mut taken_total = 0u64;
-    for e in &events {
+    // The offers' event too: its offered seats are held, never taken twice.
+    let checked: Vec<String> = events.iter().cloned().chain(wave.as_ref().map(|w| w.event.clone())).collect();
+    for e in &checked {
         let map =
             expect("GET seats", call(&mut setup, &host, Method::GET, &format!("/events/{e}/seats"), &admin, None).await?, StatusCode::OK)?;
         let ev = expect("GET event", call(&mut setup, &host, Method::GET, &format!("/events/{e}"), &admin, None).await?, StatusCode::OK)?;
@@ -367,10 +423,10 @@ async fn run(o: Opts) -> Result<bool, String> {
     println!(
         "oversell:   {} ({} event(s), {} seats taken, none twice, none beyond capacity)",
         if ok { "none" } else { "CHECK FAILED" },
-        events.len(),
+        checked.len(),
         taken_total
     );
-    Ok(ok)
+    Ok(ok && offers_ok)
 }
 
 fn memchr(hay: &[u8], needle: &[u8]) -> bool {

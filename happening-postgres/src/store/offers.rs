@@ -3,6 +3,7 @@
 //! that of steps racing for one offer (several engines) exactly one ends it.
 
 use chrono::{DateTime, Utc};
+use futures_util::{stream, StreamExt};
 use happening_core::domain::*;
 use happening_core::effects;
 use happening_core::error::Conflict;
@@ -16,6 +17,10 @@ use super::locks::lock_shared;
 use super::writes::{free_booking_seats, mark_offered, update_booking};
 use super::PgStore;
 use crate::error::{db, retry_deadlock};
+
+/// Offers the background step expires at once: a few of the pool's connections (32 by
+/// default), never most of them.
+const EXPIRY_CONCURRENCY: usize = 8;
 
 pub(super) async fn accept_offer(store: &PgStore, id: BookingId, now: DateTime<Utc>) -> Result<Booking, StoreError> {
     retry_deadlock(move || async move {
@@ -54,27 +59,37 @@ pub(super) async fn expire_offers(store: &PgStore, now: DateTime<Utc>, limit: u3
     .fetch_all(&store.pool)
     .await
     .map_err(db)?;
-    let mut expired = Vec::with_capacity(due.len());
+    let mut due_offers = Vec::with_capacity(due.len());
     for r in due {
-        let id = BookingId(r.try_get("id").map_err(db)?);
-        let event = EventId(r.try_get("event_id").map_err(db)?);
-        // One transaction per offer, each retried alone, as holds expire.
-        let b = retry_deadlock(move || async move {
-            let mut tx = store.pool.begin().await.map_err(db)?;
-            lock_shared(&mut tx, event).await?;
-            let b = locked_booking(&mut tx, id).await?;
-            // Accepted, declined or cancelled since it was read: not this step's to end.
-            if b.status != BookingStatus::Offered || b.offer_expires_at.is_none_or(|at| at > now) {
-                return Ok(None);
-            }
-            let c = end_offer(&mut tx, b, BookingStatus::Expired, now, effects::offer_expired).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(Some(c.booking))
-        })
-        .await?;
-        expired.extend(b);
+        due_offers.push((BookingId(r.try_get("id").map_err(db)?), EventId(r.try_get("event_id").map_err(db)?)));
+    }
+    // One transaction per offer, each retried alone, as holds expire; a few at once, so that
+    // their commits share WAL flushes (one after another, each would wait for its own).
+    // Every one runs to its end before the first failure, if any, is returned.
+    let ended: Vec<Result<Option<Booking>, StoreError>> =
+        stream::iter(due_offers).map(|(id, event)| expire_offer(store, id, event, now)).buffered(EXPIRY_CONCURRENCY).collect().await;
+    let mut expired = Vec::with_capacity(ended.len());
+    for b in ended {
+        expired.extend(b?);
     }
     Ok(expired)
+}
+
+/// Ends offer `id` of `event` as expired, if it is still open and due by `now`.
+async fn expire_offer(store: &PgStore, id: BookingId, event: EventId, now: DateTime<Utc>) -> Result<Option<Booking>, StoreError> {
+    retry_deadlock(move || async move {
+        let mut tx = store.pool.begin().await.map_err(db)?;
+        lock_shared(&mut tx, event).await?;
+        let b = locked_booking(&mut tx, id).await?;
+        // Accepted, declined or cancelled since it was read: not this step's to end.
+        if b.status != BookingStatus::Offered || b.offer_expires_at.is_none_or(|at| at > now) {
+            return Ok(None);
+        }
+        let c = end_offer(&mut tx, b, BookingStatus::Expired, now, effects::offer_expired).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(c.booking))
+    })
+    .await
 }
 
 /// A transaction holding the event's shared lock and the row of booking `id`, an open offer

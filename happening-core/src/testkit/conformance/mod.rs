@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
             offer_holds_seats_until_accepted,
             declined_offer_passes_to_the_next_in_line,
             expired_offer_passes_on_in_the_background_step,
+            offers_due_together_end_once_each,
             offers_follow_the_waitlist_policy,
             cancels_and_resizes_respect_offered_seats,
             racing_answers_end_each_offer_once,

@@ -143,6 +143,40 @@ pub async fn expired_offer_passes_on_in_the_background_step(h: &Harness) {
     check(h, e).await;
 }
 
+/// Many offers of one event falling due together (a store may end them several at once):
+/// one step ends each exactly once, and their seats go to the next in line, one each.
+pub async fn offers_due_together_end_once_each(h: &Harness) {
+    const N: u32 = 20;
+    let e = offer_event(h, N, Fifo).await;
+    let (a, q) = sold_out(h, e, N, &[1; 2 * N as usize]).await;
+    h.engine.cancel(a.id, a.user_id, None).await.unwrap();
+    let (first, next) = q.split_at(N as usize);
+    for b in first {
+        assert_eq!(status(h, b).await.0, BookingStatus::Offered);
+    }
+    h.delivered().await;
+    h.clock.advance_ms(i64::from(TTL_S) * 1000);
+    let ended = h.engine.expire_due().await.unwrap();
+    assert_eq!(ended.offers, N as usize);
+    assert_eq!(h.engine.expire_due().await.unwrap().offers, 0, "nothing left due");
+    for b in first {
+        assert_eq!(status(h, b).await.0, BookingStatus::Expired);
+        let history: Vec<HistoryAction> = h.engine.history(b.id).await.unwrap().iter().map(|x| x.action).collect();
+        assert_eq!(history, vec![HistoryAction::Created, HistoryAction::Offered, HistoryAction::Expired]);
+    }
+    let mut seats = Vec::new();
+    for b in next {
+        let (st, s) = status(h, b).await;
+        assert_eq!((st, s.len()), (BookingStatus::Offered, 1));
+        seats.extend(s);
+    }
+    seats.sort_unstable();
+    assert_eq!(seats, (1..=N).collect::<Vec<_>>(), "each freed seat offered once");
+    let expired_notes = h.delivered().await.into_iter().filter(|n| n.kind == NotificationKind::OfferExpired).count();
+    assert_eq!(expired_notes, N as usize, "one notification per expiry");
+    check(h, e).await;
+}
+
 pub async fn offers_follow_the_waitlist_policy(h: &Harness) {
     // first_fit: the first that fits is offered, the larger head waits.
     let e = offer_event(h, 3, FirstFit).await;
