@@ -149,7 +149,8 @@ pub trait SeatStore: Send + Sync + 'static {
 
     /// Ends up to `limit` offers with `offer_expires_at <= now`, oldest expiry first: each
     /// becomes `Expired` and its seats are freed, history `expired`, notification
-    /// `OfferExpired`. Returns them.
+    /// `OfferExpired`; each is its own atomic step. Returns those it ended, even if others
+    /// failed (they stay due); an error only when it ended none.
     async fn expire_offers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Booking>, StoreError>;
 
     /// Cancels a confirmed, offered or waiting booking, freeing its seats.

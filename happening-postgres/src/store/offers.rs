@@ -65,14 +65,23 @@ pub(super) async fn expire_offers(store: &PgStore, now: DateTime<Utc>, limit: u3
     }
     // One transaction per offer, each retried alone, as holds expire; a few at once, so that
     // their commits share WAL flushes (one after another, each would wait for its own).
-    // Every one runs to its end before the first failure, if any, is returned.
+    // Every one runs to its end. Those that failed stay due for the next step; the ones that
+    // ended are answered even then, so that their seats pass on now. Only a step that ended
+    // none answers its first failure.
     let ended: Vec<Result<Option<Booking>, StoreError>> =
         stream::iter(due_offers).map(|(id, event)| expire_offer(store, id, event, now)).buffered(EXPIRY_CONCURRENCY).collect().await;
     let mut expired = Vec::with_capacity(ended.len());
+    let mut first_failure = None;
     for b in ended {
-        expired.extend(b?);
+        match b {
+            Ok(b) => expired.extend(b),
+            Err(e) => first_failure = first_failure.or(Some(e)),
+        }
     }
-    Ok(expired)
+    match first_failure {
+        Some(e) if expired.is_empty() => Err(e),
+        _ => Ok(expired),
+    }
 }
 
 /// Ends offer `id` of `event` as expired, if it is still open and due by `now`.
