@@ -139,17 +139,8 @@ async fn declined_and_expired_offers_pass_on() {
     a.ok("POST", &format!("/bookings/{d}/accept"), &dan, None, StatusCode::OK).await;
 
     // The relay counts offers by outcome, as the server's background task does.
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let bg = tokio::spawn(happening_http::server::background(
-        a.st.clone(),
-        Arc::new(happening_http::server::LogNotifier),
-        std::time::Duration::from_millis(1),
-        rx,
-    ));
-    tx.send(true).unwrap();
-    bg.await.unwrap();
-    let res = warp::test::request().path("/metrics").reply(&a.api).await;
-    let text = String::from_utf8(res.body().to_vec()).unwrap();
+    a.background_once(Arc::new(happening_http::server::LogNotifier)).await;
+    let text = a.metrics().await;
     for (outcome, n) in [("offered", 3), ("accepted", 1), ("declined", 1), ("expired", 1)] {
         let line = format!("happening_offers_total{{outcome=\"{outcome}\"}} {n}");
         assert!(text.contains(&line), "{line} in {text}");

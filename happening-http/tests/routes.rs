@@ -719,17 +719,8 @@ async fn metrics_count_requests_and_bookings() {
     let w = a.book(&admin, json!({ "event_id": ev })).await.body;
     assert_eq!(w["status"], "waiting");
     // The relay counts outcomes; run one pass as the server's background task would.
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let bg = tokio::spawn(happening_http::server::background(
-        a.st.clone(),
-        Arc::new(happening_http::server::LogNotifier),
-        std::time::Duration::from_millis(1),
-        rx,
-    ));
-    tx.send(true).unwrap();
-    bg.await.unwrap();
-    let res = warp::test::request().path("/metrics").reply(&a.api).await;
-    let text = String::from_utf8(res.body().to_vec()).unwrap();
+    a.background_once(Arc::new(happening_http::server::LogNotifier)).await;
+    let text = a.metrics().await;
     assert!(text.contains(r#"happening_http_requests_total{route="/bookings",method="POST",status="201"} 2"#), "{text}");
     assert!(text.contains(r#"happening_http_request_duration_seconds_count{route="/bookings"} 2"#), "{text}");
     assert!(text.contains(r#"happening_bookings_total{outcome="confirmed"} 1"#), "{text}");
@@ -766,14 +757,11 @@ async fn metrics_count_failed_deliveries_and_the_outbox_backlog() {
     for _ in 0..3 {
         a.book(&admin, json!({ "event_id": ev })).await;
     }
-    let before = String::from_utf8(warp::test::request().path("/metrics").reply(&a.api).await.body().to_vec()).unwrap();
+    let before = a.metrics().await;
     let depth = metric(&before, "happening_outbox_depth");
     assert!(depth >= 3.0, "one notification per booking at least: {before}");
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let bg = tokio::spawn(happening_http::server::background(a.st.clone(), Arc::new(Down), std::time::Duration::from_millis(1), rx));
-    tx.send(true).unwrap();
-    bg.await.unwrap();
-    let text = String::from_utf8(warp::test::request().path("/metrics").reply(&a.api).await.body().to_vec()).unwrap();
+    a.background_once(Arc::new(Down)).await;
+    let text = a.metrics().await;
     assert_eq!(metric(&text, "happening_outbox_depth"), depth, "nothing lost, nothing sent: {text}");
     let failed = metric(&text, "happening_notifications_failed_total");
     assert!(failed >= depth, "{text}");

@@ -113,6 +113,20 @@ impl App {
 }
 
 impl App {
+    /// Runs the server's background work through `notifier` and stops it at once, as the
+    /// server's task would: its last relay drains the outbox (counted into the metrics).
+    pub async fn background_once(&self, notifier: Arc<dyn happening_core::ports::Notifier>) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let bg = tokio::spawn(happening_http::server::background(self.st.clone(), notifier, std::time::Duration::from_millis(1), rx));
+        tx.send(true).unwrap();
+        bg.await.unwrap();
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        String::from_utf8(warp::test::request().path("/metrics").reply(&self.api).await.body().to_vec()).unwrap()
+    }
+
     /// The engine's clock.
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
         use happening_core::clock::Clock;
