@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use happening_core::domain::NewEvent;
 use happening_core::ids::{EventId, UserId};
+use happening_core::testkit::latency::percentile_ms;
 use happening_core::{BookRequest, Engine};
 use happening_postgres::{PgAdmission, PgStore};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -36,7 +37,7 @@ impl Run {
     fn line(&self, name: &str) -> String {
         let mut l = self.latencies_us.clone();
         l.sort_unstable();
-        let p = |q: f64| l[((l.len() as f64 - 1.0) * q) as usize] as f64 / 1000.0;
+        let p = |q: f64| percentile_ms(&l, q);
         format!(
             "| {name:<34} | {:>9.0} | {:>6.1} | {:>6.1} | {:>6.1} |",
             self.bookings as f64 / self.elapsed.as_secs_f64(),

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use happening_core::domain::{BookingStatus, NewEvent};
 use happening_core::ids::UserId;
 use happening_core::ports::Admission;
+use happening_core::testkit::latency::{percentile, percentile_ms};
 use happening_core::{BookRequest, Engine};
 use happening_postgres::{PgAdmission, PgStore};
 use happening_redis::RedisAdmission;
@@ -34,7 +35,8 @@ fn summary(v: &[i64]) -> String {
     let mut v = v.to_vec();
     v.sort_unstable();
     let mean = v.iter().sum::<i64>() as f64 / v.len().max(1) as f64;
-    format!("mean {mean:.1}, p50 {}, max {}", v[v.len() / 2], v[v.len() - 1])
+    let q = |p| percentile(&v, p).unwrap_or(0);
+    format!("mean {mean:.1}, p50 {}, max {}", q(0.5), q(1.0))
 }
 
 #[tokio::main]
@@ -120,7 +122,7 @@ async fn main() {
     let s = sampler.await.unwrap();
 
     lat_us.sort_unstable();
-    let p = |q: f64| lat_us[((lat_us.len() as f64 - 1.0) * q) as usize] as f64 / 1000.0;
+    let p = |q: f64| percentile_ms(&lat_us, q);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let by = if redis_url.is_some() { "Redis" } else { "PgAdmission" };
     println!("{clients} clients cancel {seats} bookings of a sold-out event with {seats} waiting; admission by {by}; {cores} cores");

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use happening_core::domain::{BookingStatus, NewEvent};
+use happening_core::testkit::latency::percentile_ms;
 use happening_core::{BookRequest, Engine};
 use happening_postgres::PgStore;
 use happening_redis::RedisAdmission;
@@ -34,7 +35,7 @@ struct Run {
 impl Run {
     fn print(&mut self, requests: u32) {
         self.latencies_us.sort_unstable();
-        let q = |p: f64| self.latencies_us[((self.latencies_us.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+        let q = |p: f64| percentile_ms(&self.latencies_us, p);
         println!(
             "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
             self.name,

@@ -6,6 +6,7 @@ pub mod concurrency;
 pub mod conformance;
 pub mod interleave;
 pub mod invariants;
+pub mod latency;
 pub mod model;
 
 use std::sync::Arc;
