@@ -4,39 +4,8 @@
 mod common;
 
 use happening_core::domain::WaitlistPolicy;
-use happening_core::testkit::concurrency;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_race_on_one_database() {
-    let Some(h) = common::harness(3, 16).await else {
-        return;
-    };
-    let report = concurrency::race(&h, 150, 2_000, WaitlistPolicy::Fifo).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.confirmed > 0 && report.waiting > 0, "{report:?}");
-    assert!(report.promoted_in_drain > 0, "{report:?}");
-}
-
-/// Four engines (four servers' pools) book at once: the bookings that wait are told 1..N in
-/// queue order (the batches queue an event's bookings one at a time, under its queue row).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_tell_exact_waiting_numbers() {
-    let Some(h) = common::harness(3, 16).await else {
-        return;
-    };
-    let waiting = concurrency::race_numbers(&h, 150, 2_000).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(waiting > 1_000, "the burst must queue: {waiting}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_race_under_first_fit_and_partial() {
-    for policy in [WaitlistPolicy::FirstFit, WaitlistPolicy::Partial] {
-        let Some(h) = common::harness(3, 16).await else {
-            return;
-        };
-        let report = concurrency::race(&h, 100, 1_000, policy).await.unwrap_or_else(|e| panic!("{policy:?}: {e}"));
-        assert!(report.confirmed > 0, "{policy:?}: {report:?}");
-    }
-}
+happening_core::race_tests!(|| common::harness(3, 16), seats = 150, tasks = 2_000);
 
 /// Many small events booked at once from several engines: every booking gets exactly the
 /// seats it asked for, even with the planner pushed to nested loops (no hash or merge joins,
@@ -76,16 +45,6 @@ async fn many_small_events_get_exactly_the_seats_asked() {
         let v = h.engine.event(e).await.unwrap();
         assert_eq!((v.booked, v.waiting), (5, 3), "8 one-seat bookings on 5 seats");
     }
-}
-
-/// A sold-out sale with a capped waitlist, across four engines: the refusals write nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_race_for_a_capped_waitlist() {
-    let Some(h) = common::harness(3, 16).await else {
-        return;
-    };
-    let report = concurrency::race_capped(&h, 50, 100, 20, 50).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.turned_away > 0, "the race must fill the queue: {report:?}");
 }
 
 /// PostgreSQL alone books a whole booking without probing its event first, unless this

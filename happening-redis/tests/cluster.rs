@@ -10,42 +10,13 @@ mod conformance {
     happening_core::conformance_tests!(|| crate::common::cluster_harness(1, 8));
 }
 
+mod race {
+    happening_core::race_tests!(|| crate::common::cluster_harness(3, 16), seats = 150, tasks = 2_000);
+}
+
+happening_core::model_tests!(|| common::cluster_harness(0, 4), ops_max = 40, cases = 150, cases_env = "HAPPENING_REDIS_MODEL_CASES");
+
 use happening_core::domain::WaitlistPolicy;
-use happening_core::testkit::{concurrency, model};
-use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
-
-#[test]
-fn engine_on_a_cluster_agrees_with_model() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let Some(harness) = rt.block_on(common::cluster_harness(0, 4)) else {
-        return;
-    };
-    let cases: u32 = std::env::var("HAPPENING_REDIS_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
-    let mut runner = TestRunner::new(Config { cases, max_shrink_iters: 2_000, ..Config::default() });
-    let result = runner.run(&model::cases(40), |case| rt.block_on(model::run(&harness, &case)).map_err(TestCaseError::fail));
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_race_on_a_cluster() {
-    let Some(h) = common::cluster_harness(3, 16).await else {
-        return;
-    };
-    let report = concurrency::race(&h, 150, 2_000, WaitlistPolicy::Fifo).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.confirmed > 0 && report.waiting > 0 && report.promoted_in_drain > 0, "{report:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_tell_exact_waiting_numbers_on_a_cluster() {
-    let Some(h) = common::cluster_harness(3, 16).await else {
-        return;
-    };
-    let waiting = concurrency::race_numbers(&h, 150, 2_000).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(waiting > 1_000, "the burst must queue: {waiting}");
-}
 
 /// Events land on every primary: their slots spread, and each event's keys stay in its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,41 +3,7 @@
 
 mod common;
 
-use happening_core::domain::WaitlistPolicy;
-use happening_core::testkit::concurrency;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_race_on_redis_and_postgres() {
-    let Some(h) = common::harness(3, 16).await else {
-        return;
-    };
-    let report = concurrency::race(&h, 150, 2_000, WaitlistPolicy::Fifo).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.confirmed > 0 && report.waiting > 0, "{report:?}");
-    assert!(report.promoted_in_drain > 0, "{report:?}");
-}
-
-/// Four engines (four servers, each with its own pool and Redis connection) book at once:
-/// the bookings that wait are told 1..N in queue order, though their pushes reach Redis in
-/// any order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_tell_exact_waiting_numbers() {
-    let Some(h) = common::harness(3, 16).await else {
-        return;
-    };
-    let waiting = concurrency::race_numbers(&h, 150, 2_000).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(waiting > 1_000, "the burst must queue: {waiting}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_race_under_first_fit_and_partial() {
-    for policy in [WaitlistPolicy::FirstFit, WaitlistPolicy::Partial] {
-        let Some(h) = common::harness(3, 16).await else {
-            return;
-        };
-        let report = concurrency::race(&h, 100, 1_000, policy).await.unwrap_or_else(|e| panic!("{policy:?}: {e}"));
-        assert!(report.confirmed > 0, "{policy:?}: {report:?}");
-    }
-}
+happening_core::race_tests!(|| common::harness(3, 16), seats = 150, tasks = 2_000);
 
 /// The flash sale at the port: 2,000 single-seat takes on four connections for 500 seats.
 /// Exactly 500 succeed, and every refusal saw zero free seats: no request is turned away
@@ -108,14 +74,4 @@ async fn concurrent_takes_never_refuse_a_free_seat_nor_oversell() {
     assert_eq!(admissions[3].free(event).await.unwrap(), 200, "400 given, 200 promoted");
     assert_eq!(admissions[3].len(event).await.unwrap(), 0);
     admissions[0].forget(event).await.unwrap();
-}
-
-/// A sold-out sale with a capped waitlist, across four engines: the refusals write nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_engines_race_for_a_capped_waitlist() {
-    let Some(h) = common::harness(3, 16).await else {
-        return;
-    };
-    let report = concurrency::race_capped(&h, 50, 100, 20, 50).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.turned_away > 0, "the race must fill the queue: {report:?}");
 }

@@ -235,3 +235,59 @@ pub async fn race_capped(h: &Harness, capacity: u32, waitlist_max: u32, waves: u
     }
     Ok(report)
 }
+
+/// Expands to the concurrency tests: the engines of a harness from `$make` (an expression
+/// `Fn() -> impl Future<Output = Harness>`, or `Option<Harness>` as for
+/// [`conformance_tests!`](crate::conformance_tests); give it replicas, as several servers)
+/// race for one event of `seats` seats with `tasks` tasks: under `fifo` (every invariant,
+/// promotions in queue order), the waiting numbers told during a burst, `first_fit` and
+/// `partial` (two thirds of the seats, half the tasks), and a capped waitlist (a third of
+/// the seats, twice that in line, a wave of 50 per 200 tasks). A fresh harness per test.
+///
+/// ```ignore
+/// happening_core::race_tests!(|| async { Harness::in_memory(3) }, seats = 300, tasks = 8_000);
+/// ```
+#[macro_export]
+macro_rules! race_tests {
+    ($make:expr, seats = $seats:expr, tasks = $tasks:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn racing_engines_keep_every_invariant_and_fifo() {
+            let Some(h) = $crate::testkit::MaybeHarness::get(($make)().await) else { return };
+            let report = $crate::testkit::concurrency::race(&h, $seats, $tasks, $crate::domain::WaitlistPolicy::Fifo)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(report.confirmed > 0 && report.waiting > 0, "the race must fill the event and queue: {report:?}");
+            assert!(report.promoted_in_drain > 0, "the drain must promote: {report:?}");
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_burst_over_several_engines_tells_exact_waiting_numbers() {
+            let Some(h) = $crate::testkit::MaybeHarness::get(($make)().await) else { return };
+            let tasks: usize = $tasks;
+            let waiting = $crate::testkit::concurrency::race_numbers(&h, $seats, tasks).await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(waiting > tasks / 2, "the burst must queue: {waiting} of {tasks} wait");
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn racing_engines_under_first_fit_and_partial() {
+            for policy in [$crate::domain::WaitlistPolicy::FirstFit, $crate::domain::WaitlistPolicy::Partial] {
+                let Some(h) = $crate::testkit::MaybeHarness::get(($make)().await) else { return };
+                let (seats, tasks): (u32, usize) = ($seats, $tasks);
+                let report = $crate::testkit::concurrency::race(&h, seats * 2 / 3, tasks / 2, policy)
+                    .await
+                    .unwrap_or_else(|e| panic!("{policy:?}: {e}"));
+                assert!(report.confirmed > 0, "{policy:?}: {report:?}");
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn racing_engines_for_a_capped_waitlist() {
+            let Some(h) = $crate::testkit::MaybeHarness::get(($make)().await) else { return };
+            let (seats, tasks): (u32, usize) = ($seats, $tasks);
+            let report = $crate::testkit::concurrency::race_capped(&h, seats / 3, seats * 2 / 3, (tasks / 200).max(1), 50)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(report.turned_away > 0, "the race must fill the queue: {report:?}");
+        }
+    };
+}

@@ -712,3 +712,48 @@ pub async fn run(h: &Harness, case: &Case) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Runs `cases` generated cases of at most `ops_max` operations each on one harness from
+/// `make` (cases run one after another; each has its own organization, event and users),
+/// on the model and on the harness's engine. Panics with the smallest failing case found.
+/// Failures are kept beside `source_file` (`*.proptest-regressions`) and replayed first.
+/// Returns at once when `make` gives no harness (the backend is not configured).
+pub fn check<F, Fut>(make: F, ops_max: usize, cases_max: u32, source_file: &'static str)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future,
+    Fut::Output: crate::testkit::MaybeHarness,
+{
+    use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    let Some(harness) = crate::testkit::MaybeHarness::get(rt.block_on(make())) else { return };
+    let mut runner = TestRunner::new(Config {
+        cases: cases_max,
+        max_shrink_iters: 2_000,
+        source_file: Some(source_file),
+        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel("proptest-regressions"))),
+        ..Config::default()
+    });
+    let result = runner.run(&cases(ops_max), |case| rt.block_on(run(&harness, &case)).map_err(TestCaseError::fail));
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Expands to the model test: [`check`] with `cases` cases (or as many as the environment
+/// variable `cases_env` says, for a longer soak) of at most `ops_max` operations, on a
+/// harness from `$make` (as for [`conformance_tests!`](crate::conformance_tests)).
+///
+/// ```ignore
+/// happening_core::model_tests!(|| async { Harness::in_memory(0) }, ops_max = 60, cases = 5_000, cases_env = "PROPTEST_CASES");
+/// ```
+#[macro_export]
+macro_rules! model_tests {
+    ($make:expr, ops_max = $ops:expr, cases = $cases:expr, cases_env = $env:literal) => {
+        #[test]
+        fn engine_agrees_with_model() {
+            let cases: u32 = std::env::var($env).ok().and_then(|v| v.parse().ok()).unwrap_or($cases);
+            $crate::testkit::model::check($make, $ops, cases, file!());
+        }
+    };
+}
