@@ -17,48 +17,45 @@ use crate::cli::Serve;
 pub struct PgEngine {
     pub engine: Engine,
     pub pool: sqlx::PgPool,
-    pub store: Arc<happening_postgres::PgStore>,
-    /// The Redis admission, when one was asked for.
-    pub redis: Option<happening_redis::RedisAdmission>,
+}
+
+/// The pool on PostgreSQL at `url`, with the migrations run.
+pub async fn pg_pool(url: &str, pool: happening_postgres::PoolConfig) -> Result<sqlx::PgPool, String> {
+    // One plain connection first: the pool's own error on an unreachable server is only
+    // "timed out", this one says why.
+    drop(pg_connect(url).await?);
+    // Connecting runs the migrations (idempotent; concurrent starts serialize on sqlx's
+    // migration lock).
+    happening_postgres::connect(url, pool).await.map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))
 }
 
 /// Connects to PostgreSQL (running the migrations) and, with `redis`, to Redis: the
-/// engine is `PgStore` + `RedisAdmission`, else `PgStore` + `PgAdmission`.
+/// engine is `PgStore` + `RedisAdmission`, else `PgStore` + `PgAdmission`. Redis is not
+/// rebuilt here (the server starts with [`happening_redis::ready_engine`], which does).
 pub async fn pg_engine(
     url: &str,
     pool: happening_postgres::PoolConfig,
     redis: Option<&RedisTarget>,
     redis_prefix: &str,
 ) -> Result<PgEngine, String> {
-    // One plain connection first: the pool's own error on an unreachable server is only
-    // "timed out", this one says why.
-    drop(pg_connect(url).await?);
-    // Connecting runs the migrations (idempotent; concurrent starts serialize on sqlx's
-    // migration lock).
-    let pool = happening_postgres::connect(url, pool).await.map_err(|e| format!("cannot use PostgreSQL (DATABASE_URL): {e}"))?;
+    let pool = pg_pool(url, pool).await?;
     let store = Arc::new(happening_postgres::PgStore::new(pool.clone()));
-    let (admission, redis): (Arc<dyn Admission>, _) = match redis {
-        None => (Arc::new(happening_postgres::PgAdmission::new(pool.clone())), None),
-        Some(r) => {
-            let redis = redis_connect(r, redis_prefix).await?;
-            redis.ping().await.map_err(|e| format!("cannot use Redis: {e}"))?;
-            (Arc::new(redis.clone()), Some(redis))
-        }
+    let admission: Arc<dyn Admission> = match redis {
+        None => Arc::new(happening_postgres::PgAdmission::new(pool.clone())),
+        Some(r) => Arc::new(redis_connect(r, redis_prefix).await?),
     };
-    let engine = Engine::new(store.clone() as Arc<dyn Store>, admission);
-    Ok(PgEngine { engine, pool, store, redis })
+    Ok(PgEngine { engine: Engine::new(store as Arc<dyn Store>, admission), pool })
 }
 
-/// The Redis admission at `target`, or why not, within 10 s.
+/// The Redis admission at `target`, checked, or why not.
 async fn redis_connect(target: &RedisTarget, prefix: &str) -> Result<happening_redis::RedisAdmission, String> {
-    let what = match target {
+    happening_redis::connect_checked(target, prefix).await.map_err(|e| format!("{e} ({})", redis_variable(target)))
+}
+
+fn redis_variable(target: &RedisTarget) -> &'static str {
+    match target {
         RedisTarget::Single(_) => "REDIS_URL",
         RedisTarget::Cluster(_) => "REDIS_CLUSTER_URLS",
-    };
-    match tokio::time::timeout(Duration::from_secs(10), happening_redis::RedisAdmission::connect_to(target, prefix)).await {
-        Ok(Ok(a)) => Ok(a),
-        Ok(Err(e)) => Err(format!("cannot connect to Redis ({what}): {e}")),
-        Err(_) => Err(format!("cannot connect to Redis ({what}): no answer within 10 s")),
     }
 }
 
@@ -117,40 +114,43 @@ pub async fn serve(s: &Serve, database_url: Option<&str>, redis: Option<&RedisTa
     let engine = match database_url {
         None => Engine::in_memory(),
         Some(url) => {
-            let pool = happening_postgres::PoolConfig { connections_max: s.db_pool_size, acquire_timeout_ms: s.db_acquire_timeout_ms };
-            let pg = pg_engine(url, pool, redis, &s.stores.redis_prefix).await?;
+            let config = happening_postgres::PoolConfig { connections_max: s.db_pool_size, acquire_timeout_ms: s.db_acquire_timeout_ms };
+            let pool = pg_pool(url, config).await?;
+            let store = Arc::new(happening_postgres::PgStore::new(pool.clone()));
+            backends[0].1 = "postgres";
+            checks.push(Arc::new(PostgresCheck::new(pool.clone())));
             // The live streams of every replica hear of each other's changes through
             // the shared stores: Redis' publish and subscribe, else PostgreSQL's.
-            feed = Some(match redis {
-                Some(target) => Arc::new(
-                    happening_redis::RedisChanges::connect(target, &s.stores.redis_prefix)
-                        .await
-                        .map_err(|e| format!("cannot subscribe to Redis for live changes: {e}"))?,
-                ),
-                None => Arc::new(
-                    happening_postgres::PgChanges::new(url, pg.pool.clone())
-                        .map_err(|e| format!("cannot listen to PostgreSQL for live changes: {e}"))?,
-                ),
-            });
-            backends[0].1 = "postgres";
-            checks.push(Arc::new(PostgresCheck::new(pg.pool.clone())));
-            match pg.redis {
-                Some(redis) => {
-                    backends[1].1 = "redis";
-                    checks.push(Arc::new(RedisCheck::new(redis)));
+            match redis {
+                Some(target) => {
+                    feed = Some(Arc::new(
+                        happening_redis::RedisChanges::connect(target, &s.stores.redis_prefix)
+                            .await
+                            .map_err(|e| format!("cannot subscribe to Redis for live changes: {e}"))?,
+                    ));
                     // Redis may have lost or missed writes while we were down (or be a
-                    // fresh instance): rebuild every live event from the store.
-                    let drifted =
-                        pg.engine.reconcile_all().await.map_err(|e| format!("cannot reconcile Redis with PostgreSQL on start: {e}"))?;
-                    for r in &drifted {
+                    // fresh instance): every live event is rebuilt from the store first.
+                    let ready = happening_redis::ready_engine(store, target, &s.stores.redis_prefix)
+                        .await
+                        .map_err(|e| format!("{e} ({})", redis_variable(target)))?;
+                    for r in &ready.reconciled {
                         tracing::info!(event = %r.event_id, free_before = ?r.free_before, free_after = r.free_after, waitlist_repaired = r.waitlist_repaired, promoted = r.promoted, "reconciled");
                     }
-                    tracing::info!(drifted = drifted.len(), "reconciled Redis with PostgreSQL on start");
+                    tracing::info!(drifted = ready.reconciled.len(), "reconciled Redis with PostgreSQL on start");
+                    backends[1].1 = "redis";
+                    checks.push(Arc::new(RedisCheck::new(ready.admission)));
+                    ready.engine
                 }
-                // Derived from the store's tables: nothing to rebuild on start.
-                None => backends[1].1 = "postgres",
+                None => {
+                    feed = Some(Arc::new(
+                        happening_postgres::PgChanges::new(url, pool.clone())
+                            .map_err(|e| format!("cannot listen to PostgreSQL for live changes: {e}"))?,
+                    ));
+                    // Derived from the store's tables: nothing to rebuild on start.
+                    backends[1].1 = "postgres";
+                    Engine::new(store, Arc::new(happening_postgres::PgAdmission::new(pool)))
+                }
             }
-            pg.engine
         }
     };
     let notifier: Arc<dyn Notifier> = match rabbit {

@@ -5,17 +5,22 @@
 //! requests for a few hundred seats) lands on Redis, while the [`SeatStore`] (PostgreSQL)
 //! stays the source of truth.
 //!
+//! [`ready_engine`] hands back an engine ready for requests: connected, checked, and with
+//! Redis rebuilt from the seat store (Redis may have lost or missed writes while this
+//! server was away):
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //!
-//! use happening_core::Engine;
 //! use happening_postgres::PgStore;
-//! use happening_redis::{RedisAdmission, DEFAULT_PREFIX};
+//! use happening_redis::{RedisTarget, DEFAULT_PREFIX};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let pool = happening_postgres::connect("postgres://127.0.0.1/happening", happening_postgres::PoolConfig::new(16)).await?;
-//! let admission = RedisAdmission::connect("redis://127.0.0.1:6379/", DEFAULT_PREFIX).await?;
-//! let engine = Engine::new(Arc::new(PgStore::new(pool)), Arc::new(admission));
+//! let target = RedisTarget::Single("redis://127.0.0.1:6379/".into());
+//! let ready = happening_redis::ready_engine(Arc::new(PgStore::new(pool)), &target, DEFAULT_PREFIX).await?;
+//! println!("{} events repaired on start", ready.reconciled.len());
+//! let engine = ready.engine;
 //! # let _ = engine;
 //! # Ok(())
 //! # }
@@ -78,6 +83,7 @@
 mod changes;
 mod conn;
 mod keys;
+mod ready;
 mod scripts;
 
 use std::sync::Arc;
@@ -92,6 +98,7 @@ use redis::{ErrorKind, RedisError, Script};
 pub use changes::RedisChanges;
 pub use conn::{RedisConnection, RedisTarget, CLUSTER_SEEDS_MAX};
 pub use keys::{EventKeys, DEFAULT_PREFIX};
+pub use ready::{connect_checked, ready_engine, ReadyEngine, StartError, CONNECT_TIMEOUT_MS};
 pub use redis;
 
 use scripts::SCRIPTS;

@@ -298,3 +298,42 @@ async fn a_counter_found_too_high_heals_at_the_next_booking() {
     assert!(!en.reconcile_event(event).await.unwrap().drifted(), "nothing left to repair");
     check_all(&h, event).await;
 }
+
+/// A server starts on a Redis that lost everything (a restart without persistence): the
+/// ready engine it is handed has rebuilt every live event from PostgreSQL, says which
+/// events drifted, and books behind the queue the store holds at once. A Redis that does
+/// not answer is a clear error within the deadline, never an engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_engine_starts_on_a_flushed_redis_rebuilt_from_the_store() {
+    let Some((h, b)) = common::setup(0, 4).await else {
+        return;
+    };
+    let event = h.event(2, WaitlistPolicy::Fifo).await;
+    let book = |user| BookRequest { event_id: event, user_id: user, seats: Some(2), ..Default::default() };
+    h.engine.book(book(UserId::new())).await.unwrap();
+    let waiting = h.engine.book(book(UserId::new())).await.unwrap();
+    assert_eq!(waiting.status, BookingStatus::Waiting);
+    assert!(b.flush().await > 0, "the event's keys were there");
+
+    let pool = happening_postgres::connect(&b.db_url, happening_postgres::testing::pool(2)).await.unwrap();
+    let ready = happening_redis::ready_engine(Arc::new(happening_postgres::PgStore::new(pool)), &b.target, &b.prefix).await.unwrap();
+    let drifted: Vec<EventId> = ready.reconciled.iter().map(|r| r.event_id).collect();
+    assert_eq!(drifted, vec![event], "the flushed event is rebuilt and reported");
+    assert_eq!(ready.admission.free(event).await.unwrap(), 0, "no seat free: both are booked");
+    let queue: Vec<BookingId> = ready.admission.list(event, 10).await.unwrap().iter().map(|e| e.booking).collect();
+    assert_eq!(queue, vec![waiting.id], "the queue as the store holds it");
+    // On the harness' clock, so that the newcomer is booked after the others.
+    let engine = ready.engine.with_clock(h.clock.clone());
+    let newcomer = engine.book(BookRequest { seats: Some(1), ..book(UserId::new()) }).await.unwrap();
+    assert_eq!((newcomer.status, newcomer.waiting_number), (BookingStatus::Waiting, Some(2)));
+    invariants::check(&engine, event).await.unwrap_or_else(|e| panic!("{e}"));
+
+    // Nothing listens on port 1.
+    let nowhere = happening_redis::RedisTarget::Single("redis://127.0.0.1:1/".into());
+    let pool = happening_postgres::connect(&b.db_url, happening_postgres::testing::pool(1)).await.unwrap();
+    match happening_redis::ready_engine(Arc::new(happening_postgres::PgStore::new(pool)), &nowhere, &b.prefix).await {
+        Err(e @ happening_redis::StartError::Connect(_)) => assert!(e.to_string().starts_with("cannot connect to Redis"), "{e}"),
+        Err(e) => panic!("expected a connection error, got {e}"),
+        Ok(_) => panic!("an engine on a Redis that is not there"),
+    }
+}

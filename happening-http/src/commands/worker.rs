@@ -9,7 +9,7 @@ use happening_http::server;
 use super::runtime;
 use crate::cli::WorkerCmd;
 use crate::logs;
-use crate::wiring::pg_engine;
+use crate::wiring::pg_pool;
 
 /// Runs until SIGTERM/SIGINT. Exit 2 without RABBITMQ_URL/AMQP_URL or DATABASE_URL, 1 when
 /// PostgreSQL cannot be used.
@@ -24,8 +24,8 @@ pub fn run(w: WorkerCmd) -> ExitCode {
         Err(code) => return code,
     };
     let result = rt.block_on(async move {
-        let pg = pg_engine(&database_url, happening_postgres::PoolConfig::new(8), None, happening_redis::DEFAULT_PREFIX).await?;
-        let log = Arc::new(happening_amqp::StoreDeliveryLog::new(pg.store.clone()));
+        let pool = pg_pool(&database_url, happening_postgres::PoolConfig::new(8)).await?;
+        let log = Arc::new(happening_amqp::StoreDeliveryLog::new(Arc::new(happening_postgres::PgStore::new(pool.clone()))));
         let config = happening_amqp::WorkerConfig {
             queue: w.amqp.notifications_queue.clone(),
             prefetch: w.prefetch,
@@ -54,7 +54,7 @@ pub fn run(w: WorkerCmd) -> ExitCode {
         worker.run(shutdown).await;
         let stats = worker.stats();
         tracing::info!(?stats, "worker stopped");
-        pg.pool.close().await;
+        pool.close().await;
         Ok::<_, String>(())
     });
     // Not waiting for blocking threads (a DNS lookup), as `serve`.
