@@ -65,9 +65,11 @@
 //! use std::sync::Arc;
 //! use happening_amqp::{AmqpNotifier, CancellationToken, StoreDeliveryLog, Worker, WorkerConfig};
 //! use happening_core::background::{self, BackgroundConfig};
+//! use happening_core::ports::Store;
 //! use happening_core::Engine;
 //!
-//! # async fn demo(engine: Engine) {
+//! # async fn demo(store: Arc<dyn Store>, engine: Engine) {
+//! // `engine` runs on `store` (e.g. `Engine::new(store.clone(), admission)`).
 //! let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
 //! // In the server: the engine's background work, the outbox relayed through RabbitMQ in a
 //! // task of its own (connects on first use), so that a broker that hangs never holds
@@ -76,7 +78,7 @@
 //! let background = background::spawn(engine.clone(), notifier, BackgroundConfig::default());
 //! // In `happening worker`: the consumer, recording delivery in the same store.
 //! let shutdown = CancellationToken::new();
-//! let log = Arc::new(StoreDeliveryLog::new(engine.store().clone()));
+//! let log = Arc::new(StoreDeliveryLog::new(store));
 //! let worker = Worker::new(url, WorkerConfig::default(), log);
 //! worker.run(shutdown.clone()).await; // returns once `shutdown` is cancelled
 //! background.stop().await;

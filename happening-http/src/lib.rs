@@ -16,7 +16,6 @@
 //! rest is private to the crate.
 
 pub mod auth;
-mod authcache;
 pub mod console;
 mod error;
 mod filters;

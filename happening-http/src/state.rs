@@ -1,7 +1,6 @@
 //! What every handler shares, and the authenticated request context.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use happening_core::error::Entity;
 use happening_core::ids::UserId;
@@ -9,7 +8,6 @@ use happening_core::{Engine, Error as CoreError};
 use tokio::sync::watch;
 
 use crate::auth::{bearer, Identity, Verifier};
-use crate::authcache::AuthCache;
 use crate::console::Console;
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyCache;
@@ -72,17 +70,12 @@ pub const STREAM_RECHECK_MS: u64 = 5_000;
 /// once a second instead of once a request.
 pub const AUTH_CACHE_MS_DEFAULT: u64 = 1_000;
 
-/// Entries of the auth cache at most (about 300 bytes each).
-const AUTH_CACHE_ENTRIES_MAX: usize = 100_000;
-
 pub struct AppState {
     pub engine: Engine,
     pub verifier: Verifier,
     pub metrics: Metrics,
     pub live: Arc<Live>,
     pub idempotency: IdempotencyCache,
-    /// `None` unless `Settings::auth_cache_ms` is set.
-    pub auth_cache: Option<AuthCache>,
     pub limiter: Option<RateLimiter>,
     pub settings: Settings,
     /// `true` once shutdown began: live streams end, `/readyz` answers 503.
@@ -108,15 +101,15 @@ impl AppState {
         settings: Settings,
         checks: Vec<Arc<dyn ReadyCheck>>,
     ) -> State {
-        // The engine tells the live streams of every change it makes.
+        // The engine tells the live streams of every change it makes, and keeps the grants
+        // it read for `auth_cache_ms` (`Engine::with_auth_cache`).
         let live = Arc::new(Live::default());
-        let engine = engine.with_change_listener(live.clone());
+        let engine = engine.with_change_listener(live.clone()).with_auth_cache(settings.auth_cache_ms);
         Arc::new(Self {
             engine,
             metrics: Metrics::default(),
             live,
             idempotency: IdempotencyCache::new(100_000),
-            auth_cache: AuthCache::new(Duration::from_millis(settings.auth_cache_ms), AUTH_CACHE_ENTRIES_MAX),
             limiter,
             settings,
             shutdown: watch::channel(false).0,

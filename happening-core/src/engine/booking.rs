@@ -1,7 +1,7 @@
 //! Book, cancel, cancel seats, idempotent replays.
 
 use crate::domain::*;
-use crate::error::{Conflict, Error, Result};
+use crate::error::{Conflict, Entity, Error, Result};
 use crate::ids::{BookingId, EventId, HoldId, OrgId, SeatNo, UserId};
 use crate::ports::{StoreError, Take, TakeRequest, WaitEntry};
 
@@ -47,11 +47,47 @@ impl Engine {
         self.book_read(None, req).await
     }
 
-    /// As [`Engine::book`], given the event row the caller has just read (e.g. to check that
-    /// the caller may book it), which saves reading it again: a store round trip per booking.
-    /// The row only validates the request; the store's atomic steps check again whatever a
-    /// concurrent change could make stale (the event cancelled, its seats). `None` reads it.
-    pub async fn book_read(&self, event: Option<Event>, req: BookRequest) -> Result<Booking> {
+    /// As [`Engine::book`], on behalf of `caller`, with the organization's rules: `caller`
+    /// must be a member of the event's organization (to anyone else the event does not
+    /// exist: `NotFound(Event)`); booking for another user (`req.user_id` not `caller`)
+    /// needs the organizer role (`Forbidden`) and a user who is a member (`Invalid` on
+    /// `user_id`); a hold of an event `caller` cannot see does not exist (`NotFound(Hold)`).
+    /// The event row and the role are read once, in one store read ([`Engine::event_as`];
+    /// with [`Engine::with_auth_cache`], seldom), and that row serves the booking.
+    pub async fn book_as(&self, caller: UserId, req: BookRequest) -> Result<Booking> {
+        let (event, _) = self.event_as(caller, req.event_id, Role::User).await?;
+        if let Some(hold_id) = req.hold_id {
+            // Else the hold's "only its owner" refusal would tell another organization
+            // that it exists.
+            if let Ok(hold) = self.get_hold(hold_id).await {
+                if hold.event_id != req.event_id {
+                    match self.event_as(caller, hold.event_id, Role::User).await {
+                        Ok(_) => {}
+                        Err(Error::NotFound(_)) => return Err(Error::NotFound(Entity::Hold)),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        if req.user_id != caller {
+            match self.authorize(caller, event.org_id, Role::Organizer).await {
+                Ok(_) => {}
+                Err(Error::Forbidden(_)) => return Err(Error::Forbidden("booking for another user needs the organizer role")),
+                Err(e) => return Err(e),
+            }
+            self.user(req.user_id).await?;
+            if self.authorize(req.user_id, event.org_id, Role::User).await.is_err() {
+                return Err(Error::invalid("user_id", "not a member of the event's organization"));
+            }
+        }
+        self.book_read(Some(event), req).await
+    }
+
+    /// As [`Engine::book`], given the event row just read (to check who may book it),
+    /// which saves reading it again: a store round trip per booking. The row only validates
+    /// the request; the store's atomic steps check again whatever a concurrent change could
+    /// make stale (the event cancelled, its seats). `None` reads it.
+    async fn book_read(&self, event: Option<Event>, req: BookRequest) -> Result<Booking> {
         let event_id = req.event_id;
         let b = self.book_now(event, req).await?;
         self.changed(event_id);
@@ -66,7 +102,7 @@ impl Engine {
         let event = match event {
             Some(e) if e.id == req.event_id => e,
             // A caller's mistake, not a client's: still an error, never a panic in a server.
-            Some(_) => return Err(Error::invalid("event_id", "is not the id of the event row given to book_read")),
+            Some(_) => return Err(Error::invalid("event_id", "is not the id of the event row read for it")),
             None => self.store.event(req.event_id).await?,
         };
         if event.status == EventStatus::Cancelled {
@@ -343,4 +379,27 @@ impl Engine {
 enum Replay {
     AsCreated,
     Current,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NewEvent;
+
+    /// The row given with a booking must be the booked event's: a caller's mistake is an
+    /// error, never a booking validated against another event.
+    #[tokio::test]
+    async fn a_row_of_another_event_is_refused() {
+        let en = Engine::in_memory();
+        let admin = en.upsert_user("admin", None, None).await.unwrap();
+        let org = en.create_org(admin.id, "Org").await.unwrap().id;
+        let new = |name| NewEvent::new(org, name, chrono::Utc::now(), 5);
+        let (e, other) = (en.create_event(new("A")).await.unwrap().event, en.create_event(new("B")).await.unwrap().event);
+        let req = BookRequest { event_id: e.id, user_id: admin.id, seats: Some(1), ..Default::default() };
+        match en.book_read(Some(other), req).await {
+            Err(Error::Invalid { field: "event_id", .. }) => {}
+            r => panic!("expected invalid event_id, got {r:?}"),
+        }
+        assert_eq!(en.event(e.id).await.unwrap().booked, 0, "nothing written");
+    }
 }

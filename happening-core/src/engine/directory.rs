@@ -23,11 +23,35 @@ impl Engine {
     /// The event `id` and `user`'s role in its organization, which must be at least
     /// `needed`, in one store read ([`SeatStore::event_for`](crate::ports::SeatStore::event_for)).
     /// To a non-member the event does not exist (`NotFound(Event)`); a member with too
-    /// small a role gets `Forbidden`.
+    /// small a role gets `Forbidden`. With [`Engine::with_auth_cache`], a grant read lately
+    /// is used again without a read.
     pub async fn event_as(&self, user: UserId, id: EventId, needed: Role) -> Result<(Event, Role)> {
+        let now = self.clock.now();
+        if let Some((event, role)) = self.grants.as_ref().and_then(|g| g.get(id, user, now)) {
+            if role >= needed {
+                return Ok((event, role));
+            }
+        }
         let (event, role) = self.store.event_for(id, user).await?;
         let role = check_role(role, needed, Entity::Event)?;
+        if let Some(g) = &self.grants {
+            g.put(&event, user, role, now);
+        }
         Ok((event, role))
+    }
+
+    /// Drops what [`Engine::event_as`] kept of `event`'s row: it changed.
+    pub(super) fn forget_event_grants(&self, event: EventId) {
+        if let Some(g) = &self.grants {
+            g.forget_event(event);
+        }
+    }
+
+    /// Drops what [`Engine::event_as`] kept of `user`'s role in `org`: it changed.
+    fn forget_role_grant(&self, org: OrgId, user: UserId) {
+        if let Some(g) = &self.grants {
+            g.forget_role(org, user);
+        }
     }
 
     /// Creates or refreshes the user of an identity-provider subject.
@@ -87,19 +111,26 @@ impl Engine {
     pub async fn add_member(&self, caller: UserId, org: OrgId, user: UserId, role: Role) -> Result<Membership> {
         self.authorize(caller, org, Role::OrgAdmin).await?;
         let m = Membership { org_id: org, user_id: user, role, created_at: self.clock.now() };
-        Ok(self.store.add_member(&m).await?)
+        let added = self.store.add_member(&m).await?;
+        self.forget_role_grant(org, user);
+        Ok(added)
     }
 
     pub async fn set_role(&self, caller: UserId, org: OrgId, user: UserId, role: Role) -> Result<Membership> {
         self.authorize(caller, org, Role::OrgAdmin).await?;
-        Ok(self.store.set_role(org, user, role).await?)
+        let set = self.store.set_role(org, user, role).await;
+        // Dropped whatever the answer: a failed write may still have been made.
+        self.forget_role_grant(org, user);
+        Ok(set?)
     }
 
     /// Removes a member: an orgAdmin may remove anyone, anyone may leave.
     pub async fn remove_member(&self, caller: UserId, org: OrgId, user: UserId) -> Result<()> {
         let needed = if caller == user { Role::User } else { Role::OrgAdmin };
         self.authorize(caller, org, needed).await?;
-        Ok(self.store.remove_member(org, user).await?)
+        let removed = self.store.remove_member(org, user).await;
+        self.forget_role_grant(org, user);
+        Ok(removed?)
     }
 
     /// Invites `email` to `org` with `role`; the token is what the invitee redeems. A user
@@ -144,7 +175,9 @@ impl Engine {
         if !verified_email.is_some_and(|e| e.trim().eq_ignore_ascii_case(&invite.email)) {
             return Err(Error::Forbidden("the invite is for another email address"));
         }
-        Ok(self.store.accept_invite(token, caller, self.clock.now()).await?)
+        let accepted = self.store.accept_invite(token, caller, self.clock.now()).await?;
+        self.forget_role_grant(accepted.org_id, caller);
+        Ok(accepted)
     }
 }
 

@@ -80,7 +80,9 @@ impl Engine {
                 Take::WaitlistFull => return Err(Error::Capacity { available: 0 }),
             }
         }
-        let view = match self.store.update_event(id, &patch, self.clock.now()).await {
+        let updated = self.store.update_event(id, &patch, self.clock.now()).await;
+        self.forget_event_grants(id);
+        let view = match updated {
             Ok(v) => v,
             Err(e) => {
                 if new < old {
@@ -102,7 +104,9 @@ impl Engine {
 
     /// Cancels the event: every booking cancelled and notified, the waitlist emptied.
     pub async fn cancel_event(&self, id: EventId) -> Result<Vec<Booking>> {
-        let cancelled = self.store.cancel_event(id, self.clock.now()).await?;
+        let cancelled = self.store.cancel_event(id, self.clock.now()).await;
+        self.forget_event_grants(id);
+        let cancelled = cancelled?;
         let _ = self.derived(id, self.admission.forget(id).await.map_err(Error::from));
         self.changed(id);
         Ok(cancelled)
@@ -110,7 +114,9 @@ impl Engine {
 
     /// Removes the event and everything of it.
     pub async fn delete_event(&self, id: EventId) -> Result<()> {
-        self.store.delete_event(id).await?;
+        let deleted = self.store.delete_event(id).await;
+        self.forget_event_grants(id);
+        deleted?;
         let _ = self.derived(id, self.admission.forget(id).await.map_err(Error::from));
         self.changed(id);
         Ok(())

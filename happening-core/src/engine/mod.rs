@@ -9,6 +9,7 @@ mod audit;
 mod booking;
 mod directory;
 mod events;
+mod grants;
 mod holds;
 mod offers;
 mod passes;
@@ -51,6 +52,9 @@ pub struct Engine {
     ///
     /// [`SlotCounter::generation`]: crate::ports::SlotCounter::generation
     generation: Arc<Mutex<Option<String>>>,
+    /// Event rows and roles read lately, for [`Engine::event_as`] (none unless
+    /// [`Engine::with_auth_cache`]).
+    grants: Option<Arc<grants::AuthCache>>,
 }
 
 /// Told of every change the engine makes to an event: its seats, its queue or its row (a
@@ -73,6 +77,7 @@ impl Engine {
             passes: Arc::default(),
             changes: None,
             generation: Arc::default(),
+            grants: None,
         }
     }
 
@@ -83,6 +88,21 @@ impl Engine {
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Keeps the event rows and roles that [`Engine::event_as`] (and so
+    /// [`Engine::book_as`]) read for `ttl_ms` (0: not at all, the default), so that a sale
+    /// of one event reads its row and each buyer's membership once per `ttl_ms` rather than
+    /// once per request. What it trades: a member removed or a role lowered through another
+    /// engine (another server) keeps the old role here for up to `ttl_ms`, and an event
+    /// changed there is validated against its old row as long (the store's own steps check
+    /// again whatever could make a booking wrong: a cancelled event, missing seats). Changes
+    /// made through this engine, or a clone of it, are dropped at once; refusals are never
+    /// kept. At most 100,000 rows and as many roles; a full map starts over.
+    pub fn with_auth_cache(mut self, ttl_ms: u64) -> Self {
+        let ttl = chrono::Duration::milliseconds(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+        self.grants = grants::AuthCache::new(ttl, grants::ENTRIES_MAX).map(Arc::new);
         self
     }
 
@@ -104,10 +124,15 @@ impl Engine {
         }
     }
 
+    /// The seat store and directory, for tests that look behind the engine (the `testkit`
+    /// feature): callers go through the engine, which keeps the stores consistent.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
+    /// The admission, for tests that look behind the engine (the `testkit` feature).
+    #[cfg(any(test, feature = "testkit"))]
     pub fn admission(&self) -> &Arc<dyn Admission> {
         &self.admission
     }

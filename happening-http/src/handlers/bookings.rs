@@ -1,9 +1,9 @@
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use happening_core::domain::{EventView, Role};
+use happening_core::domain::EventView;
 use happening_core::ids::{BookingId, EventId, OrgId, UserId};
-use happening_core::{BookRequest, Error as CoreError};
+use happening_core::BookRequest;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -17,46 +17,15 @@ pub async fn create(ctx: Ctx, key: Option<String>, body: Bytes) -> Result<Respon
     if let Some(replay) = idempotency_check(&ctx, key.as_deref(), fp)? {
         return Ok(replay);
     }
-    let event = event_as(&ctx, req.event_id, Role::User).await?;
-    if let Some(hold_id) = req.hold_id {
-        // A hold of an event the caller cannot see does not exist, as the event does not
-        // (else the engine's "only the hold's owner" 403 tells another organization it does).
-        if let Ok(hold) = ctx.engine().get_hold(hold_id).await {
-            if hold.event_id != req.event_id {
-                match event_as(&ctx, hold.event_id, Role::User).await {
-                    Ok(_) => {}
-                    Err(ApiError::Core(CoreError::NotFound(_))) => {
-                        return Err(ApiError::not_found(happening_core::error::Entity::Hold));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-    }
-    let user_id = match req.user_id {
-        Some(other) if other != ctx.user() => {
-            match ctx.engine().authorize(ctx.user(), event.org_id, Role::Organizer).await {
-                Ok(_) => {}
-                Err(CoreError::Forbidden(_)) => {
-                    return Err(ApiError::Forbidden("forbidden: booking for another user needs the organizer role".into()));
-                }
-                Err(e) => return Err(e.into()),
-            }
-            ctx.engine().user(other).await?;
-            if ctx.engine().authorize(other, event.org_id, Role::User).await.is_err() {
-                return Err(ApiError::bad("user_id", "invalid user_id: not a member of the event's organization"));
-            }
-            other
-        }
-        _ => ctx.user(),
-    };
+    // Who may book what (members only, for others only as an organizer) is the
+    // engine's rule: `Engine::book_as`.
     let b = ctx
         .engine()
-        .book_read(
-            Some(event),
+        .book_as(
+            ctx.user(),
             BookRequest {
                 event_id: req.event_id,
-                user_id,
+                user_id: req.user_id.unwrap_or(ctx.user()),
                 seats: req.seats,
                 seat_numbers: req.seat_numbers,
                 hold_id: req.hold_id,

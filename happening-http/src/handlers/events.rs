@@ -73,27 +73,21 @@ pub async fn update(id: EventId, ctx: Ctx, body: Bytes) -> Result<Response, ApiE
         waitlist_max: req.waitlist_max,
         offer_ttl_seconds: req.offer_ttl_seconds,
     };
-    let view = ctx.engine().update_event(id, patch).await;
-    forget_event(&ctx, id);
-    let view = view?;
+    let view = ctx.engine().update_event(id, patch).await?;
     ok(&EventDto::from(view))
 }
 
 /// `DELETE /events/:id`
 pub async fn delete(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
     event_as(&ctx, id, Role::Organizer).await?;
-    let deleted = ctx.engine().delete_event(id).await;
-    forget_event(&ctx, id);
-    deleted?;
+    ctx.engine().delete_event(id).await?;
     no_content()
 }
 
 /// `POST /events/:id/cancel`
 pub async fn cancel(id: EventId, ctx: Ctx) -> Result<Response, ApiError> {
     event_as(&ctx, id, Role::Organizer).await?;
-    let cancelled = ctx.engine().cancel_event(id).await;
-    forget_event(&ctx, id);
-    cancelled?;
+    ctx.engine().cancel_event(id).await?;
     ok(&EventDto::from(ctx.engine().event(id).await?))
 }
 
@@ -151,13 +145,4 @@ pub async fn release_hold(id: EventId, hold: HoldId, ctx: Ctx) -> Result<Respons
     hold_as(&ctx, id, hold).await?;
     let h = ctx.engine().release_hold(hold, ctx.user()).await?;
     ok(&HoldDto::from(h))
-}
-
-/// An event changed through this server is read again by its next request here (whether
-/// the change went through or not: a failure may have changed it halfway on a store that
-/// steps in several transactions).
-fn forget_event(ctx: &Ctx, id: EventId) {
-    if let Some(cache) = &ctx.st.auth_cache {
-        cache.forget_event(id);
-    }
 }

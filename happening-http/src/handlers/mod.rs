@@ -55,20 +55,11 @@ pub fn no_content() -> Result<Response, ApiError> {
 /// counts (on PostgreSQL those are counted over the event's seat rows: too much to pay on
 /// every booking just to authorize it).
 ///
-/// With an [`AuthCache`](crate::authcache::AuthCache) configured, a grant read less than its
-/// TTL ago is used without reading the store; a refusal is always read again.
+/// A grant read less than `--auth-cache-ms` ago is used without reading the store
+/// ([`Engine::with_auth_cache`](happening_core::Engine::with_auth_cache)); a refusal is
+/// always read again.
 pub async fn event_as(ctx: &Ctx, id: EventId, role: Role) -> Result<Event, ApiError> {
-    let cache = ctx.st.auth_cache.as_ref();
-    if let Some((event, had)) = cache.and_then(|c| c.get(id, ctx.user())) {
-        if had >= role {
-            return Ok(event);
-        }
-    }
-    let (event, had) = ctx.engine().event_as(ctx.user(), id, role).await?;
-    if let Some(c) = cache {
-        c.put(&event, ctx.user(), had);
-    }
-    Ok(event)
+    Ok(ctx.engine().event_as(ctx.user(), id, role).await?.0)
 }
 
 /// The booking, if the caller owns it or is an organizer (or orgAdmin) of its event's

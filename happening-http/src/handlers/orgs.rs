@@ -66,7 +66,6 @@ pub async fn add_member(id: OrgId, ctx: Ctx, body: Bytes) -> Result<Response, Ap
 pub async fn set_role(id: OrgId, user: UserId, ctx: Ctx, body: Bytes) -> Result<Response, ApiError> {
     let req: SetRole = crate::models::parse(&body)?;
     let m = ctx.engine().set_role(ctx.user(), id, user, req.role).await?;
-    forget_role(&ctx, id, user);
     let u = ctx.engine().user(user).await.ok();
     ok(&MemberDto::new(m, u))
 }
@@ -74,7 +73,6 @@ pub async fn set_role(id: OrgId, user: UserId, ctx: Ctx, body: Bytes) -> Result<
 /// `DELETE /organizations/:id/members/:user_id` (orgAdmin, or the member leaving)
 pub async fn remove_member(id: OrgId, user: UserId, ctx: Ctx) -> Result<Response, ApiError> {
     ctx.engine().remove_member(ctx.user(), id, user).await?;
-    forget_role(&ctx, id, user);
     no_content()
 }
 
@@ -96,12 +94,4 @@ pub async fn accept_invite(token: String, ctx: Ctx) -> Result<Response, ApiError
     let m = ctx.engine().accept_invite(ctx.user(), ctx.id.claims.valid_email(), &token).await?;
     let u = ctx.engine().user(ctx.user()).await.ok();
     Ok(json(StatusCode::OK, &MemberDto::new(m, u)))
-}
-
-/// A role changed through this server is read again by its next request here (other
-/// servers keep theirs for up to `--auth-cache-ms`).
-fn forget_role(ctx: &Ctx, org: OrgId, user: UserId) {
-    if let Some(cache) = &ctx.st.auth_cache {
-        cache.forget_role(org, user);
-    }
 }

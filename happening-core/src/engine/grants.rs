@@ -1,18 +1,19 @@
 //! A short-lived cache of "this user may act on this event": the event row and the
-//! caller's role in its organization, kept for `ttl` after a store read.
+//! caller's role in its organization, kept for `ttl` after a store read
+//! ([`Engine::with_auth_cache`](crate::Engine::with_auth_cache); off unless asked for).
 //!
 //! Why: authorizing a booking reads the event and the membership (one PostgreSQL round
 //! trip, `SeatStore::event_for`). In a flash sale that read is most of PostgreSQL's work
 //! for a request that Redis turns away; over many events of one organization the same
 //! rows and roles repeat, though (event, user) pairs seldom do: so the two are kept apart.
 //!
-//! What it trades (`--auth-cache-ms`, one second by default; 0 turns it off):
-//! - A member removed, or a role lowered, through another server keeps the old role on this
-//!   one for up to `ttl` after it was last read here. Through this server, the change drops
-//!   what this server kept ([`AuthCache::forget_role`]). Refusals are never cached: a new
+//! What it trades (the HTTP server's `--auth-cache-ms`, one second by default):
+//! - A member removed, or a role lowered, through another engine (another server) keeps the
+//!   old role on this one for up to `ttl` after it was last read here. Through this engine
+//!   (or a clone of it), the change drops what it kept. Refusals are never cached: a new
 //!   member gets in at once.
 //! - The event row is up to `ttl` old when a request is validated against it (an event
-//!   changed through this server is dropped at once, [`AuthCache::forget_event`]). Nothing
+//!   changed through this engine is dropped at once). Nothing
 //!   unsafe follows: the store checks again, atomically, everything a change could make
 //!   stale (a cancelled event, seats that no longer exist); a waitlist policy or
 //!   `waitlist_max` changed on another server within `ttl` applies to a newcomer here a
@@ -29,17 +30,21 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-use happening_core::domain::{Event, Role};
-use happening_core::ids::{EventId, OrgId, UserId};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{Event, Role};
+use crate::ids::{EventId, OrgId, UserId};
+
+/// At most this many event rows, and as many roles, per engine.
+pub(crate) const ENTRIES_MAX: usize = 100_000;
 
 /// Event rows by id and roles by (organization, user), each kept apart: a grant is an event
 /// row and its organization's membership, both read less than `ttl` ago. Apart, because a
 /// user booking many events of one organization (or many users one event) reuses what an
 /// earlier request read, where a cache by (event, user) would read again on every new pair.
 #[derive(Debug)]
-pub struct AuthCache {
+pub(crate) struct AuthCache {
     ttl: Duration,
     events: Fresh<EventId, Event>,
     roles: Fresh<(OrgId, UserId), Role>,
@@ -47,31 +52,32 @@ pub struct AuthCache {
 
 impl AuthCache {
     /// `None` when `ttl` is zero (no caching). Each map holds at most `entries_max`.
-    pub fn new(ttl: Duration, entries_max: usize) -> Option<Self> {
+    pub(crate) fn new(ttl: Duration, entries_max: usize) -> Option<Self> {
         assert!(entries_max > 0, "an auth cache needs room for an entry");
-        (!ttl.is_zero()).then(|| Self { ttl, events: Fresh::new(entries_max), roles: Fresh::new(entries_max) })
+        (ttl > Duration::zero()).then(|| Self { ttl, events: Fresh::new(entries_max), roles: Fresh::new(entries_max) })
     }
 
-    /// The event and `user`'s role in its organization, if both were read less than `ttl` ago.
-    pub fn get(&self, event: EventId, user: UserId) -> Option<(Event, Role)> {
-        let event = self.events.get(&event, self.ttl)?;
-        let role = self.roles.get(&(event.org_id, user), self.ttl)?;
+    /// The event and `user`'s role in its organization, if both were read less than `ttl`
+    /// before `now`.
+    pub(crate) fn get(&self, event: EventId, user: UserId, now: DateTime<Utc>) -> Option<(Event, Role)> {
+        let event = self.events.get(&event, now - self.ttl)?;
+        let role = self.roles.get(&(event.org_id, user), now - self.ttl)?;
         Some((event, role))
     }
 
-    /// Remembers what a store read just said.
-    pub fn put(&self, event: &Event, user: UserId, role: Role) {
-        self.events.put(event.id, event.clone());
-        self.roles.put((event.org_id, user), role);
+    /// Remembers what a store read at `now` just said.
+    pub(crate) fn put(&self, event: &Event, user: UserId, role: Role, now: DateTime<Utc>) {
+        self.events.put(event.id, event.clone(), now);
+        self.roles.put((event.org_id, user), role, now);
     }
 
-    /// Drops `event`'s row, changed (or deleted) through this server.
-    pub fn forget_event(&self, event: EventId) {
+    /// Drops `event`'s row, changed (or deleted) through this engine.
+    pub(crate) fn forget_event(&self, event: EventId) {
         self.events.forget(&event);
     }
 
-    /// Drops `user`'s role in `org`, changed (or removed) through this server.
-    pub fn forget_role(&self, org: OrgId, user: UserId) {
+    /// Drops `user`'s role in `org`, changed (or removed) through this engine.
+    pub(crate) fn forget_role(&self, org: OrgId, user: UserId) {
         self.roles.forget(&(org, user));
     }
 }
@@ -81,7 +87,7 @@ impl AuthCache {
 #[derive(Debug)]
 struct Fresh<K, V> {
     entries_max: usize,
-    entries: Mutex<HashMap<K, (V, Instant)>>,
+    entries: Mutex<HashMap<K, (V, DateTime<Utc>)>>,
 }
 
 impl<K: Eq + Hash, V: Clone> Fresh<K, V> {
@@ -89,10 +95,11 @@ impl<K: Eq + Hash, V: Clone> Fresh<K, V> {
         Self { entries_max, entries: Mutex::new(HashMap::new()) }
     }
 
-    fn get(&self, key: &K, ttl: Duration) -> Option<V> {
+    /// The value, if it was read after `stale_at`.
+    fn get(&self, key: &K, stale_at: DateTime<Utc>) -> Option<V> {
         let mut entries = self.entries.lock().expect("auth cache lock poisoned");
         let (value, read_at) = entries.get(key)?;
-        if read_at.elapsed() >= ttl {
+        if *read_at <= stale_at {
             entries.remove(key);
             return None;
         }
@@ -103,21 +110,23 @@ impl<K: Eq + Hash, V: Clone> Fresh<K, V> {
         self.entries.lock().expect("auth cache lock poisoned").remove(key);
     }
 
-    fn put(&self, key: K, value: V) {
+    fn put(&self, key: K, value: V, now: DateTime<Utc>) {
         let mut entries = self.entries.lock().expect("auth cache lock poisoned");
         if entries.len() >= self.entries_max {
             entries.clear();
         }
-        entries.insert(key, (value, Instant::now()));
+        entries.insert(key, (value, now));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use happening_core::domain::{EventStatus, WaitlistPolicy};
-    use happening_core::ids::OrgId;
+    use crate::domain::{EventStatus, WaitlistPolicy};
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + Duration::milliseconds(ms)
+    }
 
     fn event() -> Event {
         Event {
@@ -139,58 +148,57 @@ mod tests {
 
     #[test]
     fn zero_ttl_is_no_cache() {
-        assert!(AuthCache::new(Duration::ZERO, 10).is_none());
+        assert!(AuthCache::new(Duration::zero(), 10).is_none());
     }
 
     #[test]
     fn entries_expire_and_are_per_user() {
-        let cache = AuthCache::new(Duration::from_millis(50), 10).unwrap();
+        let cache = AuthCache::new(Duration::milliseconds(50), 10).unwrap();
         let (e, u) = (event(), UserId::new());
-        assert!(cache.get(e.id, u).is_none());
-        cache.put(&e, u, Role::Organizer);
-        assert_eq!(cache.get(e.id, u).map(|(ev, r)| (ev.id, r)), Some((e.id, Role::Organizer)));
-        assert!(cache.get(e.id, UserId::new()).is_none(), "another user's role is not this one's");
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get(e.id, u).is_none(), "read too long ago");
+        assert!(cache.get(e.id, u, at(0)).is_none());
+        cache.put(&e, u, Role::Organizer, at(0));
+        assert_eq!(cache.get(e.id, u, at(49)).map(|(ev, r)| (ev.id, r)), Some((e.id, Role::Organizer)));
+        assert!(cache.get(e.id, UserId::new(), at(0)).is_none(), "another user's role is not this one's");
+        assert!(cache.get(e.id, u, at(50)).is_none(), "read too long ago");
     }
 
     #[test]
     fn an_event_read_for_one_user_serves_another_member_and_a_role_serves_the_org_s_events() {
-        let cache = AuthCache::new(Duration::from_secs(60), 10).unwrap();
+        let cache = AuthCache::new(Duration::seconds(60), 10).unwrap();
         let (a, u, v) = (event(), UserId::new(), UserId::new());
         let b = Event { id: EventId::new(), ..a.clone() };
-        cache.put(&a, u, Role::User);
-        assert!(cache.get(a.id, v).is_none(), "v's membership was never read");
-        cache.put(&b, v, Role::Organizer);
-        assert_eq!(cache.get(a.id, v).map(|(e, r)| (e.id, r)), Some((a.id, Role::Organizer)), "a's row, v's role");
-        assert_eq!(cache.get(b.id, u).map(|(e, r)| (e.id, r)), Some((b.id, Role::User)), "b's row, u's role");
+        cache.put(&a, u, Role::User, at(0));
+        assert!(cache.get(a.id, v, at(1)).is_none(), "v's membership was never read");
+        cache.put(&b, v, Role::Organizer, at(0));
+        assert_eq!(cache.get(a.id, v, at(1)).map(|(e, r)| (e.id, r)), Some((a.id, Role::Organizer)), "a's row, v's role");
+        assert_eq!(cache.get(b.id, u, at(1)).map(|(e, r)| (e.id, r)), Some((b.id, Role::User)), "b's row, u's role");
         let elsewhere = Event { id: EventId::new(), org_id: OrgId::new(), ..a.clone() };
-        cache.put(&elsewhere, v, Role::User);
-        assert!(cache.get(elsewhere.id, u).is_none(), "a role is per organization");
+        cache.put(&elsewhere, v, Role::User, at(0));
+        assert!(cache.get(elsewhere.id, u, at(1)).is_none(), "a role is per organization");
     }
 
     #[test]
     fn a_change_through_this_server_is_forgotten_at_once() {
-        let cache = AuthCache::new(Duration::from_secs(60), 10).unwrap();
+        let cache = AuthCache::new(Duration::seconds(60), 10).unwrap();
         let (e, u, v) = (event(), UserId::new(), UserId::new());
-        cache.put(&e, u, Role::Organizer);
-        cache.put(&e, v, Role::User);
+        cache.put(&e, u, Role::Organizer, at(0));
+        cache.put(&e, v, Role::User, at(0));
         cache.forget_role(e.org_id, u);
-        assert!(cache.get(e.id, u).is_none(), "u's role read again");
-        assert!(cache.get(e.id, v).is_some(), "v's role kept");
+        assert!(cache.get(e.id, u, at(1)).is_none(), "u's role read again");
+        assert!(cache.get(e.id, v, at(1)).is_some(), "v's role kept");
         cache.forget_event(e.id);
-        assert!(cache.get(e.id, v).is_none(), "the event read again");
+        assert!(cache.get(e.id, v, at(1)).is_none(), "the event read again");
     }
 
     #[test]
     fn a_full_cache_starts_over() {
-        let cache = AuthCache::new(Duration::from_secs(60), 2).unwrap();
+        let cache = AuthCache::new(Duration::seconds(60), 2).unwrap();
         let (a, b, c) = (event(), event(), event());
         let u = UserId::new();
-        cache.put(&a, u, Role::User);
-        cache.put(&b, u, Role::User);
-        cache.put(&c, u, Role::User);
-        assert!(cache.get(a.id, u).is_none() && cache.get(b.id, u).is_none());
-        assert!(cache.get(c.id, u).is_some());
+        cache.put(&a, u, Role::User, at(0));
+        cache.put(&b, u, Role::User, at(0));
+        cache.put(&c, u, Role::User, at(0));
+        assert!(cache.get(a.id, u, at(1)).is_none() && cache.get(b.id, u, at(1)).is_none());
+        assert!(cache.get(c.id, u, at(1)).is_some());
     }
 }
