@@ -1,4 +1,4 @@
-//! Who may book: the organization's rules in the engine ([`Engine::book_as`]), and the
+//! Roles, invites and who may book: the organization's rules in the engine ([`Engine::book_as`]), and the
 //! grants an engine keeps for a while ([`Engine::with_auth_cache`]).
 //!
 //! [`Engine::book_as`]: crate::Engine::book_as
@@ -95,4 +95,64 @@ pub async fn auth_cache_keeps_grants_until_changed_here_or_stale(h: &Harness) {
         Err(Error::Conflict { reason: Conflict::EventCancelled, .. })
     ));
     check(h, e).await;
+}
+
+pub async fn directory_roles_and_invites(h: &Harness) {
+    use crate::domain::Role;
+    let en = &h.engine;
+    let admin = en.upsert_user("kc-admin", Some("admin@example.org"), Some("Ada")).await.unwrap();
+    let again = en.upsert_user("kc-admin", Some("ada@example.org"), Some("Ada L")).await.unwrap();
+    assert_eq!((again.id, again.email.as_deref()), (admin.id, Some("ada@example.org")));
+    let bob = en.upsert_user("kc-bob", Some("Bob@Example.org"), None).await.unwrap();
+    let eve = en.upsert_user("kc-eve", Some("eve@example.org"), None).await.unwrap();
+    let org = en.create_org(admin.id, "Acme").await.unwrap();
+    assert_eq!(en.authorize(admin.id, org.id, Role::OrgAdmin).await.unwrap(), Role::OrgAdmin);
+    assert!(matches!(en.authorize(eve.id, org.id, Role::User).await, Err(Error::NotFound(Entity::Organization))));
+    assert!(matches!(en.members(eve.id, org.id).await, Err(Error::NotFound(Entity::Organization))));
+    let invite = en.invite(admin.id, org.id, "bob@example.org", Role::Organizer, 24).await.unwrap();
+    assert!(matches!(en.accept_invite(eve.id, eve.email.as_deref(), &invite.token).await, Err(Error::Forbidden(_))));
+    // Only the vouched-for address counts: none claims nothing.
+    assert!(matches!(en.accept_invite(bob.id, None, &invite.token).await, Err(Error::Forbidden(_))));
+    let m = en.accept_invite(bob.id, bob.email.as_deref(), &invite.token).await.unwrap();
+    assert_eq!(m.role, Role::Organizer);
+    assert!(matches!(
+        en.accept_invite(bob.id, bob.email.as_deref(), &invite.token).await,
+        Err(Error::Conflict { reason: Conflict::InviteNotPending, .. })
+    ));
+    let kinds: Vec<_> = h.delivered().await.into_iter().filter(|n| n.user_id == bob.id).map(|n| n.kind).collect();
+    assert_eq!(kinds, vec![NotificationKind::InvitationReceived]);
+    // An organizer manages events but not members.
+    assert_eq!(en.authorize(bob.id, org.id, Role::Organizer).await.unwrap(), Role::Organizer);
+    assert!(matches!(en.add_member(bob.id, org.id, eve.id, Role::User).await, Err(Error::Forbidden(_))));
+    en.add_member(admin.id, org.id, eve.id, Role::User).await.unwrap();
+    assert!(matches!(
+        en.add_member(admin.id, org.id, eve.id, Role::User).await,
+        Err(Error::Conflict { reason: Conflict::AlreadyMember, .. })
+    ));
+    assert!(matches!(en.authorize(eve.id, org.id, Role::Organizer).await, Err(Error::Forbidden(_))));
+    // An event is seen with the role in its organization, read together with it: to an
+    // outsider it does not exist; a member with too small a role is forbidden.
+    let event = h.event_in(org.id, 3, Fifo).await;
+    assert_eq!(en.event_as(eve.id, event.id, Role::User).await.unwrap(), (event.clone(), Role::User));
+    assert_eq!(en.event_as(bob.id, event.id, Role::Organizer).await.unwrap().1, Role::Organizer);
+    assert!(matches!(en.event_as(eve.id, event.id, Role::Organizer).await, Err(Error::Forbidden(_))));
+    let outsider = en.upsert_user("kc-outsider", None, None).await.unwrap();
+    assert!(matches!(en.event_as(outsider.id, event.id, Role::User).await, Err(Error::NotFound(Entity::Event))));
+    assert!(matches!(en.event_as(admin.id, EventId::new(), Role::User).await, Err(Error::NotFound(Entity::Event))));
+    // The last orgAdmin stays.
+    assert!(matches!(
+        en.set_role(admin.id, org.id, admin.id, Role::User).await,
+        Err(Error::Conflict { reason: Conflict::LastOrgAdmin, .. })
+    ));
+    en.set_role(admin.id, org.id, bob.id, Role::OrgAdmin).await.unwrap();
+    en.remove_member(admin.id, org.id, admin.id).await.unwrap();
+    assert!(matches!(en.authorize(admin.id, org.id, Role::User).await, Err(Error::NotFound(_))));
+    let mut members: Vec<_> = en.members(bob.id, org.id).await.unwrap().into_iter().map(|m| (m.user_id, m.role)).collect();
+    members.sort();
+    let mut want = vec![(bob.id, Role::OrgAdmin), (eve.id, Role::User)];
+    want.sort();
+    assert_eq!(members, want);
+    assert_eq!(en.orgs_of(eve.id).await.unwrap().len(), 1);
+    assert!(matches!(en.upsert_user(" ", None, None).await, Err(Error::Invalid { field: "sub", .. })));
+    assert!(matches!(en.upsert_user("x", Some("not-an-email"), None).await, Err(Error::Invalid { field: "email", .. })));
 }
