@@ -7,7 +7,7 @@ use happening_core::effects;
 use happening_core::error::{BackendError, Conflict, Entity};
 use happening_core::ids::*;
 use happening_core::ports::StoreError;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::events::live_event;
 use super::idempotency::{bind_key, record};
@@ -55,6 +55,20 @@ pub(super) async fn event_of_booking(conn: &mut PgConnection, id: BookingId) -> 
 pub(super) async fn locked_booking(conn: &mut PgConnection, id: BookingId) -> Result<Booking, StoreError> {
     let sql = format!("SELECT {BOOKING_COLS} FROM bookings WHERE id = $1 FOR UPDATE");
     rows::booking(&found(sqlx::query(&sql).bind(id.0), conn, Entity::Booking).await?)
+}
+
+/// A transaction about to change booking `id` of a live event: the event's shared lock
+/// (writers of one event's seats run beside each other; a resize or a cancellation of the
+/// event waits for them), the event checked live (`Conflict(EventCancelled)`), and the
+/// booking's row locked. The order is the one every writer of a booking takes, so that
+/// none deadlocks another.
+pub(super) async fn locked_live_booking(store: &PgStore, id: BookingId) -> Result<(Transaction<'static, Postgres>, Booking), StoreError> {
+    let mut tx = store.pool.begin().await.map_err(db)?;
+    let event = event_of_booking(&mut tx, id).await?;
+    lock_shared(&mut tx, event).await?;
+    live_event(&mut tx, event).await?;
+    let b = locked_booking(&mut tx, id).await?;
+    Ok((tx, b))
 }
 
 /// A booking of the lowest free seats goes through the batcher (group commit, fast
@@ -198,11 +212,7 @@ pub(super) async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<Cancellation, StoreError> {
     retry_deadlock(move || async move {
-        let mut tx = store.pool.begin().await.map_err(db)?;
-        let event = event_of_booking(&mut tx, id).await?;
-        lock_shared(&mut tx, event).await?;
-        live_event(&mut tx, event).await?;
-        let mut b = locked_booking(&mut tx, id).await?;
+        let (mut tx, mut b) = locked_live_booking(store, id).await?;
         bind_key(&mut tx, key, id, now).await?;
         let previous = b.status;
         if previous.is_final() {
@@ -228,11 +238,7 @@ pub(super) async fn cancel_seats(
     now: DateTime<Utc>,
 ) -> Result<Cancellation, StoreError> {
     retry_deadlock(move || async move {
-        let mut tx = store.pool.begin().await.map_err(db)?;
-        let event = event_of_booking(&mut tx, id).await?;
-        lock_shared(&mut tx, event).await?;
-        live_event(&mut tx, event).await?;
-        let mut b = locked_booking(&mut tx, id).await?;
+        let (mut tx, mut b) = locked_live_booking(store, id).await?;
         bind_key(&mut tx, key, id, now).await?;
         match b.status {
             BookingStatus::Confirmed => {}

@@ -11,8 +11,7 @@ use happening_core::ids::*;
 use happening_core::ports::StoreError;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
-use super::bookings::{event_of_booking, locked_booking};
-use super::events::live_event;
+use super::bookings::{locked_booking, locked_live_booking};
 use super::locks::lock_shared;
 use super::writes::{free_booking_seats, mark_offered, update_booking};
 use super::PgStore;
@@ -104,11 +103,7 @@ async fn expire_offer(store: &PgStore, id: BookingId, event: EventId, now: DateT
 /// A transaction holding the event's shared lock and the row of booking `id`, an open offer
 /// of a live event; else the conflict saying why not.
 async fn open_offer(store: &PgStore, id: BookingId) -> Result<(Transaction<'static, Postgres>, Booking), StoreError> {
-    let mut tx = store.pool.begin().await.map_err(db)?;
-    let event = event_of_booking(&mut tx, id).await?;
-    lock_shared(&mut tx, event).await?;
-    live_event(&mut tx, event).await?;
-    let b = locked_booking(&mut tx, id).await?;
+    let (tx, b) = locked_live_booking(store, id).await?;
     if b.status != BookingStatus::Offered {
         return Err(StoreError::not_offered(b.status));
     }
