@@ -13,7 +13,7 @@ use happening_core::domain::{Notification, NotificationKind};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 
-use crate::route_table::{fits, ROUTES};
+use crate::route_table::{fits, routes};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -158,12 +158,12 @@ pub fn route_of(method: &str, path: &str) -> &'static str {
     }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let mut fallback = None;
-    for r in ROUTES {
-        if fits(r.path, &segs) {
+    for r in routes() {
+        if fits(&r.path, &segs) {
             if r.method == method {
-                return r.path;
+                return &r.path;
             }
-            fallback.get_or_insert(r.path);
+            fallback.get_or_insert(r.path.as_str());
         }
     }
     fallback.unwrap_or("unmatched")
