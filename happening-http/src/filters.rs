@@ -233,7 +233,7 @@ pub fn routes(st: State) -> BoxedFilter<(Response,)> {
         let health = warp::path!("healthz").and(warp::get()).then(system::healthz);
         let ready = warp::path!("readyz").and(warp::get()).and(s()).then(system::readyz);
         let metrics = warp::path!("metrics").and(warp::get()).and(s()).then(system::metrics);
-        let document = Bytes::from(serde_json::to_vec_pretty(crate::openapi::document()).expect("openapi serializes"));
+        let document = Bytes::from(serde_json::to_vec_pretty(&crate::openapi::served()).expect("openapi serializes"));
         let openapi = warp::path!("openapi.json").and(warp::get()).map(move || document.clone()).then(system::openapi);
         health.or(ready).unify().or(metrics).unify().or(openapi).unify().boxed()
     };

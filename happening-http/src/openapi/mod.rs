@@ -82,6 +82,44 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
     DOC.get_or_init(ApiDoc::openapi)
 }
 
+/// The document as `GET /openapi.json` serves it: OpenAPI 3.0.3. utoipa derives 3.1, whose
+/// JSON Schema counts `2.0` as an integer, while the server refuses a fraction's spelling
+/// where it takes an integer (serde's `u32`); in 3.0 an integer is written without one, as
+/// the server reads it. The two differ only in spelling here: 3.1's `type: [T, "null"]` is
+/// 3.0's `type: T, nullable: true`, and 3.1's `propertyNames` and the license's SPDX
+/// `identifier` have no 3.0 counterpart (map keys are strings anyway).
+pub fn served() -> serde_json::Value {
+    let mut doc = serde_json::to_value(document()).expect("the document serializes");
+    doc["openapi"] = "3.0.3".into();
+    if let Some(license) = doc["info"].get_mut("license").and_then(serde_json::Value::as_object_mut) {
+        license.remove("identifier");
+    }
+    as_openapi_30(&mut doc);
+    doc
+}
+
+fn as_openapi_30(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            o.remove("propertyNames");
+            let nullable = match o.get("type").and_then(serde_json::Value::as_array) {
+                Some(types) => match types.as_slice() {
+                    [t, n] | [n, t] if n == "null" => Some(t.clone()),
+                    _ => None,
+                },
+                None => None,
+            };
+            if let Some(t) = nullable {
+                o.insert("type".into(), t);
+                o.insert("nullable".into(), true.into());
+            }
+            o.values_mut().for_each(as_openapi_30);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(as_openapi_30),
+        _ => {}
+    }
+}
+
 /// What the declarations leave to rules: the bearer scheme, every operation's id (from its
 /// method and path, as the links name them), its error answers, and its links.
 struct Shared;
@@ -289,6 +327,17 @@ mod tests {
     use crate::route_table::routes;
 
     #[test]
+    fn served_as_openapi_30() {
+        let doc = served();
+        assert_eq!(doc["openapi"], "3.0.3");
+        let text = doc.to_string();
+        assert!(!text.contains("\"null\"") && !text.contains("propertyNames"), "3.1 only spellings left");
+        let hold = &doc["components"]["schemas"]["Booking"]["properties"]["hold_id"];
+        assert_eq!((&hold["type"], &hold["nullable"]), (&"string".into(), &true.into()), "{hold}");
+        assert_eq!(doc["components"]["schemas"]["CreateEvent"]["properties"]["waitlist_max"]["nullable"], true);
+    }
+
+    #[test]
     fn links_join_routes() {
         let ops: Vec<String> = routes().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
         for (src, dst, params, body) in LINKS {
@@ -301,7 +350,7 @@ mod tests {
                 assert!(dst.contains(&format!("{{{name}}}")) || *name == "org_id", "{dst} has no {name}");
             }
         }
-        let doc = serde_json::to_value(document()).unwrap();
+        let doc = served();
         let ids: Vec<&str> =
             routes().iter().map(|r| doc["paths"][&r.path][r.method.to_ascii_lowercase()]["operationId"].as_str().unwrap()).collect();
         let mut unique = ids.clone();
