@@ -1,9 +1,9 @@
 //! Per-user rate limit: governor's keyed GCRA limiter, one cell per user (`rate` per second,
 //! `burst` at most at once). Off unless configured.
 //!
-//! Memory stays bounded: every [`SIZE_CHECK_EVERY`] checks the limiter looks at how many
-//! users it tracks, and past [`USERS_MAX`] it forgets the ones back at a full burst (the
-//! state a user it never saw has anyway) and gives the memory back.
+//! Memory stays bounded: every 1,024 checks the limiter looks at how many users it tracks,
+//! and past 100,000 it forgets the ones back at a full burst (the state a user it never saw
+//! has anyway) and gives the memory back.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -40,7 +40,7 @@ impl RateLimiter {
 
     /// `Ok` if the user may go on, else the seconds to wait (at least 1).
     pub fn check(&self, user: UserId) -> Result<(), u64> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SIZE_CHECK_EVERY == 0 && self.cells.len() > USERS_MAX {
+        if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(SIZE_CHECK_EVERY) && self.cells.len() > USERS_MAX {
             self.cells.retain_recent();
             self.cells.shrink_to_fit();
         }
