@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -136,7 +136,7 @@ impl Modify for Shared {
                 op.operation_id = Some(operation_id(method, path));
                 op.tags = None;
                 errors(method, path, op);
-                if let Some(RefOr::T(ok)) = op.responses.responses.values_mut().next() {
+                if let Some((_, RefOr::T(ok))) = op.responses.responses.iter_mut().find(|(status, _)| status.starts_with('2')) {
                     for (id, link) in links(method, path) {
                         ok.links.insert(id, link.into());
                     }
@@ -156,9 +156,7 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = (&'s
 /// Whether an operation needs the bearer token: the document's default, unless it says
 /// `security: [{}]` (anonymous).
 pub fn needs_auth(op: &Operation) -> bool {
-    !op.security
-        .as_ref()
-        .is_some_and(|s| s.iter().any(|r| serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))))
+    !op.security.as_ref().is_some_and(|s| s.contains(&SecurityRequirement::default()))
 }
 
 /// The name of a request body's schema (`CreateBooking`).
