@@ -12,8 +12,9 @@
 //! build a server from: [`routes`] over an [`AppState`] with its [`Settings`], run by
 //! [`server`]; the [`auth`] configuration and token minting; the [`ratelimit`]er and the
 //! [`readiness`] checks it is given; the [`oidc`] issuer and the [`console`]'s links it
-//! prints on start; and the [`route_table`] the route, tenancy and fuzz tests walk. The
-//! rest is private to the crate.
+//! prints on start; and the [`route_table`] the route, tenancy and fuzz tests walk, read
+//! from the OpenAPI document (derived with utoipa in `openapi/`, the one declaration of the
+//! routes). The rest is private to the crate.
 
 pub mod auth;
 pub mod console;

@@ -9,7 +9,10 @@ use happening_core::ids::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use utoipa::ToSchema;
+
 use crate::error::ApiError;
+use crate::openapi::fields;
 
 /// Parses a JSON body; a failure names the field (`seats: invalid type: ...`).
 pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -93,42 +96,53 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option
 
 // ---------------------------------------------------------------- requests
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertUser {
     /// Must be the token's `sub` when given (the original API's client sends it).
     pub keycloak_id: Option<String>,
+    #[schema(schema_with = fields::upsert_email)]
     pub email: Option<String>,
+    #[schema(schema_with = fields::person_name)]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateOrganization)]
 pub struct CreateOrg {
+    #[schema(schema_with = fields::name)]
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
+    #[schema(schema_with = fields::role)]
     pub role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRole {
+    #[schema(schema_with = fields::role)]
     pub role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvite {
     #[serde(alias = "org_id")]
+    #[schema(value_type = uuid::Uuid)]
     pub organization_id: OrgId,
+    #[schema(schema_with = fields::invite_email)]
     pub email: String,
     #[serde(default = "default_role")]
+    #[schema(schema_with = fields::role)]
     pub role: Role,
+    #[schema(minimum = 1, maximum = 720, default = 168)]
     pub ttl_hours: Option<u32>,
 }
 
@@ -136,79 +150,109 @@ fn default_role() -> Role {
     Role::User
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEvent {
+    #[schema(value_type = uuid::Uuid)]
     pub org_id: OrgId,
+    #[schema(schema_with = fields::name)]
     pub name: String,
+    #[schema(schema_with = fields::description)]
     pub description: Option<String>,
+    #[schema(schema_with = fields::category)]
     pub category: Option<String>,
     #[serde(deserialize_with = "date")]
     pub event_date: DateTime<Utc>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub total_slots: u32,
+    #[schema(schema_with = fields::policy_or_null)]
     pub waitlist_policy: Option<WaitlistPolicy>,
     /// Absent or null: no cap; 0: no waitlist.
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub waitlist_max: Option<u32>,
     /// Absent or null: promotions confirm at once; else seats freed for the waitlist are
     /// offered for this long (1 s to 30 days).
+    #[schema(schema_with = fields::offer_ttl)]
     pub offer_ttl_seconds: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEvent {
+    #[schema(schema_with = fields::name_or_null)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double")]
+    #[schema(schema_with = fields::description)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "double")]
+    #[schema(schema_with = fields::category)]
     pub category: Option<Option<String>>,
     #[serde(default, deserialize_with = "opt_date")]
+    #[schema(schema_with = fields::date_time)]
     pub event_date: Option<DateTime<Utc>>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub total_slots: Option<u32>,
+    #[schema(schema_with = fields::policy_or_null)]
     pub waitlist_policy: Option<WaitlistPolicy>,
     /// Absent: unchanged; null: no cap.
     #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<u32>, minimum = 0, maximum = 10_000_000)]
     pub waitlist_max: Option<Option<u32>>,
     /// Absent: unchanged; null: promotions confirm at once.
     #[serde(default, deserialize_with = "double")]
+    #[schema(schema_with = fields::offer_ttl)]
     pub offer_ttl_seconds: Option<Option<u32>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateHold {
+    #[schema(minimum = 1, maximum = 50)]
     pub seats: Option<u32>,
+    #[schema(schema_with = fields::seat_request_or_null)]
     pub seat_numbers: Option<Vec<SeatNo>>,
+    /// default: the server's --hold-ttl (300)
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3600)]
     pub ttl_seconds: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBooking {
+    #[schema(value_type = uuid::Uuid)]
     pub event_id: EventId,
+    #[schema(minimum = 1, maximum = 50)]
     pub seats: Option<u32>,
+    #[schema(schema_with = fields::seat_request_or_null)]
     pub seat_numbers: Option<Vec<SeatNo>>,
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub hold_id: Option<HoldId>,
     #[serde(default)]
     pub accept_partial: bool,
     #[serde(default)]
     pub strict_seats: bool,
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub user_id: Option<UserId>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelSeats {
+    #[schema(schema_with = fields::seat_request)]
     pub seat_numbers: Vec<SeatNo>,
 }
 
 // ---------------------------------------------------------------- responses
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserDto {
+    #[schema(value_type = uuid::Uuid)]
     pub id: UserId,
     pub keycloak_id: String,
+    #[schema(required = true)]
     pub email: Option<String>,
+    #[schema(required = true)]
     pub name: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -219,11 +263,14 @@ impl From<User> for UserDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Organization)]
 pub struct OrgDto {
+    #[schema(value_type = uuid::Uuid)]
     pub id: OrgId,
     pub name: String,
     /// The caller's role in it.
+    #[schema(schema_with = fields::role)]
     pub role: Role,
     pub created_at: DateTime<Utc>,
 }
@@ -234,12 +281,18 @@ impl OrgDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Member)]
 pub struct MemberDto {
+    #[schema(value_type = uuid::Uuid)]
     pub organization_id: OrgId,
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
+    #[schema(schema_with = fields::role)]
     pub role: Role,
+    #[schema(required = true)]
     pub email: Option<String>,
+    #[schema(required = true)]
     pub name: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -251,13 +304,18 @@ impl MemberDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Invite)]
 pub struct InviteDto {
     pub token: String,
+    #[schema(value_type = uuid::Uuid)]
     pub organization_id: OrgId,
     pub email: String,
+    #[schema(schema_with = fields::role)]
     pub role: Role,
+    #[schema(schema_with = fields::invite_status)]
     pub status: InviteStatus,
+    #[schema(value_type = uuid::Uuid)]
     pub invited_by: UserId,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -278,12 +336,17 @@ impl From<Invite> for InviteDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Event)]
 pub struct EventDto {
+    #[schema(value_type = uuid::Uuid)]
     pub id: EventId,
+    #[schema(value_type = uuid::Uuid)]
     pub org_id: OrgId,
     pub name: String,
+    #[schema(required = true)]
     pub description: Option<String>,
+    #[schema(required = true)]
     pub category: Option<String>,
     pub event_date: DateTime<Utc>,
     pub total_slots: u32,
@@ -291,9 +354,13 @@ pub struct EventDto {
     pub booked_slots: u32,
     pub held_slots: u32,
     pub waiting_count: u32,
+    #[schema(schema_with = fields::event_status)]
     pub status: EventStatus,
+    #[schema(schema_with = fields::policy)]
     pub waitlist_policy: WaitlistPolicy,
+    #[schema(required = true)]
     pub waitlist_max: Option<u32>,
+    #[schema(required = true)]
     pub offer_ttl_seconds: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -325,30 +392,42 @@ impl From<EventView> for EventDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Booking)]
 pub struct BookingDto {
+    #[schema(value_type = uuid::Uuid)]
     pub id: BookingId,
+    #[schema(value_type = uuid::Uuid)]
     pub event_id: EventId,
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     /// Seats held (confirmed, offered) or waited for (waiting).
     pub seats: u32,
     /// What was asked for (more than `seats` after a partial confirmation).
     pub seats_requested: u32,
+    #[schema(schema_with = fields::seats)]
     pub seat_numbers: Vec<SeatNo>,
+    #[schema(schema_with = fields::booking_status_schema)]
     pub status: BookingStatus,
     /// 1-based place in the waitlist, while waiting.
+    #[schema(minimum = 1, required = true)]
     pub waiting_number: Option<u32>,
+    #[schema(value_type = Option<uuid::Uuid>, required = true)]
     pub hold_id: Option<HoldId>,
     /// Until when an offer is open (RFC 3339); kept after it ends.
+    #[schema(required = true)]
     pub offer_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// With `GET /bookings/user/:userId`: the event's name and date (as the original API's join).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub event_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = DateTime<Utc>)]
     pub event_date: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = EventDto)]
     pub event: Option<EventDto>,
 }
 
@@ -384,11 +463,14 @@ impl BookingDto {
 }
 
 /// A booking with its user's email and name: a row of an event's attendees.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Attendee)]
 pub struct AttendeeDto {
     #[serde(flatten)]
     pub booking: BookingDto,
+    #[schema(required = true)]
     pub user_email: Option<String>,
+    #[schema(required = true)]
     pub user_name: Option<String>,
 }
 
@@ -398,11 +480,16 @@ impl AttendeeDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = History)]
 pub struct HistoryDto {
+    #[schema(value_type = uuid::Uuid)]
     pub booking_id: BookingId,
+    #[schema(schema_with = fields::history_action)]
     pub action: HistoryAction,
+    #[schema(schema_with = fields::booking_status_schema)]
     pub status: BookingStatus,
+    #[schema(schema_with = fields::seats)]
     pub seat_numbers: Vec<SeatNo>,
     pub created_at: DateTime<Utc>,
 }
@@ -413,10 +500,13 @@ impl From<HistoryEntry> for HistoryDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SeatMap)]
 pub struct SeatMapDto {
     pub total: u32,
+    #[schema(schema_with = fields::seats)]
     pub taken: Vec<SeatNo>,
+    #[schema(schema_with = fields::seats)]
     pub held: Vec<SeatNo>,
     pub available_slots: u32,
 }
@@ -428,12 +518,17 @@ impl From<SeatMap> for SeatMapDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Hold)]
 pub struct HoldDto {
+    #[schema(value_type = uuid::Uuid)]
     pub id: HoldId,
+    #[schema(value_type = uuid::Uuid)]
     pub event_id: EventId,
+    #[schema(value_type = uuid::Uuid)]
     pub user_id: UserId,
     pub seats: u32,
+    #[schema(schema_with = fields::seats)]
     pub seat_numbers: Vec<SeatNo>,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -453,18 +548,26 @@ impl From<Hold> for HoldDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Notification)]
 pub struct NotificationDto {
+    #[schema(value_type = uuid::Uuid)]
     pub id: NotificationId,
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: NotificationKind,
     pub message: String,
+    #[schema(value_type = Option<uuid::Uuid>, required = true)]
     pub event_id: Option<EventId>,
+    #[schema(value_type = Option<uuid::Uuid>, required = true)]
     pub booking_id: Option<BookingId>,
+    #[schema(value_type = Option<uuid::Uuid>, required = true)]
     pub organization_id: Option<OrgId>,
     pub seats: u32,
     /// Until when the offer it tells of is open (`waitlist_offer` only).
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(schema_with = fields::delivery_status)]
     pub status: DeliveryStatus,
     pub read: bool,
     pub created_at: DateTime<Utc>,
@@ -489,19 +592,25 @@ impl From<Notification> for NotificationDto {
 }
 
 /// What the live stream of an event sends on every change: the seat map and the waitlist.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LiveSnapshot {
+    #[schema(value_type = uuid::Uuid)]
     pub event_id: EventId,
+    #[schema(schema_with = fields::event_status)]
     pub status: EventStatus,
     pub total: u32,
+    #[schema(schema_with = fields::seats)]
     pub taken: Vec<SeatNo>,
+    #[schema(schema_with = fields::seats)]
     pub held: Vec<SeatNo>,
     pub available_slots: u32,
+    #[schema(inline)]
     pub waiting: Vec<WaitingDto>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WaitingDto {
+    #[schema(value_type = uuid::Uuid)]
     pub booking_id: BookingId,
     pub seats: u32,
     pub waiting_number: u32,

@@ -61,6 +61,11 @@ const RELAY_BATCH: u32 = 1000;
 /// Longest pause between relays while the notifier fails (RabbitMQ down).
 const RELAY_MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How often the latency samples recorded since the last scrape are folded into the
+/// histograms (what the exporter's own installer does every 5 s), so that they stay bounded
+/// when nothing scrapes `/metrics`.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 /// After a shutdown, how long the relay may take to finish its round and send what is
 /// left; past it the rest waits in the outbox (for the next start, or another replica).
 const RELAY_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
@@ -74,7 +79,9 @@ const RELAY_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
 ///   that hangs (black-holed, up to the notifier's timeouts per round) holds only the
 ///   notifications, never the expiry and promotions. It pauses one `tick` once drained,
 ///   backs off while the notifier fails (doubling up to 5 s, the rows waiting in the outbox
-///   meanwhile), and on `stop` relays what is left, for at most `RELAY_SHUTDOWN_TIMEOUT_MS`.
+///   meanwhile), and on `stop` relays what is left, for at most `RELAY_SHUTDOWN_TIMEOUT_MS`;
+/// - every `METRICS_UPKEEP`, the metrics' upkeep: the latency samples folded into the
+///   histograms.
 pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, mut stop: watch::Receiver<bool>) {
     let notifier = Arc::new(Counting { inner: notifier, st: st.clone() });
     let relay = RelayConfig {
@@ -85,8 +92,14 @@ pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, 
         ..RelayConfig::default()
     };
     let work = happening_core::background::spawn(st.engine.clone(), notifier, BackgroundConfig { tick, relay });
-    // A stop, or its sender gone: either way, the server is going down.
-    let _ = stop.changed().await;
+    let mut upkeep = tokio::time::interval(METRICS_UPKEEP);
+    loop {
+        tokio::select! {
+            _ = upkeep.tick() => st.metrics.upkeep(),
+            // A stop, or its sender gone: either way, the server is going down.
+            _ = stop.changed() => break,
+        }
+    }
     work.stop().await;
 }
 

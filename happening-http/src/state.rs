@@ -36,7 +36,7 @@ pub struct Settings {
     /// How each store is backed, for `/readyz`.
     pub backends: Vec<(&'static str, &'static str)>,
     /// How long an event-and-role read authorizes later requests of the same caller on
-    /// the same event, milliseconds; 0: every request reads (see `authcache`).
+    /// the same event, milliseconds; 0: every request reads (`Engine::with_auth_cache`).
     pub auth_cache_ms: u64,
 }
 

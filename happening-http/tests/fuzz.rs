@@ -25,7 +25,7 @@ use happening_core::clock::ManualClock;
 use happening_core::ids::{EventId, OrgId, UserId};
 use happening_core::Engine;
 use happening_http::auth::{mint, AuthConfig, MintRequest, Verifier};
-use happening_http::route_table::ROUTES;
+use happening_http::route_table;
 use happening_http::{routes, AppState, Settings};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -365,7 +365,7 @@ enum Length {
 
 #[derive(Debug, Clone)]
 struct Req {
-    /// Index into ROUTES.
+    /// Index into the route list.
     route: usize,
     /// `None`: the route's own method.
     method: Option<&'static str>,
@@ -383,7 +383,7 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPT
 
 fn req() -> impl Strategy<Value = Req> {
     let head = (
-        0..ROUTES.len(),
+        0..route_table::routes().len(),
         prop_oneof![3 => Just(None), 1 => prop::sample::select(METHODS).prop_map(Some)],
         prop::collection::vec(id(), 2),
         prop_oneof![8 => Just(None), 1 => Just(Some("/")), 1 => Just(Some("/x")), 1 => Just(Some("/%00"))],
@@ -422,11 +422,11 @@ fn req() -> impl Strategy<Value = Req> {
 
 impl Req {
     fn method(&self) -> &'static str {
-        self.method.unwrap_or(ROUTES[self.route].method)
+        self.method.unwrap_or(route_table::routes()[self.route].method)
     }
 
     fn path(&self, real: &[String]) -> String {
-        let template = ROUTES[self.route].path;
+        let template = route_table::routes()[self.route].path.as_str();
         let is_stream = template.ends_with("/stream") && self.method() == "GET";
         let mut ids = self.ids.iter();
         let mut prev = "";
@@ -509,7 +509,7 @@ async fn send(s: &Seeded, r: &Req) -> Result<(), TestCaseError> {
     if let Some(k) = r.idempotency.as_ref().and_then(|k| HeaderValue::from_bytes(k).ok()) {
         b = b.header("idempotency-key", k);
     }
-    if let Some(body) = r.body.bytes(&s.real, ROUTES[r.route].body) {
+    if let Some(body) = r.body.bytes(&s.real, route_table::routes()[r.route].body.as_deref()) {
         b = b.body(body);
     }
     match &r.length {
@@ -583,7 +583,7 @@ fn the_generators_reach_the_handlers() {
                 if !matches!(r.auth, Auth::Missing | Auth::Garbage) {
                     b = b.header("authorization", format!("Bearer {}", token("admin")));
                 }
-                if let Some(body) = r.body.bytes(&s.real, ROUTES[r.route].body) {
+                if let Some(body) = r.body.bytes(&s.real, route_table::routes()[r.route].body.as_deref()) {
                     b = b.body(body);
                 }
                 let res = b.reply(&s.api).await;

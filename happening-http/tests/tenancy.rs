@@ -1,12 +1,13 @@
 //! Hostile input, part 2: tenant isolation. Two organizations, A and B, each with an
 //! orgAdmin, a member, an event with a confirmed booking, a hold and a waiting booking, an
 //! invite and a notification. B's orgAdmin and B's plain member then aim every route of
-//! [`ROUTES`] at A's ids (and at mixes of B's ids with A's): each attempt answers 404 with a
+//! [`route_table::routes`] at A's ids (and at mixes of B's ids with A's): each attempt answers 404 with a
 //! JSON error, exactly as an id that does not exist, and afterwards A's (and B's) state,
 //! read by their own members, is the same JSON as before.
 //!
-//! The matrix is keyed by the route table: a route added to `ROUTES` without an entry
-//! here fails `every_route_is_in_the_matrix`, so a new route gets a tenancy decision.
+//! The matrix is keyed by the route list (read from the OpenAPI document): a route added to
+//! the document without an entry here fails `every_route_is_in_the_matrix`, so a new route
+//! gets a tenancy decision.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use chrono::Utc;
 use happening_core::clock::ManualClock;
 use happening_core::Engine;
 use happening_http::auth::{mint, AuthConfig, MintRequest, Verifier};
-use happening_http::route_table::ROUTES;
+use happening_http::route_table;
 use happening_http::{routes, AppState, Settings};
 use serde_json::{json, Value};
 use warp::filters::BoxedFilter;
@@ -197,7 +198,7 @@ enum Decision {
     NotScoped(&'static str),
 }
 
-/// The matrix: for every route of `ROUTES` (by method and template), B's attempts on A.
+/// The matrix: for every route of the route list (by method and template), B's attempts on A.
 fn matrix(a: &Tenant, b: &Tenant) -> BTreeMap<(&'static str, &'static str), Decision> {
     use Decision::*;
     let admin_only = |mut pr: Probe| {
@@ -365,15 +366,15 @@ async fn every_route_is_in_the_matrix() {
     let (ta, tb) = (tenant(&a, "a").await, tenant(&a, "b").await);
     let m = matrix(&ta, &tb);
     let mut missing = Vec::new();
-    for r in ROUTES {
-        match m.get(&(r.method, r.path)) {
+    for r in route_table::routes() {
+        match m.get(&(r.method, r.path.as_str())) {
             None => missing.push(format!("{} {}", r.method, r.path)),
             Some(Decision::Probes(probes)) => assert!(!probes.is_empty(), "{} {}: no probe", r.method, r.path),
             Some(Decision::NotScoped(why)) => assert!(!why.is_empty()),
         }
     }
     assert!(missing.is_empty(), "routes without a tenancy decision in tests/tenancy.rs: {missing:?}");
-    let stale: Vec<_> = m.keys().filter(|(mt, pt)| !ROUTES.iter().any(|r| r.method == *mt && r.path == *pt)).collect();
+    let stale: Vec<_> = m.keys().filter(|(mt, pt)| !route_table::routes().iter().any(|r| r.method == *mt && r.path == *pt)).collect();
     assert!(stale.is_empty(), "matrix entries for routes that no longer exist: {stale:?}");
 }
 
@@ -384,8 +385,8 @@ async fn another_organization_answers_404_on_every_route_and_changes_nothing() {
     let (before_a, before_b) = (snapshot(&a, &ta).await, snapshot(&a, &tb).await);
     let m = matrix(&ta, &tb);
     let mut tried = 0;
-    for r in ROUTES {
-        let Some(Decision::Probes(probes)) = m.get(&(r.method, r.path)) else { continue };
+    for r in route_table::routes() {
+        let Some(Decision::Probes(probes)) = m.get(&(r.method, r.path.as_str())) else { continue };
         for attacker in [Attacker::Admin, Attacker::Member] {
             let tok = match attacker {
                 Attacker::Admin => &tb.admin,
