@@ -40,8 +40,7 @@ impl ManualClock {
         *now += Duration::milliseconds(ms);
     }
 
-    /// Puts the clock at `at`, which may be earlier than now (to test a clock that jumps
-    /// back).
+    /// Puts the clock at `at`, earlier or later than now.
     pub fn set(&self, at: DateTime<Utc>) {
         *self.now.lock().expect("clock lock poisoned") = at;
     }

@@ -73,7 +73,7 @@ pub struct Booking {
     pub id: BookingId,
     /// The event whose seats it books.
     pub event_id: EventId,
-    /// The person the seats are for: who may cancel it, and who is notified.
+    /// The person the seats are for, who is told of every change to the booking.
     pub user_id: UserId,
     /// What was asked for. A partial confirmation (`accept_partial`, the `partial`
     /// policy) keeps the original request here and gets fewer `seat_numbers`.

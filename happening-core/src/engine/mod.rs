@@ -142,7 +142,7 @@ impl Engine {
     }
 
     /// The limits every input is checked against, for callers that check or show them
-    /// first (the HTTP server's page sizes).
+    /// before calling the engine (the HTTP server's hold time in seconds, idempotency keys).
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

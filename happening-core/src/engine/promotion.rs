@@ -22,7 +22,8 @@ pub struct Reconciled {
     pub event_id: EventId,
     /// The admission's free-seat counter before the repair (`None`: missing).
     pub free_before: Option<u32>,
-    /// The counter after: the store's free seats, less any the repair promoted.
+    /// The counter as the repair wrote it: the store's free seats, before the promotions
+    /// it then made (`promoted`).
     pub free_after: u32,
     /// Whether the waitlist differed from the store's waiting bookings.
     pub waitlist_repaired: bool,

@@ -11,8 +11,9 @@ pub enum AdmissionError {
     /// from the SeatStore and retries.
     #[error("no counter for this event")]
     Missing,
-    /// The backend failed (connection lost, timeout, script error). The engine marks the
-    /// event for reconciliation; the store's answer stands.
+    /// The backend failed (connection lost, timeout, script error). Before the store's step
+    /// it fails the request; after it, the store's answer stands and the engine marks the
+    /// event for reconciliation.
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
