@@ -3,6 +3,8 @@
 //! One dependency for the whole of Happening: the engine ([`core`]) always, the adapters
 //! behind features (`postgres`, `redis`, `amqp`, `http`; `full` for all).
 
+#![warn(missing_docs)]
+
 pub use happening_core as core;
 
 #[cfg(feature = "postgres")]

@@ -90,6 +90,8 @@
 //!
 //! [`Notifier`]: happening_core::ports::Notifier
 
+#![warn(missing_docs)]
+
 mod connect;
 mod log;
 mod message;

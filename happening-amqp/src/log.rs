@@ -23,6 +23,8 @@ pub struct StoreDeliveryLog<S: ?Sized> {
 }
 
 impl<S: SeatStore + ?Sized> StoreDeliveryLog<S> {
+    /// Records delivery in `store`'s outbox (`SeatStore::set_delivery`), where the relay
+    /// took the notifications from.
     pub fn new(store: Arc<S>) -> Self {
         Self { store }
     }

@@ -13,19 +13,27 @@ use serde::{Deserialize, Serialize};
 /// sent as the AMQP `type` property so that a consumer can route without parsing the body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationMessage {
+    /// The notification's id: what consumers de-duplicate by.
     pub id: NotificationId,
+    /// What happened (`type` in the JSON).
     #[serde(rename = "type")]
     pub kind: NotificationKind,
+    /// Who is to be told.
     pub user_id: UserId,
+    /// The event concerned; `null` for an invitation.
     pub event_id: Option<EventId>,
+    /// The booking concerned; `null` for a hold's notifications and an invitation.
     pub booking_id: Option<BookingId>,
+    /// The organization of an invitation; `null` otherwise.
     pub org_id: Option<OrgId>,
+    /// Seats concerned (booked, promoted, offered, freed), 0 where it does not apply.
     pub seats: u32,
     /// Until when the offer a `waitlist_offer` tells of is open; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     /// A human-readable line (`Notification::message`).
     pub message: String,
+    /// When the change it reports was made (RFC 3339, UTC).
     pub created_at: DateTime<Utc>,
 }
 
@@ -47,10 +55,13 @@ impl From<&Notification> for NotificationMessage {
 }
 
 impl NotificationMessage {
+    /// The message body as published: compact JSON, UTF-8.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a NotificationMessage always serializes")
     }
 
+    /// Parses a message body; an error for anything that is not this JSON (a poison message,
+    /// which the worker dead-letters).
     pub fn from_json(body: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(body)
     }

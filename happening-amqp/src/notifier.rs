@@ -132,6 +132,7 @@ impl AmqpNotifier {
         self
     }
 
+    /// The queues it publishes to and declares (the queue, its dead-letter exchange and queue).
     pub fn topology(&self) -> &Topology {
         &self.topology
     }

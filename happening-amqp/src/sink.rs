@@ -13,6 +13,7 @@ use crate::message::NotificationMessage;
 pub struct SinkError(pub String);
 
 impl SinkError {
+    /// A failure described for the log and the retry's record.
     pub fn new(msg: impl Into<String>) -> Self {
         Self(msg.into())
     }
@@ -23,6 +24,8 @@ impl SinkError {
 /// should be idempotent by `msg.id` where it can.
 #[async_trait]
 pub trait Sink: Send + Sync + 'static {
+    /// Hands `msg` on (sends the email, calls the webhook, ...). `Ok` only once it is done:
+    /// the worker then records it delivered and acknowledges it; `Err` is retried.
     async fn handle(&self, msg: &NotificationMessage) -> Result<(), SinkError>;
 }
 
@@ -69,6 +72,8 @@ impl WebhookSink {
         Self { client, url: url.into(), retries: 3, backoff: Duration::from_millis(200) }
     }
 
+    /// Retries a retryable failure `retries` times, waiting `first_backoff` before the first
+    /// retry and twice as long before each next one (at most 30 s).
     pub fn with_retries(mut self, retries: u32, first_backoff: Duration) -> Self {
         self.retries = retries;
         self.backoff = first_backoff;

@@ -23,18 +23,22 @@ pub const QUEUE_VERSION: i32 = 2;
 /// the outbox): drain and delete it, or name a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
+    /// The notifications queue, which the other names derive from.
     pub queue: String,
 }
 
 impl Topology {
+    /// The topology of the queue named `queue` (and `<queue>.dlx`, `<queue>.dead`).
     pub fn new(queue: impl Into<String>) -> Self {
         Self { queue: queue.into() }
     }
 
+    /// `<queue>.dlx`: the direct exchange the queue dead-letters to.
     pub fn dead_letter_exchange(&self) -> String {
         format!("{}.dlx", self.queue)
     }
 
+    /// `<queue>.dead`: where rejected messages wait for an operator.
     pub fn dead_letter_queue(&self) -> String {
         format!("{}.dead", self.queue)
     }

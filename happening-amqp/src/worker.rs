@@ -143,6 +143,8 @@ impl Worker {
         Self::with_sink(url, config, log, Arc::new(LogSink))
     }
 
+    /// A worker that hands each message to `sink`, records delivery in `log`, and consumes
+    /// `config.queue` on the broker at `url` (once [`Worker::run`] is called).
     pub fn with_sink(url: &str, config: WorkerConfig, log: Arc<dyn DeliveryLog>, sink: Arc<dyn Sink>) -> Self {
         let dedup = Dedup::new(config.dedup_capacity);
         Self {
@@ -156,10 +158,13 @@ impl Worker {
         }
     }
 
+    /// The queues it consumes from and declares.
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
 
+    /// What it did so far: handled, duplicates, retried, dead-lettered (counts since it was
+    /// made, across reconnections).
     pub fn stats(&self) -> WorkerStats {
         let c = &self.counters;
         WorkerStats {

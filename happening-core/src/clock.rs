@@ -7,6 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
+    /// The current time. Every timestamp the engine writes, and every expiry it checks,
+    /// comes from here.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -27,6 +29,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock standing at `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
         Self { now: Mutex::new(start) }
     }
@@ -37,6 +40,7 @@ impl ManualClock {
         *now += Duration::milliseconds(ms);
     }
 
+    /// Puts the clock at `at`, earlier or later than now.
     pub fn set(&self, at: DateTime<Utc>) {
         *self.now.lock().expect("clock lock poisoned") = at;
     }

@@ -13,10 +13,13 @@ use crate::ids::SeatNo;
 pub struct BackendError(Box<dyn std::error::Error + Send + Sync>);
 
 impl BackendError {
+    /// Wraps a driver's error, kept for [`BackendError::downcast_ref`] and the logs.
     pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self(Box::new(err))
     }
 
+    /// A failure with no driver error behind it (a reply of the wrong shape, a broken
+    /// invariant of the backend), described for the logs.
     pub fn msg(msg: impl Into<String>) -> Self {
         Self(msg.into().into())
     }
@@ -49,13 +52,21 @@ impl std::error::Error for BackendError {
 /// What was not found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entity {
+    /// An event; also what a non-member is told of an event of another organization.
     Event,
+    /// A booking.
     Booking,
+    /// A hold; also one that was released, expired or booked, which no longer exists.
     Hold,
+    /// A user, by id or by the identity provider's subject.
     User,
+    /// An organization; also what a non-member is told of it.
     Organization,
+    /// A membership: the user is not a member of the organization.
     Membership,
+    /// An invite, by its token.
     Invite,
+    /// A notification; also one of another user's, which the caller may not see.
     Notification,
 }
 
@@ -81,14 +92,18 @@ pub enum Conflict {
     SeatsTaken,
     /// Seats asked to cancel are not seats of the booking.
     SeatsNotInBooking,
+    /// The event is cancelled: it takes no bookings, holds or changes.
     EventCancelled,
+    /// The booking has ended (cancelled), so it cannot change again.
     BookingCancelled,
     /// The operation needs a confirmed booking and this one is waiting.
     BookingNotConfirmed,
     /// Capacity may not go below the highest booked or held seat number.
     CapacityBelowTakenSeat {
+        /// The highest seat number still booked or held: the smallest capacity allowed.
         highest: SeatNo,
     },
+    /// The hold ran out before it was booked; its seats may be anyone's now.
     HoldExpired,
     /// The offer's time ran out (it is `expired`, or about to be by the next background
     /// step).
@@ -100,10 +115,13 @@ pub enum Conflict {
     NotOffered,
     /// The booking would wait and the event's waitlist holds `waitlist_max` bookings.
     WaitlistFull,
+    /// The user is already a member of the organization (adding, or accepting an invite).
     AlreadyMember,
     /// An organization keeps at least one orgAdmin.
     LastOrgAdmin,
+    /// The invite was already accepted or revoked.
     InviteNotPending,
+    /// The invite's `expires_at` has passed.
     InviteExpired,
 }
 
@@ -134,21 +152,41 @@ impl fmt::Display for Conflict {
 /// Every way an engine operation can fail. A failed operation changes nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The thing named does not exist, or the caller may not know that it does (a
+    /// non-member asking about an organization's event).
     #[error("{0} not found")]
     NotFound(Entity),
-    /// `seats` names the seats in conflict, where there are any.
+    /// The request does not fit the current state; `seats` names the seats in conflict,
+    /// where there are any.
     #[error("{reason}{}", seats_suffix(.seats))]
-    Conflict { reason: Conflict, seats: Vec<SeatNo> },
+    Conflict {
+        /// Why it conflicts.
+        reason: Conflict,
+        /// The seats in conflict (taken, not in the booking), ascending; often empty.
+        seats: Vec<SeatNo>,
+    },
+    /// An input is malformed or out of its limits; nothing was read or written.
     #[error("invalid {field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid {
+        /// The input's name as the API spells it (`seats`, `seat_numbers`, `name`, ...).
+        field: &'static str,
+        /// What is wrong with it, for the person who sent it.
+        reason: String,
+    },
     /// Not enough free seats for what was asked (a hold, a capacity decrease).
     #[error("not enough free seats: {available} available")]
-    Capacity { available: u32 },
+    Capacity {
+        /// Seats free for this request right now (0 when others wait ahead of it).
+        available: u32,
+    },
+    /// The caller's role does not allow the operation; the text says which rule refused it.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     /// An idempotency key was reused with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
+    /// A backend failed (connection lost, timeout, driver error). The message is for logs;
+    /// a retry with the same idempotency key cannot book twice.
     #[error("backend failure: {0}")]
     Backend(#[from] BackendError),
 }
@@ -162,13 +200,16 @@ fn seats_suffix(seats: &[SeatNo]) -> String {
 }
 
 impl Error {
+    /// A conflict that names no seats.
     pub fn conflict(reason: Conflict) -> Self {
         Error::Conflict { reason, seats: Vec::new() }
     }
 
+    /// An invalid input: `field` as the API spells it, and why.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::Invalid { field, reason: reason.into() }
     }
 }
 
+/// What engine operations return: [`Error`] unless another error is named.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

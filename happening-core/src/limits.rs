@@ -10,15 +10,19 @@ pub struct Limits {
     pub capacity_max: u32,
     /// Largest `waitlist_max` an event may have.
     pub waitlist_max_limit: u32,
-    /// Shortest and longest hold.
+    /// Shortest hold, in milliseconds (1 s by default).
     pub hold_ttl_ms_min: u64,
+    /// Longest hold, in milliseconds (1 hour by default).
     pub hold_ttl_ms_max: u64,
-    /// Shortest and longest time an offer stays open (`offer_ttl_seconds`).
+    /// Shortest time an offer stays open (`offer_ttl_seconds`), in seconds (1 by default).
     pub offer_ttl_seconds_min: u32,
+    /// Longest time an offer stays open, in seconds (30 days by default).
     pub offer_ttl_seconds_max: u32,
-    /// Longest event name, description and category, in bytes.
+    /// Longest event, organization or user name, in bytes (200 by default).
     pub name_bytes_max: usize,
+    /// Longest event description, in bytes (5,000 by default).
     pub description_bytes_max: usize,
+    /// Longest event category, in bytes (50 by default).
     pub category_bytes_max: usize,
     /// Longest idempotency key, in bytes.
     pub idempotency_key_bytes_max: usize,

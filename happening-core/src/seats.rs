@@ -16,18 +16,22 @@ pub struct SeatSet {
 }
 
 impl SeatSet {
+    /// Seats `1..=capacity`, all free.
     pub fn new(capacity: u32) -> Self {
         Self { words: vec![0; words_for(capacity)], capacity, occupied: 0, hint: 0 }
     }
 
+    /// How many seats the set has: they are numbered `1..=capacity`.
     pub fn capacity(&self) -> u32 {
         self.capacity
     }
 
+    /// How many seats are occupied (booked or held).
     pub fn occupied(&self) -> u32 {
         self.occupied
     }
 
+    /// How many seats are free: `capacity - occupied`.
     pub fn free(&self) -> u32 {
         self.capacity - self.occupied
     }

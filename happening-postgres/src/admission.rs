@@ -79,6 +79,10 @@ type Pushes = Gather<EventId, Result<Pushed, AdmissionError>>;
 /// Whether any seat of each event `$1` is free: the function of migrations/0017.
 const SEATS_FREE: &str = "SELECT event_id, seats_free FROM happening_seats_free($1)";
 
+/// The [`SlotCounter`] and [`Waitlist`] read from the store's own tables (free seats from
+/// `event_seats`, the queue from the waiting bookings), so nothing drifts or needs
+/// rebuilding: for a deployment with PostgreSQL alone, beside [`PgStore`](crate::PgStore)
+/// on the same database. Cheap to clone: clones share the pool and the batched probes.
 #[derive(Clone, Debug)]
 pub struct PgAdmission {
     pool: PgPool,

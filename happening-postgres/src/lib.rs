@@ -12,6 +12,8 @@
 //! [`SeatStore`]: happening_core::ports::SeatStore
 //! [`Directory`]: happening_core::ports::Directory
 
+#![warn(missing_docs)]
+
 mod admission;
 mod alloc;
 mod batch;

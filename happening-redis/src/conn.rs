@@ -66,7 +66,10 @@ impl RedisTarget {
 /// it as through either of the redis crate's connections ([`ConnectionLike`]).
 #[derive(Clone)]
 pub enum RedisConnection {
+    /// One server, through a connection manager that reconnects on the next call.
     Single(ConnectionManager),
+    /// A Redis Cluster, through its client, which routes each key by slot and follows
+    /// `MOVED`/`ASK`.
     Cluster(ClusterConnection),
 }
 
@@ -82,6 +85,8 @@ impl RedisConnection {
         }
     }
 
+    /// Whether this is a cluster: some commands differ there (sharded publish, no `SCAN`
+    /// across nodes).
     pub fn is_cluster(&self) -> bool {
         matches!(self, Self::Cluster(_))
     }

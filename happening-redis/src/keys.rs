@@ -45,6 +45,8 @@ pub struct EventKeys {
 }
 
 impl EventKeys {
+    /// The keys of `event` under `prefix` (which may not contain `{` or `}`: the braces
+    /// mark the hash tag).
     pub fn new(prefix: &str, event: EventId) -> Self {
         let base = format!("{prefix}:{{{event}}}");
         Self {

@@ -80,6 +80,8 @@
 //! [`Waitlist`]: happening_core::ports::Waitlist
 //! [`SeatStore`]: happening_core::ports::SeatStore
 
+#![warn(missing_docs)]
+
 mod changes;
 mod conn;
 mod keys;
@@ -153,6 +155,8 @@ impl RedisAdmission {
         Ok(Self { conn, prefix: prefix.into() })
     }
 
+    /// The prefix of every key this admission writes: deployments sharing one Redis keep
+    /// apart by it.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

@@ -25,6 +25,8 @@ impl WaitlistPolicy {
         !matches!(self, WaitlistPolicy::FirstFit)
     }
 
+    /// The policy as the stores write it and the API takes it (`fifo`, `first_fit`,
+    /// `partial`).
     pub fn as_str(self) -> &'static str {
         match self {
             WaitlistPolicy::Fifo => "fifo",
@@ -46,14 +48,19 @@ impl std::str::FromStr for WaitlistPolicy {
     }
 }
 
+/// Whether an event still takes bookings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
+    /// Open: it books, queues and promotes.
     Upcoming,
+    /// Cancelled with every booking of it; it takes no bookings and no changes
+    /// ([`crate::error::Conflict::EventCancelled`]). Final.
     Cancelled,
 }
 
 impl EventStatus {
+    /// The status as the stores write it and the API shows it (snake_case, as serde does).
     pub fn as_str(self) -> &'static str {
         match self {
             EventStatus::Upcoming => "upcoming",
@@ -65,14 +72,26 @@ impl EventStatus {
 /// An event: `capacity` seats numbered `1..=capacity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
+    /// Identifies the event in every call and in every booking, hold and notification of it.
     pub id: EventId,
+    /// The organization that owns it: its organizers manage the event, and
+    /// `Engine::book_as` books it for members only.
     pub org_id: OrgId,
+    /// Shown to people; trimmed, 1 to `Limits::name_bytes_max` bytes.
     pub name: String,
+    /// Free text, trimmed, at most `Limits::description_bytes_max` bytes; `None` when blank.
     pub description: Option<String>,
+    /// A label to sort events by, trimmed, at most `Limits::category_bytes_max` bytes;
+    /// `None` when blank.
     pub category: Option<String>,
+    /// When the event takes place (UTC); events are listed latest first by it.
     pub event_date: DateTime<Utc>,
+    /// Seats, numbered `1..=capacity` (1 to `Limits::capacity_max`). A change may grow
+    /// it, or shrink it while every booked, held and offered seat stays.
     pub capacity: u32,
+    /// Open or cancelled.
     pub status: EventStatus,
+    /// How the waitlist is promoted when seats free up.
     pub policy: WaitlistPolicy,
     /// Most bookings that may wait; a booking that would wait beyond it is refused
     /// ([`crate::error::Conflict::WaitlistFull`]) and nothing is written. `None`: no cap;
@@ -82,13 +101,16 @@ pub struct Event {
     /// promotion confirms at once. `Some(ttl)`: a promotion makes the booking `Offered`,
     /// its seats held for it for `ttl` seconds, until its owner accepts or declines.
     pub offer_ttl_seconds: Option<u32>,
+    /// When the event was created, on the engine's clock.
     pub created_at: DateTime<Utc>,
+    /// When its fields, capacity or status last changed, on the engine's clock.
     pub updated_at: DateTime<Utc>,
 }
 
 /// An event with its live counts, as the SeatStore sees them (the source of truth).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventView {
+    /// The event's own fields.
     pub event: Event,
     /// Seats of confirmed bookings.
     pub booked: u32,
@@ -109,14 +131,24 @@ impl EventView {
 /// `fifo`, no waitlist cap, promotions confirm at once); set the other fields on it.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
+    /// The organization it belongs to, which must exist.
     pub org_id: OrgId,
+    /// See [`Event::name`]: required, trimmed, bounded.
     pub name: String,
+    /// See [`Event::description`].
     pub description: Option<String>,
+    /// See [`Event::category`].
     pub category: Option<String>,
+    /// When the event takes place (UTC).
     pub event_date: DateTime<Utc>,
+    /// Seats, 1 to `Limits::capacity_max`.
     pub capacity: u32,
+    /// How its waitlist is promoted; `fifo` by default.
     pub policy: WaitlistPolicy,
+    /// See [`Event::waitlist_max`]; at most `Limits::waitlist_max_limit`.
     pub waitlist_max: Option<u32>,
+    /// See [`Event::offer_ttl_seconds`]; `Limits::offer_ttl_seconds_min` to
+    /// `offer_ttl_seconds_max` seconds.
     pub offer_ttl_seconds: Option<u32>,
 }
 
@@ -136,6 +168,7 @@ impl NewEvent {
         }
     }
 
+    /// Promotes its waitlist by `policy` instead of `fifo`.
     pub fn with_policy(self, policy: WaitlistPolicy) -> Self {
         NewEvent { policy, ..self }
     }
@@ -155,11 +188,18 @@ impl NewEvent {
 /// A partial update: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct EventPatch {
+    /// A new name, checked as on creation.
     pub name: Option<String>,
+    /// `Some(None)` (or blank) removes the description.
     pub description: Option<Option<String>>,
+    /// `Some(None)` (or blank) removes the category.
     pub category: Option<Option<String>>,
+    /// A new date; bookings are told of it.
     pub event_date: Option<DateTime<Utc>>,
+    /// A new capacity: larger adds seats and promotes the waitlist; smaller must keep
+    /// every booked, held and offered seat, or the update is refused.
     pub capacity: Option<u32>,
+    /// A new policy; the waitlist is promoted by it at once.
     pub policy: Option<WaitlistPolicy>,
     /// `Some(None)` removes the cap. Lowering it below the current queue keeps everyone
     /// queued; only newcomers are refused until the queue is shorter.
@@ -213,6 +253,7 @@ impl EventPatch {
 /// Which seats are taken by bookings and which are held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatMap {
+    /// The event's capacity: seats are numbered `1..=total`; the ones in neither list are free.
     pub total: u32,
     /// Seats of confirmed bookings, ascending.
     pub taken: Vec<SeatNo>,
@@ -225,6 +266,8 @@ pub struct SeatMap {
 pub struct EventFilter {
     /// Only events of these organizations.
     pub org_ids: Vec<OrgId>,
+    /// Most events to return; 0, or more than `Limits::page_size_max`, is `page_size_max`.
     pub limit: u32,
+    /// Events to skip first, for paging.
     pub offset: u32,
 }

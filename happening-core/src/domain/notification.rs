@@ -3,14 +3,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{BookingId, EventId, NotificationId, OrgId, UserId};
 
+/// What a notification tells its user of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
+    /// A new booking got its seats at once.
     BookingConfirmed,
+    /// A new booking joined the event's waitlist.
     BookingWaitlisted,
+    /// A booking was cancelled, by its owner, an organizer or with its event.
     BookingCancelled,
     /// Some seats of a confirmed booking were cancelled; the booking lives on.
     SeatsCancelled,
+    /// A waiting booking was confirmed with seats that freed up.
     WaitlistPromoted,
     /// Seats freed for the waitlist are offered until `expires_at`.
     WaitlistOffer,
@@ -20,13 +25,19 @@ pub enum NotificationKind {
     OfferExpired,
     /// An offer was declined (by its owner or an organizer) and its seats passed on.
     OfferDeclined,
+    /// A hold ran out before it was booked; its seats went back to the event.
     HoldExpired,
+    /// An event the user has a live booking of changed in a way they can see (name, text,
+    /// date, capacity, policy).
     EventUpdated,
+    /// An event the user had a booking or hold of was cancelled, and those with it.
     EventCancelled,
+    /// The user, known by the invited email address, was invited to an organization.
     InvitationReceived,
 }
 
 impl NotificationKind {
+    /// The kind as the stores write it and consumers read it (snake_case, as serde does).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BookingConfirmed => "booking_confirmed",
@@ -90,18 +101,28 @@ pub enum DeliveryStatus {
 /// `id` is unique, so consumers of an at-least-once Notifier de-duplicate by it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
+    /// Unique per notification, and the message id on the wire: what consumers
+    /// de-duplicate by.
     pub id: NotificationId,
+    /// Who is told.
     pub user_id: UserId,
+    /// What happened.
     pub kind: NotificationKind,
+    /// The event concerned; `None` for an invitation.
     pub event_id: Option<EventId>,
+    /// The booking concerned; `None` for a hold's notifications and an invitation.
     pub booking_id: Option<BookingId>,
+    /// The organization of an invitation; `None` otherwise.
     pub org_id: Option<OrgId>,
     /// Seats concerned (booked, promoted, offered, freed), 0 where it does not apply.
     pub seats: u32,
     /// Until when the offer it tells of is open (`WaitlistOffer` only).
     pub expires_at: Option<DateTime<Utc>>,
+    /// How far delivery got: pending in the outbox, sent, delivered or failed.
     pub status: DeliveryStatus,
+    /// Whether the user marked it read (`Engine::mark_read`); delivery does not touch it.
     pub read: bool,
+    /// When the change it reports was made, on the engine's clock.
     pub created_at: DateTime<Utc>,
 }
 

@@ -11,7 +11,10 @@ use super::Engine;
 /// A request to book seats of an event for a user.
 #[derive(Debug, Clone, Default)]
 pub struct BookRequest {
+    /// The event to book.
     pub event_id: EventId,
+    /// The person the seats are for (with [`Engine::book_as`], a member of the event's
+    /// organization).
     pub user_id: UserId,
     /// How many seats; defaults to the number of `seat_numbers`, or 1.
     pub seats: Option<u32>,
@@ -22,6 +25,8 @@ pub struct BookRequest {
     pub hold_id: Option<HoldId>,
     /// Take what is free (at least one seat) instead of waiting for all.
     pub accept_partial: bool,
+    /// With `seat_numbers`: a taken seat is `Conflict(SeatsTaken)` naming it, instead of
+    /// the lowest free seats.
     pub strict_seats: bool,
     /// Repeating a request with the same key returns the first result; never books twice.
     pub idempotency_key: Option<String>,

@@ -65,6 +65,7 @@ impl Engine {
         Ok(self.store.upsert_user(&subject, email.as_deref(), name.as_deref(), self.clock.now()).await?)
     }
 
+    /// The user with this id; `NotFound(User)` if none.
     pub async fn user(&self, id: UserId) -> Result<User> {
         Ok(self.store.user(id).await?)
     }
@@ -79,6 +80,8 @@ impl Engine {
         Ok(self.store.users(ids).await?)
     }
 
+    /// The user of an identity-provider subject (a token's `sub`); `NotFound(User)` until
+    /// [`Engine::upsert_user`] made one.
     pub async fn user_by_subject(&self, subject: &str) -> Result<User> {
         Ok(self.store.user_by_subject(subject).await?)
     }
@@ -98,16 +101,21 @@ impl Engine {
         Ok(self.store.user_orgs(caller).await?)
     }
 
+    /// The organization and the caller's role in it; to a non-member it does not exist
+    /// (`NotFound(Organization)`).
     pub async fn org(&self, caller: UserId, org: OrgId) -> Result<(Organization, Role)> {
         let role = self.authorize(caller, org, Role::User).await?;
         Ok((self.store.org(org).await?, role))
     }
 
+    /// The organization's members with their roles; any member may list them.
     pub async fn members(&self, caller: UserId, org: OrgId) -> Result<Vec<Membership>> {
         self.authorize(caller, org, Role::User).await?;
         Ok(self.store.members(org).await?)
     }
 
+    /// Adds `user` to the organization with `role` (orgAdmin only); `Conflict(AlreadyMember)`
+    /// if they are one.
     pub async fn add_member(&self, caller: UserId, org: OrgId, user: UserId, role: Role) -> Result<Membership> {
         self.authorize(caller, org, Role::OrgAdmin).await?;
         let m = Membership { org_id: org, user_id: user, role, created_at: self.clock.now() };
@@ -116,6 +124,8 @@ impl Engine {
         Ok(added)
     }
 
+    /// Changes a member's role (orgAdmin only); the last orgAdmin keeps theirs
+    /// (`Conflict(LastOrgAdmin)`).
     pub async fn set_role(&self, caller: UserId, org: OrgId, user: UserId, role: Role) -> Result<Membership> {
         self.authorize(caller, org, Role::OrgAdmin).await?;
         let set = self.store.set_role(org, user, role).await;

@@ -122,6 +122,8 @@ impl Engine {
         Ok(())
     }
 
+    /// Which seats of the event are booked and which held, as the store has them: what a
+    /// seat picker shows.
     pub async fn seat_map(&self, id: EventId) -> Result<SeatMap> {
         Ok(self.store.seat_map(id).await?)
     }

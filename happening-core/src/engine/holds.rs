@@ -12,14 +12,19 @@ use crate::ports::{StoreError, Take, TakeRequest};
 use super::validate;
 use super::Engine;
 
+/// A request to keep seats of an event aside for a user for a while ([`Engine::hold`]).
 #[derive(Debug, Clone, Default)]
 pub struct HoldRequest {
+    /// The event whose seats to hold.
     pub event_id: EventId,
+    /// The person to keep them for: the only one who may book or release the hold.
     pub user_id: UserId,
     /// How many of the lowest free seats (or the number of `seat_numbers`).
     pub seats: Option<u32>,
     /// Exactly these seats; any taken is a conflict naming it.
     pub seat_numbers: Option<Vec<SeatNo>>,
+    /// How long the seats are kept, in milliseconds (`Limits::hold_ttl_ms_min` to
+    /// `hold_ttl_ms_max`).
     pub ttl_ms: u64,
 }
 
@@ -64,6 +69,7 @@ impl Engine {
         }
     }
 
+    /// The hold, while it lasts; `NotFound(Hold)` once released, expired or booked.
     pub async fn get_hold(&self, id: HoldId) -> Result<Hold> {
         Ok(self.store.hold(id).await?)
     }

@@ -62,6 +62,7 @@ pub struct Engine {
 /// change is committed, from the task that made it. It must not block: note the event and
 /// return. The HTTP server's live streams listen this way, and tell the other servers.
 pub trait ChangeListener: Send + Sync + 'static {
+    /// `event` changed. Called once per change; the same event may come many times in a row.
     fn changed(&self, event: EventId);
 }
 
@@ -86,6 +87,8 @@ impl Engine {
         Self::new(Arc::new(MemoryStore::new()), Arc::new(MemoryAdmission::new()))
     }
 
+    /// Reads time from `clock` instead of the wall clock (a `ManualClock` in tests). Every
+    /// timestamp and expiry goes through it.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -106,6 +109,7 @@ impl Engine {
         self
     }
 
+    /// Checks every input against `limits` instead of `Limits::default()`.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = Arc::new(limits);
         self
@@ -137,10 +141,13 @@ impl Engine {
         &self.admission
     }
 
+    /// The limits every input is checked against, for callers that check or show them
+    /// before calling the engine (the HTTP server's hold time in seconds, idempotency keys).
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
+    /// The clock the engine reads time from, for callers that must agree with it.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }

@@ -19,7 +19,9 @@ use super::Engine;
 /// What one background step ended ([`Engine::expire_due`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Expired {
+    /// Holds that ran out, their seats given back.
     pub holds: usize,
+    /// Offers that ran out, their seats passed on to the waitlist.
     pub offers: usize,
 }
 

@@ -18,9 +18,12 @@ const REBUILD_ATTEMPTS: u32 = 8;
 /// What reconciling one event found and repaired.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciled {
+    /// The event reconciled.
     pub event_id: EventId,
-    /// Counter before (`None`: missing) and after.
+    /// The admission's free-seat counter before the repair (`None`: missing).
     pub free_before: Option<u32>,
+    /// The counter as the repair wrote it: the store's free seats, before the promotions
+    /// it then made (`promoted`).
     pub free_after: u32,
     /// Whether the waitlist differed from the store's waiting bookings.
     pub waitlist_repaired: bool,
@@ -31,6 +34,7 @@ pub struct Reconciled {
 }
 
 impl Reconciled {
+    /// Whether anything was repaired: the counter, the waitlist, or a promotion owed.
     pub fn drifted(&self) -> bool {
         self.free_before != Some(self.free_after) || self.waitlist_repaired || self.promoted > 0
     }

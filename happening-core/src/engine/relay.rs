@@ -49,6 +49,8 @@ impl Engine {
         Ok(self.store.notifications(user, self.page(limit), offset).await?)
     }
 
+    /// Marks one of `user`'s notifications read; `NotFound(Notification)` if it is not
+    /// theirs.
     pub async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<()> {
         Ok(self.store.mark_read(user, id).await?)
     }

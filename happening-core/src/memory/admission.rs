@@ -52,6 +52,8 @@ pub struct MemoryAdmission {
 }
 
 impl MemoryAdmission {
+    /// An admission with no events: each event's counter is made on creation, or rebuilt
+    /// from the store on first use.
     pub fn new() -> Self {
         Self::default()
     }

@@ -13,6 +13,7 @@ pub struct MemoryNotifier {
 }
 
 impl MemoryNotifier {
+    /// A notifier that has been given nothing yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -22,10 +23,12 @@ impl MemoryNotifier {
         std::mem::take(&mut *self.delivered.lock().expect("notifier lock poisoned"))
     }
 
+    /// How many notifications it holds: delivered and not yet taken.
     pub fn len(&self) -> usize {
         self.delivered.lock().expect("notifier lock poisoned").len()
     }
 
+    /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -109,6 +109,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MemoryStore {
+    /// An empty store: no users, organizations or events. Nothing outlives the process.
     pub fn new() -> Self {
         Self::default()
     }

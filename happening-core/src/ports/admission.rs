@@ -11,6 +11,9 @@ pub enum AdmissionError {
     /// from the SeatStore and retries.
     #[error("no counter for this event")]
     Missing,
+    /// The backend failed (connection lost, timeout, script error). Before the store's step
+    /// it fails the request; after it, the store's answer stands and the engine marks the
+    /// event for reconciliation.
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
@@ -36,7 +39,12 @@ pub enum Take {
     /// This many seats were taken (`min..=want`).
     Taken(u32),
     /// Nothing was taken: `free` seats were free, or someone waits (`queued`).
-    Short { free: u32, queued: bool },
+    Short {
+        /// Seats free in the counter.
+        free: u32,
+        /// Whether it refused because someone waits (`behind_queue`), not for want of seats.
+        queued: bool,
+    },
     /// Nothing was taken, as for `Short`, and the waitlist holds `waitlist_max` entries or
     /// more: the request may not wait either.
     WaitlistFull,
@@ -118,6 +126,7 @@ pub struct Pushed {
 /// One waiting booking in a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitEntry {
+    /// The waiting booking.
     pub booking: BookingId,
     /// Seats it waits for.
     pub seats: u32,
@@ -128,7 +137,9 @@ pub struct WaitEntry {
 /// A waiting booking chosen for promotion, and the seats taken for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Promotion {
+    /// The entry, now out of the queue.
     pub entry: WaitEntry,
+    /// Seats taken from the counter for it: all it waits for, or fewer under `partial`.
     pub seats: u32,
 }
 
@@ -166,6 +177,8 @@ pub trait Waitlist: Send + Sync + 'static {
     /// 1-based position, `None` if not queued.
     async fn position(&self, event: EventId, booking: BookingId) -> Result<Option<u32>, AdmissionError>;
 
+    /// How many bookings wait in the event's queue: the queue's length as this backend has
+    /// it, which a rebuild brings back to the store's.
     async fn len(&self, event: EventId) -> Result<u32, AdmissionError>;
 
     /// The first `limit` entries, head first.

@@ -8,25 +8,38 @@ use crate::ids::{BookingId, EventId, HoldId, NotificationId, OrgId, SeatNo, User
 /// Errors of [`SeatStore`] and [`Directory`](crate::ports::Directory).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The row named does not exist (an event, booking, hold, user, ...).
     #[error("{0} not found")]
     NotFound(Entity),
+    /// The step does not fit the stored state; nothing was written.
     #[error("{reason}: {seats:?}")]
-    Conflict { reason: Conflict, seats: Vec<SeatNo> },
+    Conflict {
+        /// Why it conflicts.
+        reason: Conflict,
+        /// The seats in conflict (taken, not in the booking), ascending; often empty.
+        seats: Vec<SeatNo>,
+    },
     /// Fewer seats are free than the operation needs (or, for a confirm that queues behind
     /// the waitlist, someone waits).
     #[error("only {free} seats free")]
-    Short { free: u32 },
+    Short {
+        /// Seats free in the store at that step: what the engine repairs its counter to.
+        free: u32,
+    },
     /// `promote` of a booking that is no longer waiting (cancelled or promoted meanwhile).
     #[error("booking is {0:?}, not waiting")]
     NotWaiting(BookingStatus),
     /// The idempotency key is already bound (a concurrent twin won); nothing was written.
     #[error("idempotency key already used")]
     IdempotencyKeyTaken(IdempotencyRecord),
+    /// The backend failed; nothing can be said of the step's outcome but what the store's
+    /// atomicity says: whole or not at all.
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
 
 impl StoreError {
+    /// A conflict that names no seats.
     pub fn conflict(reason: Conflict) -> Self {
         StoreError::Conflict { reason, seats: Vec::new() }
     }
@@ -67,6 +80,8 @@ impl StoreError {
 pub trait SeatStore: Send + Sync + 'static {
     // ---- events ----
 
+    /// Writes a new event with every seat free and nothing booked, held or waiting, and
+    /// answers its view. The engine has checked its fields and that its organization exists.
     async fn insert_event(&self, event: &Event) -> Result<EventView, StoreError>;
 
     /// The event alone: a cheap read, on the path of every booking.
@@ -101,6 +116,8 @@ pub trait SeatStore: Send + Sync + 'static {
     /// Removes the event and everything of it.
     async fn delete_event(&self, id: EventId) -> Result<(), StoreError>;
 
+    /// The event's booked seats (confirmed bookings) and held ones (live holds, open
+    /// offers), ascending, as of one atomic read. `NotFound(Event)` if there is none.
     async fn seat_map(&self, id: EventId) -> Result<SeatMap, StoreError>;
 
     // ---- bookings ----
@@ -169,6 +186,8 @@ pub trait SeatStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Cancellation, StoreError>;
 
+    /// One booking, any status, as stored (`waiting_number` unset). `NotFound(Booking)` if
+    /// there is none.
     async fn booking(&self, id: BookingId) -> Result<Booking, StoreError>;
 
     /// A user's bookings, newest first: at most `limit` after skipping `offset`. With `orgs`,
@@ -205,6 +224,8 @@ pub trait SeatStore: Send + Sync + 'static {
     /// such row of the event.
     async fn event_booking_notifications(&self, event: EventId) -> Result<Vec<Notification>, StoreError>;
 
+    /// What `user`'s idempotency `key` is bound to, if anything: the engine answers a
+    /// replay with that booking. Keys are never unbound.
     async fn idempotency(&self, user: UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 
     // ---- holds ----
@@ -213,6 +234,8 @@ pub trait SeatStore: Send + Sync + 'static {
     /// `new.seats` free seats (`Short`).
     async fn create_hold(&self, new: &NewHold, now: DateTime<Utc>) -> Result<Hold, StoreError>;
 
+    /// A hold that still exists (not released, expired or booked), even if due and not yet
+    /// expired by `expire_holds`. `NotFound(Hold)` otherwise.
     async fn hold(&self, id: HoldId) -> Result<Hold, StoreError>;
 
     /// Drops a hold and frees its seats.
@@ -234,6 +257,8 @@ pub trait SeatStore: Send + Sync + 'static {
     /// A user's notifications, newest first: at most `limit` after skipping `offset`.
     async fn notifications(&self, user: UserId, limit: u32, offset: u32) -> Result<Vec<Notification>, StoreError>;
 
+    /// Sets `read` on one of `user`'s notifications; `NotFound(Notification)` if there is
+    /// none or it is another user's. Leaves its delivery status alone.
     async fn mark_read(&self, user: UserId, id: NotificationId) -> Result<(), StoreError>;
 
     /// Up to `limit` pending notifications, oldest first (a read: claims nothing).

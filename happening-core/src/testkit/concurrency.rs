@@ -11,9 +11,14 @@ use crate::testkit::{invariants, Harness};
 /// What a race left behind.
 #[derive(Debug, Clone, Default)]
 pub struct RaceReport {
+    /// Bookings confirmed when the race ended.
     pub confirmed: usize,
+    /// Bookings waiting when the race ended.
     pub waiting: usize,
+    /// Bookings the racers cancelled.
     pub cancelled: usize,
+    /// Waiting bookings promoted, in queue order, while the drain cancelled the confirmed
+    /// ones (`fifo` only; 0 otherwise).
     pub promoted_in_drain: usize,
 }
 
@@ -180,8 +185,11 @@ pub async fn race_numbers(h: &Harness, capacity: u32, tasks: usize) -> Result<us
 /// What a race on an event with a capped waitlist left behind.
 #[derive(Debug, Clone, Default)]
 pub struct CappedReport {
+    /// Bookings confirmed: every seat.
     pub confirmed: usize,
+    /// Bookings that joined the waitlist.
     pub waiting: usize,
+    /// Requests refused with `Conflict(WaitlistFull)`, which wrote nothing.
     pub turned_away: usize,
 }
 

@@ -33,6 +33,7 @@ pub struct Interleave {
 }
 
 impl Interleave {
+    /// Wraps `inner`, with no step set yet.
     pub fn new(inner: Arc<dyn Admission>) -> Self {
         Self { inner, step: Arc::default(), fired: Arc::default(), pops: Arc::default() }
     }
@@ -42,6 +43,8 @@ impl Interleave {
         self.pops.lock().expect("interleave lock poisoned").1
     }
 
+    /// Runs `step` once, before the next `restore` reaches `inner`: a change made between a
+    /// rebuild's read of the store and its write.
     pub fn before_next_restore(&self, step: Step) {
         *self.step.lock().expect("interleave lock poisoned") = Some(step);
     }

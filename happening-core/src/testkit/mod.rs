@@ -24,9 +24,13 @@ use crate::ports::{Admission, Store};
 /// An engine on a manual clock, plus replicas: more engines on the same stores, as more
 /// servers would be.
 pub struct Harness {
+    /// The engine the rules are checked through.
     pub engine: Engine,
+    /// More engines over the same stores, as other servers would be.
     pub replicas: Vec<Engine>,
+    /// The clock every engine of the harness reads; moving it makes holds and offers due.
     pub clock: Arc<ManualClock>,
+    /// Where [`Harness::delivered`] relays the outbox.
     pub notifier: MemoryNotifier,
 }
 
@@ -78,10 +82,14 @@ impl Harness {
             .event
     }
 
+    /// Books `seats` of the lowest free seats of `event` for `user`, with every other
+    /// option at its default.
     pub async fn book(&self, event: EventId, user: UserId, seats: u32) -> Result<Booking> {
         self.engine.book(BookRequest { event_id: event, user_id: user, seats: Some(seats), ..Default::default() }).await
     }
 
+    /// Books exactly `seats` of `event` for `user`; `strict` refuses taken ones instead of
+    /// falling back to the lowest free.
     pub async fn book_seats(&self, event: EventId, user: UserId, seats: &[SeatNo], strict: bool) -> Result<Booking> {
         self.engine
             .book(BookRequest {
@@ -103,6 +111,7 @@ impl Harness {
 
 /// A harness, or none when the backend is not configured (see `conformance_tests!`).
 pub trait MaybeHarness {
+    /// The harness, or `None` to skip the test.
     fn get(self) -> Option<Harness>;
 }
 

@@ -21,27 +21,94 @@ const SEATS_MAX: u32 = 50;
 /// One generated operation. Indices pick among what exists (modulo its count).
 #[derive(Debug, Clone)]
 pub enum Op {
-    Book { user: usize, seats: Option<u32>, numbers: Option<Vec<u32>>, partial: bool, strict: bool },
-    Cancel { booking: usize },
-    CancelSeats { booking: usize, own: u8, extra: Vec<u32> },
-    Resize { capacity: u32 },
-    Hold { user: usize, seats: Option<u32>, numbers: Option<Vec<u32>>, ttl_s: u64 },
-    ReleaseHold { hold: usize, owner: bool },
-    BookHold { hold: usize, owner: bool },
-    Advance { secs: u32 },
+    /// Book seats for one of the case's users.
+    Book {
+        /// Which user books (an index among the case's few).
+        user: usize,
+        /// `BookRequest::seats`: how many, or `None` for the default.
+        seats: Option<u32>,
+        /// `BookRequest::seat_numbers`, possibly out of range or repeated.
+        numbers: Option<Vec<u32>>,
+        /// `BookRequest::accept_partial`.
+        partial: bool,
+        /// `BookRequest::strict_seats`.
+        strict: bool,
+    },
+    /// Cancel a booking, by its owner.
+    Cancel {
+        /// Which booking (an index among those made so far).
+        booking: usize,
+    },
+    /// Cancel some seats of a booking, by its owner.
+    CancelSeats {
+        /// Which booking (an index among those made so far).
+        booking: usize,
+        /// A bit mask over the booking's own seats: which of them to cancel.
+        own: u8,
+        /// Seats added to the list, the booking's or not.
+        extra: Vec<u32>,
+    },
+    /// Change the event's capacity (0 and shrinking below taken seats included).
+    Resize {
+        /// The capacity asked for.
+        capacity: u32,
+    },
+    /// Hold seats for one of the case's users.
+    Hold {
+        /// Which user holds (an index among the case's few).
+        user: usize,
+        /// `HoldRequest::seats`.
+        seats: Option<u32>,
+        /// `HoldRequest::seat_numbers`, possibly out of range or repeated.
+        numbers: Option<Vec<u32>>,
+        /// The hold's time, in seconds (0 is below the limit, so invalid).
+        ttl_s: u64,
+    },
+    /// Release a hold.
+    ReleaseHold {
+        /// Which hold (an index among those made so far).
+        hold: usize,
+        /// Whether its owner asks, or a stranger (refused).
+        owner: bool,
+    },
+    /// Book the seats of a hold.
+    BookHold {
+        /// Which hold (an index among those made so far).
+        hold: usize,
+        /// Whether its owner asks, or a stranger (refused).
+        owner: bool,
+    },
+    /// Move the clock forward and run the background step that ends holds and offers.
+    Advance {
+        /// How far, in seconds.
+        secs: u32,
+    },
+    /// Cancel the event.
     CancelEvent,
-    Accept { booking: usize },
-    Decline { booking: usize },
+    /// Accept the offer of a booking (whether it has one or not).
+    Accept {
+        /// Which booking (an index among those made so far).
+        booking: usize,
+    },
+    /// Decline the offer of a booking (whether it has one or not).
+    Decline {
+        /// Which booking (an index among those made so far).
+        booking: usize,
+    },
 }
 
 /// A generated test case: an event and what happens to it.
 #[derive(Debug, Clone)]
 pub struct Case {
+    /// The event's seats (1 to 12, so that seats run out).
     pub capacity: u32,
+    /// The event's waitlist policy.
     pub policy: WaitlistPolicy,
+    /// The event's cap on its waitlist (`None`, or 0 to 3).
     pub waitlist_max: Option<u32>,
     /// The event's `offer_ttl_seconds`.
     pub offer_ttl_s: Option<u32>,
+    /// The operations, run in order on the model and on the engine.
     pub ops: Vec<Op>,
 }
 

@@ -51,6 +51,8 @@ impl PgStore {
         Self { pool, batcher }
     }
 
+    /// The connection pool the store runs on, for an embedder's own queries on the same
+    /// database (the store's tables are its own: read them, do not write them).
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -33,47 +33,196 @@ impl Default for AuditOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Breach {
     /// `booked + held > capacity`.
-    Oversold { event: EventId, capacity: u32, booked: u32, held: u32 },
+    Oversold {
+        /// The event audited.
+        event: EventId,
+        /// Its seats.
+        capacity: u32,
+        /// Seats of confirmed bookings, as the store counts them.
+        booked: u32,
+        /// Seats under holds and open offers, as the store counts them.
+        held: u32,
+    },
     /// A confirmed (or offered) booking owns no seat, or more than it requested.
-    SeatCount { event: EventId, booking: BookingId, seats: u32, requested: u32 },
+    SeatCount {
+        /// The event audited.
+        event: EventId,
+        /// The booking at fault.
+        booking: BookingId,
+        /// Seats it owns.
+        seats: u32,
+        /// Seats it asked for.
+        requested: u32,
+    },
     /// A confirmed booking owns a seat outside `1..=capacity`.
-    SeatOutOfRange { event: EventId, booking: BookingId, seat: SeatNo, capacity: u32 },
+    SeatOutOfRange {
+        /// The event audited.
+        event: EventId,
+        /// The booking at fault.
+        booking: BookingId,
+        /// The seat outside the event.
+        seat: SeatNo,
+        /// The event's seats.
+        capacity: u32,
+    },
     /// Two bookings (confirmed or offered) own the same seat.
-    SeatTwice { event: EventId, seat: SeatNo, first: BookingId, second: BookingId },
+    SeatTwice {
+        /// The event audited.
+        event: EventId,
+        /// The seat owned twice.
+        seat: SeatNo,
+        /// The booking read first that owns it.
+        first: BookingId,
+        /// The other booking that owns it.
+        second: BookingId,
+    },
     /// The event's booked count is not the seats its confirmed bookings own.
-    BookedCount { event: EventId, booked: u32, confirmed_seats: u32 },
+    BookedCount {
+        /// The event audited.
+        event: EventId,
+        /// The store's count of booked seats.
+        booked: u32,
+        /// Seats its confirmed bookings own, counted one by one.
+        confirmed_seats: u32,
+    },
     /// The seat map's taken seats are not the seats of the confirmed bookings.
-    SeatMap { event: EventId, taken: Vec<SeatNo>, confirmed: Vec<SeatNo> },
+    SeatMap {
+        /// The event audited.
+        event: EventId,
+        /// Taken seats as the seat map has them, ascending.
+        taken: Vec<SeatNo>,
+        /// Seats of the confirmed bookings, ascending.
+        confirmed: Vec<SeatNo>,
+    },
     /// The seat map's held seats disagree with the held count, overlap booked seats, or
     /// miss an offered booking's seats.
-    HeldSeats { event: EventId, held: u32, held_seats: Vec<SeatNo> },
+    HeldSeats {
+        /// The event audited.
+        event: EventId,
+        /// The store's count of held seats.
+        held: u32,
+        /// Held seats as the seat map has them, ascending.
+        held_seats: Vec<SeatNo>,
+    },
     /// The store's durable waitlist is not its waiting bookings in `queue_seq` order.
-    StoreWaitlist { event: EventId, waitlist: Vec<BookingId>, waiting: Vec<BookingId> },
+    StoreWaitlist {
+        /// The event audited.
+        event: EventId,
+        /// The store's waitlist, head first.
+        waitlist: Vec<BookingId>,
+        /// The waiting bookings by `queue_seq`: what it should be.
+        waiting: Vec<BookingId>,
+    },
     /// The event's count of waiting bookings (the queue length the store keeps, which
     /// numbers the next booking to wait) is not the number of its waiting bookings.
-    WaitingCount { event: EventId, count: u32, waiting: u32 },
+    WaitingCount {
+        /// The event audited.
+        event: EventId,
+        /// The count the store keeps.
+        count: u32,
+        /// Bookings that wait, counted one by one.
+        waiting: u32,
+    },
     /// FIFO: `booking` is queued ahead of `created_before`, which was created earlier.
-    QueueOrder { event: EventId, booking: BookingId, created_before: BookingId },
+    QueueOrder {
+        /// The event audited.
+        event: EventId,
+        /// The booking queued too early.
+        booking: BookingId,
+        /// The booking it passed, created more than `order_tolerance` before it.
+        created_before: BookingId,
+    },
     /// A cancelled event still has confirmed, offered or waiting bookings.
-    CancelledEventLive { event: EventId, live: u32 },
+    CancelledEventLive {
+        /// The cancelled event.
+        event: EventId,
+        /// How many of its bookings are still live.
+        live: u32,
+    },
     /// An offer is still open `stuck_after` past its expiry: the background step that
     /// ends offers is not running.
-    OfferOverdue { event: EventId, booking: BookingId, expires_at: DateTime<Utc> },
+    OfferOverdue {
+        /// The event audited.
+        event: EventId,
+        /// The offered booking.
+        booking: BookingId,
+        /// When its offer should have ended.
+        expires_at: DateTime<Utc>,
+    },
     /// The admission's waitlist is not the store's waiting bookings, in order.
-    AdmissionWaitlist { event: EventId, admission: Vec<WaitEntry>, store: Vec<WaitEntry> },
+    AdmissionWaitlist {
+        /// The event audited.
+        event: EventId,
+        /// The admission's queue, head first.
+        admission: Vec<WaitEntry>,
+        /// The store's waiting bookings as queue entries, by `queue_seq`: what it should be.
+        store: Vec<WaitEntry>,
+    },
     /// The admission's free-seat counter is not the store's `capacity - booked - held`.
-    CounterDrift { event: EventId, counter: u32, store: u32 },
+    CounterDrift {
+        /// The event audited.
+        event: EventId,
+        /// Free seats by the admission's counter.
+        counter: u32,
+        /// Free seats by the store: what the counter should say.
+        store: u32,
+    },
     /// Seats are free and a waiting booking fits them under the event's policy.
-    WaitingForFreeSeats { event: EventId, booking: BookingId, seats: u32, free: u32 },
+    WaitingForFreeSeats {
+        /// The event audited.
+        event: EventId,
+        /// The booking that should have been promoted.
+        booking: BookingId,
+        /// Seats it waits for.
+        seats: u32,
+        /// Seats free in the store.
+        free: u32,
+    },
     /// A booking has no history at all.
-    HistoryMissing { event: EventId, booking: BookingId },
+    HistoryMissing {
+        /// The event audited.
+        event: EventId,
+        /// The booking without history.
+        booking: BookingId,
+    },
     /// A booking's history does not start with `created` or does not end in its status.
-    HistoryMismatch { event: EventId, booking: BookingId, first: HistoryAction, last: BookingStatus, status: BookingStatus },
+    HistoryMismatch {
+        /// The event audited.
+        event: EventId,
+        /// The booking at fault.
+        booking: BookingId,
+        /// The action of its first history entry.
+        first: HistoryAction,
+        /// The status its last history entry left it in.
+        last: BookingStatus,
+        /// Its status in the store.
+        status: BookingStatus,
+    },
     /// A booking's history entries and its notifications (one per entry, of the entry's
     /// kind, `event_updated` aside) disagree.
-    Notifications { event: EventId, booking: BookingId, history: Vec<HistoryAction>, notifications: Vec<NotificationKind> },
+    Notifications {
+        /// The event audited.
+        event: EventId,
+        /// The booking at fault.
+        booking: BookingId,
+        /// Its history's actions, oldest first.
+        history: Vec<HistoryAction>,
+        /// Its notifications' kinds in outbox order, `event_updated` left out.
+        notifications: Vec<NotificationKind>,
+    },
     /// A notification has been pending (claimed or not) since `created_at`.
-    OutboxStuck { notification: NotificationId, event: Option<EventId>, user: UserId, kind: NotificationKind, created_at: DateTime<Utc> },
+    OutboxStuck {
+        /// The stuck notification.
+        notification: NotificationId,
+        /// The event it is about, if any.
+        event: Option<EventId>,
+        /// Who it is for.
+        user: UserId,
+        /// What it tells.
+        kind: NotificationKind,
+        /// When it was written to the outbox.
+        created_at: DateTime<Utc>,
+    },
 }
 
 impl Breach {
@@ -222,6 +371,7 @@ impl fmt::Display for Breach {
 /// What auditing one event found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventAudit {
+    /// The event audited.
     pub event_id: EventId,
     /// Bookings checked (any status).
     pub bookings: usize,
@@ -229,22 +379,27 @@ pub struct EventAudit {
     /// breach, the engine rebuilds it from the store on first use; its counter and
     /// waitlist were not compared.
     pub admission_missing: bool,
+    /// Every broken invariant found in the event; empty when it is sound.
     pub breaches: Vec<Breach>,
 }
 
 /// What auditing a deployment found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditReport {
+    /// Events audited.
     pub events_checked: usize,
+    /// Bookings checked across them (any status).
     pub bookings_checked: usize,
     /// Events whose admission counter is missing (see [`EventAudit::admission_missing`]).
     pub admission_missing: Vec<EventId>,
     /// Pending notifications looked at for stuck ones.
     pub pending_scanned: usize,
+    /// Every broken invariant found, event by event, then the stuck notifications.
     pub breaches: Vec<Breach>,
 }
 
 impl AuditReport {
+    /// Whether no invariant is broken (a missing admission counter is not a breach).
     pub fn is_clean(&self) -> bool {
         self.breaches.is_empty()
     }

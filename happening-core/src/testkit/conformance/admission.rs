@@ -2,6 +2,8 @@
 
 use super::*;
 
+/// A missing counter and queue (an emptied Redis) are rebuilt from the store on first use, in
+/// order; a drifted counter is repaired by `reconcile_event`.
 pub async fn counter_rebuilt_when_missing(h: &Harness) {
     let e = h.event(2, Fifo).await;
     h.book(e, UserId::new(), 2).await.unwrap();
@@ -171,6 +173,8 @@ pub async fn cancels_at_once_promote_everyone_one_pass_at_a_time_where_pops_only
     check(h, e).await;
 }
 
+/// A cancellation made between a rebuild's read of the store and its write is not lost: its seat
+/// stays free.
 pub async fn rebuild_keeps_a_step_made_while_it_read_the_store(h: &Harness) {
     let e = h.event(3, Fifo).await;
     let u = UserId::new();

@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// A booking that fits is confirmed with the lowest free seats, in order, and the counts follow.
 pub async fn book_confirms_lowest_free_seats(h: &Harness) {
     let e = h.event(10, Fifo).await;
     let a = h.book(e, UserId::new(), 3).await.unwrap();
@@ -13,6 +14,7 @@ pub async fn book_confirms_lowest_free_seats(h: &Harness) {
     check(h, e).await;
 }
 
+/// Seats asked for by number are given when free, ascending, and the seat map shows them taken.
 pub async fn requested_seats_when_free(h: &Harness) {
     let e = h.event(10, Fifo).await;
     let a = h.book_seats(e, UserId::new(), &[7, 5], false).await.unwrap();
@@ -22,6 +24,7 @@ pub async fn requested_seats_when_free(h: &Harness) {
     check(h, e).await;
 }
 
+/// Seats asked for by number, one of them taken: the booking gets the lowest free seats instead.
 pub async fn taken_requested_seats_fall_back_to_lowest(h: &Harness) {
     let e = h.event(10, Fifo).await;
     h.book_seats(e, UserId::new(), &[1], false).await.unwrap();
@@ -30,6 +33,7 @@ pub async fn taken_requested_seats_fall_back_to_lowest(h: &Harness) {
     check(h, e).await;
 }
 
+/// With `strict_seats`, a taken seat is `Conflict(SeatsTaken)` naming it, and nothing changes.
 pub async fn strict_seats_conflict_names_taken_seats(h: &Harness) {
     let e = h.event(10, Fifo).await;
     h.book_seats(e, UserId::new(), &[5], false).await.unwrap();
@@ -40,6 +44,8 @@ pub async fn strict_seats_conflict_names_taken_seats(h: &Harness) {
     check(h, e).await;
 }
 
+/// `accept_partial` confirms what is free, keeping the request; with nothing free it waits for all
+/// of it.
 pub async fn accept_partial_takes_what_is_free(h: &Harness) {
     let e = h.event(5, Fifo).await;
     h.book(e, UserId::new(), 3).await.unwrap();
@@ -52,6 +58,8 @@ pub async fn accept_partial_takes_what_is_free(h: &Harness) {
     check(h, e).await;
 }
 
+/// A booking or cancellation repeated with its idempotency key answers its first result and books
+/// nothing more; the key reused for another request is `IdempotencyMismatch`; keys are per user.
 pub async fn idempotent_requests_replay(h: &Harness) {
     let e = h.event(3, Fifo).await;
     let u = UserId::new();

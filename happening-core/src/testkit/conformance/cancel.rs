@@ -19,6 +19,8 @@ pub async fn demo_cancel_seats_promotes(h: &Harness) {
     check(h, e).await;
 }
 
+/// Cancelling a waiting booking takes it out of the queue: the next head is promoted if it fits,
+/// and the rest move up.
 pub async fn cancel_waiting_leaves_queue_and_promotes_next(h: &Harness) {
     let e = h.event(4, Fifo).await;
     h.book(e, UserId::new(), 3).await.unwrap();
@@ -37,6 +39,8 @@ pub async fn cancel_waiting_leaves_queue_and_promotes_next(h: &Harness) {
     check(h, e).await;
 }
 
+/// A second cancellation is `Conflict(BookingCancelled)` and frees nothing; an unknown booking is
+/// `NotFound(Booking)`.
 pub async fn cancel_twice_conflicts(h: &Harness) {
     let e = h.event(4, Fifo).await;
     let u = UserId::new();
@@ -49,6 +53,8 @@ pub async fn cancel_twice_conflicts(h: &Harness) {
     check(h, e).await;
 }
 
+/// Cancelling some seats: only the booking's own (`SeatsNotInBooking` names the others), only of a
+/// confirmed booking, the last one cancels it, and the freed seats promote.
 pub async fn cancel_seats_rules(h: &Harness) {
     let e = h.event(3, Fifo).await;
     let u = UserId::new();

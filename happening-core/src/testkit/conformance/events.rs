@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// A larger capacity adds seats, and the waitlist is promoted into them.
 pub async fn resize_up_promotes(h: &Harness) {
     let e = h.event(2, Fifo).await;
     h.book(e, UserId::new(), 2).await.unwrap();
@@ -37,6 +38,8 @@ pub async fn promotion_cut_by_its_limit_is_finished_by_reconcile_dirty(h: &Harne
     check(h, e).await;
 }
 
+/// A smaller capacity may not drop a taken seat (`CapacityBelowTakenSeat`) nor go below the seats
+/// taken; a refusal changes nothing.
 pub async fn resize_down_keeps_taken_seats(h: &Harness) {
     let e = h.event(10, Fifo).await;
     h.book_seats(e, UserId::new(), &[8], false).await.unwrap();
@@ -54,6 +57,8 @@ pub async fn resize_down_keeps_taken_seats(h: &Harness) {
     check(h, e).await;
 }
 
+/// Cancelling an event cancels every booking, waiting ones included, drops its holds, notifies
+/// everyone concerned, and refuses anything after.
 pub async fn cancel_event_cancels_everything(h: &Harness) {
     let e = h.event(3, Fifo).await;
     let holder = UserId::new();

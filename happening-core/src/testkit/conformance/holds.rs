@@ -2,6 +2,8 @@
 
 use super::*;
 
+/// Held seats are not free; when the hold is due (not a millisecond before) it expires, its seats
+/// promote the waitlist, and its owner is told.
 pub async fn hold_expiry_frees_and_promotes(h: &Harness) {
     let e = h.event(3, Fifo).await;
     let u = UserId::new();
@@ -24,6 +26,9 @@ pub async fn hold_expiry_frees_and_promotes(h: &Harness) {
     check(h, e).await;
 }
 
+/// A hold of taken seats is `Conflict(SeatsTaken)` naming them; a held seat is taken for a strict
+/// booking too (a non-strict one gets the lowest free), and a hold beyond the free seats is
+/// `Capacity`.
 pub async fn hold_of_taken_seats_conflicts(h: &Harness) {
     let e = h.event(5, Fifo).await;
     h.engine.hold(hold_req(e, UserId::new(), None, Some(vec![2]))).await.unwrap();
@@ -38,6 +43,8 @@ pub async fn hold_of_taken_seats_conflicts(h: &Harness) {
     check(h, e).await;
 }
 
+/// Only a hold's owner may release it; its seats then promote the waitlist, and a second release is
+/// `NotFound(Hold)`.
 pub async fn hold_release_and_owner_checks(h: &Harness) {
     let e = h.event(2, Fifo).await;
     let u = UserId::new();
@@ -50,6 +57,8 @@ pub async fn hold_release_and_owner_checks(h: &Harness) {
     check(h, e).await;
 }
 
+/// A hold books its own seats once, for its owner only, and not after it is due
+/// (`Conflict(HoldExpired)`).
 pub async fn hold_becomes_booking(h: &Harness) {
     let e = h.event(5, Fifo).await;
     let u = UserId::new();

@@ -30,6 +30,9 @@ fn one_seat(event: EventId, user: UserId) -> BookRequest {
     BookRequest { event_id: event, user_id: user, seats: Some(1), ..Default::default() }
 }
 
+/// `Engine::book_as`: a member books for themself, an organizer for a member; a stranger, a booking
+/// for another by a mere member, or for a non-member, or with another event's hold, is refused and
+/// writes nothing.
 pub async fn book_as_follows_the_organization_s_rules(h: &Harness) {
     let o = org(h).await;
     let e = h.event_in(o.id, 10, Fifo).await.id;
@@ -69,6 +72,8 @@ pub async fn book_as_follows_the_organization_s_rules(h: &Harness) {
     check(h, elsewhere).await;
 }
 
+/// `Engine::with_auth_cache`: a grant read lately is used until its time is up or it changes
+/// through this engine; refusals are never kept.
 pub async fn auth_cache_keeps_grants_until_changed_here_or_stale(h: &Harness) {
     let o = org(h).await;
     let e = h.event_in(o.id, 10, Fifo).await.id;
@@ -97,6 +102,8 @@ pub async fn auth_cache_keeps_grants_until_changed_here_or_stale(h: &Harness) {
     check(h, e).await;
 }
 
+/// Users, roles and invites: who may see and manage an organization, invites accepted by the
+/// invited address only and once, the last orgAdmin kept, and bad user input refused.
 pub async fn directory_roles_and_invites(h: &Harness) {
     use crate::domain::Role;
     let en = &h.engine;

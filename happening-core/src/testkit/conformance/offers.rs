@@ -45,6 +45,9 @@ async fn sold_out(h: &Harness, e: EventId, capacity: u32, waiting: &[u32]) -> (B
     (first, queued)
 }
 
+/// A seat freed on an event with offers is held for the head (not free, not booked) until it
+/// accepts; accepting confirms those seats, again answers the same, and the history and
+/// notifications say so.
 pub async fn offer_holds_seats_until_accepted(h: &Harness) {
     let e = offer_event(h, 2, Fifo).await;
     let (a, _) = sold_out(h, e, 2, &[]).await;
@@ -95,6 +98,8 @@ pub async fn offer_holds_seats_until_accepted(h: &Harness) {
     check(h, e).await;
 }
 
+/// A declined offer frees its seats to the next in line, ends the booking for good, and declining
+/// again answers the same.
 pub async fn declined_offer_passes_to_the_next_in_line(h: &Harness) {
     let e = offer_event(h, 2, Fifo).await;
     let (a, q) = sold_out(h, e, 2, &[2, 1]).await;
@@ -116,6 +121,8 @@ pub async fn declined_offer_passes_to_the_next_in_line(h: &Harness) {
     check(h, e).await;
 }
 
+/// An offer due is no longer accepted, and the background step expires it once and offers its seats
+/// to the next in line.
 pub async fn expired_offer_passes_on_in_the_background_step(h: &Harness) {
     let e = offer_event(h, 1, Fifo).await;
     let (a, q) = sold_out(h, e, 1, &[1, 1]).await;
@@ -177,6 +184,8 @@ pub async fn offers_due_together_end_once_each(h: &Harness) {
     check(h, e).await;
 }
 
+/// Offers go where the policy promotes (`first_fit`: the first that fits; `partial`: what is free
+/// to the head), and without offers promotions confirm again.
 pub async fn offers_follow_the_waitlist_policy(h: &Harness) {
     // first_fit: the first that fits is offered, the larger head waits.
     let e = offer_event(h, 3, FirstFit).await;
@@ -204,6 +213,8 @@ pub async fn offers_follow_the_waitlist_policy(h: &Harness) {
     check(h, e).await;
 }
 
+/// Offered seats are kept from a resize and from a cancel of some seats; a cancelled offer passes
+/// its seats on, and a cancelled event ends its offers, which never expire after.
 pub async fn cancels_and_resizes_respect_offered_seats(h: &Harness) {
     let e = offer_event(h, 3, Fifo).await;
     let a = h.book(e, UserId::new(), 2).await.unwrap();

@@ -2,6 +2,8 @@
 
 use super::*;
 
+/// Every change writes its history entry and its notification (unique ids, relayed once); a user
+/// reads their own notifications newest first and marks them read.
 pub async fn history_and_notifications_for_every_change(h: &Harness) {
     let e = h.event(2, Fifo).await;
     let (a, b) = (UserId::new(), UserId::new());

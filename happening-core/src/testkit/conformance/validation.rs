@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// Bad booking and cancellation input is refused with the field named, and changes nothing.
 pub async fn bad_input_changes_nothing(h: &Harness) {
     let e = h.event(10, Fifo).await;
     let u = UserId::new();
@@ -57,6 +58,8 @@ pub async fn bad_input_changes_nothing(h: &Harness) {
     check(h, e).await;
 }
 
+/// Bad holds, bookings of a hold, event updates and new events are refused with the field named,
+/// and change nothing.
 pub async fn bad_holds_events_and_hold_bookings_change_nothing(h: &Harness) {
     let org = h.org().await;
     let (e, other) = (h.event_in(org, 10, Fifo).await.id, h.event_in(org, 10, Fifo).await);

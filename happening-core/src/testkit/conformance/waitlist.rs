@@ -2,6 +2,8 @@
 
 use super::*;
 
+/// A booking that does not fit waits, numbered 1, 2, ... in the order it came, in the waitlist and
+/// the event's count.
 pub async fn short_booking_waits_in_order(h: &Harness) {
     let e = h.event(5, Fifo).await;
     h.book(e, UserId::new(), 3).await.unwrap();
@@ -65,6 +67,8 @@ pub async fn a_burst_that_waits_is_numbered_one_to_n_in_queue_order(h: &Harness)
     }
 }
 
+/// Under `fifo` a newcomer that fits still queues behind anyone waiting; under `partial` the short
+/// head takes what is free first.
 pub async fn fifo_newcomer_queues_behind_waiting(h: &Harness) {
     let e = h.event(5, Fifo).await;
     h.book(e, UserId::new(), 3).await.unwrap();
@@ -125,6 +129,7 @@ pub async fn confirm_behind_the_queue_is_short_while_anyone_waits(h: &Harness) {
     check(h, f).await;
 }
 
+/// Under `first_fit` a newcomer that fits is confirmed while a larger request waits.
 pub async fn first_fit_newcomer_that_fits_is_confirmed(h: &Harness) {
     let e = h.event(5, FirstFit).await;
     h.book(e, UserId::new(), 3).await.unwrap();
@@ -147,6 +152,8 @@ async fn two_waiting(h: &Harness, policy: WaitlistPolicy) -> (EventId, Booking, 
     (e, b, c)
 }
 
+/// Under `fifo` promotion stops at a head that does not fit: a smaller booking behind it may not
+/// pass.
 pub async fn fifo_stops_at_first_that_does_not_fit(h: &Harness) {
     let (e, b, c) = two_waiting(h, Fifo).await;
     assert_eq!(status(h, &b).await.0, BookingStatus::Waiting);
@@ -154,6 +161,7 @@ pub async fn fifo_stops_at_first_that_does_not_fit(h: &Harness) {
     check(h, e).await;
 }
 
+/// Under `first_fit` freed seats promote the first waiting booking that fits, past a larger head.
 pub async fn first_fit_promotes_every_one_that_fits(h: &Harness) {
     let (e, b, c) = two_waiting(h, FirstFit).await;
     assert_eq!(status(h, &b).await.0, BookingStatus::Waiting);
@@ -161,6 +169,7 @@ pub async fn first_fit_promotes_every_one_that_fits(h: &Harness) {
     check(h, e).await;
 }
 
+/// Under `partial` the head takes the free seats, short of its request, and leaves the queue.
 pub async fn partial_policy_gives_head_what_is_free(h: &Harness) {
     let (e, b, c) = two_waiting(h, Partial).await;
     let b = h.engine.booking(b.id).await.unwrap();
