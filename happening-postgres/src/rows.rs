@@ -41,11 +41,7 @@ pub(crate) fn event(row: &PgRow) -> Result<Event, StoreError> {
         category: get(row, "category")?,
         event_date: get(row, "event_date")?,
         capacity: get::<i32>(row, "total_slots")? as u32,
-        status: match status.as_str() {
-            "upcoming" => EventStatus::Upcoming,
-            "cancelled" => EventStatus::Cancelled,
-            _ => return Err(bad("event status", &status)),
-        },
+        status: status.parse().map_err(|_| bad("event status", &status))?,
         policy: policy.parse().map_err(|_| bad("waitlist policy", &policy))?,
         waitlist_max: get::<Option<i32>>(row, "waitlist_max")?.map(|m| m as u32),
         offer_ttl_seconds: get::<Option<i32>>(row, "offer_ttl_seconds")?.map(|t| t as u32),
@@ -105,22 +101,7 @@ pub(crate) fn kind(s: &str) -> Result<NotificationKind, StoreError> {
 }
 
 pub(crate) fn delivery(s: &str) -> Result<DeliveryStatus, StoreError> {
-    Ok(match s {
-        "pending" => DeliveryStatus::Pending,
-        "sent" => DeliveryStatus::Sent,
-        "delivered" => DeliveryStatus::Delivered,
-        "failed" => DeliveryStatus::Failed,
-        _ => return Err(bad("delivery status", s)),
-    })
-}
-
-pub(crate) fn delivery_str(s: DeliveryStatus) -> &'static str {
-    match s {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Sent => "sent",
-        DeliveryStatus::Delivered => "delivered",
-        DeliveryStatus::Failed => "failed",
-    }
+    s.parse().map_err(|_| bad("delivery status", s))
 }
 
 pub(crate) fn notification(row: &PgRow) -> Result<Notification, StoreError> {
@@ -178,12 +159,7 @@ pub(crate) fn invite(row: &PgRow) -> Result<Invite, StoreError> {
         email: get(row, "email")?,
         role: role(&r)?,
         invited_by: UserId(get(row, "invited_by")?),
-        status: match st.as_str() {
-            "pending" => InviteStatus::Pending,
-            "accepted" => InviteStatus::Accepted,
-            "revoked" => InviteStatus::Revoked,
-            _ => return Err(bad("invite status", &st)),
-        },
+        status: st.parse().map_err(|_| bad("invite status", &st))?,
         expires_at: get(row, "expires_at")?,
         created_at: get(row, "created_at")?,
     })

@@ -24,19 +24,16 @@ pub enum BookingStatus {
     Expired,
 }
 
-impl BookingStatus {
-    /// The status as the stores write it and the API shows it (snake_case, as serde does).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BookingStatus::Confirmed => "confirmed",
-            BookingStatus::Waiting => "waiting",
-            BookingStatus::Cancelled => "cancelled",
-            BookingStatus::Offered => "offered",
-            BookingStatus::Declined => "declined",
-            BookingStatus::Expired => "expired",
-        }
-    }
+names!(BookingStatus {
+    Confirmed => "confirmed",
+    Waiting => "waiting",
+    Cancelled => "cancelled",
+    Offered => "offered",
+    Declined => "declined",
+    Expired => "expired",
+});
 
+impl BookingStatus {
     /// Whether the booking has ended: cancelled, declined or expired. An ended booking
     /// keeps the seats it had, for the record, and never changes again.
     pub fn is_final(self) -> bool {
@@ -47,21 +44,6 @@ impl BookingStatus {
     /// and held for it).
     pub fn owns_seats(self) -> bool {
         matches!(self, BookingStatus::Confirmed | BookingStatus::Offered)
-    }
-}
-
-impl std::str::FromStr for BookingStatus {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Ok(match s {
-            "confirmed" => Self::Confirmed,
-            "waiting" => Self::Waiting,
-            "cancelled" => Self::Cancelled,
-            "offered" => Self::Offered,
-            "declined" => Self::Declined,
-            "expired" => Self::Expired,
-            _ => return Err(()),
-        })
     }
 }
 
@@ -200,29 +182,16 @@ pub enum HistoryAction {
     Expired,
 }
 
-impl HistoryAction {
-    /// The action as the stores write it and the API shows it (snake_case, as serde does).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HistoryAction::Created => "created",
-            HistoryAction::Cancelled => "cancelled",
-            HistoryAction::Promoted => "promoted",
-            HistoryAction::Modified => "modified",
-            HistoryAction::Offered => "offered",
-            HistoryAction::Accepted => "accepted",
-            HistoryAction::Declined => "declined",
-            HistoryAction::Expired => "expired",
-        }
-    }
-}
-
-impl std::str::FromStr for HistoryAction {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        use HistoryAction::*;
-        [Created, Cancelled, Promoted, Modified, Offered, Accepted, Declined, Expired].into_iter().find(|a| a.as_str() == s).ok_or(())
-    }
-}
+names!(HistoryAction {
+    Created => "created",
+    Cancelled => "cancelled",
+    Promoted => "promoted",
+    Modified => "modified",
+    Offered => "offered",
+    Accepted => "accepted",
+    Declined => "declined",
+    Expired => "expired",
+});
 
 /// One line of a booking's history, written in the same atomic step as the change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

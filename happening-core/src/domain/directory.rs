@@ -46,16 +46,13 @@ pub enum Role {
     OrgAdmin,
 }
 
-impl Role {
-    /// The role as the stores write it and the API shows it (`user`, `organizer`, `orgAdmin`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Organizer => "organizer",
-            Role::OrgAdmin => "orgAdmin",
-        }
-    }
+names!(Role {
+    User => "user",
+    Organizer => "organizer",
+    OrgAdmin => "orgAdmin",
+});
 
+impl Role {
     /// Whether the role may create, change and cancel the organization's events, see every
     /// booking of them and book for others (organizer and above).
     pub fn manages_events(self) -> bool {
@@ -66,18 +63,6 @@ impl Role {
     /// invites (orgAdmin only).
     pub fn manages_org(self) -> bool {
         self == Role::OrgAdmin
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "user" => Ok(Role::User),
-            "organizer" => Ok(Role::Organizer),
-            "orgAdmin" => Ok(Role::OrgAdmin),
-            _ => Err(()),
-        }
     }
 }
 
@@ -106,6 +91,12 @@ pub enum InviteStatus {
     /// engine has no call that sets it.
     Revoked,
 }
+
+names!(InviteStatus {
+    Pending => "pending",
+    Accepted => "accepted",
+    Revoked => "revoked",
+});
 
 /// An invitation to join an organization with a role, redeemed by its token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

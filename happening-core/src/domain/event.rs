@@ -24,29 +24,13 @@ impl WaitlistPolicy {
     pub fn newcomers_queue_behind(self) -> bool {
         !matches!(self, WaitlistPolicy::FirstFit)
     }
-
-    /// The policy as the stores write it and the API takes it (`fifo`, `first_fit`,
-    /// `partial`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitlistPolicy::Fifo => "fifo",
-            WaitlistPolicy::FirstFit => "first_fit",
-            WaitlistPolicy::Partial => "partial",
-        }
-    }
 }
 
-impl std::str::FromStr for WaitlistPolicy {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "fifo" => Ok(Self::Fifo),
-            "first_fit" => Ok(Self::FirstFit),
-            "partial" => Ok(Self::Partial),
-            _ => Err(()),
-        }
-    }
-}
+names!(WaitlistPolicy {
+    Fifo => "fifo",
+    FirstFit => "first_fit",
+    Partial => "partial",
+});
 
 /// Whether an event still takes bookings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,15 +43,10 @@ pub enum EventStatus {
     Cancelled,
 }
 
-impl EventStatus {
-    /// The status as the stores write it and the API shows it (snake_case, as serde does).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventStatus::Upcoming => "upcoming",
-            EventStatus::Cancelled => "cancelled",
-        }
-    }
-}
+names!(EventStatus {
+    Upcoming => "upcoming",
+    Cancelled => "cancelled",
+});
 
 /// An event: `capacity` seats numbered `1..=capacity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

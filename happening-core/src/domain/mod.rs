@@ -1,5 +1,35 @@
 //! Domain types: plain data, no behaviour that needs a store.
 
+/// The names of a fieldless enum's variants as the stores write them and the API shows
+/// them, listed once: `NAMES` (declaration order), `as_str`, and `FromStr` (which refuses
+/// anything else), so that the writing and the reading of a name cannot drift apart.
+macro_rules! names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every variant's name, in declaration order (for schemas and checks).
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            /// The name the stores write and the API shows.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = ();
+            /// The variant of a name `as_str` gives; `Err` for any other text.
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err(()),
+                }
+            }
+        }
+    };
+}
+
 mod booking;
 mod directory;
 mod event;
@@ -11,3 +41,56 @@ pub use directory::*;
 pub use event::*;
 pub use hold::*;
 pub use notification::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name reads back as the variant that writes it, serde writes the same names,
+    /// and nothing else reads as a variant.
+    fn round_trip<T>(values: &[T])
+    where
+        T: Copy + std::fmt::Debug + PartialEq + std::str::FromStr + serde::Serialize,
+    {
+        for &v in values {
+            let name = serde_json::to_value(v).expect("serialize");
+            let back: T = name.as_str().expect("a string").parse().unwrap_or_else(|_| panic!("{name} does not parse"));
+            assert_eq!(back, v);
+        }
+        assert!("".parse::<T>().is_err() && "Confirmed".parse::<T>().is_err());
+    }
+
+    #[test]
+    fn names_read_back_as_written() {
+        use BookingStatus as B;
+        round_trip(&[B::Confirmed, B::Waiting, B::Cancelled, B::Offered, B::Declined, B::Expired]);
+        assert_eq!(B::NAMES.len(), 6);
+        use HistoryAction as H;
+        round_trip(&[H::Created, H::Cancelled, H::Promoted, H::Modified, H::Offered, H::Accepted, H::Declined, H::Expired]);
+        assert_eq!(H::NAMES.len(), 8);
+        round_trip(&[WaitlistPolicy::Fifo, WaitlistPolicy::FirstFit, WaitlistPolicy::Partial]);
+        round_trip(&[EventStatus::Upcoming, EventStatus::Cancelled]);
+        round_trip(&[Role::User, Role::Organizer, Role::OrgAdmin]);
+        round_trip(&[InviteStatus::Pending, InviteStatus::Accepted, InviteStatus::Revoked]);
+        use DeliveryStatus as D;
+        round_trip(&[D::Pending, D::Sent, D::Delivered, D::Failed]);
+        use NotificationKind as N;
+        let kinds = [
+            N::BookingConfirmed,
+            N::BookingWaitlisted,
+            N::BookingCancelled,
+            N::SeatsCancelled,
+            N::WaitlistPromoted,
+            N::WaitlistOffer,
+            N::OfferAccepted,
+            N::OfferExpired,
+            N::OfferDeclined,
+            N::HoldExpired,
+            N::EventUpdated,
+            N::EventCancelled,
+            N::InvitationReceived,
+        ];
+        round_trip(&kinds);
+        assert_eq!(N::NAMES, kinds.map(|k| k.as_str()).as_slice());
+    }
+}

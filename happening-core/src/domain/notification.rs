@@ -36,51 +36,21 @@ pub enum NotificationKind {
     InvitationReceived,
 }
 
-impl NotificationKind {
-    /// The kind as the stores write it and consumers read it (snake_case, as serde does).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BookingConfirmed => "booking_confirmed",
-            Self::BookingWaitlisted => "booking_waitlisted",
-            Self::BookingCancelled => "booking_cancelled",
-            Self::SeatsCancelled => "seats_cancelled",
-            Self::WaitlistPromoted => "waitlist_promoted",
-            Self::WaitlistOffer => "waitlist_offer",
-            Self::OfferAccepted => "offer_accepted",
-            Self::OfferExpired => "offer_expired",
-            Self::OfferDeclined => "offer_declined",
-            Self::HoldExpired => "hold_expired",
-            Self::EventUpdated => "event_updated",
-            Self::EventCancelled => "event_cancelled",
-            Self::InvitationReceived => "invitation_received",
-        }
-    }
-}
-
-impl std::str::FromStr for NotificationKind {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        use NotificationKind::*;
-        [
-            BookingConfirmed,
-            BookingWaitlisted,
-            BookingCancelled,
-            SeatsCancelled,
-            WaitlistPromoted,
-            WaitlistOffer,
-            OfferAccepted,
-            OfferExpired,
-            OfferDeclined,
-            HoldExpired,
-            EventUpdated,
-            EventCancelled,
-            InvitationReceived,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or(())
-    }
-}
+names!(NotificationKind {
+    BookingConfirmed => "booking_confirmed",
+    BookingWaitlisted => "booking_waitlisted",
+    BookingCancelled => "booking_cancelled",
+    SeatsCancelled => "seats_cancelled",
+    WaitlistPromoted => "waitlist_promoted",
+    WaitlistOffer => "waitlist_offer",
+    OfferAccepted => "offer_accepted",
+    OfferExpired => "offer_expired",
+    OfferDeclined => "offer_declined",
+    HoldExpired => "hold_expired",
+    EventUpdated => "event_updated",
+    EventCancelled => "event_cancelled",
+    InvitationReceived => "invitation_received",
+});
 
 /// Where a notification stands on its way to the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -96,6 +66,13 @@ pub enum DeliveryStatus {
     /// is handled after all.
     Failed,
 }
+
+names!(DeliveryStatus {
+    Pending => "pending",
+    Sent => "sent",
+    Delivered => "delivered",
+    Failed => "failed",
+});
 
 /// A notification, written to the outbox in the same atomic step as the change it reports.
 /// `id` is unique, so consumers of an at-least-once Notifier de-duplicate by it.

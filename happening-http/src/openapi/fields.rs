@@ -3,6 +3,7 @@
 //! the domain's types (defined in `happening-core`, which knows no OpenAPI), and the seat
 //! lists a request may name.
 
+use happening_core::domain::{BookingStatus, DeliveryStatus, EventStatus, HistoryAction, InviteStatus, Role, WaitlistPolicy};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, RefOr, Schema};
 
@@ -121,29 +122,26 @@ pub fn date_time() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
 }
 
-const ROLES: &[&str] = &["user", "organizer", "orgAdmin"];
-const POLICIES: &[&str] = &["fifo", "first_fit", "partial"];
-const EVENT_STATUSES: &[&str] = &["upcoming", "cancelled"];
-const BOOKING_STATUSES: &[&str] = &["confirmed", "waiting", "cancelled", "offered", "declined", "expired"];
-
+// The engine's names of each enum (`NAMES`), so that the document lists what the server
+// writes and reads.
 pub fn role() -> impl Into<RefOr<Schema>> {
-    string_enum(ROLES)
+    string_enum(Role::NAMES)
 }
 
 pub fn policy() -> impl Into<RefOr<Schema>> {
-    string_enum(POLICIES)
+    string_enum(WaitlistPolicy::NAMES)
 }
 
 pub fn policy_or_null() -> impl Into<RefOr<Schema>> {
-    string_enum(POLICIES).schema_type(nullable(Type::String))
+    string_enum(WaitlistPolicy::NAMES).schema_type(nullable(Type::String))
 }
 
 pub fn event_status() -> impl Into<RefOr<Schema>> {
-    string_enum(EVENT_STATUSES)
+    string_enum(EventStatus::NAMES)
 }
 
 pub fn booking_status() -> ObjectBuilder {
-    string_enum(BOOKING_STATUSES)
+    string_enum(BookingStatus::NAMES)
 }
 
 pub fn booking_status_schema() -> impl Into<RefOr<Schema>> {
@@ -151,15 +149,15 @@ pub fn booking_status_schema() -> impl Into<RefOr<Schema>> {
 }
 
 pub fn invite_status() -> impl Into<RefOr<Schema>> {
-    string_enum(&["pending", "accepted", "revoked"])
+    string_enum(InviteStatus::NAMES)
 }
 
 pub fn history_action() -> impl Into<RefOr<Schema>> {
-    string_enum(&["created", "cancelled", "promoted", "modified", "offered", "accepted", "declined", "expired"])
+    string_enum(HistoryAction::NAMES)
 }
 
 pub fn delivery_status() -> impl Into<RefOr<Schema>> {
-    string_enum(&["pending", "sent", "delivered", "failed"])
+    string_enum(DeliveryStatus::NAMES)
 }
 
 /// An error's `reason`: which conflict it is.

@@ -109,7 +109,7 @@ pub(super) async fn set_delivery(store: &PgStore, ids: &[NotificationId], status
     };
     sqlx::query("UPDATE notifications SET status = $2 WHERE id = ANY($1) AND status = ANY($3)")
         .bind(ids)
-        .bind(rows::delivery_str(status))
+        .bind(status.as_str())
         .bind(from)
         .execute(&store.pool)
         .await

@@ -7,7 +7,7 @@ use happening_core::ports::StoreError;
 use sqlx::PgConnection;
 
 use crate::error::db;
-use crate::rows::{self, ints};
+use crate::rows::ints;
 
 /// Binds the history entry and the notification of a change, in `effects_sql` order.
 macro_rules! bind_effects {
@@ -24,7 +24,7 @@ macro_rules! bind_effects {
             .bind($n.org_id.map(|o| o.0))
             .bind($n.seats as i32)
             .bind($n.expires_at)
-            .bind(rows::delivery_str($n.status))
+            .bind($n.status.as_str())
             .bind($n.read)
             .bind($n.created_at)
     };
@@ -99,7 +99,7 @@ pub(crate) async fn insert_notification(conn: &mut PgConnection, n: &Notificatio
     .bind(n.org_id.map(|o| o.0))
     .bind(n.seats as i32)
     .bind(n.expires_at)
-    .bind(rows::delivery_str(n.status))
+    .bind(n.status.as_str())
     .bind(n.read)
     .bind(n.created_at)
     .execute(conn)
