@@ -19,23 +19,37 @@ use crate::oidc::Oidc;
 /// The claims the server reads. Keycloak's `preferred_username` stands in for `name`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
+    /// The subject: the caller's stable id at the token's issuer (1 to 255 bytes), which
+    /// names their user in the directory (created on first sign-in).
     pub sub: String,
+    /// Expiry, Unix seconds; a token past it (30 s leeway) is refused, and a cached
+    /// identity is dropped at it.
     pub exp: i64,
+    /// Issued at, Unix seconds; set on minted tokens, not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Stored on the user when first seen, if it looks like an email
+    /// ([`Claims::valid_email`]); invitations find people by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The person's display name, stored on the user when first seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Keycloak's user name, the display name when the token has no `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// The issuer; required to be `--jwt-issuer` (or the OpenID Connect issuer) when one
+    /// is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// The audience, a string or an array of them; required to hold `--jwt-audience` when
+    /// one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<serde_json::Value>,
 }
 
 impl Claims {
+    /// The name shown for the person: `name`, else `preferred_username`.
     pub fn display_name(&self) -> Option<&str> {
         self.name.as_deref().or(self.preferred_username.as_deref())
     }
@@ -53,7 +67,9 @@ pub struct AuthConfig {
     pub secret: Option<String>,
     /// RS256 keys (a JWKS document, as Keycloak serves at `.../protocol/openid-connect/certs`).
     pub jwks: Option<JwkSet>,
+    /// The `iss` that HS256 and JWKS tokens must carry (`--jwt-issuer`); `None`: not checked.
     pub issuer: Option<String>,
+    /// The `aud` every token must carry (`--jwt-audience`); `None`: not checked.
     pub audience: Option<String>,
     /// An OpenID Connect provider: its RS256 tokens are accepted when their `iss` is its
     /// issuer (and `aud` is `audience`, when set).
@@ -61,6 +77,8 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// Reads a JWKS file (`--jwks-file`) for [`AuthConfig::jwks`]; `Err` says why it is
+    /// unusable: unreadable, not a JWK set, or without keys.
     pub fn load_jwks(path: &Path) -> Result<JwkSet, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read JWKS file {}: {e}", path.display()))?;
         let set: JwkSet = serde_json::from_str(&text).map_err(|e| format!("JWKS file {} is not a JWK set: {e}", path.display()))?;
@@ -70,6 +88,8 @@ impl AuthConfig {
         Ok(set)
     }
 
+    /// Whether any way of verifying tokens is set; without one the server makes up a secret
+    /// and prints a development token on start.
     pub fn is_configured(&self) -> bool {
         self.secret.is_some() || self.jwks.is_some() || self.oidc.is_some()
     }
@@ -83,6 +103,7 @@ pub fn generate_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The current time, Unix seconds, as token claims count it (0 if the clock reads before 1970).
 pub fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -90,11 +111,17 @@ pub fn now_secs() -> i64 {
 /// What to put in a minted token.
 #[derive(Debug, Clone, Default)]
 pub struct MintRequest {
+    /// The subject, naming the user the token signs in (1 to 255 bytes to be accepted).
     pub sub: String,
+    /// The `email` claim, given to the user when first seen.
     pub email: Option<String>,
+    /// The `name` claim, the user's display name when first seen.
     pub name: Option<String>,
+    /// How long the token is valid from now, seconds (negative mints an expired one).
     pub ttl_secs: i64,
+    /// The `iss` claim; needed when the server checks one (`--jwt-issuer`).
     pub issuer: Option<String>,
+    /// The `aud` claim; needed when the server checks one (`--jwt-audience`).
     pub audience: Option<String>,
 }
 
@@ -118,7 +145,9 @@ pub fn mint(secret: &str, req: &MintRequest) -> String {
 /// The caller, once the token is verified and the user resolved.
 #[derive(Debug, Clone)]
 pub struct Identity {
+    /// The caller's user in the directory, whose roles authorize the request.
     pub user_id: UserId,
+    /// The verified token's claims, shared by every request that presents the same token.
     pub claims: std::sync::Arc<Claims>,
 }
 
@@ -143,6 +172,8 @@ enum Unverified {
 const CACHE_MAX: usize = 50_000;
 
 impl Verifier {
+    /// A verifier for what `cfg` accepts; `Err` when a JWKS key cannot be used. Every token
+    /// must have `exp` and `sub`, and `nbf` is honoured, with 30 s leeway for clock skew.
     pub fn new(cfg: &AuthConfig) -> Result<Self, String> {
         let hs = cfg.secret.as_ref().map(|s| DecodingKey::from_secret(s.as_bytes()));
         let mut rs = Vec::new();
@@ -192,7 +223,9 @@ impl Verifier {
         (id.claims.exp > now_secs()).then(|| id.clone())
     }
 
-    pub fn remember(&self, token: &str, id: Identity) {
+    /// Caches the identity of a verified token until its `exp`, for [`Verifier::cached`]. At
+    /// 50,000 tokens the expired ones are dropped, and all of them if that is not enough.
+    pub(crate) fn remember(&self, token: &str, id: Identity) {
         let mut cache = self.cache.write().expect("token cache poisoned");
         if cache.len() >= CACHE_MAX {
             let now = now_secs();

@@ -22,7 +22,8 @@ use crate::oidc::PublicConfig;
 
 /// Where the console lives.
 pub const BASE: &str = "/app";
-pub const PREFIX: &str = "/app/";
+/// The start of every path of the console's files and pages.
+pub(crate) const PREFIX: &str = "/app/";
 
 /// Embeds the console's files, by their path under `console/`.
 macro_rules! files {

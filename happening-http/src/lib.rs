@@ -16,6 +16,8 @@
 //! from the OpenAPI document (derived with utoipa in `openapi/`, the one declaration of the
 //! routes). The rest is private to the crate.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod console;
 mod error;

@@ -27,10 +27,16 @@ const KEYS_MAX: usize = 64;
 /// use.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Discovery {
+    /// The issuer as its tokens name it in `iss`; must be the configured issuer exactly.
     pub issuer: String,
+    /// Where the console sends people to sign in (the authorization-code flow with PKCE).
     pub authorization_endpoint: String,
+    /// Where the console trades the authorization code for tokens.
     pub token_endpoint: String,
+    /// Where the server reads the signing keys, on start and when a token names an
+    /// unknown key.
     pub jwks_uri: String,
+    /// Where the console signs people out at the provider, if it has such an endpoint.
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
 }
@@ -38,11 +44,17 @@ pub struct Discovery {
 /// What the console needs to run the authorization-code flow (all public).
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicConfig {
+    /// The provider's issuer.
     pub issuer: String,
+    /// The console's (public) client id at the provider (`--oidc-client-id`).
     pub client_id: String,
+    /// Where to send people to sign in.
     pub authorization_endpoint: String,
+    /// Where to trade the authorization code for tokens.
     pub token_endpoint: String,
+    /// Where to sign people out, if the provider has it.
     pub end_session_endpoint: Option<String>,
+    /// The scopes to ask for: `openid profile email`.
     pub scope: &'static str,
 }
 
@@ -52,7 +64,9 @@ const SCOPE: &str = "openid profile email";
 
 /// The issuer, its endpoints, and its current signing keys.
 pub struct Oidc {
+    /// The web console's client id at the provider (`--oidc-client-id`).
     pub client_id: String,
+    /// The provider's endpoints, as read on start.
     pub discovery: Discovery,
     keys: RwLock<Vec<(Option<String>, DecodingKey)>>,
     /// When the JWKS was last read (a refresh waits [`JWKS_REFRESH_MIN_MS`] after it); held
@@ -111,10 +125,12 @@ impl Oidc {
         self
     }
 
+    /// The issuer its tokens must name in `iss`.
     pub fn issuer(&self) -> &str {
         &self.discovery.issuer
     }
 
+    /// What `GET /app/config.json` gives the console to sign people in.
     pub fn public_config(&self) -> PublicConfig {
         let d = &self.discovery;
         PublicConfig {

@@ -24,6 +24,8 @@ const PERIOD_MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 type Keyed = governor::RateLimiter<UserId, DefaultKeyedStateStore<UserId>, DefaultClock>;
 
+/// Requests each user may make: on average `rate_per_sec` a second, `burst` at once
+/// (`--rate-limit`, `--rate-limit-burst`). A request over it answers 429 with `Retry-After`.
 pub struct RateLimiter {
     cells: Keyed,
     checks: AtomicU32,

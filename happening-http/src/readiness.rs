@@ -32,6 +32,7 @@ pub struct PostgresCheck {
 }
 
 impl PostgresCheck {
+    /// A check through `pool`, the pool the server's stores use.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
@@ -67,6 +68,7 @@ pub struct RedisCheck {
 }
 
 impl RedisCheck {
+    /// A check through the admission the engine runs on.
     pub fn new(admission: happening_redis::RedisAdmission) -> Self {
         Self { admission }
     }
@@ -94,6 +96,7 @@ pub struct RabbitCheck {
 }
 
 impl RabbitCheck {
+    /// A check of the notifier the outbox relay publishes through.
     pub fn new(notifier: std::sync::Arc<happening_amqp::AmqpNotifier>) -> Self {
         Self { notifier }
     }

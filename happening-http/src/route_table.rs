@@ -6,12 +6,15 @@ use std::sync::OnceLock;
 
 use crate::openapi;
 
+/// One route of the API: a method on a path template, and what a request to it needs.
 pub struct Route {
+    /// `GET`, `POST`, `PUT` or `DELETE`.
     pub method: &'static str,
     /// OpenAPI style: `/events/{id}`.
     pub path: String,
     /// Whether it needs a bearer token.
     pub auth: bool,
+    /// The one-line description of the OpenAPI document.
     pub summary: String,
     /// Name of the request body schema in `components.schemas`.
     pub body: Option<String>,

@@ -103,13 +103,16 @@ pub async fn background(st: State, notifier: Arc<dyn Notifier>, tick: Duration, 
     work.stop().await;
 }
 
-/// How to run.
+/// How [`run`] serves: where, how often the background work runs, how long shutdown waits,
+/// and where notifications go.
 pub struct RunOptions {
+    /// The address to listen on; port 0 picks a free one (see `run`'s `on_bound`).
     pub addr: SocketAddr,
     /// Background tick (hold expiry, reconciliation; the relay's pause once drained).
     pub tick: Duration,
     /// After a shutdown signal, how long in-flight requests may take.
     pub grace: Duration,
+    /// Where the outbox relay sends notifications (RabbitMQ, or the log).
     pub notifier: Arc<dyn Notifier>,
     /// Tells the other servers of the changes made here, and the live streams here of
     /// theirs (`live::relay_changes`); `None` for a server alone on its stores.

@@ -70,13 +70,25 @@ pub const STREAM_RECHECK_MS: u64 = 5_000;
 /// once a second instead of once a request.
 pub const AUTH_CACHE_MS_DEFAULT: u64 = 1_000;
 
+/// Everything the routes and the background work share: the engine, how callers are
+/// verified and limited, the settings, and the server's own caches and counters. Built
+/// once per server with [`AppState::new`] or [`AppState::with_checks`].
 pub struct AppState {
+    /// The booking engine over the configured stores, telling the live streams of every
+    /// change and keeping grants for `settings.auth_cache_ms`.
     pub engine: Engine,
+    /// Verifies bearer tokens and caches the identities it verified.
     pub verifier: Verifier,
+    /// This server's counters and latency histograms, served at `GET /metrics`.
     pub metrics: Metrics,
+    /// The live streams (SSE) open on this server, by event.
     pub live: Arc<Live>,
+    /// The responses kept for repeats of an `Idempotency-Key` (100,000 at most, oldest
+    /// evicted).
     pub idempotency: IdempotencyCache,
+    /// The per-user rate limit, applied to every authenticated request; `None`: off.
     pub limiter: Option<RateLimiter>,
+    /// The limits and defaults the handlers read.
     pub settings: Settings,
     /// `true` once shutdown began: live streams end, `/readyz` answers 503.
     pub shutdown: watch::Sender<bool>,
@@ -86,9 +98,12 @@ pub struct AppState {
     pub console: Console,
 }
 
+/// The shared state as the routes and the server take it.
 pub type State = Arc<AppState>;
 
 impl AppState {
+    /// The state of a server over `engine`, with no external store for `/readyz` to check
+    /// (the in-memory deployment, and tests).
     pub fn new(engine: Engine, verifier: Verifier, limiter: Option<RateLimiter>, settings: Settings) -> State {
         Self::with_checks(engine, verifier, limiter, settings, Vec::new())
     }
@@ -119,6 +134,7 @@ impl AppState {
         })
     }
 
+    /// Whether shutdown began (`/readyz` answers 503 from then on).
     pub fn shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
