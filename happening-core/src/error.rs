@@ -125,6 +125,24 @@ pub enum Conflict {
     InviteExpired,
 }
 
+codes!(Conflict {
+    SeatsTaken => "seats_taken",
+    SeatsNotInBooking => "seats_not_in_booking",
+    EventCancelled => "event_cancelled",
+    BookingCancelled => "booking_cancelled",
+    BookingNotConfirmed => "booking_not_confirmed",
+    CapacityBelowTakenSeat => "capacity_below_taken_seat",
+    HoldExpired => "hold_expired",
+    OfferExpired => "offer_expired",
+    OfferDeclined => "offer_declined",
+    NotOffered => "not_offered",
+    WaitlistFull => "waitlist_full",
+    AlreadyMember => "already_member",
+    LastOrgAdmin => "last_org_admin",
+    InviteNotPending => "invite_not_pending",
+    InviteExpired => "invite_expired",
+});
+
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -213,3 +231,38 @@ impl Error {
 
 /// What engine operations return: [`Error`] unless another error is named.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod conflict_codes {
+    use super::Conflict;
+
+    /// Every conflict has its own code, listed in `CODES` in declaration order.
+    #[test]
+    fn each_conflict_has_its_own_listed_code() {
+        use Conflict::*;
+        let all = [
+            SeatsTaken,
+            SeatsNotInBooking,
+            EventCancelled,
+            BookingCancelled,
+            BookingNotConfirmed,
+            CapacityBelowTakenSeat { highest: 7 },
+            HoldExpired,
+            OfferExpired,
+            OfferDeclined,
+            NotOffered,
+            WaitlistFull,
+            AlreadyMember,
+            LastOrgAdmin,
+            InviteNotPending,
+            InviteExpired,
+        ];
+        let codes: Vec<&str> = all.iter().map(Conflict::code).collect();
+        assert_eq!(codes, Conflict::CODES);
+        assert_eq!(CapacityBelowTakenSeat { highest: 7 }.code(), "capacity_below_taken_seat");
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len(), "no two conflicts share a code");
+    }
+}

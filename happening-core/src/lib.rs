@@ -28,6 +28,9 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "runtime")]
+#[macro_use]
+mod names;
+
 pub mod background;
 pub mod clock;
 pub mod domain;

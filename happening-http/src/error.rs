@@ -87,7 +87,7 @@ impl ApiError {
             ApiError::Core(e) => match e {
                 CoreError::NotFound(what) => json!({ "error": format!("{what} not found") }),
                 CoreError::Conflict { reason, seats } => {
-                    let mut v = json!({ "error": conflict_message(reason, seats), "reason": conflict_code(reason) });
+                    let mut v = json!({ "error": conflict_message(reason, seats), "reason": reason.code() });
                     if !seats.is_empty() {
                         v["seats"] = json!(seats);
                     }
@@ -162,26 +162,6 @@ fn conflict_message(reason: &Conflict, seats: &[u32]) -> String {
     } else {
         let list: Vec<String> = seats.iter().map(u32::to_string).collect();
         format!("{reason}: {}", list.join(", "))
-    }
-}
-
-fn conflict_code(reason: &Conflict) -> &'static str {
-    match reason {
-        Conflict::SeatsTaken => "seats_taken",
-        Conflict::SeatsNotInBooking => "seats_not_in_booking",
-        Conflict::EventCancelled => "event_cancelled",
-        Conflict::BookingCancelled => "booking_cancelled",
-        Conflict::BookingNotConfirmed => "booking_not_confirmed",
-        Conflict::CapacityBelowTakenSeat { .. } => "capacity_below_taken_seat",
-        Conflict::HoldExpired => "hold_expired",
-        Conflict::OfferExpired => "offer_expired",
-        Conflict::OfferDeclined => "offer_declined",
-        Conflict::NotOffered => "not_offered",
-        Conflict::WaitlistFull => "waitlist_full",
-        Conflict::AlreadyMember => "already_member",
-        Conflict::LastOrgAdmin => "last_org_admin",
-        Conflict::InviteNotPending => "invite_not_pending",
-        Conflict::InviteExpired => "invite_expired",
     }
 }
 

@@ -4,6 +4,7 @@
 //! lists a request may name.
 
 use happening_core::domain::{BookingStatus, DeliveryStatus, EventStatus, HistoryAction, InviteStatus, Role, WaitlistPolicy};
+use happening_core::error::Conflict;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, RefOr, Schema};
 
@@ -162,23 +163,7 @@ pub fn delivery_status() -> impl Into<RefOr<Schema>> {
 
 /// An error's `reason`: which conflict it is.
 pub fn conflict_reason() -> impl Into<RefOr<Schema>> {
-    string_enum(&[
-        "seats_taken",
-        "seats_not_in_booking",
-        "event_cancelled",
-        "booking_cancelled",
-        "booking_not_confirmed",
-        "capacity_below_taken_seat",
-        "hold_expired",
-        "offer_expired",
-        "offer_declined",
-        "not_offered",
-        "waitlist_full",
-        "already_member",
-        "last_org_admin",
-        "invite_not_pending",
-        "invite_expired",
-    ])
+    string_enum(Conflict::CODES)
 }
 
 pub fn health_status() -> impl Into<RefOr<Schema>> {
