@@ -27,10 +27,10 @@
 
 #![warn(missing_docs)]
 
-#[cfg(feature = "runtime")]
 #[macro_use]
 mod names;
 
+#[cfg(feature = "runtime")]
 pub mod background;
 pub mod clock;
 pub mod domain;
