@@ -103,14 +103,12 @@ async fn a_notification_left_pending_is_stuck() {
     let a = h.book(event, UserId::new(), 1).await.unwrap();
     let b = h.book(event, UserId::new(), 1).await.unwrap();
     assert!(audit(&h).await.is_clean());
-    // One pending for an hour, one claimed by a relay (that died) for an hour.
-    sql(&pool, "UPDATE notifications SET created_at = created_at - interval '1 hour' WHERE booking_id = $1", a.id.0).await;
-    sql(
-        &pool,
-        "UPDATE notifications SET created_at = created_at - interval '2 hours', claimed_until = now() + interval '1 day' WHERE booking_id = $1",
-        b.id.0,
-    )
-    .await;
+    // One claimed by a relay that died (its lease a day long), one pending, each for hours.
+    sql(&pool, "UPDATE notifications SET created_at = created_at - interval '2 hours' WHERE booking_id = $1", a.id.0).await;
+    sql(&pool, "UPDATE notifications SET created_at = created_at - interval '1 hour' WHERE booking_id = $1", b.id.0).await;
+    let now = chrono::Utc::now();
+    let claimed = h.engine.store().claim_pending(1, now, now + chrono::Duration::days(1)).await.unwrap();
+    assert_eq!(claimed.iter().map(|n| n.booking_id).collect::<Vec<_>>(), vec![Some(a.id)]);
     let r = audit(&h).await;
     let stuck: Vec<_> = r
         .breaches
@@ -124,7 +122,14 @@ async fn a_notification_left_pending_is_stuck() {
     // Under a longer threshold, none; once sent, none.
     let lenient = AuditOptions { stuck_after: chrono::Duration::hours(3), ..Default::default() };
     assert!(h.engine.audit_all(&lenient).await.unwrap().is_clean());
-    sqlx::query("UPDATE notifications SET status = 'sent'").execute(&pool).await.unwrap();
+    // Sent: a's once its lease ends, and b's.
+    let later = now + chrono::Duration::days(2);
+    for _ in 0..2 {
+        let batch = h.engine.store().claim_pending(10, later, later).await.unwrap();
+        let ids: Vec<_> = batch.iter().map(|n| n.id).collect();
+        h.engine.store().set_delivery(&ids, happening_core::domain::DeliveryStatus::Sent).await.unwrap();
+    }
+    assert_eq!(h.engine.outbox_depth().await.unwrap(), 0);
     assert!(audit(&h).await.is_clean());
 }
 

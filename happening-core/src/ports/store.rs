@@ -271,6 +271,10 @@ pub trait SeatStore: Send + Sync + 'static {
     /// Claims up to `limit` pending notifications, oldest first, until `lease_until`: a
     /// claimed notification is not handed to another relay (another server) until its lease
     /// ends, then it can be claimed again (at least once, when a relay dies mid-batch).
+    /// A store MAY hold back notifications for as long as a write that could still commit
+    /// one before them is running (PostgreSQL's outbox reads in the order of the writing
+    /// transactions), so a round MAY claim fewer than are pending; it MUST NOT pass over any
+    /// for good.
     async fn claim_pending(&self, limit: u32, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Vec<Notification>, StoreError>;
 
     /// Ends a relay's claim on notifications it could not deliver, so that the next round

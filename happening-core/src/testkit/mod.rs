@@ -102,9 +102,20 @@ impl Harness {
             .await
     }
 
-    /// Relays the outbox into `notifier` and returns what arrived.
+    /// Relays the outbox into `notifier` until it is empty and returns what arrived. A store
+    /// may hold rows back for a moment (PostgreSQL's, while an older transaction of the
+    /// database is still running): an empty round is tried again, for at most 30 s.
     pub async fn delivered(&self) -> Vec<Notification> {
-        while self.engine.relay(&self.notifier, 1000).await.expect("relay") > 0 {}
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if self.engine.relay(&self.notifier, 1000).await.expect("relay") > 0 {
+                continue;
+            }
+            if self.engine.outbox_depth().await.expect("outbox depth") == 0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         self.notifier.take()
     }
 }
