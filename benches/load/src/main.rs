@@ -171,7 +171,11 @@ struct Client {
 
 fn main() {
     let opts = Opts::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(opts.threads.max(1)).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads.max(1))
+        .thread_name("happening-load") // apart from the server's threads in a profile
+        .enable_all()
+        .build().expect("runtime");
     match rt.block_on(run(opts)) {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),

@@ -34,7 +34,8 @@ pub fn run(s: Serve) -> ExitCode {
     }
 
     let mut rt = tokio::runtime::Builder::new_multi_thread();
-    rt.enable_all();
+    // Named, so that `top -H`, perf and the like tell the server's threads from others'.
+    rt.enable_all().thread_name("happening");
     if let Some(w) = s.workers {
         rt.worker_threads(w.max(1));
     }
