@@ -99,9 +99,13 @@ BEGIN
        OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = '<insufficient privilege>') THEN
         RETURN pg_snapshot_xmin(pg_current_snapshot());
     END IF;
-    SELECT min(own - ((own % 4294967296) - backend_xid::text::numeric + 4294967296) % 4294967296) INTO low
-      FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL;
-    RETURN coalesce(low, own)::text::xid8;
+    -- Each running id's distance back from the caller's, modulo 2^32; ids handed out after
+    -- the caller's (the upper half) are later than the caller's own, so they do not count.
+    SELECT min(own - d) INTO low
+      FROM (SELECT ((own % 4294967296) - backend_xid::text::numeric + 4294967296) % 4294967296 AS d
+              FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL) a
+     WHERE d < 2147483648;
+    RETURN least(coalesce(low, own), own)::text::xid8;
 END
 $fn$;
 

@@ -237,6 +237,31 @@ mod tests {
         assert_eq!(states, ["sent", "sent", "sent", "delivered", "sent"]);
     }
 
+    /// The relays' horizon is the oldest writing transaction of the database still running,
+    /// the caller's own at the latest: transactions that got their ids after the caller's
+    /// do not move it.
+    #[tokio::test]
+    async fn the_horizon_is_the_oldest_running_writer_of_the_database() {
+        let Some((_, pool)) = fresh().await else { return };
+        let xid = "SELECT pg_current_xact_id()::text";
+        let mut oldest = pool.begin().await.unwrap();
+        let first: String = sqlx::query_scalar(xid).fetch_one(&mut *oldest).await.unwrap();
+        let mut caller = pool.begin().await.unwrap();
+        let own: String = sqlx::query_scalar(xid).fetch_one(&mut *caller).await.unwrap();
+        let mut later = pool.begin().await.unwrap();
+        let _: String = sqlx::query_scalar(xid).fetch_one(&mut *later).await.unwrap();
+        let horizon = "SELECT happening_outbox_horizon()::text";
+        assert_eq!(sqlx::query_scalar::<_, String>(horizon).fetch_one(&mut *caller).await.unwrap(), first);
+        oldest.commit().await.unwrap();
+        let mut caller2 = pool.begin().await.unwrap();
+        // A new transaction: the activity seen is read once per transaction.
+        let _: String = sqlx::query_scalar(xid).fetch_one(&mut *caller2).await.unwrap();
+        assert_eq!(sqlx::query_scalar::<_, String>(horizon).fetch_one(&mut *caller2).await.unwrap(), own);
+        for t in [caller, later, caller2] {
+            t.rollback().await.unwrap();
+        }
+    }
+
     /// Nothing is passed over: rows of a transaction still open are not behind the cursor
     /// yet, nor are rows of later transactions that committed first; once it commits, its
     /// rows are claimed before theirs. (Claimed in commit order, the open transaction's rows
