@@ -166,7 +166,6 @@ async fn relays_beside_the_bookings_send_every_notification_once() {
     assert_eq!(written.len(), TASKS * BOOKINGS_PER_TASK, "one notification per booking");
     assert_eq!(sent.len(), written.len(), "each sent once");
     assert_eq!(sent.into_iter().collect::<HashSet<_>>(), written, "every one sent");
-    let unsent: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM notifications_now WHERE status <> 'sent'").fetch_one(&pool).await.unwrap();
+    let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications_now WHERE status <> 'sent'").fetch_one(&pool).await.unwrap();
     assert_eq!(unsent, 0, "all read as sent");
 }

@@ -175,7 +175,8 @@ fn main() {
         .worker_threads(opts.threads.max(1))
         .thread_name("happening-load") // apart from the server's threads in a profile
         .enable_all()
-        .build().expect("runtime");
+        .build()
+        .expect("runtime");
     match rt.block_on(run(opts)) {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),

@@ -71,18 +71,16 @@ pub(super) async fn claim_pending(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<Notification>, StoreError> {
-    sqlx::query(&format!(
-        "SELECT {NOTIFICATION_COLS} FROM happening_outbox_claim($1, $2, $3) WITH ORDINALITY AS c ORDER BY c.ordinality"
-    ))
-    .bind(now)
-    .bind(lease_until)
-    .bind(limit.min(i32::MAX as u32) as i32)
-    .fetch_all(&store.pool)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(rows::notification)
-    .collect()
+    sqlx::query(&format!("SELECT {NOTIFICATION_COLS} FROM happening_outbox_claim($1, $2, $3) WITH ORDINALITY AS c ORDER BY c.ordinality"))
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit.min(i32::MAX as u32) as i32)
+        .fetch_all(&store.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::notification)
+        .collect()
 }
 
 pub(super) async fn release_claims(store: &PgStore, ids: &[NotificationId]) -> Result<(), StoreError> {
@@ -188,8 +186,7 @@ mod tests {
         assert_eq!(relayed, 300);
         let after: Vec<String> = sqlx::query_scalar(versions).fetch_all(&pool).await.unwrap();
         assert_eq!(before, after, "a notification's row is written once");
-        let sent: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM notifications_now WHERE status = 'sent'").fetch_one(&pool).await.unwrap();
+        let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications_now WHERE status = 'sent'").fetch_one(&pool).await.unwrap();
         assert_eq!(sent, 300);
         assert_eq!(super::outbox_depth(&store).await.unwrap(), 0);
         let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_claims").fetch_one(&pool).await.unwrap();
@@ -232,8 +229,7 @@ mod tests {
         let ids: Vec<NotificationId> = got.iter().map(|n| n.id).collect();
         super::set_delivery(&store, &ids, DeliveryStatus::Sent).await.unwrap();
         assert!(super::claim_pending(&store, 100, now, now + Duration::seconds(60)).await.unwrap().is_empty());
-        let states: Vec<String> =
-            sqlx::query_scalar("SELECT status FROM notifications_now ORDER BY seq").fetch_all(&pool).await.unwrap();
+        let states: Vec<String> = sqlx::query_scalar("SELECT status FROM notifications_now ORDER BY seq").fetch_all(&pool).await.unwrap();
         assert_eq!(states, ["sent", "sent", "sent", "delivered", "sent"]);
     }
 
