@@ -23,9 +23,16 @@
 -- `pending`, behind the cursor and in no open claim, it has been sent. Consumers' reports
 -- (delivered, failed) are still stored: they are not in any index, so they are HOT updates.
 --
+-- Transaction ids are the cluster's: a logical restore into another cluster (pg_dump and
+-- restore, a logical replica promoted) brings rows and a cursor whose ids may be ahead of
+-- the new cluster's, so that new rows would sort behind the cursor. Every server adopts the
+-- outbox when it connects (`happening_outbox_adopt`, before it writes): the restored rows
+-- are renumbered to xid 0, in seq order. A claim refuses to run on an outbox not adopted.
+--
 -- Rows written before this migration have xid 0: they come first, in seq order. Servers
--- of the previous release that still run fail to claim (the column is gone) and retry; their
--- notifications wait for the relays of this one.
+-- of the previous release fail to claim (the column is gone) and retry, and read every
+-- relayed row as still pending (their depth, audit and API): replace every server before
+-- the load comes back.
 
 ALTER TABLE notifications ADD COLUMN xid xid8 NOT NULL DEFAULT '0';
 ALTER TABLE notifications ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
@@ -56,14 +63,18 @@ CREATE TABLE outbox_claims (
     leased_until timestamptz,
     CHECK ((from_xid, from_seq) < (to_xid, to_seq))
 );
+-- Claims are disjoint: a row's claim, if any, is the one with the greatest start below it.
+CREATE INDEX outbox_claims_from_idx ON outbox_claims (from_xid, from_seq);
 
 -- Notifications with their delivery status as the relays left it.
 CREATE VIEW notifications_now AS
 SELECT n.seq, n.xid, n.id, n.user_id, n.type, n.event_id, n.booking_id, n.org_id, n.seats, n.expires_at,
        CASE WHEN n.status = 'pending'
                  AND (n.xid, n.seq) <= (SELECT c.xid, c.seq FROM outbox_cursor c)
-                 AND NOT EXISTS (SELECT 1 FROM outbox_claims k
-                                  WHERE (n.xid, n.seq) > (k.from_xid, k.from_seq) AND (n.xid, n.seq) <= (k.to_xid, k.to_seq))
+                 AND NOT EXISTS (SELECT 1 FROM (SELECT k.to_xid, k.to_seq FROM outbox_claims k
+                                                 WHERE (k.from_xid, k.from_seq) < (n.xid, n.seq)
+                                                 ORDER BY k.from_xid DESC, k.from_seq DESC LIMIT 1) k
+                                  WHERE (n.xid, n.seq) <= (k.to_xid, k.to_seq))
             THEN 'sent' ELSE n.status END AS status,
        n.read, n.created_at
   FROM notifications n;
@@ -86,26 +97,52 @@ $fn$;
 -- it holds an id), the caller's own included: every transaction before it has ended, so
 -- a snapshot taken after this call sees all their rows. The caller MUST hold a
 -- transaction id already (the claim locks the cursor first), so that any id handed out
--- after this call is later than the horizon. From pg_stat_activity (32-bit ids, widened by
--- the caller's epoch); when a session is hidden from the caller (another role) or a
--- prepared transaction exists, the cluster's oldest running transaction (`pg_snapshot_xmin`),
--- which is earlier, so safe.
+-- after this call is later than the horizon. From pg_stat_activity (`backend_xid` is shown
+-- to every role; 32-bit ids, widened by the caller's epoch), then the prepared transactions
+-- of the database, read in that order: a transaction that prepares between the two reads
+-- is in the second, one that prepared before in both.
 CREATE FUNCTION happening_outbox_horizon() RETURNS xid8 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     own numeric := pg_current_xact_id()::text::numeric;
     low numeric;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_prepared_xacts)
-       OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = '<insufficient privilege>') THEN
-        RETURN pg_snapshot_xmin(pg_current_snapshot());
-    END IF;
+    -- The activity as of now, not as read earlier in the caller's transaction.
+    PERFORM pg_stat_clear_snapshot();
     -- Each running id's distance back from the caller's, modulo 2^32; ids handed out after
     -- the caller's (the upper half) are later than the caller's own, so they do not count.
     SELECT min(own - d) INTO low
-      FROM (SELECT ((own % 4294967296) - backend_xid::text::numeric + 4294967296) % 4294967296 AS d
-              FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL) a
+      FROM (SELECT ((own % 4294967296) - x::text::numeric + 4294967296) % 4294967296 AS d
+              FROM (SELECT backend_xid AS x FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL
+                    UNION ALL
+                    SELECT transaction FROM pg_prepared_xacts WHERE database = current_database()) r) a
      WHERE d < 2147483648;
     RETURN least(coalesce(low, own), own)::text::xid8;
+END
+$fn$;
+
+-- Makes the outbox this cluster's (see above): when the cursor is ahead of the cluster's
+-- transaction ids, rows sent are stored so, open claims end (their rows are sent again: at
+-- least once), every row goes to xid 0 in seq order and the cursor before the first
+-- pending. Called by every server when it connects, before it writes; true if it changed
+-- anything. Under a lock that writers of notifications wait for.
+CREATE FUNCTION happening_outbox_adopt() RETURNS boolean LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF (SELECT xid FROM outbox_cursor) < pg_snapshot_xmax(pg_current_snapshot()) THEN
+        RETURN false;
+    END IF;
+    LOCK TABLE notifications IN SHARE ROW EXCLUSIVE MODE;
+    PERFORM 1 FROM outbox_cursor FOR UPDATE;
+    IF (SELECT xid FROM outbox_cursor) < pg_snapshot_xmax(pg_current_snapshot()) THEN
+        RETURN false;
+    END IF;
+    UPDATE notifications n SET status = 'sent'
+      FROM notifications_now v
+     WHERE v.id = n.id AND n.status = 'pending' AND v.status = 'sent';
+    DELETE FROM outbox_claims;
+    UPDATE notifications SET xid = '0' WHERE xid <> '0';
+    UPDATE outbox_cursor SET xid = '0',
+           seq = coalesce((SELECT min(seq) - 1 FROM notifications WHERE status = 'pending'), (SELECT max(seq) FROM notifications), 0);
+    RETURN true;
 END
 $fn$;
 
@@ -124,8 +161,14 @@ DECLARE
     rounds integer := 0;
     horizon xid8;
 BEGIN
+    IF p_limit < 1 THEN
+        RAISE EXCEPTION 'happening_outbox_claim: p_limit must be at least 1, not %', p_limit;
+    END IF;
     -- One claimer at a time: claims are one per batch, and short.
     SELECT * INTO c FROM outbox_cursor FOR UPDATE;
+    IF c.xid >= pg_current_xact_id() THEN
+        RAISE EXCEPTION 'the outbox''s cursor (%) is ahead of this cluster''s transaction ids (%): it was restored from another cluster and not adopted (happening_outbox_adopt, run by every server as it connects)', c.xid, pg_current_xact_id();
+    END IF;
     LOOP
         SELECT * INTO k FROM outbox_claims WHERE leased_until IS NULL OR leased_until <= p_now
          ORDER BY from_xid, from_seq LIMIT 1;
@@ -178,7 +221,10 @@ BEGIN
         c.seq := last_s;
         EXIT WHEN n > 0 OR rounds >= 10;
     END LOOP;
-    UPDATE outbox_cursor SET xid = c.xid, seq = c.seq;
+    IF rounds > 1 OR last_x IS NOT NULL THEN
+        -- Only when it moved: an idle relay's poll writes nothing but its lock.
+        UPDATE outbox_cursor SET xid = c.xid, seq = c.seq;
+    END IF;
 END
 $fn$;
 
@@ -195,6 +241,6 @@ BEGIN
                           AND n.status = 'pending' AND n.id <> ALL (p_ids));
     UPDATE notifications n SET status = 'sent'
       FROM notifications_now v
-     WHERE n.id = ANY (p_ids) AND v.id = n.id AND v.status = 'pending';
+     WHERE n.id = ANY (p_ids) AND n.status = 'pending' AND v.id = n.id AND v.status = 'pending';
 END
 $fn$;

@@ -73,6 +73,11 @@ pub async fn connect(url: &str, config: PoolConfig) -> Result<PgPool, sqlx::Erro
     let wait = Duration::from_millis(config.acquire_timeout_ms);
     let mut conn = tokio::time::timeout(wait, PgConnection::connect(url)).await.map_err(|_| sqlx::Error::PoolTimedOut)??;
     MIGRATOR.run(&mut conn).await?;
+    // Before this server writes: an outbox restored from another cluster gets this one's
+    // transaction order (migrations/0020).
+    if sqlx::query_scalar::<_, bool>("SELECT happening_outbox_adopt()").fetch_one(&mut conn).await? {
+        tracing::warn!("the outbox was restored from another PostgreSQL cluster: renumbered for this one's transaction ids");
+    }
     conn.close().await?;
     PgPoolOptions::new()
         .max_connections(config.connections_max)

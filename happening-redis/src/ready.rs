@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use happening_core::ports::Store;
+use happening_core::ports::{AdmissionError, Store};
 use happening_core::{Engine, Reconciled};
 
 use crate::{RedisAdmission, RedisTarget};
@@ -27,9 +27,18 @@ pub struct ReadyEngine {
 /// Why [`ready_engine`] could not hand back an engine.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Redis did not answer, refused the connection or the key prefix.
+    /// Redis refused the connection or the key prefix.
     #[error("cannot connect to Redis: {0}")]
-    Connect(String),
+    Connect(#[source] redis::RedisError),
+    /// Redis (on a cluster: a primary) did not answer `PING`.
+    #[error("cannot connect to Redis: {0}")]
+    Ping(#[source] AdmissionError),
+    /// No answer within the time given ([`CONNECT_TIMEOUT_MS`]).
+    #[error("cannot connect to Redis: no answer within {timeout_ms} ms")]
+    Timeout {
+        /// How long it waited.
+        timeout_ms: u64,
+    },
     /// The rebuild from the seat store failed (the store or Redis went away meanwhile).
     #[error("cannot reconcile Redis with the seat store: {0}")]
     Reconcile(#[source] happening_core::Error),
@@ -39,13 +48,13 @@ pub enum StartError {
 /// (`PING`; on a cluster, every primary), within [`CONNECT_TIMEOUT_MS`].
 pub async fn connect_checked(target: &RedisTarget, prefix: &str) -> Result<RedisAdmission, StartError> {
     let connect = async {
-        let admission = RedisAdmission::connect_to(target, prefix).await.map_err(|e| StartError::Connect(e.to_string()))?;
-        admission.ping().await.map_err(|e| StartError::Connect(e.to_string()))?;
+        let admission = RedisAdmission::connect_to(target, prefix).await.map_err(StartError::Connect)?;
+        admission.ping().await.map_err(StartError::Ping)?;
         Ok(admission)
     };
     match tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect).await {
         Ok(admission) => admission,
-        Err(_) => Err(StartError::Connect(format!("no answer within {} s", CONNECT_TIMEOUT_MS / 1000))),
+        Err(_) => Err(StartError::Timeout { timeout_ms: CONNECT_TIMEOUT_MS }),
     }
 }
 

@@ -332,7 +332,10 @@ async fn a_ready_engine_starts_on_a_flushed_redis_rebuilt_from_the_store() {
     let nowhere = happening_redis::RedisTarget::Single("redis://127.0.0.1:1/".into());
     let pool = happening_postgres::connect(&b.db_url, happening_postgres::testing::pool(1)).await.unwrap();
     match happening_redis::ready_engine(Arc::new(happening_postgres::PgStore::new(pool)), &nowhere, &b.prefix).await {
-        Err(e @ happening_redis::StartError::Connect(_)) => assert!(e.to_string().starts_with("cannot connect to Redis"), "{e}"),
+        Err(e @ happening_redis::StartError::Connect(_)) => {
+            assert!(e.to_string().starts_with("cannot connect to Redis"), "{e}");
+            assert!(std::error::Error::source(&e).is_some(), "the driver's error is kept as the source");
+        }
         Err(e) => panic!("expected a connection error, got {e}"),
         Ok(_) => panic!("an engine on a Redis that is not there"),
     }

@@ -12,7 +12,7 @@ use crate::Engine;
 /// How [`run_relay`] paces itself.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Notifications per delivery (default 100).
+    /// Notifications per delivery (default 100, at least 1).
     pub batch: u32,
     /// Batches relayed at once (default 2, at least 1): while the broker confirms one, the
     /// next is claimed and published, so that the relay is not idle for a round trip per
@@ -45,7 +45,9 @@ impl Default for RelayConfig {
 /// batches. A batch whose delivery failed is given back at once for the next round; a relay
 /// that dies (or is cut off by `shutdown_timeout_ms`) holding a batch holds it until its
 /// lease ends ([`crate::RELAY_LEASE_MS`]), then any relay claims it again.
-pub async fn run_relay(engine: &Engine, notifier: &dyn Notifier, config: RelayConfig, shutdown: CancellationToken) -> u64 {
+pub async fn run_relay(engine: &Engine, notifier: &dyn Notifier, mut config: RelayConfig, shutdown: CancellationToken) -> u64 {
+    // A batch of none would relay nothing, and at once again (a full batch goes on at once).
+    config.batch = config.batch.max(1);
     let total = AtomicU64::new(0);
     let loops = (0..config.in_flight.max(1)).map(|_| relay_until_shutdown_then_drain(engine, notifier, &config, &shutdown, &total));
     let deadline = async {

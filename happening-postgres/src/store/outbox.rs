@@ -71,6 +71,9 @@ pub(super) async fn claim_pending(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<Notification>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     sqlx::query(&format!("SELECT {NOTIFICATION_COLS} FROM happening_outbox_claim($1, $2, $3) WITH ORDINALITY AS c ORDER BY c.ordinality"))
         .bind(now)
         .bind(lease_until)
@@ -144,9 +147,15 @@ mod tests {
     use super::PgStore;
 
     async fn fresh() -> Option<(PgStore, PgPool)> {
+        fresh_at().await.map(|(store, pool, _)| (store, pool))
+    }
+
+    /// As `fresh`, with the database's URL.
+    async fn fresh_at() -> Option<(PgStore, PgPool, String)> {
         let server = crate::testing::server_url()?;
-        let pool = PgPool::connect(&crate::testing::fresh_database_url(&server).await).await.expect("connect");
-        Some((PgStore::new(pool.clone()), pool))
+        let url = crate::testing::fresh_database_url(&server).await;
+        let pool = PgPool::connect(&url).await.expect("connect");
+        Some((PgStore::new(pool.clone()), pool, url))
     }
 
     /// `n` pending notifications in one transaction (of `conn`: pass a transaction to keep
@@ -256,6 +265,51 @@ mod tests {
         for t in [caller, later, caller2] {
             t.rollback().await.unwrap();
         }
+    }
+
+    /// An outbox restored into another cluster, whose transaction ids are behind the stored
+    /// ones: claims refuse to run until it is adopted (every server adopts it as it
+    /// connects), and then what was sent stays sent and what was pending is relayed.
+    #[tokio::test]
+    async fn an_outbox_restored_from_another_cluster_is_adopted() {
+        let Some((store, pool, url)) = fresh_at().await else { return };
+        let ids = write(&mut pool.acquire().await.unwrap(), 4).await;
+        let now = Utc::now();
+        let lease = now + Duration::seconds(60);
+        let first = super::claim_pending(&store, 2, now, lease).await.unwrap();
+        let sent: Vec<NotificationId> = first.iter().map(|n| n.id).collect();
+        super::set_delivery(&store, &sent, DeliveryStatus::Sent).await.unwrap();
+        // Claimed, never reported: its relay was cut off by the move.
+        let open = super::claim_pending(&store, 1, now, lease).await.unwrap();
+        assert_eq!(open.len(), 1);
+        // As restored elsewhere: every stored id far ahead of this cluster's.
+        for sql in [
+            "UPDATE notifications SET xid = (xid::text::numeric + 1e12)::text::xid8",
+            "UPDATE outbox_cursor SET xid = (xid::text::numeric + 1e12)::text::xid8",
+            "UPDATE outbox_claims SET from_xid = (from_xid::text::numeric + 1e12)::text::xid8, \
+             to_xid = (to_xid::text::numeric + 1e12)::text::xid8",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let refused = super::claim_pending(&store, 10, now, lease).await;
+        assert!(format!("{:?}", refused.unwrap_err()).contains("restored from another cluster"));
+        crate::connect(&url, crate::testing::pool(1)).await.expect("a server connects").close().await;
+        let adopted: bool = sqlx::query_scalar("SELECT happening_outbox_adopt()").fetch_one(&pool).await.unwrap();
+        assert!(!adopted, "connecting adopted it already");
+        let later = write(&mut pool.acquire().await.unwrap(), 1).await;
+        let mut relayed = Vec::new();
+        loop {
+            let batch = super::claim_pending(&store, 10, now, lease).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            let ids: Vec<NotificationId> = batch.iter().map(|n| n.id).collect();
+            super::set_delivery(&store, &ids, DeliveryStatus::Sent).await.unwrap();
+            relayed.extend(ids.iter().map(|i| i.0));
+        }
+        // The one claimed before the move, the one never claimed, the one written after.
+        assert_eq!(relayed, vec![ids[2], ids[3], later[0]]);
+        assert_eq!(super::outbox_depth(&store).await.unwrap(), 0);
     }
 
     /// Nothing is passed over: rows of a transaction still open are not behind the cursor
