@@ -183,6 +183,79 @@ pub async fn race_numbers(h: &Harness, capacity: u32, tasks: usize) -> Result<us
 }
 
 /// What a race on an event with a capped waitlist left behind.
+/// Relays beside the bookings: half the engines book `tasks` one-seat bookings from as many
+/// tasks while the other half relay the outbox, two loops each, batches of 50 (with one
+/// engine, it does both), as servers would. Every booking writes one notification; each
+/// must reach a notifier exactly once (no lease can run out: the harness' clock stands
+/// still), none lost to a write that committed late. Returns how many were relayed.
+pub async fn race_relays(h: &Harness, capacity: u32, tasks: usize) -> Result<usize, String> {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use crate::memory::MemoryNotifier;
+
+    let event = h.event(capacity, WaitlistPolicy::Fifo).await;
+    let engines = h.engines();
+    let half = (engines.len() / 2).max(1);
+    let (bookers, relayers) = (engines[..half].to_vec(), engines[engines.len() - half..].to_vec());
+    let done = Arc::new(AtomicBool::new(false));
+    let notifier = MemoryNotifier::default();
+    let relays: Vec<_> = relayers
+        .iter()
+        .flat_map(|engine| [engine.clone(), engine.clone()])
+        .map(|engine| {
+            let (done, notifier) = (done.clone(), notifier.clone());
+            tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                loop {
+                    if engine.relay(&notifier, 50).await.map_err(|e| format!("relay: {e}"))? > 0 {
+                        continue;
+                    }
+                    if done.load(Ordering::SeqCst) && engine.outbox_depth().await.map_err(|e| format!("depth: {e}"))? == 0 {
+                        return Ok(());
+                    }
+                    if Instant::now() > deadline {
+                        return Err("the outbox did not drain within 120 s".to_string());
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        })
+        .collect();
+    let booked: Vec<_> = (0..tasks)
+        .map(|t| {
+            let engine = bookers[t % bookers.len()].clone();
+            tokio::spawn(async move {
+                let user = UserId::new();
+                let req = BookRequest { event_id: event, user_id: user, seats: Some(1), ..Default::default() };
+                engine.book(req).await.map(|b| (user, b.id)).map_err(|e| format!("book: {e}"))
+            })
+        })
+        .collect();
+    let mut users = HashSet::new();
+    for b in booked {
+        let (user, _) = b.await.map_err(|e| format!("task: {e}"))??;
+        users.insert(user);
+    }
+    done.store(true, Ordering::SeqCst);
+    for r in relays {
+        r.await.map_err(|e| format!("relay task: {e}"))??;
+    }
+    let sent = notifier.take();
+    let ids: HashSet<_> = sent.iter().map(|n| n.id).collect();
+    if ids.len() != sent.len() {
+        return Err(format!("{} of {} notifications were sent more than once", sent.len() - ids.len(), sent.len()));
+    }
+    let to: HashSet<_> = sent.iter().map(|n| n.user_id).collect();
+    if sent.len() != tasks || to != users {
+        return Err(format!("{} notifications sent to {} users, for {tasks} bookings of as many users", sent.len(), to.len()));
+    }
+    invariants::check(&h.engine, event).await?;
+    Ok(sent.len())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CappedReport {
     /// Bookings confirmed: every seat.
@@ -286,6 +359,14 @@ macro_rules! race_tests {
                     .unwrap_or_else(|e| panic!("{policy:?}: {e}"));
                 assert!(report.confirmed > 0, "{policy:?}: {report:?}");
             }
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn relays_beside_racing_engines_send_every_notification_once() {
+            let Some(h) = $crate::testkit::MaybeHarness::get(($make)().await) else { return };
+            let (seats, tasks): (u32, usize) = ($seats, $tasks);
+            let sent = $crate::testkit::concurrency::race_relays(&h, seats, tasks / 2).await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(sent, tasks / 2);
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
