@@ -182,7 +182,6 @@ pub async fn race_numbers(h: &Harness, capacity: u32, tasks: usize) -> Result<us
     Ok(told.len())
 }
 
-/// What a race on an event with a capped waitlist left behind.
 /// Relays beside the bookings: half the engines book `tasks` one-seat bookings from as many
 /// tasks while the other half relay the outbox, two loops each, batches of 50 (with one
 /// engine, it does both), as servers would. Every booking writes one notification; each
@@ -256,6 +255,7 @@ pub async fn race_relays(h: &Harness, capacity: u32, tasks: usize) -> Result<usi
     Ok(sent.len())
 }
 
+/// What a race on an event with a capped waitlist left behind.
 #[derive(Debug, Clone, Default)]
 pub struct CappedReport {
     /// Bookings confirmed: every seat.
