@@ -191,7 +191,7 @@ pub async fn race_relays(h: &Harness, capacity: u32, tasks: usize) -> Result<usi
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use crate::memory::MemoryNotifier;
 
@@ -207,19 +207,12 @@ pub async fn race_relays(h: &Harness, capacity: u32, tasks: usize) -> Result<usi
         .map(|engine| {
             let (done, notifier) = (done.clone(), notifier.clone());
             tokio::spawn(async move {
-                let deadline = Instant::now() + Duration::from_secs(120);
-                loop {
-                    if engine.relay(&notifier, 50).await.map_err(|e| format!("relay: {e}"))? > 0 {
-                        continue;
+                while !done.load(Ordering::SeqCst) {
+                    if engine.relay(&notifier, 50).await.map_err(|e| format!("relay: {e}"))? == 0 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    if done.load(Ordering::SeqCst) && engine.outbox_depth().await.map_err(|e| format!("depth: {e}"))? == 0 {
-                        return Ok(());
-                    }
-                    if Instant::now() > deadline {
-                        return Err("the outbox did not drain within 120 s".to_string());
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
+                crate::testkit::drain(&engine, &notifier, 50, Duration::from_secs(120)).await
             })
         })
         .collect();

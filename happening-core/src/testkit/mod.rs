@@ -106,17 +106,32 @@ impl Harness {
     /// may hold rows back for a moment (PostgreSQL's, while an older transaction of the
     /// database is still running): an empty round is tried again, for at most 30 s.
     pub async fn delivered(&self) -> Vec<Notification> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            if self.engine.relay(&self.notifier, 1000).await.expect("relay") > 0 {
-                continue;
-            }
-            if self.engine.outbox_depth().await.expect("outbox depth") == 0 || std::time::Instant::now() > deadline {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        drain(&self.engine, &self.notifier, 1000, std::time::Duration::from_secs(30)).await.unwrap_or_else(|e| panic!("{e}"));
         self.notifier.take()
+    }
+}
+
+/// Relays `engine`'s outbox into `notifier`, `batch` at a time, until the outbox is empty.
+/// An empty round while rows wait is tried again (a store may hold rows back while an
+/// older write runs); `Err` if the outbox is not empty within `within`.
+pub(crate) async fn drain(
+    engine: &Engine,
+    notifier: &dyn crate::ports::Notifier,
+    batch: u32,
+    within: std::time::Duration,
+) -> std::result::Result<(), String> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if engine.relay(notifier, batch).await.map_err(|e| format!("relay: {e}"))? > 0 {
+            continue;
+        }
+        if engine.outbox_depth().await.map_err(|e| format!("outbox depth: {e}"))? == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the outbox did not drain within {within:?}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
 

@@ -146,12 +146,8 @@ mod tests {
 
     use super::PgStore;
 
-    async fn fresh() -> Option<(PgStore, PgPool)> {
-        fresh_at().await.map(|(store, pool, _)| (store, pool))
-    }
-
-    /// As `fresh`, with the database's URL.
-    async fn fresh_at() -> Option<(PgStore, PgPool, String)> {
+    /// A store on a fresh database, a pool for raw SQL, and the database's URL.
+    async fn fresh() -> Option<(PgStore, PgPool, String)> {
         let server = crate::testing::server_url()?;
         let url = crate::testing::fresh_database_url(&server).await;
         let pool = PgPool::connect(&url).await.expect("connect");
@@ -177,7 +173,7 @@ mod tests {
     /// vacuum), and the rows read as sent.
     #[tokio::test]
     async fn a_relay_round_writes_no_notification_row() {
-        let Some((store, pool)) = fresh().await else { return };
+        let Some((store, pool, _)) = fresh().await else { return };
         write(&mut pool.acquire().await.unwrap(), 300).await;
         let versions = "SELECT ctid::text || xmin::text FROM notifications ORDER BY seq";
         let before: Vec<String> = sqlx::query_scalar(versions).fetch_all(&pool).await.unwrap();
@@ -247,7 +243,7 @@ mod tests {
     /// do not move it.
     #[tokio::test]
     async fn the_horizon_is_the_oldest_running_writer_of_the_database() {
-        let Some((_, pool)) = fresh().await else { return };
+        let Some((_, pool, _)) = fresh().await else { return };
         let xid = "SELECT pg_current_xact_id()::text";
         let mut oldest = pool.begin().await.unwrap();
         let first: String = sqlx::query_scalar(xid).fetch_one(&mut *oldest).await.unwrap();
@@ -272,7 +268,7 @@ mod tests {
     /// connects), and then what was sent stays sent and what was pending is relayed.
     #[tokio::test]
     async fn an_outbox_restored_from_another_cluster_is_adopted() {
-        let Some((store, pool, url)) = fresh_at().await else { return };
+        let Some((store, pool, url)) = fresh().await else { return };
         let ids = write(&mut pool.acquire().await.unwrap(), 4).await;
         let now = Utc::now();
         let lease = now + Duration::seconds(60);
@@ -318,7 +314,7 @@ mod tests {
     /// would sort behind the cursor when they commit, and never be relayed.)
     #[tokio::test]
     async fn rows_of_an_open_transaction_hold_the_relay_back_and_are_not_lost() {
-        let Some((store, pool)) = fresh().await else { return };
+        let Some((store, pool, _)) = fresh().await else { return };
         let mut open = pool.begin().await.unwrap();
         let first = write(&mut open, 2).await;
         let later = write(&mut pool.acquire().await.unwrap(), 3).await;
